@@ -1,0 +1,31 @@
+// A Vmfile declares one machine. vmup reads Vmfile.ts in the current directory (or a
+// parent); try this one with: vmup --vmfile Vmfile.example.ts
+import { defineVm } from 'vmfile';
+
+export default defineVm({
+  // Base box: a name ("debian-12" is built from Debian packages on first use), or
+  // { name, version } to pin one version of an installed box.
+  box: 'debian-12',
+  // Virtual CPUs (1 to the host's count).
+  cpus: 2,
+  // Memory and disk as sizes: "512MiB", "2GiB"... The disk grows the box's file system.
+  memory: '1GiB',
+  disk: '8GiB',
+  // Guest hostname (default: the project directory's name).
+  hostname: 'example',
+  // 'auto' (default) uses KVM only where it really works, else software emulation;
+  // 'kvm' or 'tcg' force one. The VMFILE_ACCEL environment variable overrides this.
+  accel: 'auto',
+  // Seconds to wait for SSH after QEMU starts before giving up (default 300).
+  bootTimeout: 300,
+  // Steps run over SSH in order. `run`: 'once' (default; until it has succeeded once),
+  // 'always' (every vmup) or 'never' (only by name: vmfile provision --step NAME).
+  provision: [
+    // Inline shell script, as root by default (privileged: false runs it as the user).
+    { name: 'motd', shell: 'echo "built by vmfile" > /etc/motd' },
+    // A script file next to the Vmfile, with arguments and environment.
+    { name: 'hello', script: 'example/hello.sh', args: ['--greeting', 'hello from vmfile'], env: { LANG: 'C.UTF-8' }, privileged: false, run: 'always' },
+    // Upload a file or directory (parents are created).
+    { name: 'data', file: { source: 'example/data', destination: '/home/vm/data' } },
+  ],
+});

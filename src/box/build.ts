@@ -1,0 +1,201 @@
+/**
+ * `vmfile box build NAME`: a box from a recipe in boxes/NAME, made from Debian's
+ * packages with mmdebstrap: root file system in a directory, then an ext4 image made
+ * straight from it (mke2fs -d: no loop device, no mount), then qcow2. The kernel and
+ * initrd are kept beside the disk for direct kernel boot.
+ *
+ * Builds aim to be reproducible: a fixed file system UUID and hash seed,
+ * SOURCE_DATE_EPOCH for package timestamps, no SSH host keys or machine-id baked in
+ * (each machine gets its own at first boot), and the installed package list recorded
+ * in box.json as the manifest.
+ */
+import { createHash } from 'node:crypto';
+import { copyFile, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { run } from '../exec.js';
+import { ConfigError, UserError } from '../errors.js';
+import { imageInfo } from '../qemu/img.js';
+import { BOX_DISK_FILE } from '../state/layout.js';
+import type { Reporter } from '../ui/reporter.js';
+import { inPhase } from '../ui/reporter.js';
+import { parseSize } from '../vmfile/size.js';
+import { sha256File } from './digest.js';
+import { todayVersion } from './import.js';
+import type { BoxMetadata } from './metadata.js';
+import { cleanStaging, installStaged, makeStaging, removeBox, findBox, type InstalledBox } from './store.js';
+
+const recipeSchema = z.strictObject({
+  name: z.string(),
+  description: z.string(),
+  suite: z.string(),
+  variant: z.enum(['minbase', 'essential', 'apt', 'required', 'important', 'standard']),
+  sources: z.array(z.string()).min(1),
+  packages: z.array(z.string()),
+  customize: z.array(z.string()),
+  diskSize: z.string().refine((text) => parseSize(text) !== undefined, { error: 'expected a size like "3GiB"' }),
+  user: z.string(),
+  cmdline: z.string(),
+  filesystem: z.strictObject({ uuid: z.uuid(), hashSeed: z.uuid() }),
+});
+
+export type Recipe = z.infer<typeof recipeSchema>;
+
+/** Package timestamps and file system times are clamped to this unless the recipe pins a snapshot. */
+const DEFAULT_SOURCE_DATE_EPOCH = 1_700_000_000;
+
+export function recipesDir(): string {
+  return join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'boxes');
+}
+
+export async function hasRecipe(name: string, dir = recipesDir()): Promise<boolean> {
+  try {
+    await stat(join(dir, name, 'recipe.json'));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function listRecipes(dir = recipesDir()): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  const names: string[] = [];
+  for (const entry of entries) if (entry.isDirectory() && (await hasRecipe(entry.name, dir))) names.push(entry.name);
+  return names.sort();
+}
+
+export async function readRecipe(name: string, dir = recipesDir()): Promise<Recipe> {
+  const path = join(dir, name, 'recipe.json');
+  const parsed = recipeSchema.safeParse(JSON.parse(await readFile(path, 'utf8')));
+  if (!parsed.success) throw new ConfigError(`recipe ${path} is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  return parsed.data;
+}
+
+/** Digest of everything that defines the box: recipe.json and the files it copies in. */
+export async function recipeHash(name: string, dir = recipesDir()): Promise<string> {
+  const root = join(dir, name);
+  const hash = createHash('sha256');
+  for (const file of await walk(root)) {
+    const info = await stat(file);
+    hash.update(`${relative(root, file)}\0${(info.mode & 0o777).toString(8)}\0`);
+    hash.update(await readFile(file));
+    hash.update('\0');
+  }
+  return hash.digest('hex');
+}
+
+async function walk(dir: string): Promise<string[]> {
+  const files: string[] = [];
+  for (const entry of (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) files.push(...(await walk(path)));
+    else files.push(path);
+  }
+  return files;
+}
+
+export interface BuildOptions {
+  home: string;
+  name: string;
+  version?: string;
+  /** Replace an existing box of the same name and version. */
+  force?: boolean;
+  reporter: Reporter;
+  signal?: AbortSignal;
+  recipes?: string;
+}
+
+export async function buildBox(options: BuildOptions): Promise<InstalledBox> {
+  const recipes = options.recipes ?? recipesDir();
+  if (!(await hasRecipe(options.name, recipes))) {
+    throw new UserError(`no recipe for box ${options.name}`, { hint: `recipes available: ${(await listRecipes(recipes)).join(', ') || 'none'}` });
+  }
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+    throw new UserError(`building box ${options.name} needs root (mmdebstrap installs packages with their real file owners)`, {
+      hint: `run: sudo vmfile box build ${options.name}   (or import a cloud image with: vmfile box add)`,
+    });
+  }
+  const recipe = await readRecipe(options.name, recipes);
+  const version = options.version ?? todayVersion();
+  const existing = await findBox(options.home, { name: recipe.name, version });
+  if (existing !== undefined && options.force !== true) {
+    throw new UserError(`box ${recipe.name} version ${version} already exists`, { hint: 'pass --force to rebuild it' });
+  }
+  const hash = await recipeHash(options.name, recipes);
+  const epoch = String(DEFAULT_SOURCE_DATE_EPOCH);
+  const { reporter } = options;
+  const label = `box ${recipe.name}`;
+  const staging = await makeStaging(options.home, `build-${recipe.name}`);
+  const signal = options.signal === undefined ? {} : { signal: options.signal };
+  try {
+    const rootfs = join(staging, 'rootfs');
+    await inPhase(reporter, label, `Installing Debian ${recipe.suite} packages with mmdebstrap`, (phase) =>
+      run(
+        'mmdebstrap',
+        [
+          `--variant=${recipe.variant}`,
+          `--include=${recipe.packages.join(',')}`,
+          `--customize-hook=sync-in ${join(recipes, options.name, 'rootfs')} /`,
+          ...recipe.customize.map((hook) => `--customize-hook=${hook}`),
+          recipe.suite,
+          rootfs,
+          ...recipe.sources,
+        ],
+        {
+          purpose: `build box ${recipe.name}`,
+          env: { ...process.env, SOURCE_DATE_EPOCH: epoch } as Record<string, string>,
+          onLine: (line) => phase.progress(line.slice(0, 120)),
+          ...signal,
+        },
+      ),
+    );
+    const packages = await installedPackages(rootfs);
+    const boot = await inPhase(reporter, label, 'Making the disk image', async () => {
+      const kernel = await onlyMatch(join(rootfs, 'boot'), 'vmlinuz-');
+      const initrd = await onlyMatch(join(rootfs, 'boot'), 'initrd.img-');
+      await copyFile(kernel, join(staging, 'kernel'));
+      await copyFile(initrd, join(staging, 'initrd'));
+      const raw = join(staging, 'disk.raw');
+      await run(
+        'mke2fs',
+        ['-q', '-t', 'ext4', '-L', 'root', '-U', recipe.filesystem.uuid, '-E', `root_owner=0:0,hash_seed=${recipe.filesystem.hashSeed}`, '-d', rootfs, raw, `${Math.floor((parseSize(recipe.diskSize) ?? 0) / 1024)}k`],
+        { purpose: `make the file system of box ${recipe.name}`, env: { ...process.env, E2FSPROGS_FAKE_TIME: epoch } as Record<string, string>, ...signal },
+      );
+      await rm(rootfs, { recursive: true, force: true });
+      await run('qemu-img', ['convert', '-O', 'qcow2', raw, join(staging, BOX_DISK_FILE)], { purpose: `convert box ${recipe.name} to qcow2`, ...signal });
+      await rm(raw, { force: true });
+      return { type: 'kernel' as const, kernel: 'kernel', initrd: 'initrd', cmdline: recipe.cmdline };
+    });
+    const disk = join(staging, BOX_DISK_FILE);
+    const metadata: BoxMetadata = {
+      name: recipe.name,
+      version,
+      architecture: 'x86_64',
+      disk: { file: BOX_DISK_FILE, format: 'qcow2', sha256: await sha256File(disk), virtualSize: (await imageInfo(disk)).virtualSize },
+      boot,
+      user: recipe.user,
+      created: new Date().toISOString(),
+      source: { kind: 'recipe', recipe: options.name, recipeHash: hash, suite: recipe.suite, mirror: recipe.sources[0] ?? '', packages },
+    };
+    if (existing !== undefined) await removeBox(options.home, recipe.name, version);
+    return await installStaged(options.home, staging, metadata);
+  } catch (error) {
+    await cleanStaging(staging);
+    throw error;
+  }
+}
+
+async function installedPackages(rootfs: string): Promise<string[]> {
+  const { stdout } = await run('dpkg-query', [`--admindir=${join(rootfs, 'var/lib/dpkg')}`, '-W', '-f', '${Package} ${Version}\n'], {
+    purpose: 'list the packages of the new box',
+  });
+  return stdout.split('\n').filter((line) => line.trim() !== '').sort();
+}
+
+async function onlyMatch(dir: string, prefix: string): Promise<string> {
+  const matches = (await readdir(dir)).filter((name) => name.startsWith(prefix));
+  if (matches.length !== 1) throw new UserError(`expected one ${prefix}* in ${dir}, found ${matches.length}`);
+  return join(dir, matches[0] ?? '');
+}
+

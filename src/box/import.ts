@@ -1,0 +1,130 @@
+/**
+ * `vmfile box add`: a qcow2 (or raw) cloud image, or a Vagrant libvirt .box (a tar,
+ * possibly compressed, with metadata.json and box.img). The file's checksum, when
+ * given, is checked before anything is written; the store changes only by the final
+ * atomic rename (see store.ts).
+ */
+import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { run } from '../exec.js';
+import { UserError } from '../errors.js';
+import { convertToQcow2, imageInfo } from '../qemu/img.js';
+import { BOX_DISK_FILE } from '../state/layout.js';
+import { sha256File } from './digest.js';
+import type { BoxMetadata } from './metadata.js';
+import { cleanStaging, installStaged, makeStaging, type InstalledBox } from './store.js';
+
+export type ImageKind = 'qcow2' | 'tar' | 'gzip' | 'bzip2' | 'xz' | 'zstd' | 'unknown';
+
+/** What a file is, from its first bytes. Pure, so it is tested with tables. */
+export function sniffImage(head: Buffer): ImageKind {
+  if (head.subarray(0, 4).equals(Buffer.from([0x51, 0x46, 0x49, 0xfb]))) return 'qcow2';
+  if (head.length >= 262 && head.subarray(257, 262).toString('latin1') === 'ustar') return 'tar';
+  if (head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (head.subarray(0, 3).toString('latin1') === 'BZh') return 'bzip2';
+  if (head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'xz';
+  if (head.subarray(0, 4).equals(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]))) return 'zstd';
+  return 'unknown';
+}
+
+/** "sha256:HEX" -> HEX, or a clear error. */
+export function parseChecksum(text: string): string {
+  const match = /^sha256:([0-9a-fA-F]{64})$/.exec(text.trim());
+  if (match?.[1] === undefined) throw new UserError(`--checksum ${JSON.stringify(text)} is not of the form sha256:<64 hex digits>`);
+  return match[1].toLowerCase();
+}
+
+export interface AddBoxOptions {
+  home: string;
+  name: string;
+  file: string;
+  checksum?: string;
+  version?: string;
+  signal?: AbortSignal;
+}
+
+export async function addBox(options: AddBoxOptions): Promise<InstalledBox> {
+  const head = await readHead(options.file);
+  if (options.checksum !== undefined) {
+    const expected = parseChecksum(options.checksum);
+    const actual = await sha256File(options.file);
+    if (actual !== expected) {
+      throw new UserError(`box ${options.name}: checksum mismatch for ${options.file}: expected sha256:${expected}, got sha256:${actual}`, {
+        hint: 'the file is corrupt or not the one you meant; nothing was added',
+      });
+    }
+  }
+  const kind = sniffImage(head);
+  if (kind === 'unknown') {
+    throw new UserError(`box ${options.name}: ${options.file} is neither a qcow2 image nor a Vagrant .box archive`, {
+      hint: 'convert a raw image first: qemu-img convert -O qcow2 IMAGE disk.qcow2',
+    });
+  }
+  const staging = await makeStaging(options.home, `add-${options.name}`);
+  try {
+    const disk = join(staging, BOX_DISK_FILE);
+    let format: 'qcow2' | 'vagrant-libvirt' = 'qcow2';
+    if (kind === 'qcow2') {
+      // Flattening copies it into the store and drops any backing-file reference.
+      await convertToQcow2(options.file, disk, options.signal);
+    } else {
+      format = 'vagrant-libvirt';
+      await importVagrantBox(options.file, staging, disk, options.name, options.signal);
+    }
+    const info = await imageInfo(disk);
+    const metadata: BoxMetadata = {
+      name: options.name,
+      version: options.version ?? todayVersion(),
+      architecture: 'x86_64',
+      disk: { file: BOX_DISK_FILE, format: 'qcow2', sha256: await sha256File(disk), virtualSize: info.virtualSize },
+      boot: { type: 'firmware', firmware: 'bios' },
+      user: 'vm',
+      created: new Date().toISOString(),
+      source: { kind: 'import', file: basename(options.file), format },
+    };
+    return await installStaged(options.home, staging, metadata);
+  } catch (error) {
+    await cleanStaging(staging);
+    throw error;
+  }
+}
+
+async function importVagrantBox(file: string, staging: string, disk: string, name: string, signal?: AbortSignal): Promise<void> {
+  const extracted = join(staging, 'extract');
+  await mkdir(extracted);
+  await run('tar', ['-xf', file, '-C', extracted, '--no-same-owner'], { purpose: `unpack ${file}`, ...(signal === undefined ? {} : { signal }) });
+  let metadata: unknown;
+  try {
+    metadata = JSON.parse(await readFile(join(extracted, 'metadata.json'), 'utf8'));
+  } catch {
+    throw new UserError(`box ${name}: ${file} has no readable metadata.json, so it is not a Vagrant box`);
+  }
+  const provider = typeof metadata === 'object' && metadata !== null && 'provider' in metadata ? metadata.provider : undefined;
+  if (provider !== 'libvirt') {
+    throw new UserError(`box ${name}: ${file} is a Vagrant box for provider ${JSON.stringify(provider)}, not libvirt`, {
+      hint: 'vmfile runs QEMU disks; use the libvirt flavour of the box',
+    });
+  }
+  await convertToQcow2(join(extracted, 'box.img'), disk, signal);
+  await rm(extracted, { recursive: true, force: true });
+}
+
+async function readHead(file: string): Promise<Buffer> {
+  let handle;
+  try {
+    handle = await open(file, 'r');
+  } catch {
+    throw new UserError(`cannot read ${file}`, { hint: 'check the path' });
+  }
+  try {
+    const buffer = Buffer.alloc(512);
+    const { bytesRead } = await handle.read(buffer, 0, 512, 0);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
+
+export function todayVersion(now = new Date()): string {
+  return `${now.getUTCFullYear()}.${now.getUTCMonth() + 1}.${now.getUTCDate()}`;
+}

@@ -1,0 +1,36 @@
+/** box.json: what a box is and how it boots. Validated on every read. */
+import { z } from 'zod';
+
+const bootSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('kernel'), kernel: z.string(), initrd: z.string().optional(), cmdline: z.string() }),
+  z.object({ type: z.literal('firmware'), firmware: z.enum(['bios', 'uefi']) }),
+]);
+
+const sourceSchema = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('recipe'),
+    recipe: z.string(),
+    recipeHash: z.string(),
+    suite: z.string(),
+    mirror: z.string(),
+    /** "package version" lines of everything installed, sorted. */
+    packages: z.array(z.string()),
+  }),
+  z.object({ kind: z.literal('import'), file: z.string(), format: z.enum(['qcow2', 'raw', 'vagrant-libvirt']) }),
+  z.object({ kind: z.literal('package'), machine: z.string(), fromBox: z.string() }),
+]);
+
+export const boxMetadataSchema = z.object({
+  name: z.string(),
+  version: z.string(),
+  architecture: z.literal('x86_64'),
+  disk: z.object({ file: z.string(), format: z.literal('qcow2'), sha256: z.string().regex(/^[0-9a-f]{64}$/), virtualSize: z.number() }),
+  boot: bootSchema,
+  /** The account cloud-init creates and vmfile logs in as. */
+  user: z.string(),
+  created: z.string(),
+  source: sourceSchema,
+});
+
+export type BoxMetadata = z.infer<typeof boxMetadataSchema>;
+export type BoxBoot = z.infer<typeof bootSchema>;

@@ -1,0 +1,106 @@
+/**
+ * The box store under ~/.vmfile/boxes. A box version is a directory holding box.json
+ * and its disk; it appears only by an atomic rename of a finished, verified staging
+ * directory, so an interrupted import or build never leaves half a box behind.
+ */
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ConfigError, UserError } from '../errors.js';
+import { boxDir, boxesDir, boxPaths, stagingDir, type BoxPaths } from '../state/layout.js';
+import type { BoxRef } from '../vmfile/config.js';
+import { boxMetadataSchema, type BoxMetadata } from './metadata.js';
+
+export interface InstalledBox {
+  metadata: BoxMetadata;
+  paths: BoxPaths;
+}
+
+export async function readBoxMetadata(path: string): Promise<BoxMetadata> {
+  const parsed = boxMetadataSchema.safeParse(JSON.parse(await readFile(path, 'utf8')));
+  if (!parsed.success) {
+    throw new ConfigError(`box metadata ${path} is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, {
+      hint: 'remove the box with "vmfile box remove" and add or build it again',
+    });
+  }
+  return parsed.data;
+}
+
+export async function listBoxes(home: string): Promise<InstalledBox[]> {
+  const boxes: InstalledBox[] = [];
+  for (const name of await listDir(boxesDir(home))) {
+    for (const version of await listDir(boxDir(home, name))) {
+      const paths = boxPaths(home, name, version);
+      try {
+        boxes.push({ metadata: await readBoxMetadata(paths.metadata), paths });
+      } catch {
+        // A directory without valid metadata is not a box (never produced by a rename).
+      }
+    }
+  }
+  return boxes.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name) || compareVersions(a.metadata.version, b.metadata.version));
+}
+
+/** The requested version, or the newest one when the Vmfile pins none. */
+export async function findBox(home: string, ref: BoxRef): Promise<InstalledBox | undefined> {
+  const candidates = (await listBoxes(home)).filter((box) => box.metadata.name === ref.name);
+  if (ref.version !== undefined) return candidates.find((box) => box.metadata.version === ref.version);
+  return candidates.at(-1);
+}
+
+/** A fresh staging directory inside the store (same file system, so install is a rename). */
+export async function makeStaging(home: string, purpose: string): Promise<string> {
+  const root = stagingDir(home);
+  await mkdir(root, { recursive: true, mode: 0o700 });
+  return mkdtemp(join(root, `${purpose}-`));
+}
+
+/** Moves a finished staging directory into place as box name@version. */
+export async function installStaged(home: string, staged: string, metadata: BoxMetadata): Promise<InstalledBox> {
+  const paths = boxPaths(home, metadata.name, metadata.version);
+  await writeFile(join(staged, 'box.json'), `${JSON.stringify(metadata, null, 2)}\n`);
+  await mkdir(boxDir(home, metadata.name), { recursive: true, mode: 0o700 });
+  try {
+    await rename(staged, paths.dir);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOTEMPTY' || code === 'EEXIST') {
+      throw new UserError(`box ${metadata.name} version ${metadata.version} already exists`, {
+        hint: `remove it first (vmfile box remove ${metadata.name} --version ${metadata.version}) or choose another --version`,
+      });
+    }
+    throw error;
+  }
+  return { metadata, paths };
+}
+
+export async function removeBox(home: string, name: string, version?: string): Promise<BoxMetadata[]> {
+  const matching = (await listBoxes(home)).filter((box) => box.metadata.name === name && (version === undefined || box.metadata.version === version));
+  if (matching.length === 0) {
+    throw new UserError(`box ${name}${version === undefined ? '' : ` version ${version}`} is not installed`, { hint: 'see installed boxes with: vmfile box list' });
+  }
+  for (const box of matching) {
+    // Rename first so a half-deleted directory never looks like a box.
+    const doomed = `${box.paths.dir}.removing-${process.pid}`;
+    await rename(box.paths.dir, doomed);
+    await rm(doomed, { recursive: true, force: true });
+  }
+  if ((await listDir(boxDir(home, name))).length === 0) await rm(boxDir(home, name), { recursive: true, force: true });
+  return matching.map((box) => box.metadata);
+}
+
+export async function cleanStaging(path: string): Promise<void> {
+  await rm(path, { recursive: true, force: true });
+}
+
+/** Numeric-aware ordering: 2026.11.2 < 2026.11.10. */
+export function compareVersions(a: string, b: string): number {
+  return a.localeCompare(b, 'en', { numeric: true });
+}
+
+async function listDir(path: string): Promise<string[]> {
+  try {
+    return (await readdir(path, { withFileTypes: true })).filter((e) => e.isDirectory() && !e.name.includes('.removing-')).map((e) => e.name);
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,27 @@
+/** What every vmfile command shares: --vmfile, --debug, loading the project, the service context. */
+import { Command, Flags } from '@oclif/core';
+import { loadProject } from '../vmfile/load.js';
+import type { Project } from '../vmfile/config.js';
+import type { ServiceContext } from '../services/machine.js';
+import { vmfileHome } from '../state/layout.js';
+import { consoleReporter } from '../ui/console.js';
+
+export abstract class VmfileCommand extends Command {
+  static override baseFlags = {
+    vmfile: Flags.string({ description: 'path to the Vmfile (default: Vmfile.ts here or in a parent directory)', helpGroup: 'GLOBAL' }),
+    debug: Flags.boolean({ description: 'show stack traces and extra detail', helpGroup: 'GLOBAL' }),
+  };
+
+  protected async project(flags: { vmfile?: string | undefined }): Promise<Project> {
+    return loadProject({ cwd: process.cwd(), ...(flags.vmfile === undefined ? {} : { vmfile: flags.vmfile }) });
+  }
+
+  protected context(): ServiceContext {
+    return { home: vmfileHome(), reporter: consoleReporter(), env: process.env };
+  }
+
+  /** Errors go to the single handler in cli/main.ts, untouched. */
+  protected override async catch(error: Error & { exitCode?: number }): Promise<unknown> {
+    throw error;
+  }
+}

@@ -1,0 +1,22 @@
+import { Flags } from '@oclif/core';
+import { VmfileCommand } from '../../cli/command.js';
+import { listBoxes } from '../../services/box.js';
+import { formatSize } from '../../vmfile/size.js';
+
+export default class BoxList extends VmfileCommand {
+  static override summary = 'List installed boxes';
+  static override flags = { json: Flags.boolean({ description: 'print JSON' }) };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(BoxList);
+    const boxes = await listBoxes(this.context().home);
+    if (flags.json) {
+      this.log(JSON.stringify(boxes.map((box) => box.metadata), null, 2));
+      return;
+    }
+    if (boxes.length === 0) this.log('no boxes installed (vmfile box build debian-12, or vmfile box add NAME FILE)');
+    for (const { metadata } of boxes) {
+      this.log(`${metadata.name.padEnd(16)} ${metadata.version.padEnd(12)} ${formatSize(metadata.disk.virtualSize).padEnd(7)} sha256:${metadata.disk.sha256.slice(0, 16)}  ${metadata.source.kind}`);
+    }
+  }
+}

@@ -1,0 +1,15 @@
+import { Args, Flags } from '@oclif/core';
+import { VmfileCommand } from '../../cli/command.js';
+import { removeBox } from '../../services/box.js';
+
+export default class BoxRemove extends VmfileCommand {
+  static override summary = 'Remove a box (all its versions, or one with --version)';
+  static override args = { name: Args.string({ required: true }) };
+  static override flags = { version: Flags.string({ description: 'remove only this version' }) };
+
+  async run(): Promise<void> {
+    const { flags, args } = await this.parse(BoxRemove);
+    const removed = await removeBox(this.context().home, args.name, flags.version);
+    for (const box of removed) this.log(`removed box ${box.name} ${box.version}`);
+  }
+}

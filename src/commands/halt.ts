@@ -1,0 +1,18 @@
+import { Args, Flags } from '@oclif/core';
+import { VmfileCommand } from '../cli/command.js';
+import { halt } from '../services/halt.js';
+
+export default class Halt extends VmfileCommand {
+  static override summary = 'Shut the machine(s) down cleanly (ACPI power button), forcing after a timeout';
+  static override strict = false;
+  static override args = { machines: Args.string({ description: 'machine names (default: all)' }) };
+  static override flags = {
+    force: Flags.boolean({ char: 'f', description: 'power off at once, without asking the guest' }),
+    timeout: Flags.integer({ description: 'seconds to wait for a clean shutdown before forcing', default: 60, min: 1 }),
+  };
+
+  async run(): Promise<void> {
+    const { flags, argv } = await this.parse(Halt);
+    await halt({ project: await this.project(flags), machines: argv.map(String), force: flags.force, timeout: flags.timeout }, this.context());
+  }
+}

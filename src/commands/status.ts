@@ -1,0 +1,28 @@
+import { Args, Flags } from '@oclif/core';
+import { VmfileCommand } from '../cli/command.js';
+import { status } from '../services/status.js';
+
+export default class Status extends VmfileCommand {
+  static override summary = 'Show whether each machine is not created, running or halted';
+  static override strict = false;
+  static override args = { machines: Args.string({ description: 'machine names (default: all)' }) };
+  static override flags = { json: Flags.boolean({ description: 'print JSON' }) };
+
+  async run(): Promise<void> {
+    const { flags, argv } = await this.parse(Status);
+    const entries = await status({ project: await this.project(flags), machines: argv.map(String) });
+    if (flags.json) {
+      this.log(JSON.stringify(entries, null, 2));
+      return;
+    }
+    for (const entry of entries) {
+      const details = [
+        entry.box === undefined ? undefined : `box ${entry.box}`,
+        entry.accel,
+        entry.pid === undefined ? undefined : `pid ${entry.pid}`,
+        ...entry.ports.map((port) => `${port.name} ${port.hostIp}:${port.host}->${port.guest}/${port.protocol}`),
+      ].filter((item) => item !== undefined);
+      this.log(`${entry.machine.padEnd(12)} ${entry.status.padEnd(12)} ${details.join(', ')}`.trimEnd());
+    }
+  }
+}

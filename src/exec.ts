@@ -1,0 +1,116 @@
+/**
+ * The only wrapper around execa. Host programs are always run from an argv array
+ * (never a shell string); a failure becomes an ExternalCommandError that keeps the
+ * command, its arguments and its stderr; a missing program names its Debian package.
+ */
+import { execa } from 'execa';
+import { ExternalCommandError } from './errors.js';
+
+/** Debian package that ships each host program vmfile runs. */
+const debianPackage: Record<string, string> = {
+  'qemu-system-x86_64': 'qemu-system-x86',
+  'qemu-img': 'qemu-utils',
+  mmdebstrap: 'mmdebstrap',
+  mke2fs: 'e2fsprogs',
+  'ssh-keygen': 'openssh-client',
+  ssh: 'openssh-client',
+  rsync: 'rsync',
+  tar: 'tar',
+};
+
+export interface RunOptions {
+  signal?: AbortSignal;
+  cwd?: string;
+  env?: Record<string, string>;
+  input?: string;
+  /** Milliseconds before the command is killed. */
+  timeout?: number;
+  /** Called with each line the command prints on stdout or stderr (for progress). */
+  onLine?: (line: string) => void;
+  /** What the command was doing, for the error message ("create overlay for machine web"). */
+  purpose?: string;
+}
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+}
+
+export async function run(command: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+  const purpose = options.purpose ?? `run ${command}`;
+  try {
+    const child = execa(command, args, {
+      ...(options.signal === undefined ? {} : { cancelSignal: options.signal }),
+      ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+      ...(options.env === undefined ? {} : { env: options.env }),
+      ...(options.input === undefined ? { stdin: 'ignore' as const } : { input: options.input }),
+      ...(options.timeout === undefined ? {} : { timeout: options.timeout }),
+      ...(options.onLine === undefined ? {} : { lines: false }),
+      stripFinalNewline: true,
+    });
+    if (options.onLine !== undefined) {
+      const onLine = options.onLine;
+      for (const stream of [child.stdout, child.stderr]) {
+        let pending = '';
+        stream?.on('data', (chunk: Buffer) => {
+          pending += chunk.toString('utf8');
+          const lines = pending.split('\n');
+          pending = lines.pop() ?? '';
+          for (const line of lines) onLine(line);
+        });
+      }
+    }
+    const result = await child;
+    return { stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? '') };
+  } catch (error) {
+    throw toExternalError(error, command, args, purpose);
+  }
+}
+
+/** True when `command` can be found on PATH. */
+export async function haveCommand(command: string): Promise<boolean> {
+  try {
+    await execa('sh', ['-c', 'command -v "$1"', 'sh', command], { stdin: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function packageFor(command: string): string | undefined {
+  return debianPackage[command];
+}
+
+function toExternalError(error: unknown, command: string, args: readonly string[], purpose: string): ExternalCommandError {
+  const record = (error ?? {}) as { code?: unknown; stderr?: unknown; exitCode?: unknown; isCanceled?: unknown; timedOut?: unknown; shortMessage?: unknown };
+  const stderr = typeof record.stderr === 'string' ? record.stderr : '';
+  if (record.code === 'ENOENT') {
+    const pkg = packageFor(command);
+    return new ExternalCommandError(`${purpose}: ${command} is not installed`, command, args, '', {
+      hint: pkg === undefined ? `install ${command} and try again` : `install it with: sudo apt-get install ${pkg}`,
+      cause: error,
+    });
+  }
+  if (record.isCanceled === true) {
+    return new ExternalCommandError(`${purpose}: cancelled`, command, args, stderr, { cause: error });
+  }
+  if (record.timedOut === true) {
+    return new ExternalCommandError(`${purpose}: ${command} timed out`, command, args, stderr, { cause: error });
+  }
+  const code = typeof record.exitCode === 'number' ? `exit code ${record.exitCode}` : 'failed';
+  return new ExternalCommandError(`${purpose}: ${command} ${code}`, command, args, stderr, { cause: error });
+}
+
+/**
+ * Runs a program attached to this terminal (vmssh) and resolves with its exit code;
+ * a non-zero code is the program's answer, not a failure of vmfile.
+ */
+export async function runAttached(command: string, args: readonly string[]): Promise<number> {
+  try {
+    const result = await execa(command, args, { stdio: 'inherit', reject: false });
+    if (result.failed && result.exitCode === undefined) throw result;
+    return result.exitCode ?? 255;
+  } catch (error) {
+    throw toExternalError(error, command, args, `run ${command}`);
+  }
+}

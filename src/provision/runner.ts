@@ -1,0 +1,141 @@
+/**
+ * The provisioner: decides which steps run and runs them over the communicator.
+ *
+ * Scripts are uploaded over SFTP and run by path with their arguments quoted one by
+ * one (src/ssh/quote.ts), so no Vmfile value is ever parsed by a shell. Privileged
+ * steps run through `sudo -n`, as in Vagrant.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import { posix, resolve } from 'node:path';
+import { ConfigError, GuestError } from '../errors.js';
+import type { SshSession } from '../ssh/client.js';
+import { shellCommand } from '../ssh/quote.js';
+import type { Reporter } from '../ui/reporter.js';
+import type { ProvisionStep } from '../vmfile/schema.js';
+import { markDone, type ProvisionRecord } from './record.js';
+
+/**
+ * `boot`: a normal vmup (once steps that never succeeded, and always steps).
+ * `all`: vmup --provision and vmfile provision (once and always steps, again).
+ * `only`: the steps named explicitly, whatever their policy.
+ */
+export type ProvisionMode = { kind: 'boot' } | { kind: 'all' } | { kind: 'only'; names: readonly string[] };
+
+export function shouldRun(step: ProvisionStep, mode: ProvisionMode, record: ProvisionRecord): boolean {
+  switch (mode.kind) {
+    case 'only':
+      return mode.names.includes(step.id);
+    case 'all':
+      return step.run !== 'never';
+    case 'boot':
+      return step.run === 'always' || (step.run === 'once' && record.steps[step.id] === undefined);
+  }
+}
+
+export interface ProvisionContext {
+  machine: string;
+  user: string;
+  projectDir: string;
+  session: SshSession;
+  reporter: Reporter;
+  recordPath: string;
+  record: ProvisionRecord;
+  signal?: AbortSignal;
+}
+
+/** Every step's local files must exist before the machine boots. */
+export async function checkStepFiles(steps: readonly ProvisionStep[], projectDir: string, machine: string): Promise<void> {
+  for (const step of steps) {
+    const local = step.kind === 'script' ? step.script : step.kind === 'file' ? step.source : undefined;
+    if (local === undefined) continue;
+    try {
+      await stat(resolve(projectDir, local));
+    } catch {
+      const field = step.kind === 'script' ? 'script' : 'file.source';
+      throw new ConfigError(`machine "${machine}": provisioning step "${step.name}": ${field} ${resolve(projectDir, local)} does not exist`, {
+        hint: 'paths in the Vmfile are relative to the directory holding it',
+      });
+    }
+  }
+}
+
+export async function runSteps(steps: readonly ProvisionStep[], mode: ProvisionMode, context: ProvisionContext): Promise<number> {
+  let ran = 0;
+  for (const step of steps) {
+    if (!shouldRun(step, mode, context.record)) continue;
+    const phase = context.reporter.phase(context.machine, `Provisioning step "${step.name}"`);
+    let code: number;
+    try {
+      code = await runStep(step, context);
+    } catch (error) {
+      phase.fail();
+      throw error;
+    }
+    if (code !== 0) {
+      phase.fail();
+      throw new GuestError(`machine "${context.machine}": provisioning step "${step.name}" failed with exit code ${code}`, {
+        hint: 'the machine is still running; fix the step, then run: vmfile provision',
+      });
+    }
+    phase.done();
+    await markDone(context.recordPath, context.record, step.id, await stepHash(step, context.projectDir));
+    ran++;
+  }
+  return ran;
+}
+
+async function runStep(step: ProvisionStep, context: ProvisionContext): Promise<number> {
+  const { session } = context;
+  const output = {
+    onStdout: (chunk: string) => context.reporter.output(context.machine, step.name, 'stdout', chunk),
+    onStderr: (chunk: string) => context.reporter.output(context.machine, step.name, 'stderr', chunk),
+    ...(context.signal === undefined ? {} : { signal: context.signal }),
+  };
+  const scratch = `/tmp/vmfile-${randomBytes(6).toString('hex')}`;
+  if (step.kind === 'file') {
+    await session.upload(resolve(context.projectDir, step.source), scratch);
+    return session.exec(fileInstallCommand(scratch, step.destination, context.user), output);
+  }
+  const body = step.kind === 'shell' ? step.inline : await readFile(resolve(context.projectDir, step.script), 'utf8');
+  const local = `${scratch}.local`;
+  await writeScratch(session, local, body);
+  return session.exec(scriptCommand(local, body, step.kind === 'script' ? step.args : [], step.env, step.privileged), output);
+}
+
+async function writeScratch(session: SshSession, remote: string, body: string): Promise<void> {
+  // Through a temporary local file would need cleanup; upload from memory via stdin instead.
+  const code = await session.exec(`umask 077 && cat > ${shellCommand([remote])} <<'VMFILE_EOF_${remote.slice(-12)}'\n${body}${body.endsWith('\n') ? '' : '\n'}VMFILE_EOF_${remote.slice(-12)}\n`);
+  if (code !== 0) throw new GuestError(`could not write ${remote} in the guest (exit code ${code})`);
+}
+
+/** The command that runs an uploaded script: its own interpreter if it has a #! line, else bash. */
+export function scriptCommand(path: string, body: string, args: readonly string[], env: Record<string, string>, privileged: boolean): string {
+  const interpreter = body.startsWith('#!') ? [path] : ['bash', path];
+  const envArgs = Object.entries(env).map(([key, value]) => `${key}=${value}`);
+  const argv = [...(privileged ? ['sudo', '-n', '-H'] : []), 'env', ...envArgs, ...interpreter, ...args];
+  const quotedPath = shellCommand([path]);
+  return `chmod 0755 ${quotedPath} && { ${shellCommand(argv)}; status=$?; rm -f ${quotedPath}; exit $status; }`;
+}
+
+/**
+ * Installs an uploaded file or tree at `destination` (parents created). Inside the
+ * user's home it belongs to the user; elsewhere it belongs to root, like a package file.
+ */
+export function fileInstallCommand(scratch: string, destination: string, user: string): string {
+  const home = `/home/${user}`;
+  const owned = destination === home || destination.startsWith(`${home}/`);
+  const steps = [
+    shellCommand(['sudo', '-n', 'mkdir', '-p', '--', posix.dirname(destination)]),
+    shellCommand(['sudo', '-n', 'cp', '-rT', '--preserve=mode,timestamps', '--', scratch, destination]),
+    owned ? shellCommand(['sudo', '-n', 'chown', '-R', `${user}:`, '--', destination]) : 'true',
+  ];
+  return `${steps.join(' && ')}; status=$?; rm -rf ${shellCommand([scratch])}; exit $status`;
+}
+
+/** Identifies what a step did, so a changed step can be told from the one that ran. */
+export async function stepHash(step: ProvisionStep, projectDir: string): Promise<string> {
+  const hash = createHash('sha256').update(JSON.stringify(step));
+  if (step.kind === 'script') hash.update(await readFile(resolve(projectDir, step.script)));
+  return hash.digest('hex');
+}

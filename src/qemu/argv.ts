@@ -1,0 +1,83 @@
+/**
+ * The QEMU command line for a machine, built as an argv array by a pure function:
+ * everything it needs (paths, ports, the accelerator) is passed in.
+ */
+import type { Accel } from './host.js';
+
+export type BootSpec =
+  | { type: 'kernel'; kernel: string; initrd?: string; cmdline: string }
+  | { type: 'firmware'; firmware: 'bios' }
+  | { type: 'firmware'; firmware: 'uefi'; code: string; vars: string };
+
+export interface PortForward {
+  protocol: 'tcp' | 'udp';
+  hostIp: string;
+  hostPort: number;
+  guestPort: number;
+}
+
+export interface LaunchSpec {
+  name: string;
+  accel: Accel;
+  cpus: number;
+  /** Bytes. */
+  memory: number;
+  boot: BootSpec;
+  overlay: string;
+  /** Directory holding the cloud-init NoCloud files, exposed read-only as a FAT drive labelled cidata. */
+  seedDir: string;
+  forwards: readonly PortForward[];
+  qmpSocket: string;
+  serialLog: string;
+  pidFile: string;
+}
+
+/** QEMU option values use "," as a separator; a literal comma is written ",,". */
+export function escapeOption(value: string): string {
+  return value.replaceAll(',', ',,');
+}
+
+export function hostForward(forward: PortForward): string {
+  return `hostfwd=${forward.protocol}:${forward.hostIp}:${forward.hostPort}-:${forward.guestPort}`;
+}
+
+export function qemuArgs(spec: LaunchSpec): string[] {
+  const memoryMiB = Math.max(1, Math.floor(spec.memory / 1024 ** 2));
+  const args = [
+    '-name', `${escapeOption(spec.name)},process=vmfile-${escapeOption(spec.name)}`,
+    '-machine', spec.accel === 'kvm' ? 'q35,accel=kvm' : 'q35,accel=tcg',
+    ...(spec.accel === 'kvm' ? ['-cpu', 'host'] : []),
+    '-smp', String(spec.cpus),
+    '-m', `${memoryMiB}M`,
+    // A guest reboot ends QEMU, so "running" always means "the machine we booted".
+    '-no-reboot',
+    ...bootArgs(spec.boot),
+    '-drive', `file=${escapeOption(spec.overlay)},if=virtio,format=qcow2,discard=unmap`,
+    // vvfat serves the seed directory without extra tools; read-only, so online
+    // snapshots (which skip read-only drives) work with it attached.
+    '-drive', `file=fat:${escapeOption(spec.seedDir)},file.label=cidata,if=virtio,format=raw,readonly=on`,
+    '-netdev', ['user', 'id=n0', ...spec.forwards.map(hostForward)].join(','),
+    '-device', 'virtio-net-pci,netdev=n0',
+    // Entropy from the host: sshd and cloud-init wait for it under TCG otherwise.
+    '-device', 'virtio-rng-pci',
+    '-qmp', `unix:${escapeOption(spec.qmpSocket)},server=on,wait=off`,
+    '-serial', `file:${spec.serialLog}`,
+    '-display', 'none',
+    '-daemonize',
+    '-pidfile', spec.pidFile,
+  ];
+  return args;
+}
+
+function bootArgs(boot: BootSpec): string[] {
+  if (boot.type === 'kernel') {
+    return ['-kernel', boot.kernel, ...(boot.initrd === undefined ? [] : ['-initrd', boot.initrd]), '-append', boot.cmdline];
+  }
+  if (boot.firmware === 'uefi') {
+    return [
+      '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${escapeOption(boot.code)}`,
+      '-drive', `if=pflash,format=raw,unit=1,file=${escapeOption(boot.vars)}`,
+    ];
+  }
+  return [];
+}

@@ -1,0 +1,123 @@
+/**
+ * Every on-disk name vmfile uses, in one place.
+ *
+ * Global store (~/.vmfile, or $VMFILE_HOME):
+ *   boxes/<name>/<version>/box.json, disk.qcow2, kernel, initrd
+ *   tmp/                      staging for imports and builds (same filesystem as boxes/,
+ *                             so a finished box is moved into place atomically)
+ * Per project (next to the Vmfile):
+ *   .vmfile/machines/<machine>/  overlay.qcow2, machine.json, provisioned.json, keys,
+ *                                seed/, serial.log, qemu.pid, qmp.sock, lock
+ *
+ * Unix socket paths are limited to 107 bytes; a machine directory deep in the file
+ * system gets its QMP socket in a private runtime directory instead, named by a hash
+ * of the machine directory so every vmfile process finds the same one.
+ */
+import { createHash } from 'node:crypto';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export function vmfileHome(env: NodeJS.ProcessEnv = process.env): string {
+  const configured = env['VMFILE_HOME'];
+  return configured !== undefined && configured !== '' ? configured : join(homedir(), '.vmfile');
+}
+
+export interface BoxPaths {
+  dir: string;
+  metadata: string;
+  disk: string;
+  kernel: string;
+  initrd: string;
+}
+
+export function boxesDir(home: string): string {
+  return join(home, 'boxes');
+}
+
+export function boxDir(home: string, name: string): string {
+  return join(boxesDir(home), name);
+}
+
+export function boxPaths(home: string, name: string, version: string): BoxPaths {
+  const dir = join(boxDir(home, name), version);
+  return {
+    dir,
+    metadata: join(dir, 'box.json'),
+    disk: join(dir, 'disk.qcow2'),
+    kernel: join(dir, 'kernel'),
+    initrd: join(dir, 'initrd'),
+  };
+}
+
+/** Scratch space for imports and builds; lives inside the home so renames are atomic. */
+export function stagingDir(home: string): string {
+  return join(home, 'tmp');
+}
+
+export const BOX_METADATA_FILE = 'box.json';
+export const BOX_DISK_FILE = 'disk.qcow2';
+
+export interface MachinePaths {
+  dir: string;
+  overlay: string;
+  /** What vmfile knows about the machine (box, ports, accelerator, creation time). */
+  state: string;
+  provisioned: string;
+  privateKey: string;
+  publicKey: string;
+  hostPrivateKey: string;
+  hostPublicKey: string;
+  knownHosts: string;
+  seedDir: string;
+  serialLog: string;
+  pidFile: string;
+  qmpSocket: string;
+  lock: string;
+}
+
+export function projectStateDir(projectDir: string): string {
+  return join(projectDir, '.vmfile');
+}
+
+export function machinesDir(projectDir: string): string {
+  return join(projectStateDir(projectDir), 'machines');
+}
+
+export function machinePaths(projectDir: string, machine: string): MachinePaths {
+  const dir = join(machinesDir(projectDir), machine);
+  return {
+    dir,
+    overlay: join(dir, 'overlay.qcow2'),
+    state: join(dir, 'machine.json'),
+    provisioned: join(dir, 'provisioned.json'),
+    privateKey: join(dir, 'id_ed25519'),
+    publicKey: join(dir, 'id_ed25519.pub'),
+    hostPrivateKey: join(dir, 'ssh_host_ed25519_key'),
+    hostPublicKey: join(dir, 'ssh_host_ed25519_key.pub'),
+    knownHosts: join(dir, 'known_hosts'),
+    seedDir: join(dir, 'seed'),
+    serialLog: join(dir, 'serial.log'),
+    pidFile: join(dir, 'qemu.pid'),
+    qmpSocket: socketPath(dir, 'qmp.sock'),
+    lock: join(dir, 'lock'),
+  };
+}
+
+const MAX_SOCKET_PATH = 100;
+
+function socketPath(dir: string, name: string): string {
+  const direct = join(dir, name);
+  if (Buffer.byteLength(direct) <= MAX_SOCKET_PATH) return direct;
+  const digest = createHash('sha256').update(dir).digest('hex').slice(0, 16);
+  return join(runtimeDir(), `${digest}-${name}`);
+}
+
+/** Private directory for sockets whose natural path is too long. */
+export function runtimeDir(env: NodeJS.ProcessEnv = process.env): string {
+  const xdg = env['XDG_RUNTIME_DIR'];
+  const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
+  return xdg !== undefined && xdg !== '' ? join(xdg, 'vmfile') : join(tmpdir(), `vmfile-${uid}`);
+}
+
+export const VMFILE_NAMES = ['Vmfile.ts', 'Vmfile.mts', 'Vmfile.js', 'Vmfile.mjs'] as const;
+export const LOCK_FILE_NAME = 'Vmfile.lock';

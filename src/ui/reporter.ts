@@ -1,0 +1,37 @@
+/**
+ * How services tell the user what is happening, without knowing about terminals:
+ * phases with durations, progress while waiting, notices, and provisioning output.
+ */
+export interface Phase {
+  /** Still waiting; shown as a progress line. */
+  progress(text: string): void;
+  done(detail?: string): void;
+  fail(): void;
+}
+
+export interface Reporter {
+  phase(machine: string, title: string): Phase;
+  info(machine: string, text: string): void;
+  notice(text: string): void;
+  output(machine: string, step: string, stream: 'stdout' | 'stderr', chunk: string): void;
+}
+
+/** Runs `fn` as a phase: done with its duration when it resolves, failed when it throws. */
+export async function inPhase<T>(reporter: Reporter, machine: string, title: string, fn: (phase: Phase) => Promise<T>): Promise<T> {
+  const phase = reporter.phase(machine, title);
+  try {
+    const result = await fn(phase);
+    phase.done();
+    return result;
+  } catch (error) {
+    phase.fail();
+    throw error;
+  }
+}
+
+export const silentReporter: Reporter = {
+  phase: () => ({ progress: () => {}, done: () => {}, fail: () => {} }),
+  info: () => {},
+  notice: () => {},
+  output: () => {},
+};

@@ -1,0 +1,166 @@
+/**
+ * The Vmfile schema: the only definition of what a Vmfile may say. Authoring types
+ * (what `defineVm` accepts) are its input type; the rest of vmfile works on the
+ * parsed output, with sizes in bytes and every default filled in.
+ */
+import { z } from 'zod';
+import { formatSize, parseSize } from './size.js';
+
+const MiB = 1024 ** 2;
+const GiB = 1024 ** 3;
+const TiB = 1024 ** 4;
+
+function size(what: string, min: number, max: number) {
+  return z
+    .string({ error: `expected a size like "2GiB" or "512MiB"` })
+    .transform((text, ctx) => {
+      const bytes = parseSize(text);
+      if (bytes === undefined) {
+        ctx.addIssue({ code: 'custom', message: `expected a size like "2GiB" or "512MiB", got ${JSON.stringify(text)}` });
+        return z.NEVER;
+      }
+      if (bytes < min || bytes > max) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `${what} ${JSON.stringify(text)} is out of range: must be between ${formatSize(min)} and ${formatSize(max)}`,
+        });
+        return z.NEVER;
+      }
+      return bytes;
+    });
+}
+
+const HOSTNAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const BOX_NAME = /^[a-z0-9][a-z0-9._-]*$/i;
+
+export const runPolicySchema = z.enum(['once', 'always', 'never'], {
+  error: `expected "once", "always" or "never"`,
+});
+
+const envSchema = z.record(
+  z.string().regex(ENV_NAME, { error: 'environment variable names are letters, digits and _, not starting with a digit' }),
+  z.string({ error: 'environment values must be strings' }),
+);
+
+const fileSpecSchema = z.strictObject({
+  source: z.string().min(1, { error: 'source must not be empty' }),
+  destination: z.string().startsWith('/', { error: 'destination must be an absolute path in the guest' }),
+});
+
+/**
+ * A provisioning step is one of three kinds, told apart by which key it has: `shell`
+ * (inline script), `script` (a file next to the Vmfile) or `file` (an upload). One
+ * flat object keeps editor completion simple; the refinement reports a mix-up by field.
+ */
+const stepInputSchema = z
+  .strictObject({
+    name: z.string().min(1).max(64).optional(),
+    run: runPolicySchema.default('once'),
+    shell: z.string().min(1, { error: 'shell script must not be empty' }).optional(),
+    script: z.string().min(1).optional(),
+    args: z.array(z.string({ error: 'script arguments must be strings' })).optional(),
+    env: envSchema.optional(),
+    privileged: z.boolean().optional(),
+    file: fileSpecSchema.optional(),
+  })
+  .superRefine((step, ctx) => {
+    const kinds = (['shell', 'script', 'file'] as const).filter((key) => step[key] !== undefined);
+    if (kinds.length !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          kinds.length === 0
+            ? 'a step needs one of "shell" (inline script), "script" (path to a script) or "file" (upload)'
+            : `a step has exactly one of "shell", "script" or "file", this one has ${kinds.map((k) => `"${k}"`).join(' and ')}`,
+      });
+      return;
+    }
+    if (step.args !== undefined && step.script === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['args'], message: '"args" only applies to a "script" step' });
+    }
+    if (step.file !== undefined) {
+      for (const key of ['env', 'privileged'] as const) {
+        if (step[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: `"${key}" does not apply to a "file" step` });
+      }
+    }
+  });
+
+export type ProvisionStep =
+  | { kind: 'shell'; id: string; name: string; run: RunPolicy; inline: string; env: Record<string, string>; privileged: boolean }
+  | {
+      kind: 'script';
+      id: string;
+      name: string;
+      run: RunPolicy;
+      script: string;
+      args: string[];
+      env: Record<string, string>;
+      privileged: boolean;
+    }
+  | { kind: 'file'; id: string; name: string; run: RunPolicy; source: string; destination: string };
+
+export type RunPolicy = z.infer<typeof runPolicySchema>;
+
+const boxRefSchema = z.union(
+  [
+    z.string().regex(BOX_NAME, { error: 'box names are letters, digits, ".", "_" and "-"' }),
+    z.strictObject({
+      name: z.string().regex(BOX_NAME, { error: 'box names are letters, digits, ".", "_" and "-"' }),
+      version: z.string().min(1).optional(),
+    }),
+  ],
+  { error: 'expected a box name like "debian-12" or { name: "debian-12", version: "..." }' },
+);
+
+export const vmfileSchema = z.strictObject({
+  box: boxRefSchema,
+  cpus: z
+    .number({ error: 'expected a whole number of CPUs' })
+    .int({ error: 'expected a whole number of CPUs' })
+    .min(1, { error: 'a machine needs at least 1 CPU' })
+    .max(256, { error: 'more than 256 CPUs is not supported' })
+    .default(2),
+  memory: size('memory', 128 * MiB, 4 * TiB).prefault('1GiB'),
+  disk: size('disk', 1 * GiB, 64 * TiB).prefault('10GiB'),
+  hostname: z
+    .string()
+    .regex(HOSTNAME, { error: 'a hostname is 1-63 letters, digits and "-", not starting or ending with "-"' })
+    .optional(),
+  accel: z.enum(['auto', 'kvm', 'tcg'], { error: 'expected "auto", "kvm" or "tcg"' }).default('auto'),
+  bootTimeout: z
+    .number({ error: 'expected seconds as a number' })
+    .positive({ error: 'bootTimeout must be more than 0 seconds' })
+    .max(24 * 3600, { error: 'bootTimeout is at most 86400 seconds' })
+    .default(300),
+  provision: z.array(stepInputSchema).default([]),
+});
+
+/** What a Vmfile author writes (sizes as strings, defaults optional). */
+export type VmfileInput = z.input<typeof vmfileSchema>;
+/** A parsed Vmfile. */
+export type VmfileOutput = z.output<typeof vmfileSchema>;
+type StepOutput = z.output<typeof stepInputSchema>;
+
+/** Turns a parsed step into the tagged form the provisioner runs. */
+export function normalizeStep(step: StepOutput, index: number): ProvisionStep {
+  const id = step.name ?? `step-${index + 1}`;
+  const base = { id, name: step.name ?? `${index + 1}`, run: step.run };
+  if (step.shell !== undefined) {
+    return { ...base, kind: 'shell', inline: step.shell, env: step.env ?? {}, privileged: step.privileged ?? true };
+  }
+  if (step.script !== undefined) {
+    return {
+      ...base,
+      kind: 'script',
+      script: step.script,
+      args: step.args ?? [],
+      env: step.env ?? {},
+      privileged: step.privileged ?? true,
+    };
+  }
+  if (step.file !== undefined) {
+    return { ...base, kind: 'file', source: step.file.source, destination: step.file.destination };
+  }
+  throw new Error('unreachable: step kind checked by the schema');
+}
