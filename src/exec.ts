@@ -3,6 +3,9 @@
  * (never a shell string); a failure becomes an ExternalCommandError that keeps the
  * command, its arguments and its stderr; a missing program names its Debian package.
  */
+import { constants } from 'node:fs';
+import { access } from 'node:fs/promises';
+import { delimiter, join } from 'node:path';
 import { execa } from 'execa';
 import { ExternalCommandError } from './errors.js';
 
@@ -67,14 +70,18 @@ export async function run(command: string, args: readonly string[], options: Run
   }
 }
 
-/** True when `command` can be found on PATH. */
-export async function haveCommand(command: string): Promise<boolean> {
-  try {
-    await execa('sh', ['-c', 'command -v "$1"', 'sh', command], { stdin: 'ignore' });
-    return true;
-  } catch {
-    return false;
+/** True when `command` can be found on PATH (searched in-process: no shell, no spawn). */
+export async function haveCommand(command: string, path = process.env['PATH'] ?? ''): Promise<boolean> {
+  for (const dir of path.split(delimiter)) {
+    if (dir === '') continue;
+    try {
+      await access(join(dir, command), constants.X_OK);
+      return true;
+    } catch {
+      // Not in this directory.
+    }
   }
+  return false;
 }
 
 export function packageFor(command: string): string | undefined {
@@ -113,4 +120,15 @@ export async function runAttached(command: string, args: readonly string[]): Pro
   } catch (error) {
     throw toExternalError(error, command, args, `run ${command}`);
   }
+}
+
+/** Fails with the Debian package to install when any of `commands` is missing. */
+export async function requireCommands(commands: readonly string[], purpose: string): Promise<void> {
+  const missing: string[] = [];
+  for (const command of commands) if (!(await haveCommand(command))) missing.push(command);
+  if (missing.length === 0) return;
+  const packages = [...new Set(missing.map((command) => packageFor(command) ?? command))];
+  throw new ExternalCommandError(`${purpose}: ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not installed`, missing[0] ?? '', [], '', {
+    hint: `install with: sudo apt-get install ${packages.join(' ')}`,
+  });
 }

@@ -11,7 +11,7 @@ import { UserError } from '../errors.js';
 import { convertToQcow2, imageInfo } from '../qemu/img.js';
 import { BOX_DISK_FILE } from '../state/layout.js';
 import { sha256File } from './digest.js';
-import type { BoxMetadata } from './metadata.js';
+import { BOX_NAME_PATTERN, BOX_VERSION_PATTERN, type BoxMetadata } from './metadata.js';
 import { cleanStaging, installStaged, makeStaging, type InstalledBox } from './store.js';
 
 export type ImageKind = 'qcow2' | 'tar' | 'gzip' | 'bzip2' | 'xz' | 'zstd' | 'unknown';
@@ -44,6 +44,7 @@ export interface AddBoxOptions {
 }
 
 export async function addBox(options: AddBoxOptions): Promise<InstalledBox> {
+  checkBoxName(options.name, options.version);
   const head = await readHead(options.file);
   if (options.checksum !== undefined) {
     const expected = parseChecksum(options.checksum);
@@ -122,6 +123,14 @@ async function readHead(file: string): Promise<Buffer> {
     return buffer.subarray(0, bytesRead);
   } finally {
     await handle.close();
+  }
+}
+
+/** Refuses names and versions that could not be used from a Vmfile or would escape the store. */
+export function checkBoxName(name: string, version: string | undefined): void {
+  if (!BOX_NAME_PATTERN.test(name)) throw new UserError(`box name ${JSON.stringify(name)} is not valid`, { hint: 'use letters, digits, ".", "_" and "-", starting with a letter or digit' });
+  if (version !== undefined && !BOX_VERSION_PATTERN.test(version)) {
+    throw new UserError(`box version ${JSON.stringify(version)} is not valid`, { hint: 'use letters, digits, ".", "_", "+" and "-", for example 2026.11.1' });
   }
 }
 

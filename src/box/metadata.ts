@@ -1,6 +1,10 @@
 /** box.json: what a box is and how it boots. Validated on every read. */
 import { z } from 'zod';
 
+/** Box names and versions become directory names in the store: no separators, no dot-dot. */
+export const BOX_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]*$/i;
+export const BOX_VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
+
 const bootSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('kernel'), kernel: z.string(), initrd: z.string().optional(), cmdline: z.string() }),
   z.object({ type: z.literal('firmware'), firmware: z.enum(['bios', 'uefi']) }),
@@ -21,8 +25,8 @@ const sourceSchema = z.discriminatedUnion('kind', [
 ]);
 
 export const boxMetadataSchema = z.object({
-  name: z.string(),
-  version: z.string(),
+  name: z.string().regex(BOX_NAME_PATTERN),
+  version: z.string().regex(BOX_VERSION_PATTERN),
   architecture: z.literal('x86_64'),
   disk: z.object({ file: z.string(), format: z.literal('qcow2'), sha256: z.string().regex(/^[0-9a-f]{64}$/), virtualSize: z.number() }),
   boot: bootSchema,

@@ -6,6 +6,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Handlebars from 'handlebars';
+import { InternalError } from '../errors.js';
 
 export interface SeedData {
   machine: string;
@@ -34,7 +35,11 @@ export async function loadSeedTemplates(dir = templatesDir()): Promise<SeedFiles
 export function renderSeed(templates: SeedFiles, data: SeedData): SeedFiles {
   const handlebars = Handlebars.create();
   // JSON strings are valid YAML scalars, so any value is quoted and escaped correctly.
-  handlebars.registerHelper('json', (value: unknown) => new Handlebars.SafeString(JSON.stringify(value)));
+  // Strict mode does not check helper arguments, so the helper itself refuses a missing value.
+  handlebars.registerHelper('json', (value: unknown, options: { loc?: { start?: { line?: number } } }) => {
+    if (value === undefined) throw new InternalError(`seed template refers to a value that is not set (line ${options.loc?.start?.line ?? '?'})`);
+    return new Handlebars.SafeString(JSON.stringify(value));
+  });
   const render = (source: string): string => handlebars.compile(source, { strict: true, noEscape: true })(data);
   return { 'meta-data': render(templates['meta-data']), 'user-data': render(templates['user-data']) };
 }

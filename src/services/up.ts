@@ -16,7 +16,8 @@ import type { InstalledBox } from '../box/store.js';
 import { qemuArgs, type BootSpec } from '../qemu/argv.js';
 import { chooseAccel, probeHost, type HostInfo } from '../qemu/host.js';
 import { createOverlay, imageInfo } from '../qemu/img.js';
-import { launchQemu, runningPid } from '../qemu/process.js';
+import { launchQemu, QEMU_BINARY, runningPid } from '../qemu/process.js';
+import { requireCommands } from '../exec.js';
 import { QmpClient } from '../qmp/client.js';
 import { checkStepFiles, runSteps, type ProvisionMode } from '../provision/runner.js';
 import { readRecord } from '../provision/record.js';
@@ -47,6 +48,7 @@ export interface UpResult {
 }
 
 export async function up(options: UpOptions, context: ServiceContext): Promise<UpResult[]> {
+  await requireCommands([QEMU_BINARY, 'qemu-img', 'ssh-keygen'], 'vmup');
   const host = await probeHost();
   const results: UpResult[] = [];
   for (const machine of selectMachines(options.project, options.machines)) {

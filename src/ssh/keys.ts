@@ -30,7 +30,8 @@ export async function readPublicKey(path: string): Promise<string> {
 /** known_hosts line pinning the guest host key under the machine's alias. */
 export function knownHostsLine(alias: string, publicKey: string): string {
   const [type, blob] = publicKey.trim().split(/\s+/);
-  return `${alias} ${type ?? ''} ${blob ?? ''}\n`;
+  if (type === undefined || blob === undefined || type === '') throw new Error(`not an OpenSSH public key: ${publicKey.slice(0, 40)}`);
+  return `${alias} ${type} ${blob}\n`;
 }
 
 export function hostKeyAlias(machine: string): string {

@@ -1,9 +1,11 @@
 /**
  * One operation at a time per machine. The lock file holds the owner's pid and what it
- * is doing; a lock whose owner is gone (killed, crashed) is taken over, so a fault never
- * leaves a machine locked for good.
+ * is doing. It is made complete in a temporary file and hard-linked into place, so it is
+ * never seen half-written; a lock whose owner has died (killed, crashed) is moved aside
+ * and taken over, so a fault never leaves a machine locked for good.
  */
-import { open, readFile, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { link, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { BusyError } from '../errors.js';
 
 interface LockOwner {
@@ -23,24 +25,45 @@ export async function withMachineLock<T>(lockPath: string, machine: string, oper
 
 async function acquire(lockPath: string, machine: string, operation: string): Promise<void> {
   const owner: LockOwner = { pid: process.pid, operation, since: new Date().toISOString() };
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      const handle = await open(lockPath, 'wx', 0o600);
-      await handle.writeFile(JSON.stringify(owner));
-      await handle.close();
-      return;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  const candidate = `${lockPath}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  await writeFile(candidate, JSON.stringify(owner), { mode: 0o600 });
+  try {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        await link(candidate, lockPath);
+        return;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+      const current = await readOwner(lockPath);
+      if (current === undefined) continue; // released meanwhile
+      if (isAlive(current.pid)) {
+        throw new BusyError(`machine "${machine}" is busy: ${current.pid === process.pid ? 'this process' : `another vmfile (pid ${current.pid})`} is running "${current.operation}" since ${current.since}`, {
+          hint: `wait for it to finish, then run "${operation}" again`,
+        });
+      }
+      await takeOverStale(lockPath, current.pid);
     }
-    const current = await readOwner(lockPath);
-    if (current !== undefined && current.pid !== process.pid && isAlive(current.pid)) {
-      throw new BusyError(`machine "${machine}" is busy: another vmfile (pid ${current.pid}) is running "${current.operation}" since ${current.since}`, {
-        hint: `wait for it to finish, then run "${operation}" again`,
-      });
-    }
-    await rm(lockPath, { force: true });
+    throw new BusyError(`machine "${machine}": could not take its lock ${lockPath}`, { hint: 'try again' });
+  } finally {
+    await rm(candidate, { force: true });
   }
-  throw new BusyError(`machine "${machine}": could not take its lock ${lockPath}`, { hint: 'try again' });
+}
+
+/** Moves a dead owner's lock aside; if another process took it over first, puts nothing back. */
+async function takeOverStale(lockPath: string, deadPid: number): Promise<void> {
+  const aside = `${lockPath}.stale.${process.pid}`;
+  try {
+    await rename(lockPath, aside);
+  } catch {
+    return; // someone else moved it
+  }
+  const moved = await readOwner(aside);
+  if (moved !== undefined && moved.pid !== deadPid && isAlive(moved.pid)) {
+    // We moved a live owner's fresh lock: restore it, unless a third process locked meanwhile.
+    await link(aside, lockPath).catch(() => undefined);
+  }
+  await rm(aside, { force: true });
 }
 
 async function readOwner(lockPath: string): Promise<LockOwner | undefined> {
@@ -50,13 +73,16 @@ async function readOwner(lockPath: string): Promise<LockOwner | undefined> {
       const record = parsed as Partial<LockOwner>;
       return { pid: parsed.pid, operation: String(record.operation ?? 'an operation'), since: String(record.since ?? '?') };
     }
-  } catch {
-    // Unreadable or half-written: treat as stale.
+    // Never half-written (see header), so unreadable content means a foreign file: stale.
+    return { pid: -1, operation: 'unknown', since: '?' };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    return { pid: -1, operation: 'unknown', since: '?' };
   }
-  return undefined;
 }
 
 function isAlive(pid: number): boolean {
+  if (pid <= 0) return false;
   try {
     process.kill(pid, 0);
     return true;

@@ -47,14 +47,6 @@ export function parseVmfile(value: unknown, vmfilePath: string, projectDir: stri
   }
   const vm = result.data;
   const provision = vm.provision.map(normalizeStep);
-  const seen = new Set<string>();
-  const duplicates = provision.filter((step) => (seen.has(step.id) ? true : (seen.add(step.id), false)));
-  if (duplicates.length > 0) {
-    throw new ConfigError(
-      `${basename(vmfilePath)} is invalid:\n${duplicates.map((step) => `  - provision: two steps are named "${step.id}"`).join('\n')}`,
-      { hint: 'step names identify what has run already; give each step its own name' },
-    );
-  }
   const box: BoxRef = typeof vm.box === 'string' ? { name: vm.box } : vm.box.version === undefined ? { name: vm.box.name } : { name: vm.box.name, version: vm.box.version };
   const machine: MachineConfig = {
     name: DEFAULT_MACHINE,
@@ -78,7 +70,9 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
       const keys = issue.keys.map((key) => `"${key}"`).join(', ');
       return `${path === '' ? '' : `${path}: `}unknown key${issue.keys.length > 1 ? 's' : ''} ${keys}`;
     }
-    return `${path === '' ? '(top level)' : path}: ${issue.message}`;
+    // zod reports a bad record key as "invalid_key" wrapping the key schema's own issue.
+    const message = issue.code === 'invalid_key' ? (issue.issues[0]?.message ?? issue.message) : issue.message;
+    return `${path === '' ? '(top level)' : path}: ${message}`;
   });
 }
 

@@ -4,6 +4,7 @@
  * parsed output, with sizes in bytes and every default filled in.
  */
 import { z } from 'zod';
+import { BOX_NAME_PATTERN as BOX_NAME, BOX_VERSION_PATTERN } from '../box/metadata.js';
 import { formatSize, parseSize } from './size.js';
 
 const MiB = 1024 ** 2;
@@ -32,7 +33,6 @@ function size(what: string, min: number, max: number) {
 
 const HOSTNAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const BOX_NAME = /^[a-z0-9][a-z0-9._-]*$/i;
 
 export const runPolicySchema = z.enum(['once', 'always', 'never'], {
   error: `expected "once", "always" or "never"`,
@@ -107,7 +107,7 @@ const boxRefSchema = z.union(
     z.string().regex(BOX_NAME, { error: 'box names are letters, digits, ".", "_" and "-"' }),
     z.strictObject({
       name: z.string().regex(BOX_NAME, { error: 'box names are letters, digits, ".", "_" and "-"' }),
-      version: z.string().min(1).optional(),
+      version: z.string().regex(BOX_VERSION_PATTERN, { error: 'box versions are letters, digits, ".", "_", "+" and "-"' }).optional(),
     }),
   ],
   { error: 'expected a box name like "debian-12" or { name: "debian-12", version: "..." }' },
@@ -133,8 +133,29 @@ export const vmfileSchema = z.strictObject({
     .positive({ error: 'bootTimeout must be more than 0 seconds' })
     .max(24 * 3600, { error: 'bootTimeout is at most 86400 seconds' })
     .default(300),
-  provision: z.array(stepInputSchema).default([]),
+  provision: z
+    .array(stepInputSchema)
+    .default([])
+    .superRefine((steps, ctx) => {
+      // Step ids record what has run; two steps with one id would share a record.
+      const seen = new Set<string>();
+      steps.forEach((step, index) => {
+        const id = stepId(step.name, index);
+        if (seen.has(id)) {
+          ctx.addIssue({
+            code: 'custom',
+            message: step.name === undefined ? `step ${index + 1} is unnamed, and its automatic name "${id}" is taken by a named step` : `two steps are named "${id}"`,
+          });
+        }
+        seen.add(id);
+      });
+    }),
 });
+
+/** A step's identity in the provisioning record: its name, else its position. */
+export function stepId(name: string | undefined, index: number): string {
+  return name ?? `step-${index + 1}`;
+}
 
 /** What a Vmfile author writes (sizes as strings, defaults optional). */
 export type VmfileInput = z.input<typeof vmfileSchema>;
@@ -144,7 +165,7 @@ type StepOutput = z.output<typeof stepInputSchema>;
 
 /** Turns a parsed step into the tagged form the provisioner runs. */
 export function normalizeStep(step: StepOutput, index: number): ProvisionStep {
-  const id = step.name ?? `step-${index + 1}`;
+  const id = stepId(step.name, index);
   const base = { id, name: step.name ?? `${index + 1}`, run: step.run };
   if (step.shell !== undefined) {
     return { ...base, kind: 'shell', inline: step.shell, env: step.env ?? {}, privileged: step.privileged ?? true };

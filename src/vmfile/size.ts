@@ -13,7 +13,7 @@ const UNITS: Record<string, number> = {
 
 const SIZE_PATTERN = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/;
 
-/** Bytes for a size string, or undefined when it is not a size. */
+/** Bytes for a size string (Infinity when beyond exact integers), or undefined when it is not a size. */
 export function parseSize(text: string): number | undefined {
   const match = SIZE_PATTERN.exec(text);
   if (match === null) return undefined;
@@ -21,7 +21,7 @@ export function parseSize(text: string): number | undefined {
   const factor = UNITS[(unit ?? '').toUpperCase() || 'B'];
   if (factor === undefined || amount === undefined) return undefined;
   const bytes = Math.round(Number(amount) * factor);
-  return Number.isSafeInteger(bytes) ? bytes : undefined;
+  return Number.isSafeInteger(bytes) ? bytes : Number.POSITIVE_INFINITY;
 }
 
 /** Human form used in messages and status output: 1073741824 -> "1GiB". */

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): seconds from `vmup` to SSH-ready against bare QEMU + an SSH
+# wait loop on the same box, same QEMU command line, same seed, in the same run; the
+# ratio is vmfile's own overhead (target <= 1.05). Also the wall time of `vmfile status`
+# (target < 0.3 s). Runs are interleaved so background noise hits both sides alike.
+#   usage: bench/up.sh [RUNS]      (VMFILE_HOME selects the box store)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+runs=${1:-3}
+work=$(mktemp -d /tmp/vmfile-bench-up.XXXXXX)
+trap 'cd "$work/project" 2>/dev/null && node "$root/bin/vmfile.js" destroy -f >/dev/null 2>&1; pkill -f "$work/bare" 2>/dev/null; rm -rf "$work"' EXIT
+now() { date +%s.%N; }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+mkdir -p "$work/project"
+cat > "$work/project/Vmfile.ts" <<'VMFILE'
+import { defineVm } from 'vmfile';
+export default defineVm({ box: 'debian-12', cpus: 2, memory: '1GiB', disk: '4GiB' });
+VMFILE
+cd "$work/project"
+vmfile() { node "$root/bin/vmfile.js" "$@"; }
+
+: > "$work/vmfile.times"; : > "$work/bare.times"
+for i in $(seq 1 "$runs"); do
+  # vmfile: a fresh machine each run, from the command to SSH-ready (no provisioning steps).
+  vmfile destroy -f >/dev/null 2>&1 || true
+  t0=$(now); vmfile up --no-provision 2>"$work/up.log"; t1=$(now)
+  awk "BEGIN{print $t1 - $t0}" >> "$work/vmfile.times"
+  m=.vmfile/machines/default
+  pid=$(cat $m/qemu.pid)
+  # Same QEMU argv, pointed at a fresh overlay and our own pid/QMP/serial files.
+  rm -rf "$work/bare"; mkdir -p "$work/bare"
+  cp -r $m/seed "$work/bare/seed"; cp $m/id_ed25519 "$work/bare/key"; chmod 600 "$work/bare/key"
+  backing=$(qemu-img info --output=json -U $m/overlay.qcow2 | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s)["backing-filename"]))')
+  mapfile -d '' argv < /proc/$pid/cmdline
+  vmfile halt --force >/dev/null 2>&1
+  qemu-img create -q -f qcow2 -b "$backing" -F qcow2 "$work/bare/overlay.qcow2" 4G
+  port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+  bare=()
+  for arg in "${argv[@]:1}"; do
+    arg=${arg//$PWD\/$m\/overlay.qcow2/$work/bare/overlay.qcow2}
+    arg=${arg//$PWD\/$m\/seed/$work/bare/seed}
+    arg=${arg//$PWD\/$m\/qemu.pid/$work/bare/qemu.pid}
+    arg=${arg//$PWD\/$m\/serial.log/$work/bare/serial.log}
+    arg=$(echo "$arg" | sed -E "s#unix:[^,]*qmp.sock#unix:$work/bare/qmp.sock#; s#hostfwd=tcp:127.0.0.1:[0-9]+-:22#hostfwd=tcp:127.0.0.1:$port-:22#")
+    bare+=("$arg")
+  done
+  t0=$(now)
+  qemu-system-x86_64 "${bare[@]}"
+  until ssh -q -i "$work/bare/key" -p "$port" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=5 vm@127.0.0.1 true 2>/dev/null; do sleep 0.5; done
+  t1=$(now)
+  awk "BEGIN{print $t1 - $t0}" >> "$work/bare.times"
+  kill "$(cat "$work/bare/qemu.pid")"
+  printf 'run %d: vmfile up %.1f s, bare qemu %.1f s\n' "$i" "$(tail -1 "$work/vmfile.times")" "$(tail -1 "$work/bare.times")"
+done
+
+vmfile up --no-provision >/dev/null 2>&1
+: > "$work/status.times"
+for i in $(seq 1 7); do t0=$(now); vmfile status >/dev/null; t1=$(now); awk "BEGIN{print $t1 - $t0}" >> "$work/status.times"; done
+
+v=$(median < "$work/vmfile.times"); b=$(median < "$work/bare.times"); s=$(median < "$work/status.times")
+printf '\nmedian of %d runs (TCG or KVM as detected):\n' "$runs"
+printf '  vmup to SSH-ready        %6.2f s\n' "$v"
+printf '  bare QEMU to SSH-ready   %6.2f s\n' "$b"
+printf '  ratio vmfile/bare        %6.3f   (target <= 1.05)\n' "$(awk "BEGIN{print $v / $b}")"
+printf '  vmfile status wall time  %6.3f s (target < 0.3 s)\n' "$s"

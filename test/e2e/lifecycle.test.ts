@@ -1,0 +1,148 @@
+/**
+ * The core promise, through the built CLI on the real debian-12 box under QEMU:
+ * vmup provisions → vmssh reads the result → vmhalt powers off cleanly → vmup boots the
+ * same disk (data kept, once steps not re-run) → a SIGKILLed QEMU is seen as halted and
+ * recovers → destroy removes the machine and keeps the box.
+ */
+import { existsSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cli, explain, makeProject, processRunning } from './cli.js';
+
+const VMFILE = `import { defineVm } from 'vmfile';
+export default defineVm({
+  box: 'debian-12',
+  cpus: 2,
+  memory: '1GiB',
+  disk: '4GiB',
+  hostname: 'lifecycle',
+  provision: [
+    { name: 'count', shell: 'echo ran >> /root/once-count && cp /root/once-count /home/vm/once-count && chmod 644 /home/vm/once-count' },
+    { name: 'greet', script: 'greet.sh', args: ['it works', '$(touch /tmp/injected)'], env: { WHO: 'vmfile' }, privileged: false },
+    { name: 'boots', shell: 'echo boot >> /home/vm/boots', run: 'always', privileged: false },
+  ],
+});
+`;
+const GREET = `#!/bin/sh
+printf '%s|%s|%s\\n' "$WHO" "$1" "$2" > "$HOME/greeting"
+`;
+
+describe('machine lifecycle', () => {
+  let project: string;
+  const run = (bin: Parameters<typeof cli>[0], ...args: string[]) => cli(bin, args, { cwd: project });
+  const guest = async (command: string) => {
+    const result = await run('vmssh', '-c', command);
+    expect(result.code, explain(result)).toBe(0);
+    return result.stdout.trim();
+  };
+  const pid = async () => Number.parseInt(await readFile(join(project, '.vmfile/machines/default/qemu.pid'), 'utf8'), 10);
+
+  beforeAll(async () => {
+    project = await makeProject(VMFILE, { 'greet.sh': GREET });
+  });
+
+  afterAll(async () => {
+    await run('vmfile', 'destroy', '-f');
+    await rm(project, { recursive: true, force: true });
+  });
+
+  it('vmup creates, boots and provisions the machine', async () => {
+    const result = await run('vmup');
+    expect(result.code, explain(result)).toBe(0);
+    expect(result.stderr).toMatch(/Waiting for SSH on 127\.0\.0\.1:\d+: done in/);
+    expect(result.stderr).toContain('Provisioning step "count": done');
+    expect(await guest('cat /home/vm/once-count')).toBe('ran');
+    // Arguments reach the script verbatim: the $(...) was not run by any shell.
+    expect(await guest('cat ~/greeting')).toBe('vmfile|it works|$(touch /tmp/injected)');
+    expect(await guest('test -e /tmp/injected && echo yes || echo no')).toBe('no');
+    expect(await guest('hostname')).toBe('lifecycle');
+    // The disk was grown to the declared 4GiB (the box is 3GiB).
+    expect(Number(await guest("df --output=size -B1M / | tail -1"))).toBeGreaterThan(3500);
+  });
+
+  it('vmssh -c returns the command exit code', async () => {
+    const result = await run('vmssh', '-c', 'echo out; exit 7');
+    expect(result.code, explain(result)).toBe(7);
+    expect(result.stdout.trim()).toBe('out');
+  });
+
+  it('status reports running with the SSH port on 127.0.0.1', async () => {
+    const result = await run('vmfile', 'status', '--json');
+    expect(result.code, explain(result)).toBe(0);
+    const [entry] = JSON.parse(result.stdout) as { status: string; accel: string; ports: { hostIp: string; guest: number }[] }[];
+    expect(entry?.status).toBe('running');
+    expect(entry?.accel).toMatch(/^(tcg|kvm)$/);
+    expect(entry?.ports).toEqual([expect.objectContaining({ hostIp: '127.0.0.1', guest: 22 })]);
+  });
+
+  it('ssh-config works with ssh -F and pins the host key', async () => {
+    const config = await run('vmfile', 'ssh-config');
+    expect(config.code, explain(config)).toBe(0);
+    const file = join(project, 'ssh-config');
+    await import('node:fs/promises').then((fs) => fs.writeFile(file, config.stdout));
+    const { execFileSync } = await import('node:child_process');
+    expect(execFileSync('ssh', ['-F', file, 'default', 'cat', '/home/vm/once-count']).toString().trim()).toBe('ran');
+    expect(config.stdout).toContain('StrictHostKeyChecking yes');
+  });
+
+  it('vmup on a running machine says so and changes nothing', async () => {
+    const before = await pid();
+    const result = await run('vmup');
+    expect(result.code, explain(result)).toBe(0);
+    expect(result.stderr).toContain('already running');
+    expect(await pid()).toBe(before);
+  });
+
+  it('vmhalt powers the guest off cleanly and QEMU exits on its own within 60 s', async () => {
+    await guest('echo kept > /home/vm/persist && sync');
+    const qemu = await pid();
+    const result = await run('vmhalt');
+    expect(result.code, explain(result)).toBe(0);
+    expect(result.stderr).toContain('guest powered off');
+    expect(result.seconds).toBeLessThan(60);
+    expect(processRunning(qemu)).toBe(false);
+    const status = await run('vmfile', 'status');
+    expect(status.stdout).toMatch(/default\s+halted/);
+  });
+
+  it('vmhalt on a halted machine says it is not running', async () => {
+    const result = await run('vmhalt');
+    expect(result.code, explain(result)).toBe(0);
+    expect(result.stderr).toContain('is not running');
+  });
+
+  it('vmup boots the same disk again: data kept, once steps not re-run, always steps re-run', async () => {
+    const result = await run('vmup');
+    expect(result.code, explain(result)).toBe(0);
+    expect(result.stderr).not.toContain('Provisioning step "count"');
+    expect(await guest('cat /home/vm/persist')).toBe('kept');
+    expect(await guest('cat /home/vm/once-count')).toBe('ran');
+    expect(await guest('cat /home/vm/boots')).toBe('boot\nboot');
+  });
+
+  it('after QEMU is killed with SIGKILL, status says halted and vmup recovers the disk', async () => {
+    await guest('echo survived > /home/vm/before-kill && sync');
+    const qemu = await pid();
+    process.kill(qemu, 'SIGKILL');
+    for (let i = 0; i < 50 && processRunning(qemu); i++) await new Promise((r) => setTimeout(r, 100));
+    const status = await run('vmfile', 'status', '--json');
+    expect((JSON.parse(status.stdout) as { status: string }[])[0]?.status).toBe('halted');
+    const ssh = await run('vmssh', '-c', 'true');
+    expect(ssh.code).not.toBe(0);
+    expect(ssh.stderr).toContain('machine "default" is halted');
+    const result = await run('vmup');
+    expect(result.code, explain(result)).toBe(0);
+    expect(await guest('cat /home/vm/before-kill')).toBe('survived');
+  });
+
+  it('destroy removes the machine and its disk but keeps the box', async () => {
+    const result = await run('vmfile', 'destroy', '-f');
+    expect(result.code, explain(result)).toBe(0);
+    expect(existsSync(join(project, '.vmfile/machines/default'))).toBe(false);
+    const status = await run('vmfile', 'status');
+    expect(status.stdout).toMatch(/default\s+not created/);
+    const boxes = await run('vmfile', 'box', 'list', '--json');
+    expect((JSON.parse(boxes.stdout) as { name: string }[]).map((box) => box.name)).toContain('debian-12');
+  });
+});

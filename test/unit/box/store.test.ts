@@ -1,0 +1,177 @@
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import type { BoxMetadata } from '../../../src/box/metadata.js';
+import { compareVersions, findBox, installStaged, listBoxes, makeStaging, removeBox } from '../../../src/box/store.js';
+import { UserError } from '../../../src/errors.js';
+import { boxDir, boxesDir, boxPaths } from '../../../src/state/layout.js';
+import { tempDir } from '../temp-dir.js';
+
+function metadata(name: string, version: string): BoxMetadata {
+  return {
+    name,
+    version,
+    architecture: 'x86_64',
+    disk: { file: 'disk.qcow2', format: 'qcow2', sha256: 'ab'.repeat(32), virtualSize: 2 * 1024 ** 3 },
+    boot: { type: 'firmware', firmware: 'bios' },
+    user: 'vm',
+    created: '2026-11-10T00:00:00.000Z',
+    source: { kind: 'import', file: `${name}.qcow2`, format: 'qcow2' },
+  };
+}
+
+/** Stages a box with a small disk file and installs it, as `box add` does. */
+async function install(home: string, name: string, version: string): Promise<void> {
+  const staging = await makeStaging(home, `add-${name}`);
+  await writeFile(join(staging, 'disk.qcow2'), `disk of ${name} ${version}`);
+  await installStaged(home, staging, metadata(name, version));
+}
+
+async function userError(promise: Promise<unknown>): Promise<UserError> {
+  const error: unknown = await promise.then(
+    () => undefined,
+    (reason: unknown) => reason,
+  );
+  if (!(error instanceof UserError)) throw new Error(`expected a UserError, got ${String(error)}`);
+  return error;
+}
+
+async function installed(home: string): Promise<string[]> {
+  return (await listBoxes(home)).map((box) => `${box.metadata.name}@${box.metadata.version}`);
+}
+
+describe('installStaged', () => {
+  test('moves the staging directory into place with its box.json', async () => {
+    const home = await tempDir();
+    const staging = await makeStaging(home, 'add-debian');
+    await writeFile(join(staging, 'disk.qcow2'), 'disk');
+
+    const box = await installStaged(home, staging, metadata('debian', '2026.11.2'));
+
+    const paths = boxPaths(home, 'debian', '2026.11.2');
+    expect(box.paths).toEqual(paths);
+    expect(await readFile(paths.disk, 'utf8')).toBe('disk');
+    expect(JSON.parse(await readFile(paths.metadata, 'utf8'))).toEqual(metadata('debian', '2026.11.2'));
+    await expect(stat(staging)).rejects.toThrow(/ENOENT/);
+  });
+
+  test('the same name and version twice is a UserError with a hint, and the first stays intact', async () => {
+    const home = await tempDir();
+    await install(home, 'debian', '2026.11.2');
+    const staging = await makeStaging(home, 'add-debian');
+    await writeFile(join(staging, 'disk.qcow2'), 'second disk');
+
+    const error = await userError(installStaged(home, staging, metadata('debian', '2026.11.2')));
+
+    expect(error.exitCode).toBe(1);
+    expect(error.message).toBe('box debian version 2026.11.2 already exists');
+    expect(error.hint).toBe('remove it first (vmfile box remove debian --version 2026.11.2) or choose another --version');
+    expect(await readFile(boxPaths(home, 'debian', '2026.11.2').disk, 'utf8')).toBe('disk of debian 2026.11.2');
+  });
+});
+
+describe('listBoxes and findBox', () => {
+  test('an empty or missing store has no boxes', async () => {
+    const home = await tempDir();
+    expect(await listBoxes(home)).toEqual([]);
+    expect(await findBox(home, { name: 'debian' })).toBeUndefined();
+  });
+
+  test('lists by name, then by numeric-aware version', async () => {
+    const home = await tempDir();
+    for (const [name, version] of [
+      ['debian', '2026.11.10'],
+      ['alpine', '3.20'],
+      ['debian', '2026.11.2'],
+      ['debian', '2026.9.30'],
+    ] as const) {
+      await install(home, name, version);
+    }
+
+    expect(await installed(home)).toEqual(['alpine@3.20', 'debian@2026.9.30', 'debian@2026.11.2', 'debian@2026.11.10']);
+  });
+
+  test('without a pinned version the newest is chosen: 2026.11.10 over 2026.11.2', async () => {
+    const home = await tempDir();
+    await install(home, 'debian', '2026.11.10');
+    await install(home, 'debian', '2026.11.2');
+
+    const box = await findBox(home, { name: 'debian' });
+
+    expect(box?.metadata.version).toBe('2026.11.10');
+    expect(box?.paths.dir).toBe(boxPaths(home, 'debian', '2026.11.10').dir);
+  });
+
+  test('a pinned version is found exactly, or not at all', async () => {
+    const home = await tempDir();
+    await install(home, 'debian', '2026.11.10');
+    await install(home, 'debian', '2026.11.2');
+
+    expect((await findBox(home, { name: 'debian', version: '2026.11.2' }))?.metadata.version).toBe('2026.11.2');
+    expect(await findBox(home, { name: 'debian', version: '2026.11.3' })).toBeUndefined();
+    expect(await findBox(home, { name: 'ubuntu' })).toBeUndefined();
+  });
+
+  test('directories without valid metadata, and half-removed ones, are not boxes', async () => {
+    const home = await tempDir();
+    await install(home, 'debian', '1');
+    await mkdir(join(boxDir(home, 'debian'), '2'), { recursive: true });
+    await mkdir(join(boxDir(home, 'debian'), '3'), { recursive: true });
+    await writeFile(join(boxDir(home, 'debian'), '3', 'box.json'), '{"name":"debian"}');
+    await mkdir(join(boxDir(home, 'debian'), `4.removing-123`), { recursive: true });
+
+    expect(await installed(home)).toEqual(['debian@1']);
+  });
+});
+
+describe('removeBox', () => {
+  test('removes one version and keeps the others', async () => {
+    const home = await tempDir();
+    await install(home, 'debian', '2026.11.2');
+    await install(home, 'debian', '2026.11.10');
+
+    const removed = await removeBox(home, 'debian', '2026.11.2');
+
+    expect(removed.map((box) => box.version)).toEqual(['2026.11.2']);
+    expect(await installed(home)).toEqual(['debian@2026.11.10']);
+    expect(await readdir(boxDir(home, 'debian'))).toEqual(['2026.11.10']);
+  });
+
+  test('without a version removes every version and the name directory', async () => {
+    const home = await tempDir();
+    await install(home, 'debian', '2026.11.2');
+    await install(home, 'debian', '2026.11.10');
+    await install(home, 'alpine', '3.20');
+
+    const removed = await removeBox(home, 'debian');
+
+    expect(removed.map((box) => box.version)).toEqual(['2026.11.2', '2026.11.10']);
+    expect(await installed(home)).toEqual(['alpine@3.20']);
+    expect((await readdir(boxesDir(home))).sort()).toEqual(['alpine']);
+  });
+
+  test.each([
+    ['an unknown box', 'ubuntu', undefined, 'box ubuntu is not installed'],
+    ['an unknown version', 'debian', '1999.1.1', 'box debian version 1999.1.1 is not installed'],
+  ])('%s is a UserError', async (_label, name, version, message) => {
+    const home = await tempDir();
+    await install(home, 'debian', '2026.11.2');
+
+    const error = await userError(removeBox(home, name, version));
+
+    expect(error.message).toBe(message);
+    expect(error.hint).toBe('see installed boxes with: vmfile box list');
+    expect(await installed(home)).toEqual(['debian@2026.11.2']);
+  });
+});
+
+describe('compareVersions', () => {
+  test.each([
+    ['2026.11.2', '2026.11.10', -1],
+    ['2026.11.10', '2026.11.2', 1],
+    ['2026.9.30', '2026.11.1', -1],
+    ['1.0', '1.0', 0],
+  ])('%s vs %s -> %d', (a, b, sign) => {
+    expect(Math.sign(compareVersions(a, b))).toBe(sign);
+  });
+});

@@ -1,0 +1,144 @@
+import { describe, expect, test } from 'vitest';
+import { escapeOption, hostForward, qemuArgs, type BootSpec, type LaunchSpec } from '../../../src/qemu/argv.js';
+
+const KERNEL_BOOT: BootSpec = { type: 'kernel', kernel: '/box/kernel', initrd: '/box/initrd', cmdline: 'root=/dev/vda1 console=ttyS0' };
+
+function spec(overrides: Partial<LaunchSpec> = {}): LaunchSpec {
+  return {
+    name: 'web',
+    accel: 'tcg',
+    cpus: 2,
+    memory: 1024 ** 3,
+    boot: KERNEL_BOOT,
+    overlay: '/p/.vmfile/machines/web/overlay.qcow2',
+    seedDir: '/p/.vmfile/machines/web/seed',
+    forwards: [{ protocol: 'tcp', hostIp: '127.0.0.1', hostPort: 2222, guestPort: 22 }],
+    qmpSocket: '/p/.vmfile/machines/web/qmp.sock',
+    serialLog: '/p/.vmfile/machines/web/serial.log',
+    pidFile: '/p/.vmfile/machines/web/qemu.pid',
+    ...overrides,
+  };
+}
+
+/** Values of every occurrence of an option ("-drive" may appear several times). */
+function values(args: readonly string[], option: string): string[] {
+  return args.flatMap((arg, index) => (arg === option ? [args[index + 1] ?? '<missing>'] : []));
+}
+
+describe('qemuArgs', () => {
+  test.each([
+    ['kvm', ['q35,accel=kvm'], ['host']],
+    ['tcg', ['q35,accel=tcg'], []],
+  ] as const)('accel %s: -machine %j, -cpu %j', (accel, machine, cpu) => {
+    const args = qemuArgs(spec({ accel }));
+    expect(values(args, '-machine')).toEqual(machine);
+    expect(values(args, '-cpu')).toEqual(cpu);
+  });
+
+  test.each([
+    [1024 ** 3, '1024M'],
+    [512 * 1024 ** 2, '512M'],
+    [1.5 * 1024 ** 3, '1536M'],
+    [512 * 1024 ** 2 + 123, '512M'],
+    [1, '1M'],
+  ])('memory %d bytes is -m %s', (memory, expected) => {
+    expect(values(qemuArgs(spec({ memory })), '-m')).toEqual([expected]);
+  });
+
+  test('cpus become -smp', () => {
+    expect(values(qemuArgs(spec({ cpus: 6 })), '-smp')).toEqual(['6']);
+  });
+
+  test('kernel boot passes kernel, initrd and command line', () => {
+    const args = qemuArgs(spec());
+    expect(values(args, '-kernel')).toEqual(['/box/kernel']);
+    expect(values(args, '-initrd')).toEqual(['/box/initrd']);
+    expect(values(args, '-append')).toEqual(['root=/dev/vda1 console=ttyS0']);
+  });
+
+  test('kernel boot without an initrd has no -initrd', () => {
+    const args = qemuArgs(spec({ boot: { type: 'kernel', kernel: '/box/kernel', cmdline: 'quiet' } }));
+    expect(values(args, '-kernel')).toEqual(['/box/kernel']);
+    expect(args).not.toContain('-initrd');
+    expect(values(args, '-append')).toEqual(['quiet']);
+  });
+
+  test('BIOS firmware boots from the disk: no -kernel, -initrd, -append or pflash', () => {
+    const args = qemuArgs(spec({ boot: { type: 'firmware', firmware: 'bios' } }));
+    for (const option of ['-kernel', '-initrd', '-append']) expect(args).not.toContain(option);
+    expect(values(args, '-drive').filter((drive) => drive.includes('pflash'))).toEqual([]);
+  });
+
+  test('UEFI firmware adds a read-only code pflash and a writable vars pflash', () => {
+    const args = qemuArgs(spec({ boot: { type: 'firmware', firmware: 'uefi', code: '/fw/OVMF_CODE.fd', vars: '/m/vars,1.fd' } }));
+    expect(values(args, '-drive').filter((drive) => drive.includes('pflash'))).toEqual([
+      'if=pflash,format=raw,unit=0,readonly=on,file=/fw/OVMF_CODE.fd',
+      'if=pflash,format=raw,unit=1,file=/m/vars,,1.fd',
+    ]);
+    expect(args).not.toContain('-kernel');
+  });
+
+  test('the overlay and the read-only cidata seed drive are attached, commas doubled in paths', () => {
+    const args = qemuArgs(spec({ overlay: '/a,b/overlay.qcow2', seedDir: '/a,b/seed' }));
+    expect(values(args, '-drive')).toEqual([
+      'file=/a,,b/overlay.qcow2,if=virtio,format=qcow2,discard=unmap',
+      'file=fat:/a,,b/seed,file.label=cidata,if=virtio,format=raw,readonly=on',
+    ]);
+  });
+
+  test('the QMP socket path and the name have their commas doubled', () => {
+    const args = qemuArgs(spec({ name: 'a,b', qmpSocket: '/run/x,y/qmp.sock' }));
+    expect(values(args, '-qmp')).toEqual(['unix:/run/x,,y/qmp.sock,server=on,wait=off']);
+    expect(values(args, '-name')).toEqual(['a,,b,process=vmfile-a,,b']);
+  });
+
+  test('host forwards are listed on the user netdev', () => {
+    const args = qemuArgs(
+      spec({
+        forwards: [
+          { protocol: 'tcp', hostIp: '127.0.0.1', hostPort: 2222, guestPort: 22 },
+          { protocol: 'udp', hostIp: '0.0.0.0', hostPort: 5353, guestPort: 53 },
+        ],
+      }),
+    );
+    expect(values(args, '-netdev')).toEqual(['user,id=n0,hostfwd=tcp:127.0.0.1:2222-:22,hostfwd=udp:0.0.0.0:5353-:53']);
+    expect(values(args, '-device')).toContain('virtio-net-pci,netdev=n0');
+  });
+
+  test('no forwards leave a plain user netdev', () => {
+    expect(values(qemuArgs(spec({ forwards: [] })), '-netdev')).toEqual(['user,id=n0']);
+  });
+
+  test('QEMU daemonizes with a pid file, exits on guest reboot and has no display', () => {
+    const args = qemuArgs(spec());
+    expect(args).toContain('-daemonize');
+    expect(args).toContain('-no-reboot');
+    expect(values(args, '-pidfile')).toEqual(['/p/.vmfile/machines/web/qemu.pid']);
+    expect(values(args, '-display')).toEqual(['none']);
+    expect(values(args, '-serial')).toEqual(['file:/p/.vmfile/machines/web/serial.log']);
+  });
+
+  test('is pure: the same spec gives the same argv', () => {
+    expect(qemuArgs(spec())).toEqual(qemuArgs(spec()));
+  });
+});
+
+describe('escapeOption', () => {
+  test.each([
+    ['/plain/path', '/plain/path'],
+    ['a,b', 'a,,b'],
+    [',,', ',,,,'],
+    ['', ''],
+  ])('%j -> %j', (value, escaped) => {
+    expect(escapeOption(value)).toBe(escaped);
+  });
+});
+
+describe('hostForward', () => {
+  test.each([
+    [{ protocol: 'tcp', hostIp: '127.0.0.1', hostPort: 2222, guestPort: 22 }, 'hostfwd=tcp:127.0.0.1:2222-:22'],
+    [{ protocol: 'udp', hostIp: '0.0.0.0', hostPort: 10053, guestPort: 53 }, 'hostfwd=udp:0.0.0.0:10053-:53'],
+  ] as const)('%j -> %s', (forward, text) => {
+    expect(hostForward(forward)).toBe(text);
+  });
+});

@@ -1,0 +1,151 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { ConfigError } from '../../../src/errors.js';
+import { findVmfile, loadProject } from '../../../src/vmfile/load.js';
+import { tempDir } from '../temp-dir.js';
+
+const GOOD_VMFILE = `import { defineVm } from 'vmfile';
+
+export default defineVm({ box: 'debian-12', cpus: 3, memory: '2GiB' });
+`;
+
+async function rejection(promise: Promise<unknown>): Promise<ConfigError> {
+  const error: unknown = await promise.then(
+    () => undefined,
+    (reason: unknown) => reason,
+  );
+  if (!(error instanceof ConfigError)) throw new Error(`expected a ConfigError, got ${String(error)}`);
+  return error;
+}
+
+describe('loadProject', () => {
+  test("loads a Vmfile.ts that imports from 'vmfile' in a directory without node_modules", async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'Vmfile.ts'), GOOD_VMFILE);
+
+    const project = await loadProject({ cwd: dir });
+
+    expect(project.dir).toBe(dir);
+    expect(project.vmfilePath).toBe(join(dir, 'Vmfile.ts'));
+    expect(project.machines.map((m) => [m.box.name, m.cpus, m.memory])).toEqual([['debian-12', 3, 2 * 1024 ** 3]]);
+  });
+
+  test('finds the Vmfile from a subdirectory and resolves the project to its directory', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'Vmfile.ts'), GOOD_VMFILE);
+    const deep = join(dir, 'src', 'lib');
+    await mkdir(deep, { recursive: true });
+
+    const project = await loadProject({ cwd: deep });
+
+    expect(project.dir).toBe(dir);
+    expect(project.vmfilePath).toBe(join(dir, 'Vmfile.ts'));
+  });
+
+  test('loads the file named by --vmfile, relative to cwd, whatever its name', async () => {
+    const dir = await tempDir();
+    await mkdir(join(dir, 'envs'));
+    await writeFile(join(dir, 'envs', 'staging.ts'), `export default { box: 'alpine', cpus: 1 };\n`);
+    // A Vmfile.ts in cwd must not win over the explicit path.
+    await writeFile(join(dir, 'Vmfile.ts'), GOOD_VMFILE);
+
+    const project = await loadProject({ cwd: dir, vmfile: 'envs/staging.ts' });
+
+    expect(project.vmfilePath).toBe(join(dir, 'envs', 'staging.ts'));
+    expect(project.dir).toBe(join(dir, 'envs'));
+    expect(project.machines[0]?.box).toEqual({ name: 'alpine' });
+    expect(project.machines[0]?.hostname).toBe('envs');
+  });
+
+  test('a syntax error is a ConfigError (exit 78) naming the file', async () => {
+    const dir = await tempDir();
+    const path = join(dir, 'Vmfile.ts');
+    await writeFile(path, `export default defineVm({ box: 'debian-12', cpus: ;\n`);
+
+    const error = await rejection(loadProject({ cwd: dir }));
+
+    expect(error.exitCode).toBe(78);
+    expect(error.message.startsWith(`${path} could not be loaded: `)).toBe(true);
+    expect(error.hint).toBe('fix the TypeScript error above; the Vmfile must `export default defineVm({...})`');
+  });
+
+  test('a Vmfile that throws while loading is a ConfigError with the thrown message', async () => {
+    const dir = await tempDir();
+    const path = join(dir, 'Vmfile.ts');
+    await writeFile(path, `throw new Error('no network here');\n`);
+
+    const error = await rejection(loadProject({ cwd: dir }));
+
+    expect(error.message).toBe(`${path} could not be loaded: no network here`);
+  });
+
+  test('a Vmfile without a default export is a ConfigError saying so', async () => {
+    const dir = await tempDir();
+    const path = join(dir, 'Vmfile.ts');
+    await writeFile(path, `export const vm = { box: 'debian-12' };\n`);
+
+    const error = await rejection(loadProject({ cwd: dir }));
+
+    expect(error.exitCode).toBe(78);
+    expect(error.message).toBe(`${path} has no default export`);
+    expect(error.hint).toBe('end it with: export default defineVm({ box: "debian-12", ... })');
+  });
+
+  test('an invalid Vmfile is reported by its file name', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'Vmfile.ts'), `import { defineVm } from 'vmfile';\nexport default defineVm({ box: 'd', cpus: 0 });\n`);
+
+    const error = await rejection(loadProject({ cwd: dir }));
+
+    expect(error.message).toBe('Vmfile.ts is invalid:\n  - cpus: a machine needs at least 1 CPU');
+  });
+
+  test('a changed Vmfile is read again, not served from a module cache', async () => {
+    const dir = await tempDir();
+    const path = join(dir, 'Vmfile.ts');
+    await writeFile(path, `export default { box: 'one' };\n`);
+    expect((await loadProject({ cwd: dir })).machines[0]?.box.name).toBe('one');
+
+    await writeFile(path, `export default { box: 'two' };\n`);
+    expect((await loadProject({ cwd: dir })).machines[0]?.box.name).toBe('two');
+  });
+});
+
+describe('findVmfile', () => {
+  test('prefers Vmfile.ts over the other names in the same directory', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'Vmfile.mjs'), '');
+    await writeFile(join(dir, 'Vmfile.ts'), '');
+
+    expect(await findVmfile({ cwd: dir })).toBe(join(dir, 'Vmfile.ts'));
+  });
+
+  test('the nearest directory wins over a parent', async () => {
+    const dir = await tempDir();
+    await mkdir(join(dir, 'child'));
+    await writeFile(join(dir, 'Vmfile.ts'), '');
+    await writeFile(join(dir, 'child', 'Vmfile.js'), '');
+
+    expect(await findVmfile({ cwd: join(dir, 'child') })).toBe(join(dir, 'child', 'Vmfile.js'));
+  });
+
+  test('no Vmfile anywhere up the tree is a ConfigError with a hint', async () => {
+    const dir = await tempDir();
+
+    const error = await rejection(findVmfile({ cwd: dir }));
+
+    expect(error.exitCode).toBe(78);
+    expect(error.message).toBe(`no Vmfile.ts in ${dir} or any parent directory`);
+    expect(error.hint).toBe('create one (see Vmfile.example.ts in the vmfile package) or pass --vmfile PATH');
+  });
+
+  test('a missing --vmfile path is a ConfigError naming the resolved path', async () => {
+    const dir = await tempDir();
+
+    const error = await rejection(findVmfile({ cwd: dir, vmfile: 'nope/Vmfile.ts' }));
+
+    expect(error.message).toBe(`Vmfile not found: ${join(dir, 'nope', 'Vmfile.ts')}`);
+    expect(error.hint).toBe('check the --vmfile path');
+  });
+});
