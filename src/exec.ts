@@ -6,7 +6,6 @@
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
-import { execa } from 'execa';
 import { ExternalCommandError } from './errors.js';
 
 /** Debian package that ships each host program vmfile runs. */
@@ -41,6 +40,8 @@ export interface RunResult {
 
 export async function run(command: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   const purpose = options.purpose ?? `run ${command}`;
+  // Imported on first use: execa is the slowest module to load and most commands never run a program.
+  const { execa } = await import('execa');
   try {
     const child = execa(command, args, {
       ...(options.signal === undefined ? {} : { cancelSignal: options.signal }),
@@ -113,6 +114,7 @@ function toExternalError(error: unknown, command: string, args: readonly string[
  * a non-zero code is the program's answer, not a failure of vmfile.
  */
 export async function runAttached(command: string, args: readonly string[]): Promise<number> {
+  const { execa } = await import('execa');
   try {
     const result = await execa(command, args, { stdio: 'inherit', reject: false });
     if (result.failed && result.exitCode === undefined) throw result;

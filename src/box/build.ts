@@ -33,6 +33,9 @@ const recipeSchema = z.strictObject({
   variant: z.enum(['minbase', 'essential', 'apt', 'required', 'important', 'standard']),
   sources: z.array(z.string()).min(1),
   packages: z.array(z.string()),
+  /** Shell hooks run after the essential packages, before the rest (see mmdebstrap(1)). */
+  essential: z.array(z.string()),
+  /** Shell hooks run on the finished tree. */
   customize: z.array(z.string()),
   diskSize: z.string().refine((text) => parseSize(text) !== undefined, { error: 'expected a size like "3GiB"' }),
   user: z.string(),
@@ -136,7 +139,10 @@ export async function buildBox(options: BuildOptions): Promise<InstalledBox> {
         [
           `--variant=${recipe.variant}`,
           `--include=${recipe.packages.join(',')}`,
-          `--customize-hook=sync-in ${join(recipes, options.name, 'rootfs')} /`,
+          ...recipe.essential.map((hook) => `--essential-hook=${hook}`),
+          // The recipe's files go in before the kernel and cloud-init are installed, so the
+          // initramfs is built with them (fstab, FSTYPE) and no package overwrites them.
+          `--essential-hook=sync-in ${join(recipes, options.name, 'rootfs')} /`,
           ...recipe.customize.map((hook) => `--customize-hook=${hook}`),
           recipe.suite,
           rootfs,

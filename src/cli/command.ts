@@ -1,11 +1,15 @@
 /** What every vmfile command shares: --vmfile, --debug, loading the project, the service context. */
 import { Command, Flags } from '@oclif/core';
-import { loadProject } from '../vmfile/load.js';
 import type { Project } from '../vmfile/config.js';
 import type { ServiceContext } from '../services/machine.js';
 import { vmfileHome } from '../state/layout.js';
 import { consoleReporter } from '../ui/console.js';
 
+/**
+ * Commands import their service (and the Vmfile loader) when they run, not at start-up,
+ * so each command loads only the modules it uses: `vmfile status` must not pay for
+ * ssh2, handlebars or execa.
+ */
 export abstract class VmfileCommand extends Command {
   static override baseFlags = {
     vmfile: Flags.string({ description: 'path to the Vmfile (default: Vmfile.ts here or in a parent directory)', helpGroup: 'GLOBAL' }),
@@ -13,6 +17,7 @@ export abstract class VmfileCommand extends Command {
   };
 
   protected async project(flags: { vmfile?: string | undefined }): Promise<Project> {
+    const { loadProject } = await import('../vmfile/load.js');
     return loadProject({ cwd: process.cwd(), ...(flags.vmfile === undefined ? {} : { vmfile: flags.vmfile }) });
   }
 

@@ -1,7 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { VmfileCommand } from '../cli/command.js';
 import { UserError } from '../errors.js';
-import { destroy } from '../services/destroy.js';
 
 export default class Destroy extends VmfileCommand {
   static override summary = 'Stop the machine(s) and delete their disks and state; boxes are kept';
@@ -10,6 +9,7 @@ export default class Destroy extends VmfileCommand {
   static override flags = { force: Flags.boolean({ char: 'f', description: 'do not ask for confirmation' }) };
 
   async run(): Promise<void> {
+    const { destroy } = await import('../services/destroy.js');
     const { flags, argv } = await this.parse(Destroy);
     const project = await this.project(flags);
     if (!flags.force) {

@@ -1,6 +1,5 @@
 import { Args, Flags } from '@oclif/core';
 import { VmfileCommand } from '../cli/command.js';
-import { halt } from '../services/halt.js';
 
 export default class Halt extends VmfileCommand {
   static override summary = 'Shut the machine(s) down cleanly (ACPI power button), forcing after a timeout';
@@ -12,6 +11,7 @@ export default class Halt extends VmfileCommand {
   };
 
   async run(): Promise<void> {
+    const { halt } = await import('../services/halt.js');
     const { flags, argv } = await this.parse(Halt);
     await halt({ project: await this.project(flags), machines: argv.map(String), force: flags.force, timeout: flags.timeout }, this.context());
   }

@@ -1,6 +1,5 @@
 import { Args, Flags } from '@oclif/core';
 import { VmfileCommand } from '../cli/command.js';
-import { provision } from '../services/provision.js';
 
 export default class Provision extends VmfileCommand {
   static override summary = 'Run provisioning steps again on the running machine(s)';
@@ -11,6 +10,7 @@ export default class Provision extends VmfileCommand {
   };
 
   async run(): Promise<void> {
+    const { provision } = await import('../services/provision.js');
     const { flags, argv } = await this.parse(Provision);
     await provision({ project: await this.project(flags), machines: argv.map(String), ...(flags.step === undefined ? {} : { steps: flags.step }) }, this.context());
   }

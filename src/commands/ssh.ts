@@ -1,6 +1,5 @@
 import { Args, Flags } from '@oclif/core';
 import { VmfileCommand } from '../cli/command.js';
-import { ssh } from '../services/ssh.js';
 
 export default class Ssh extends VmfileCommand {
   static override summary = 'Open a shell in the machine, or run one command (-c) and return its exit code';
@@ -10,6 +9,7 @@ export default class Ssh extends VmfileCommand {
   };
 
   async run(): Promise<void> {
+    const { ssh } = await import('../services/ssh.js');
     const { flags, args } = await this.parse(Ssh);
     const code = await ssh({
       project: await this.project(flags),

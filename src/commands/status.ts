@@ -1,6 +1,5 @@
 import { Args, Flags } from '@oclif/core';
 import { VmfileCommand } from '../cli/command.js';
-import { status } from '../services/status.js';
 
 export default class Status extends VmfileCommand {
   static override summary = 'Show whether each machine is not created, running or halted';
@@ -9,6 +8,7 @@ export default class Status extends VmfileCommand {
   static override flags = { json: Flags.boolean({ description: 'print JSON' }) };
 
   async run(): Promise<void> {
+    const { status } = await import('../services/status.js');
     const { flags, argv } = await this.parse(Status);
     const entries = await status({ project: await this.project(flags), machines: argv.map(String) });
     if (flags.json) {

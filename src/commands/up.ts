@@ -1,6 +1,5 @@
 import { Args, Flags } from '@oclif/core';
 import { VmfileCommand } from '../cli/command.js';
-import { up } from '../services/up.js';
 
 export default class Up extends VmfileCommand {
   static override summary = 'Create and boot the machine(s), then provision them';
@@ -13,6 +12,7 @@ export default class Up extends VmfileCommand {
   };
 
   async run(): Promise<void> {
+    const { up } = await import('../services/up.js');
     const { flags, argv } = await this.parse(Up);
     const results = await up(
       {

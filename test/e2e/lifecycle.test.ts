@@ -57,6 +57,10 @@ describe('machine lifecycle', () => {
     expect(await guest('cat ~/greeting')).toBe('vmfile|it works|$(touch /tmp/injected)');
     expect(await guest('test -e /tmp/injected && echo yes || echo no')).toBe('no');
     expect(await guest('hostname')).toBe('lifecycle');
+    // The box's cloud-init configuration works as a whole: no module failed.
+    expect(await guest('cloud-init status')).toBe('status: done');
+    // Each machine has the host key vmfile generated for it, and no other.
+    expect(await guest('ls /etc/ssh | grep ssh_host_ | sort | tr "\\n" " "')).toBe('ssh_host_ed25519_key ssh_host_ed25519_key.pub');
     // The disk was grown to the declared 4GiB (the box is 3GiB).
     expect(Number(await guest("df --output=size -B1M / | tail -1"))).toBeGreaterThan(3500);
   });

@@ -1,6 +1,5 @@
 import { Args, Flags } from '@oclif/core';
 import { VmfileCommand } from '../../cli/command.js';
-import { addBox } from '../../services/box.js';
 
 export default class BoxAdd extends VmfileCommand {
   static override summary = 'Import a qcow2 cloud image or a Vagrant libvirt .box as a box';
@@ -14,6 +13,7 @@ export default class BoxAdd extends VmfileCommand {
   };
 
   async run(): Promise<void> {
+    const { addBox } = await import('../../services/box.js');
     const { flags, args } = await this.parse(BoxAdd);
     const box = await addBox({
       home: this.context().home,

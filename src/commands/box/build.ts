@@ -1,6 +1,5 @@
 import { Args, Flags } from '@oclif/core';
 import { VmfileCommand } from '../../cli/command.js';
-import { buildBox } from '../../services/box.js';
 import { formatSize } from '../../vmfile/size.js';
 
 export default class BoxBuild extends VmfileCommand {
@@ -12,6 +11,7 @@ export default class BoxBuild extends VmfileCommand {
   };
 
   async run(): Promise<void> {
+    const { buildBox } = await import('../../services/box.js');
     const { flags, args } = await this.parse(BoxBuild);
     const { home, reporter } = this.context();
     const box = await buildBox({ home, name: args.name, reporter, force: flags.force, ...(flags.version === undefined ? {} : { version: flags.version }) });

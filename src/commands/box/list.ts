@@ -1,6 +1,5 @@
 import { Flags } from '@oclif/core';
 import { VmfileCommand } from '../../cli/command.js';
-import { listBoxes } from '../../services/box.js';
 import { formatSize } from '../../vmfile/size.js';
 
 export default class BoxList extends VmfileCommand {
@@ -8,6 +7,7 @@ export default class BoxList extends VmfileCommand {
   static override flags = { json: Flags.boolean({ description: 'print JSON' }) };
 
   async run(): Promise<void> {
+    const { listBoxes } = await import('../../services/box.js');
     const { flags } = await this.parse(BoxList);
     const boxes = await listBoxes(this.context().home);
     if (flags.json) {

@@ -1,6 +1,5 @@
 import { Args, Flags } from '@oclif/core';
 import { VmfileCommand } from '../../cli/command.js';
-import { removeBox } from '../../services/box.js';
 
 export default class BoxRemove extends VmfileCommand {
   static override summary = 'Remove a box (all its versions, or one with --version)';
@@ -8,6 +7,7 @@ export default class BoxRemove extends VmfileCommand {
   static override flags = { version: Flags.string({ description: 'remove only this version' }) };
 
   async run(): Promise<void> {
+    const { removeBox } = await import('../../services/box.js');
     const { flags, args } = await this.parse(BoxRemove);
     const removed = await removeBox(this.context().home, args.name, flags.version);
     for (const box of removed) this.log(`removed box ${box.name} ${box.version}`);
