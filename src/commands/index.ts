@@ -6,9 +6,18 @@ import BoxRemove from './box/remove.js';
 import Destroy from './destroy.js';
 import Halt from './halt.js';
 import Provision from './provision.js';
+import Reload from './reload.js';
+import Resume from './resume.js';
+import SnapshotDelete from './snapshot/delete.js';
+import SnapshotList from './snapshot/list.js';
+import SnapshotPop from './snapshot/pop.js';
+import SnapshotPush from './snapshot/push.js';
+import SnapshotRestore from './snapshot/restore.js';
+import SnapshotSave from './snapshot/save.js';
 import SshConfig from './ssh-config.js';
 import Ssh from './ssh.js';
 import Status from './status.js';
+import Suspend from './suspend.js';
 import Up from './up.js';
 import Validate from './validate.js';
 
@@ -21,6 +30,15 @@ export const COMMANDS = {
   destroy: Destroy,
   provision: Provision,
   validate: Validate,
+  suspend: Suspend,
+  resume: Resume,
+  reload: Reload,
+  'snapshot:save': SnapshotSave,
+  'snapshot:restore': SnapshotRestore,
+  'snapshot:list': SnapshotList,
+  'snapshot:delete': SnapshotDelete,
+  'snapshot:push': SnapshotPush,
+  'snapshot:pop': SnapshotPop,
   'box:build': BoxBuild,
   'box:add': BoxAdd,
   'box:list': BoxList,

@@ -30,6 +30,8 @@ export interface LaunchSpec {
   qmpSocket: string;
   serialLog: string;
   pidFile: string;
+  /** Start from this internal snapshot's saved memory instead of booting (resume). */
+  loadvm?: string;
 }
 
 /** QEMU option values use "," as a separator; a literal comma is written ",,". */
@@ -65,6 +67,7 @@ export function qemuArgs(spec: LaunchSpec): string[] {
     '-display', 'none',
     '-daemonize',
     '-pidfile', spec.pidFile,
+    ...(spec.loadvm === undefined ? [] : ['-loadvm', spec.loadvm]),
   ];
   return args;
 }

@@ -50,3 +50,43 @@ export async function convertToQcow2(source: string, destination: string, signal
 export function isMissingTool(error: unknown): boolean {
   return error instanceof ExternalCommandError && error.message.endsWith('is not installed');
 }
+
+export interface DiskSnapshot {
+  name: string;
+  /** Seconds since the epoch. */
+  date: number;
+  /** Bytes of saved memory and device state; 0 for a disk-only snapshot. */
+  vmStateSize: number;
+  /** Guest clock at the snapshot, in seconds. */
+  vmClock: number;
+}
+
+/**
+ * Internal snapshots of a qcow2 image. -U reads without taking QEMU's lock, so this
+ * also works while the machine runs (the table is read whole; it may lag a save in
+ * progress by one entry).
+ */
+export async function listSnapshots(path: string): Promise<DiskSnapshot[]> {
+  const { stdout } = await run('qemu-img', ['info', '--output=json', '-U', path], { purpose: `list snapshots of ${path}` });
+  const parsed: unknown = JSON.parse(stdout);
+  const list = typeof parsed === 'object' && parsed !== null && 'snapshots' in parsed && Array.isArray(parsed.snapshots) ? (parsed.snapshots as unknown[]) : [];
+  return list.flatMap((entry) => {
+    if (typeof entry !== 'object' || entry === null) return [];
+    const record = entry as Record<string, unknown>;
+    if (typeof record['name'] !== 'string') return [];
+    return [
+      {
+        name: record['name'],
+        date: typeof record['date-sec'] === 'number' ? record['date-sec'] : 0,
+        vmStateSize: typeof record['vm-state-size'] === 'number' ? record['vm-state-size'] : 0,
+        vmClock: typeof record['vm-clock-sec'] === 'number' ? record['vm-clock-sec'] : 0,
+      },
+    ];
+  });
+}
+
+/** Offline snapshot operations (the image must not be in use). */
+export async function snapshotOffline(path: string, action: 'create' | 'apply' | 'delete', name: string): Promise<void> {
+  const flag = { create: '-c', apply: '-a', delete: '-d' }[action];
+  await run('qemu-img', ['snapshot', flag, name, path], { purpose: `${action} snapshot "${name}" of ${path}` });
+}

@@ -1,7 +1,8 @@
 /** How services reach a running machine over SSH: the ssh2 target and OpenSSH's argv. */
 import { readFile } from 'node:fs/promises';
 import { publicKeyBlob, hostKeyAlias, readPublicKey } from '../ssh/keys.js';
-import type { SshTarget } from '../ssh/client.js';
+import type { SshSession, SshTarget } from '../ssh/client.js';
+import { shellCommand } from '../ssh/quote.js';
 import type { MachinePaths } from '../state/layout.js';
 import type { MachineState } from '../state/machine.js';
 
@@ -29,4 +30,13 @@ export function openSshOptions(paths: MachinePaths, state: MachineState, port: n
     PasswordAuthentication: 'no',
     LogLevel: 'ERROR',
   };
+}
+
+/**
+ * A guest brought back from saved memory keeps the wall-clock time it was saved at;
+ * set it from the host (its uptime, a monotonic clock, is unaffected).
+ */
+export async function syncGuestClock(session: SshSession): Promise<void> {
+  const seconds = (Date.now() / 1000).toFixed(3);
+  await session.exec(shellCommand(['sudo', '-n', 'date', '-u', '-s', `@${seconds}`]) + ' >/dev/null 2>&1');
 }

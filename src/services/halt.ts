@@ -5,7 +5,9 @@
  * allowed.
  */
 import { rm } from 'node:fs/promises';
+import { snapshotOffline } from '../qemu/img.js';
 import { killProcess, waitForExit } from '../qemu/process.js';
+import { SUSPEND_SNAPSHOT } from '../state/layout.js';
 import { QmpClient } from '../qmp/client.js';
 import { withMachineLock } from '../state/lock.js';
 import { readMachineState, writeJsonAtomic } from '../state/machine.js';
@@ -39,6 +41,17 @@ export async function halt(options: HaltOptions, context: ServiceContext): Promi
     results.push(
       await withMachineLock(status.paths.lock, machine.name, 'halt', async () => {
         const fresh = await machineStatus(options.project.dir, machine.name);
+        if (fresh.status === 'suspended' && fresh.state !== undefined) {
+          if (!options.force) {
+            context.reporter.info(machine.name, 'is suspended (its memory is saved, QEMU is stopped): vmfile resume continues it; vmfile halt --force discards the saved memory');
+            return { machine: machine.name, outcome: 'already halted' as const, seconds: 0 };
+          }
+          await snapshotOffline(fresh.paths.overlay, 'delete', SUSPEND_SNAPSHOT);
+          const { suspendedAt: _at, ...halted } = fresh.state;
+          await writeJsonAtomic(fresh.paths.state, halted);
+          context.reporter.info(machine.name, 'saved memory discarded; the machine is halted');
+          return { machine: machine.name, outcome: 'forced' as const, seconds: 0 };
+        }
         if (fresh.pid === undefined) {
           context.reporter.info(machine.name, 'is not running (already halted)');
           await markHalted(fresh.paths);

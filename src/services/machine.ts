@@ -19,7 +19,7 @@ export interface ServiceContext {
   signal?: AbortSignal;
 }
 
-export type MachineStatusName = 'not created' | 'running' | 'halted';
+export type MachineStatusName = 'not created' | 'running' | 'halted' | 'suspended';
 
 export interface MachineStatus {
   name: string;
@@ -50,7 +50,8 @@ export async function machineStatus(projectDir: string, name: string): Promise<M
   const created = state !== undefined && (await exists(paths.overlay));
   if (!created) return { name, status: 'not created', paths };
   const pid = await runningPid(paths.pidFile, paths.overlay);
-  return pid === undefined ? { name, status: 'halted', paths, state } : { name, status: 'running', paths, state, pid };
+  if (pid !== undefined) return { name, status: 'running', paths, state, pid };
+  return { name, status: state.suspendedAt === undefined ? 'halted' : 'suspended', paths, state };
 }
 
 async function exists(path: string): Promise<boolean> {

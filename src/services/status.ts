@@ -5,7 +5,7 @@ import { machineStatus, selectMachines } from './machine.js';
 
 export interface StatusEntry {
   machine: string;
-  status: 'not created' | 'running' | 'paused' | 'halted';
+  status: 'not created' | 'running' | 'paused' | 'halted' | 'suspended';
   box?: string;
   pid?: number;
   accel?: string;

@@ -19,6 +19,8 @@ import { createOverlay, imageInfo } from '../qemu/img.js';
 import { launchQemu, QEMU_BINARY, runningPid } from '../qemu/process.js';
 import { requireCommands } from '../exec.js';
 import { QmpClient } from '../qmp/client.js';
+import { hmpQuiet, withQmp } from '../qmp/session.js';
+import { SUSPEND_SNAPSHOT } from '../state/layout.js';
 import { checkStepFiles, runSteps, type ProvisionMode } from '../provision/runner.js';
 import { readRecord } from '../provision/record.js';
 import { SshSession, SshTimeout, waitForSsh } from '../ssh/client.js';
@@ -30,7 +32,7 @@ import { formatSize } from '../vmfile/size.js';
 import { inPhase } from '../ui/reporter.js';
 import type { MachineConfig, Project } from '../vmfile/config.js';
 import { machineStatus, selectMachines, type ServiceContext } from './machine.js';
-import { sshTargetFor } from './communicator.js';
+import { sshTargetFor, syncGuestClock } from './communicator.js';
 
 export interface UpOptions {
   project: Project;
@@ -41,7 +43,7 @@ export interface UpOptions {
 
 export interface UpResult {
   machine: string;
-  outcome: 'booted' | 'already running';
+  outcome: 'booted' | 'already running' | 'resumed';
   sshPort: number;
   accel: string;
   stepsRun: number;
@@ -82,6 +84,9 @@ async function upOne(options: UpOptions, machine: MachineConfig, host: HostInfo,
   }
 
   const box = await ensureBox(context.home, machine.box, { reporter, machine: machine.name, ...(context.signal === undefined ? {} : { signal: context.signal }) });
+  if (current.status === 'suspended' && current.state !== undefined) {
+    return resume(options, machine, box, current.state, paths, host, context);
+  }
   let state = current.state;
   if (current.status === 'not created' || state === undefined) {
     state = await inPhase(reporter, machine.name, `Creating machine from box ${box.metadata.name} ${box.metadata.version}`, () => create(machine, box, paths));
@@ -104,10 +109,11 @@ async function upOne(options: UpOptions, machine: MachineConfig, host: HostInfo,
     }),
   );
 
+  const launch = { cpus: machine.cpus, memory: machine.memory };
   const { pid, sshPort } = await inPhase(reporter, machine.name, `Starting QEMU (${accel.accel}, ${machine.cpus} CPUs, ${formatSize(machine.memory)})`, () =>
-    boot(machine, box, paths, accel.accel),
+    boot(machine, box, paths, accel.accel, launch),
   );
-  state = { ...state, sshPort, accel: accel.accel, bootedAt: new Date().toISOString() };
+  state = { ...state, sshPort, accel: accel.accel, bootedAt: new Date().toISOString(), launch };
   await writeJsonAtomic(paths.state, state);
 
   const session = await inPhase(reporter, machine.name, `Waiting for SSH on 127.0.0.1:${sshPort}`, (phase) =>
@@ -123,6 +129,47 @@ async function upOne(options: UpOptions, machine: MachineConfig, host: HostInfo,
   }
   reporter.info(machine.name, `ready: vmssh${options.project.machines.length > 1 ? ` ${machine.name}` : ''} opens a shell`);
   return { machine: machine.name, outcome: 'booted', sshPort, accel: accel.accel, stepsRun };
+}
+
+/**
+ * Continues a suspended machine: QEMU starts from the saved memory (-loadvm) with the
+ * CPUs and memory it was suspended with, so the guest goes on where it stopped. The
+ * saved state is deleted only once SSH answers again.
+ */
+async function resume(
+  options: UpOptions,
+  machine: MachineConfig,
+  box: InstalledBox,
+  suspended: MachineState,
+  paths: MachinePaths,
+  host: HostInfo,
+  context: ServiceContext,
+): Promise<UpResult> {
+  const { reporter } = context;
+  const launch = suspended.launch ?? { cpus: machine.cpus, memory: machine.memory };
+  if (launch.cpus !== machine.cpus || launch.memory !== machine.memory) {
+    reporter.notice(`machine "${machine.name}" resumes with ${launch.cpus} CPUs and ${formatSize(launch.memory)} as suspended; run vmfile reload to apply the Vmfile's values`);
+  }
+  const accel = suspended.accel ?? chooseAccel(machine.accel, context.env['VMFILE_ACCEL'], host).accel;
+  const { pid, sshPort } = await inPhase(reporter, machine.name, 'Resuming from saved memory', () => boot(machine, box, paths, accel, launch, SUSPEND_SNAPSHOT));
+  let state: MachineState = { ...suspended, sshPort, accel, launch };
+  await writeJsonAtomic(paths.state, state);
+  const session = await inPhase(reporter, machine.name, `Waiting for SSH on 127.0.0.1:${sshPort}`, (phase) =>
+    waitReady(machine, state, paths, pid, sshPort, phase.progress.bind(phase), context.signal),
+  );
+  let stepsRun = 0;
+  try {
+    await syncGuestClock(session);
+    await withQmp(paths.qmpSocket, (qmp) => hmpQuiet(qmp, `delvm ${SUSPEND_SNAPSHOT}`, `machine "${machine.name}": drop the saved state`));
+    const { suspendedAt: _suspendedAt, ...running } = state;
+    state = running;
+    await writeJsonAtomic(paths.state, state);
+    if (options.provision === 'all') stepsRun = await runProvision(options.project, machine, state, paths, session, { kind: 'all' }, context);
+  } finally {
+    session.close();
+  }
+  reporter.info(machine.name, 'resumed');
+  return { machine: machine.name, outcome: 'resumed', sshPort, accel, stepsRun };
 }
 
 function checkHostFits(machine: MachineConfig, host: HostInfo): void {
@@ -169,7 +216,14 @@ function bootSpec(box: InstalledBox): BootSpec {
   return { type: 'firmware', firmware: 'bios' };
 }
 
-async function boot(machine: MachineConfig, box: InstalledBox, paths: MachinePaths, accel: 'kvm' | 'tcg'): Promise<{ pid: number; sshPort: number }> {
+async function boot(
+  machine: MachineConfig,
+  box: InstalledBox,
+  paths: MachinePaths,
+  accel: 'kvm' | 'tcg',
+  launch: { cpus: number; memory: number },
+  loadvm?: string,
+): Promise<{ pid: number; sshPort: number }> {
   await imageInfo(paths.overlay).catch((error: unknown) => {
     throw new UserError(`machine "${machine.name}": its disk ${paths.overlay} cannot be read`, {
       hint: `check that box ${box.metadata.name} ${box.metadata.version} is still installed (vmfile box list)`,
@@ -184,8 +238,8 @@ async function boot(machine: MachineConfig, box: InstalledBox, paths: MachinePat
     const args = qemuArgs({
       name: machine.name,
       accel,
-      cpus: machine.cpus,
-      memory: machine.memory,
+      cpus: launch.cpus,
+      memory: launch.memory,
       boot: bootSpec(box),
       overlay: paths.overlay,
       seedDir: paths.seedDir,
@@ -193,6 +247,7 @@ async function boot(machine: MachineConfig, box: InstalledBox, paths: MachinePat
       qmpSocket: paths.qmpSocket,
       serialLog: paths.serialLog,
       pidFile: paths.pidFile,
+      ...(loadvm === undefined ? {} : { loadvm }),
     });
     try {
       const pid = await launchQemu(args, paths.pidFile);

@@ -2,7 +2,8 @@
  * Every on-disk name vmfile uses, in one place.
  *
  * Global store (~/.vmfile, or $VMFILE_HOME):
- *   boxes/<name>/<version>/box.json, disk.qcow2, kernel, initrd
+ *   boxes/<name>/<version>/box.json, disk.qcow2, kernel, initrd,
+ *                             disk.verified.json (digest cache, see vmfile/lockfile.ts)
  *   tmp/                      staging for imports and builds (same filesystem as boxes/,
  *                             so a finished box is moved into place atomically)
  * Per project (next to the Vmfile):
@@ -28,6 +29,8 @@ export interface BoxPaths {
   disk: string;
   kernel: string;
   initrd: string;
+  /** The disk's sha256 as last computed, with the file facts it was computed for. */
+  diskDigestCache: string;
 }
 
 export function boxesDir(home: string): string {
@@ -42,10 +45,11 @@ export function boxPaths(home: string, name: string, version: string): BoxPaths 
   const dir = join(boxDir(home, name), version);
   return {
     dir,
-    metadata: join(dir, 'box.json'),
-    disk: join(dir, 'disk.qcow2'),
-    kernel: join(dir, 'kernel'),
-    initrd: join(dir, 'initrd'),
+    metadata: join(dir, BOX_METADATA_FILE),
+    disk: join(dir, BOX_DISK_FILE),
+    kernel: join(dir, BOX_KERNEL_FILE),
+    initrd: join(dir, BOX_INITRD_FILE),
+    diskDigestCache: join(dir, DISK_DIGEST_CACHE_FILE),
   };
 }
 
@@ -56,6 +60,9 @@ export function stagingDir(home: string): string {
 
 export const BOX_METADATA_FILE = 'box.json';
 export const BOX_DISK_FILE = 'disk.qcow2';
+export const BOX_KERNEL_FILE = 'kernel';
+export const BOX_INITRD_FILE = 'initrd';
+export const DISK_DIGEST_CACHE_FILE = 'disk.verified.json';
 
 export interface MachinePaths {
   dir: string;
@@ -121,3 +128,11 @@ export function runtimeDir(env: NodeJS.ProcessEnv = process.env): string {
 
 export const VMFILE_NAMES = ['Vmfile.ts', 'Vmfile.mts', 'Vmfile.js', 'Vmfile.mjs'] as const;
 export const LOCK_FILE_NAME = 'Vmfile.lock';
+
+/** Vmfile.lock, next to the Vmfile: committed with it. */
+export function lockFilePath(projectDir: string): string {
+  return join(projectDir, LOCK_FILE_NAME);
+}
+
+/** Internal snapshot that holds a suspended machine's memory; never a user snapshot name. */
+export const SUSPEND_SNAPSHOT = 'vmfile-suspend';

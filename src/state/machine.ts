@@ -13,6 +13,10 @@ export const machineStateSchema = z.object({
   sshPort: z.number().optional(),
   accel: z.enum(['kvm', 'tcg']).optional(),
   bootedAt: z.string().optional(),
+  /** CPUs and memory QEMU was started with: a suspended machine must resume with the same. */
+  launch: z.object({ cpus: z.number(), memory: z.number() }).optional(),
+  /** Set while the machine's memory is saved in its disk (vmfile suspend) and QEMU is stopped. */
+  suspendedAt: z.string().optional(),
 });
 
 export type MachineState = z.infer<typeof machineStateSchema>;
