@@ -14,6 +14,9 @@ const debianPackage: Record<string, string> = {
   'qemu-img': 'qemu-utils',
   mmdebstrap: 'mmdebstrap',
   mke2fs: 'e2fsprogs',
+  debugfs: 'e2fsprogs',
+  dumpe2fs: 'e2fsprogs',
+  e2fsck: 'e2fsprogs',
   'ssh-keygen': 'openssh-client',
   ssh: 'openssh-client',
   rsync: 'rsync',
@@ -31,11 +34,14 @@ export interface RunOptions {
   onLine?: (line: string) => void;
   /** What the command was doing, for the error message ("create overlay for machine web"). */
   purpose?: string;
+  /** Non-zero exit codes that are answers, not failures (e2fsck: 1 = errors fixed). */
+  allowExitCodes?: readonly number[];
 }
 
 export interface RunResult {
   stdout: string;
   stderr: string;
+  exitCode: number;
 }
 
 export async function run(command: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
@@ -65,8 +71,12 @@ export async function run(command: string, args: readonly string[], options: Run
       }
     }
     const result = await child;
-    return { stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? '') };
+    return { stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? ''), exitCode: 0 };
   } catch (error) {
+    const record = (error ?? {}) as { exitCode?: unknown; stdout?: unknown; stderr?: unknown };
+    if (typeof record.exitCode === 'number' && options.allowExitCodes?.includes(record.exitCode) === true) {
+      return { stdout: String(record.stdout ?? ''), stderr: String(record.stderr ?? ''), exitCode: record.exitCode };
+    }
     throw toExternalError(error, command, args, purpose);
   }
 }
@@ -133,4 +143,22 @@ export async function requireCommands(commands: readonly string[], purpose: stri
   throw new ExternalCommandError(`${purpose}: ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not installed`, missing[0] ?? '', [], '', {
     hint: `install with: sudo apt-get install ${packages.join(' ')}`,
   });
+}
+
+/**
+ * Starts a long-lived helper (virtiofsd, the network hub) detached from vmfile, so it
+ * outlives this command; its output is discarded. Resolves once it has been spawned.
+ */
+export async function spawnDetached(command: string, args: readonly string[]): Promise<void> {
+  const { execa } = await import('execa');
+  try {
+    const child = execa(command, args, { detached: true, stdio: 'ignore', reject: false, cleanup: false });
+    child.unref();
+    await new Promise<void>((resolve, reject) => {
+      child.once('spawn', () => resolve());
+      child.once('error', reject);
+    });
+  } catch (error) {
+    throw toExternalError(error, command, args, `start ${command}`);
+  }
 }

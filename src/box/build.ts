@@ -10,7 +10,7 @@
  * in box.json as the manifest.
  */
 import { createHash } from 'node:crypto';
-import { copyFile, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { copyFile, lstat, lutimes, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
@@ -21,7 +21,9 @@ import { BOX_DISK_FILE } from '../state/layout.js';
 import type { Reporter } from '../ui/reporter.js';
 import { inPhase } from '../ui/reporter.js';
 import { parseSize } from '../vmfile/size.js';
+import { clampInodeTimes } from './debugfs.js';
 import { sha256File } from './digest.js';
+import { packagesIn } from './manifest.js';
 import { todayVersion } from './import.js';
 import type { BoxMetadata } from './metadata.js';
 import { cleanStaging, installStaged, makeStaging, removeBox, findBox, type InstalledBox } from './store.js';
@@ -156,19 +158,23 @@ export async function buildBox(options: BuildOptions): Promise<InstalledBox> {
         },
       ),
     );
-    const packages = await installedPackages(rootfs);
+    const packages = await packagesIn(join(rootfs, 'var/lib/dpkg'));
     const boot = await inPhase(reporter, label, 'Making the disk image', async () => {
       const kernel = await onlyMatch(join(rootfs, 'boot'), 'vmlinuz-');
       const initrd = await onlyMatch(join(rootfs, 'boot'), 'initrd.img-');
       await copyFile(kernel, join(staging, 'kernel'));
       await copyFile(initrd, join(staging, 'initrd'));
       const raw = join(staging, 'disk.raw');
+      // Times in the tree record when the build ran; clamp them (mtime only downwards:
+      // package files keep their own dates) so the image does not depend on it.
+      await clampTreeTimes(rootfs, DEFAULT_SOURCE_DATE_EPOCH);
       await run(
         'mke2fs',
         ['-q', '-t', 'ext4', '-L', 'root', '-U', recipe.filesystem.uuid, '-E', `root_owner=0:0,hash_seed=${recipe.filesystem.hashSeed}`, '-d', rootfs, raw, `${Math.floor((parseSize(recipe.diskSize) ?? 0) / 1024)}k`],
         { purpose: `make the file system of box ${recipe.name}`, env: { ...process.env, E2FSPROGS_FAKE_TIME: epoch } as Record<string, string>, ...signal },
       );
       await rm(rootfs, { recursive: true, force: true });
+      await clampInodeTimes(raw, DEFAULT_SOURCE_DATE_EPOCH);
       await run('qemu-img', ['convert', '-O', 'qcow2', raw, join(staging, BOX_DISK_FILE)], { purpose: `convert box ${recipe.name} to qcow2`, ...signal });
       await rm(raw, { force: true });
       return { type: 'kernel' as const, kernel: 'kernel', initrd: 'initrd', cmdline: recipe.cmdline };
@@ -182,7 +188,17 @@ export async function buildBox(options: BuildOptions): Promise<InstalledBox> {
       boot,
       user: recipe.user,
       created: new Date().toISOString(),
-      source: { kind: 'recipe', recipe: options.name, recipeHash: hash, suite: recipe.suite, mirror: recipe.sources[0] ?? '', packages },
+      source: {
+        kind: 'recipe',
+        recipe: options.name,
+        recipeHash: hash,
+        suite: recipe.suite,
+        mirror: recipe.sources[0] ?? '',
+        packages,
+        sourceDateEpoch: DEFAULT_SOURCE_DATE_EPOCH,
+        // Without a snapshot pin, the mirror's state at this time decided the package versions.
+        built: new Date().toISOString(),
+      },
     };
     if (existing !== undefined) await removeBox(options.home, recipe.name, version);
     return await installStaged(options.home, staging, metadata);
@@ -192,11 +208,21 @@ export async function buildBox(options: BuildOptions): Promise<InstalledBox> {
   }
 }
 
-async function installedPackages(rootfs: string): Promise<string[]> {
-  const { stdout } = await run('dpkg-query', [`--admindir=${join(rootfs, 'var/lib/dpkg')}`, '-W', '-f', '${Package} ${Version}\n'], {
-    purpose: 'list the packages of the new box',
-  });
-  return stdout.split('\n').filter((line) => line.trim() !== '').sort();
+
+/** Sets atime to `epoch` and clamps mtime to at most `epoch` for everything in `dir` (symlinks themselves, not their targets). */
+async function clampTreeTimes(dir: string, epoch: number): Promise<void> {
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) {
+      await clampTreeTimes(path, epoch);
+      continue;
+    }
+    const info = await lstat(path);
+    await lutimes(path, epoch, Math.min(info.mtimeMs / 1000, epoch));
+  }
+  // The directory last: changing its children's times does not touch it, but this keeps the order obvious.
+  const info = await lstat(dir);
+  await lutimes(dir, epoch, Math.min(info.mtimeMs / 1000, epoch));
 }
 
 async function onlyMatch(dir: string, prefix: string): Promise<string> {

@@ -1,17 +1,18 @@
 /**
- * `vmfile box add`: a qcow2 (or raw) cloud image, or a Vagrant libvirt .box (a tar,
- * possibly compressed, with metadata.json and box.img). The file's checksum, when
+ * `vmfile box add`: a qcow2 (or raw) cloud image, a Vagrant libvirt .box (a tar,
+ * possibly compressed, with metadata.json and box.img), or a vmfile box file (a tar
+ * with box.json, as `vmfile package` writes: see archive.ts). The file's checksum, when
  * given, is checked before anything is written; the store changes only by the final
  * atomic rename (see store.ts).
  */
-import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { access, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { run } from '../exec.js';
 import { UserError } from '../errors.js';
 import { convertToQcow2, imageInfo } from '../qemu/img.js';
-import { BOX_DISK_FILE } from '../state/layout.js';
+import { BOX_DISK_FILE, BOX_INITRD_FILE, BOX_KERNEL_FILE, BOX_METADATA_FILE } from '../state/layout.js';
 import { sha256File } from './digest.js';
-import { BOX_NAME_PATTERN, BOX_VERSION_PATTERN, type BoxMetadata } from './metadata.js';
+import { BOX_NAME_PATTERN, BOX_VERSION_PATTERN, boxMetadataSchema, type BoxMetadata } from './metadata.js';
 import { cleanStaging, installStaged, makeStaging, type InstalledBox } from './store.js';
 
 export type ImageKind = 'qcow2' | 'tar' | 'gzip' | 'bzip2' | 'xz' | 'zstd' | 'unknown';
@@ -57,32 +58,31 @@ export async function addBox(options: AddBoxOptions): Promise<InstalledBox> {
   }
   const kind = sniffImage(head);
   if (kind === 'unknown') {
-    throw new UserError(`box ${options.name}: ${options.file} is neither a qcow2 image nor a Vagrant .box archive`, {
+    throw new UserError(`box ${options.name}: ${options.file} is neither a qcow2 image nor a Vagrant .box archive nor a vmfile box file`, {
       hint: 'convert a raw image first: qemu-img convert -O qcow2 IMAGE disk.qcow2',
     });
   }
   const staging = await makeStaging(options.home, `add-${options.name}`);
+  const signal = options.signal === undefined ? {} : { signal: options.signal };
   try {
     const disk = join(staging, BOX_DISK_FILE);
-    let format: 'qcow2' | 'vagrant-libvirt' = 'qcow2';
+    let metadata: BoxMetadata;
     if (kind === 'qcow2') {
       // Flattening copies it into the store and drops any backing-file reference.
       await convertToQcow2(options.file, disk, options.signal);
+      metadata = await importedMetadata(options, disk, 'qcow2');
     } else {
-      format = 'vagrant-libvirt';
-      await importVagrantBox(options.file, staging, disk, options.name, options.signal);
+      const extracted = join(staging, 'extract');
+      await mkdir(extracted);
+      await run('tar', ['-xf', options.file, '-C', extracted, '--no-same-owner'], { purpose: `unpack ${options.file}`, ...signal });
+      if (await exists(join(extracted, BOX_METADATA_FILE))) {
+        metadata = await importVmfileBox(options, extracted, staging);
+      } else {
+        await importVagrantBox(options.file, extracted, disk, options.name, options.signal);
+        metadata = await importedMetadata(options, disk, 'vagrant-libvirt');
+      }
+      await rm(extracted, { recursive: true, force: true });
     }
-    const info = await imageInfo(disk);
-    const metadata: BoxMetadata = {
-      name: options.name,
-      version: options.version ?? todayVersion(),
-      architecture: 'x86_64',
-      disk: { file: BOX_DISK_FILE, format: 'qcow2', sha256: await sha256File(disk), virtualSize: info.virtualSize },
-      boot: { type: 'firmware', firmware: 'bios' },
-      user: 'vm',
-      created: new Date().toISOString(),
-      source: { kind: 'import', file: basename(options.file), format },
-    };
     return await installStaged(options.home, staging, metadata);
   } catch (error) {
     await cleanStaging(staging);
@@ -90,15 +90,100 @@ export async function addBox(options: AddBoxOptions): Promise<InstalledBox> {
   }
 }
 
-async function importVagrantBox(file: string, staging: string, disk: string, name: string, signal?: AbortSignal): Promise<void> {
-  const extracted = join(staging, 'extract');
-  await mkdir(extracted);
-  await run('tar', ['-xf', file, '-C', extracted, '--no-same-owner'], { purpose: `unpack ${file}`, ...(signal === undefined ? {} : { signal }) });
+async function importedMetadata(options: AddBoxOptions, disk: string, format: 'qcow2' | 'vagrant-libvirt'): Promise<BoxMetadata> {
+  const info = await imageInfo(disk);
+  return {
+    name: options.name,
+    version: options.version ?? todayVersion(),
+    architecture: 'x86_64',
+    disk: { file: BOX_DISK_FILE, format: 'qcow2', sha256: await sha256File(disk), virtualSize: info.virtualSize },
+    boot: { type: 'firmware', firmware: 'bios' },
+    user: 'vm',
+    created: new Date().toISOString(),
+    source: { kind: 'import', file: basename(options.file), format },
+  };
+}
+
+/**
+ * A vmfile box file: box.json says how the box boots, who logs in and what is installed,
+ * and the disk's sha256, which is verified here. The disk is taken as it is (not
+ * re-encoded), so its digest stays the one recorded where it was made, and a
+ * Vmfile.lock written there verifies here too. It is kept under the name given to
+ * `box add`, and under its own version unless --version says otherwise.
+ */
+async function importVmfileBox(options: AddBoxOptions, extracted: string, staging: string): Promise<BoxMetadata> {
+  const where = `box ${options.name}: ${options.file}`;
+  let parsed;
+  try {
+    parsed = boxMetadataSchema.safeParse(JSON.parse(await readFile(join(extracted, BOX_METADATA_FILE), 'utf8')));
+  } catch {
+    throw new UserError(`${where} has a box.json that is not JSON`, { hint: 'the file is damaged; make it again with vmfile package' });
+  }
+  if (!parsed.success) {
+    throw new UserError(`${where} has an invalid box.json: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, {
+      hint: 'it may come from a newer vmfile; otherwise make it again with vmfile package',
+    });
+  }
+  const original = parsed.data;
+  const source = join(extracted, plainName(original.disk.file, where));
+  if (!(await exists(source))) throw new UserError(`${where} has no ${original.disk.file}, which its box.json names as the disk`);
+  const info = await imageInfo(source);
+  // A backing file would make the import read whatever host file it names.
+  if (info.format !== 'qcow2' || info.backingFile !== undefined) {
+    throw new UserError(`${where}: the disk must be a standalone qcow2 image (it is ${info.format}${info.backingFile === undefined ? '' : ` backed by ${info.backingFile}`})`);
+  }
+  const actual = await sha256File(source);
+  if (actual !== original.disk.sha256) {
+    throw new UserError(`${where}: the disk's sha256 is ${actual}, but its box.json records ${original.disk.sha256}`, {
+      hint: 'the file was damaged or changed after it was made; nothing was added',
+    });
+  }
+  await rename(source, join(staging, BOX_DISK_FILE));
+  let boot = original.boot;
+  if (boot.type === 'kernel') {
+    await rename(join(extracted, plainName(boot.kernel, where)), join(staging, BOX_KERNEL_FILE)).catch(() => {
+      throw new UserError(`${where} boots a kernel but has no ${boot.type === 'kernel' ? boot.kernel : ''} file`);
+    });
+    if (boot.initrd !== undefined) {
+      const initrd = boot.initrd;
+      await rename(join(extracted, plainName(initrd, where)), join(staging, BOX_INITRD_FILE)).catch(() => {
+        throw new UserError(`${where} names initrd ${initrd} but has no such file`);
+      });
+    }
+    boot = { ...boot, kernel: BOX_KERNEL_FILE, ...(boot.initrd === undefined ? {} : { initrd: BOX_INITRD_FILE }) };
+  }
+  const importedFrom = basename(options.file);
+  return {
+    ...original,
+    name: options.name,
+    version: options.version ?? original.version,
+    disk: { ...original.disk, file: BOX_DISK_FILE, virtualSize: info.virtualSize },
+    boot,
+    source: original.source.kind === 'package' ? { ...original.source, importedFrom } : original.source,
+  };
+}
+
+/** A file name inside the box file: no directories, so nothing outside the unpacked tree is read. */
+function plainName(name: string, where: string): string {
+  if (name === '' || name !== basename(name) || name === '.' || name === '..') throw new UserError(`${where}: box.json names a file ${JSON.stringify(name)} outside the box`);
+  return name;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function importVagrantBox(file: string, extracted: string, disk: string, name: string, signal?: AbortSignal): Promise<void> {
   let metadata: unknown;
   try {
     metadata = JSON.parse(await readFile(join(extracted, 'metadata.json'), 'utf8'));
   } catch {
-    throw new UserError(`box ${name}: ${file} has no readable metadata.json, so it is not a Vagrant box`);
+    throw new UserError(`box ${name}: ${file} has no readable metadata.json or box.json, so it is neither a Vagrant box nor a vmfile box`);
   }
   const provider = typeof metadata === 'object' && metadata !== null && 'provider' in metadata ? metadata.provider : undefined;
   if (provider !== 'libvirt') {
@@ -107,7 +192,6 @@ async function importVagrantBox(file: string, staging: string, disk: string, nam
     });
   }
   await convertToQcow2(join(extracted, 'box.img'), disk, signal);
-  await rm(extracted, { recursive: true, force: true });
 }
 
 async function readHead(file: string): Promise<Buffer> {

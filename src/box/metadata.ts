@@ -19,9 +19,24 @@ const sourceSchema = z.discriminatedUnion('kind', [
     mirror: z.string(),
     /** "package version" lines of everything installed, sorted. */
     packages: z.array(z.string()),
+    /** Timestamps inside the box were clamped to this (seconds since 1970). Absent in boxes built before it was recorded. */
+    sourceDateEpoch: z.number().int().optional(),
+    /** snapshot.debian.org timestamp the packages came from, when the recipe pins one. */
+    snapshot: z.string().optional(),
+    /** When the build ran (ISO 8601): the mirror's state at that time decides the package versions. */
+    built: z.string().optional(),
   }),
   z.object({ kind: z.literal('import'), file: z.string(), format: z.enum(['qcow2', 'raw', 'vagrant-libvirt']) }),
-  z.object({ kind: z.literal('package'), machine: z.string(), fromBox: z.string() }),
+  z.object({
+    kind: z.literal('package'),
+    /** The machine it was exported from and that machine's box ("debian-12 2026.11.23"). */
+    machine: z.string(),
+    fromBox: z.string(),
+    /** "package version" lines read from the exported disk, sorted. */
+    packages: z.array(z.string()).optional(),
+    /** Where `vmfile box add` took it from, on the importing host. */
+    importedFrom: z.string().optional(),
+  }),
 ]);
 
 export const boxMetadataSchema = z.object({

@@ -5,9 +5,13 @@ import BoxList from './box/list.js';
 import BoxRemove from './box/remove.js';
 import Destroy from './destroy.js';
 import Halt from './halt.js';
+import Lock from './lock.js';
+import Package from './package.js';
+import Port from './port.js';
 import Provision from './provision.js';
 import Reload from './reload.js';
 import Resume from './resume.js';
+import Rsync from './rsync.js';
 import SnapshotDelete from './snapshot/delete.js';
 import SnapshotList from './snapshot/list.js';
 import SnapshotPop from './snapshot/pop.js';
@@ -30,6 +34,10 @@ export const COMMANDS = {
   destroy: Destroy,
   provision: Provision,
   validate: Validate,
+  port: Port,
+  lock: Lock,
+  package: Package,
+  rsync: Rsync,
   suspend: Suspend,
   resume: Resume,
   reload: Reload,

@@ -32,6 +32,12 @@ export interface LaunchSpec {
   pidFile: string;
   /** Start from this internal snapshot's saved memory instead of booting (resume). */
   loadvm?: string;
+  /** virtiofs shares: each served by a virtiofsd listening on `socket`. */
+  virtiofs?: readonly { tag: string; socket: string }[];
+  /** Second NIC on the Vmfile's private network: a stream to vmfile's switch (src/network/hub.ts). */
+  privateNetwork?: { socket: string; mac: string };
+  /** 9p shares served by QEMU itself. */
+  ninep?: readonly { tag: string; path: string; readonly: boolean }[];
 }
 
 /** QEMU option values use "," as a separator; a literal comma is written ",,". */
@@ -51,6 +57,15 @@ export function qemuArgs(spec: LaunchSpec): string[] {
     ...(spec.accel === 'kvm' ? ['-cpu', 'host'] : []),
     '-smp', String(spec.cpus),
     '-m', `${memoryMiB}M`,
+    // vhost-user devices (virtiofs) need guest memory the daemon can map.
+    ...((spec.virtiofs?.length ?? 0) > 0 ? ['-object', `memory-backend-memfd,id=mem,size=${memoryMiB}M,share=on`, '-numa', 'node,memdev=mem'] : []),
+    ...(spec.virtiofs ?? []).flatMap((share, index) => [
+      '-chardev', `socket,id=fs${index},path=${escapeOption(share.socket)}`,
+      '-device', `vhost-user-fs-pci,chardev=fs${index},tag=${share.tag}`,
+    ]),
+    ...(spec.ninep ?? []).flatMap((share) => [
+      '-virtfs', `local,path=${escapeOption(share.path)},mount_tag=${share.tag},security_model=none${share.readonly ? ',readonly=on' : ''}`,
+    ]),
     // A guest reboot ends QEMU, so "running" always means "the machine we booted".
     '-no-reboot',
     ...bootArgs(spec.boot),
@@ -60,6 +75,12 @@ export function qemuArgs(spec: LaunchSpec): string[] {
     '-drive', `file=fat:${escapeOption(spec.seedDir)},file.label=cidata,if=virtio,format=raw,readonly=on`,
     '-netdev', ['user', 'id=n0', ...spec.forwards.map(hostForward)].join(','),
     '-device', 'virtio-net-pci,netdev=n0',
+    ...(spec.privateNetwork === undefined
+      ? []
+      : [
+          '-netdev', `stream,id=priv,server=off,addr.type=unix,addr.path=${escapeOption(spec.privateNetwork.socket)}`,
+          '-device', `virtio-net-pci,netdev=priv,mac=${spec.privateNetwork.mac}`,
+        ]),
     // Entropy from the host: sshd and cloud-init wait for it under TCG otherwise.
     '-device', 'virtio-rng-pci',
     '-qmp', `unix:${escapeOption(spec.qmpSocket)},server=on,wait=off`,

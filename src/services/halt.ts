@@ -30,16 +30,15 @@ export interface HaltResult {
 }
 
 export async function halt(options: HaltOptions, context: ServiceContext): Promise<HaltResult[]> {
-  const results: HaltResult[] = [];
-  for (const machine of selectMachines(options.project, options.machines)) {
-    const status = await machineStatus(options.project.dir, machine.name);
-    if (status.status === 'not created') {
-      context.reporter.info(machine.name, 'not created; nothing to halt');
-      results.push({ machine: machine.name, outcome: 'not created', seconds: 0 });
-      continue;
-    }
-    results.push(
-      await withMachineLock(status.paths.lock, machine.name, 'halt', async () => {
+  // Machines shut down in parallel: each waits for its own guest.
+  return Promise.all(
+    selectMachines(options.project, options.machines).map(async (machine): Promise<HaltResult> => {
+      const status = await machineStatus(options.project.dir, machine.name);
+      if (status.status === 'not created') {
+        context.reporter.info(machine.name, 'not created; nothing to halt');
+        return { machine: machine.name, outcome: 'not created', seconds: 0 };
+      }
+      return withMachineLock(status.paths.lock, machine.name, 'halt', async () => {
         const fresh = await machineStatus(options.project.dir, machine.name);
         if (fresh.status === 'suspended' && fresh.state !== undefined) {
           if (!options.force) {
@@ -63,10 +62,9 @@ export async function halt(options: HaltOptions, context: ServiceContext): Promi
         phase.done(outcome === 'clean' ? 'guest powered off' : 'forced');
         await markHalted(fresh.paths);
         return { machine: machine.name, outcome, seconds: (performance.now() - started) / 1000 };
-      }),
-    );
-  }
-  return results;
+      });
+    }),
+  );
 }
 
 /**
@@ -112,7 +110,7 @@ async function qmpCommand(paths: MachinePaths, command: string): Promise<boolean
 export async function markHalted(paths: MachinePaths): Promise<void> {
   const state = await readMachineState(paths.state);
   if (state !== undefined && (state.sshPort !== undefined || state.accel !== undefined)) {
-    const { sshPort: _port, accel: _accel, bootedAt: _booted, ...rest } = state;
+    const { sshPort: _port, accel: _accel, bootedAt: _booted, forwards: _forwards, ...rest } = state;
     await writeJsonAtomic(paths.state, rest);
   }
   await rm(paths.pidFile, { force: true });

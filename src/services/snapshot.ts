@@ -59,6 +59,7 @@ export async function snapshotSave(target: SnapshotTarget & { name: string }, co
     }
     const started = performance.now();
     const online = current.status === 'running';
+    if (online) refuseLiveFs(current, 'save a snapshot with memory');
     await inPhase(context.reporter, current.name, `Saving snapshot "${target.name}" (${online ? 'disk and memory' : 'disk only, machine halted'})`, async () => {
       if (online) await withQmp(current.paths.qmpSocket, (qmp) => hmpQuiet(qmp, `savevm ${target.name}`, `machine "${current.name}": save snapshot "${target.name}"`));
       else await snapshotOffline(current.paths.overlay, 'create', target.name);
@@ -144,6 +145,16 @@ async function refuseSuspended(current: MachineStatus, what: string): Promise<Ma
     throw new UserError(`machine "${current.name}" is suspended; cannot ${what} it now`, { hint: 'resume it first: vmfile resume' });
   }
   return current;
+}
+
+/** QEMU cannot save the state of a vhost-user-fs (virtiofs) device. */
+export function refuseLiveFs(machine: MachineStatus, what: string): void {
+  const live = machine.state?.folders?.filter((folder) => folder.type === 'virtiofs') ?? [];
+  if (live.length > 0) {
+    throw new UserError(`machine "${machine.name}": cannot ${what} while a virtiofs folder is attached (${live.map((f) => f.guest).join(', ')}): QEMU cannot save virtiofs state`, {
+      hint: "halt the machine and snapshot it then (disk only), or give the folder type: 'rsync' in the Vmfile",
+    });
+  }
 }
 
 async function userSnapshots(machine: MachineStatus): Promise<DiskSnapshot[]> {

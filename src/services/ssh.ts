@@ -34,6 +34,8 @@ function optionArgs(target: MachineStatus): string[] {
 }
 
 async function runningMachine(project: Project, name: string | undefined): Promise<MachineStatus> {
+  const primary = project.machines.find((machine) => machine.primary);
+  if (name === undefined && primary !== undefined) name = primary.name;
   if (name === undefined && project.machines.length > 1) {
     throw new UserError(`this Vmfile defines several machines; say which: ${project.machines.map((m) => m.name).join(', ')}`, {
       hint: `for example: vmssh ${project.machines[0]?.name ?? ''}`,

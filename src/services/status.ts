@@ -27,7 +27,16 @@ export async function status(options: { project: Project; machines?: readonly st
         ...box,
         pid: current.pid,
         ...(current.state?.accel === undefined ? {} : { accel: current.state.accel }),
-        ports: port === undefined ? [] : [{ name: 'ssh', protocol: 'tcp', hostIp: '127.0.0.1', host: port, guest: 22 }],
+        ports: [
+          ...(port === undefined ? [] : [{ name: 'ssh', protocol: 'tcp' as const, hostIp: '127.0.0.1', host: port, guest: 22 }]),
+          ...(current.state?.forwards ?? []).map((forward) => ({
+            name: `${forward.guestPort}/${forward.protocol}`,
+            protocol: forward.protocol,
+            hostIp: forward.hostIp,
+            host: forward.hostPort,
+            guest: forward.guestPort,
+          })),
+        ],
       };
     }),
   );

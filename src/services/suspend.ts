@@ -13,6 +13,7 @@ import { inPhase } from '../ui/reporter.js';
 import type { Project } from '../vmfile/config.js';
 import { markHalted, stopQemu } from './halt.js';
 import { machineStatus, selectMachines, type ServiceContext } from './machine.js';
+import { refuseLiveFs } from './snapshot.js';
 import { up, type UpResult } from './up.js';
 
 export async function suspend(options: { project: Project; machines?: readonly string[] }, context: ServiceContext): Promise<{ machine: string; seconds: number }[]> {
@@ -31,6 +32,7 @@ export async function suspend(options: { project: Project; machines?: readonly s
         const current = await machineStatus(options.project.dir, machine.name);
         if (current.pid === undefined || current.state === undefined) throw new UserError(`machine "${machine.name}" stopped meanwhile`);
         const { pid, state, paths } = current;
+        refuseLiveFs(current, 'suspend');
         const started = performance.now();
         await inPhase(context.reporter, machine.name, 'Saving memory to disk', () =>
           withQmp(paths.qmpSocket, async (qmp) => {

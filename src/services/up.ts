@@ -7,13 +7,18 @@
  * QEMU running for inspection (vmssh, serial.log) and says how to clean up.
  */
 import { randomUUID } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import net from 'node:net';
+import { freePort, resolveForwards } from '../network/ports.js';
+import { macFor } from '../network/address.js';
+import { configurePrivateNetwork } from '../network/guest.js';
+import { ensureHub } from '../network/hub.js';
 import { loadSeedTemplates, renderSeed, writeSeed } from '../cloudinit/seed.js';
-import { ConfigError, GuestError, lastLines, UserError } from '../errors.js';
+import { ConfigError, GuestError, lastLines, UserError, VmfileError } from '../errors.js';
 import { ensureBox } from './box.js';
 import type { InstalledBox } from '../box/store.js';
-import { qemuArgs, type BootSpec } from '../qemu/argv.js';
+import { qemuArgs, type BootSpec, type PortForward } from '../qemu/argv.js';
 import { chooseAccel, probeHost, type HostInfo } from '../qemu/host.js';
 import { createOverlay, imageInfo } from '../qemu/img.js';
 import { launchQemu, QEMU_BINARY, runningPid } from '../qemu/process.js';
@@ -25,14 +30,17 @@ import { checkStepFiles, runSteps, type ProvisionMode } from '../provision/runne
 import { readRecord } from '../provision/record.js';
 import { SshSession, SshTimeout, waitForSsh } from '../ssh/client.js';
 import { generateKeyPair, hostKeyAlias, knownHostsLine, readPublicKey } from '../ssh/keys.js';
-import { machinePaths, machinesDir, projectStateDir, type MachinePaths } from '../state/layout.js';
+import { machinePaths, machinesDir, projectStateDir, socketPath, type MachinePaths } from '../state/layout.js';
 import { withMachineLock } from '../state/lock.js';
-import { writeJsonAtomic, type MachineState } from '../state/machine.js';
+import { readMachineState, writeJsonAtomic, type MachineState } from '../state/machine.js';
 import { formatSize } from '../vmfile/size.js';
-import { inPhase } from '../ui/reporter.js';
+import { inPhase, type Reporter } from '../ui/reporter.js';
 import type { MachineConfig, Project } from '../vmfile/config.js';
+import { checkLock, lockedBoxRef, readLockFile } from '../vmfile/lockfile.js';
 import { machineStatus, selectMachines, type ServiceContext } from './machine.js';
-import { sshTargetFor, syncGuestClock } from './communicator.js';
+import { openSshOptions, sshTargetFor, syncGuestClock } from './communicator.js';
+import { planFolders, type PlannedFolder } from '../folders/plan.js';
+import { checkFolders, hostHasVirtiofsd, mountLiveFolders, rsyncFolders, startVirtiofsd } from '../folders/sync.js';
 
 export interface UpOptions {
   project: Project;
@@ -52,16 +60,83 @@ export interface UpResult {
 export async function up(options: UpOptions, context: ServiceContext): Promise<UpResult[]> {
   await requireCommands([QEMU_BINARY, 'qemu-img', 'ssh-keygen'], 'vmup');
   const host = await probeHost();
-  const results: UpResult[] = [];
-  for (const machine of selectMachines(options.project, options.machines)) {
+  const machines = pickMachines(options);
+  const virtiofsd = await hostHasVirtiofsd();
+  const folders = new Map<string, PlannedFolder[]>();
+  for (const machine of machines) {
     checkHostFits(machine, host);
     await checkStepFiles(machine.provision, options.project.dir, machine.name);
-    await ensureStateDir(options.project.dir);
-    const paths = machinePaths(options.project.dir, machine.name);
-    await mkdir(paths.dir, { recursive: true, mode: 0o700 });
-    results.push(await withMachineLock(paths.lock, machine.name, 'up', () => upOne(options, machine, host, context)));
+    const planned = planFolders(machine.folders, { virtiofsd });
+    await checkFolders(machine.name, planned);
+    folders.set(machine.name, planned);
+    // A taken port is refused before anything is created (boot checks again, and corrects).
+    await resolveForwards(machine.name, machine.ports.filter((port) => !port.autoCorrect), () => {});
   }
-  return results;
+  if (folders.size > 0 && [...folders.values()].some((list) => list.some((f) => f.type === 'rsync'))) await requireCommands(['rsync'], 'vmup (rsync folders)');
+  // Boxes and Vmfile.lock are shared by the machines: settle them one machine at a time.
+  const boxes = new Map<string, InstalledBox>();
+  const lock = await readLockFile(options.project.dir);
+  for (const machine of machines) {
+    // A created machine keeps the box version its disk was made from; a new one takes the
+    // version Vmfile.lock pins when the Vmfile pins none (built from its recipe if missing).
+    const existing = await readMachineState(machinePaths(options.project.dir, machine.name).state);
+    const ref = existing === undefined ? lockedBoxRef(machine.box, lock.machines[machine.name]) : { name: existing.box.name, version: existing.box.version, fromLock: false };
+    const box = await ensureBox(context.home, ref, {
+      reporter: context.reporter,
+      machine: machine.name,
+      fromLock: ref.fromLock,
+      ...(context.signal === undefined ? {} : { signal: context.signal }),
+    });
+    await checkLock(options.project, machine, box, { update: false });
+    boxes.set(machine.name, box);
+  }
+  await ensureStateDir(options.project.dir);
+  if (machines.some((machine) => machine.privateIp !== undefined)) await startNetwork(options.project.dir);
+  // Machines boot in parallel; one failing neither stops nor hides the others.
+  const settled = await Promise.allSettled(
+    machines.map(async (machine) => {
+      const paths = machinePaths(options.project.dir, machine.name);
+      await mkdir(paths.dir, { recursive: true, mode: 0o700 });
+      const box = boxes.get(machine.name);
+      if (box === undefined) throw new Error(`no box resolved for machine ${machine.name}`);
+      return withMachineLock(paths.lock, machine.name, 'up', () => upOne(options, machine, box, folders.get(machine.name) ?? [], host, context));
+    }),
+  );
+  const failures = settled.flatMap((result) => (result.status === 'rejected' ? [result.reason as unknown] : []));
+  if (failures.length === 0) return settled.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+  if (machines.length === 1) throw failures[0];
+  const ok = settled.flatMap((result) => (result.status === 'fulfilled' ? [result.value.machine] : []));
+  throw new GuestError(
+    `${failures.length} of ${machines.length} machines failed${ok.length > 0 ? ` (${ok.join(', ')} ${ok.length > 1 ? 'are' : 'is'} up)` : ''}:\n${failures
+      .map((failure) => `  - ${failure instanceof Error ? failure.message : String(failure)}`)
+      .join('\n')}`,
+    { hint: 'fix the failures above and run vmup again: machines that are up are left as they are', exitCode: firstExitCode(failures) },
+  );
+}
+
+/** The switch every machine's private NIC connects to; QEMU will not start without it. */
+async function startNetwork(projectDir: string): Promise<void> {
+  const entry = join(dirname(fileURLToPath(import.meta.url)), '..', 'network', 'hub-main.js');
+  await ensureHub(networkSocket(projectDir), entry);
+}
+
+function networkSocket(projectDir: string): string {
+  return socketPath(projectStateDir(projectDir), 'network.sock');
+}
+
+/** The machines named, or those with autostart when none is named. */
+function pickMachines(options: UpOptions): MachineConfig[] {
+  if (options.machines !== undefined && options.machines.length > 0) return selectMachines(options.project, options.machines);
+  const machines = options.project.machines.filter((machine) => machine.autostart);
+  if (machines.length === 0) {
+    throw new UserError('every machine in this Vmfile has autostart: false', { hint: `name the ones to start, e.g. vmup ${options.project.machines[0]?.name ?? ''}` });
+  }
+  return machines;
+}
+
+function firstExitCode(failures: readonly unknown[]): number {
+  for (const failure of failures) if (failure instanceof VmfileError) return failure.exitCode;
+  return 70;
 }
 
 async function ensureStateDir(projectDir: string): Promise<void> {
@@ -70,7 +145,14 @@ async function ensureStateDir(projectDir: string): Promise<void> {
   await writeFile(`${projectStateDir(projectDir)}/.gitignore`, '*\n');
 }
 
-async function upOne(options: UpOptions, machine: MachineConfig, host: HostInfo, context: ServiceContext): Promise<UpResult> {
+async function upOne(
+  options: UpOptions,
+  machine: MachineConfig,
+  box: InstalledBox,
+  folders: PlannedFolder[],
+  host: HostInfo,
+  context: ServiceContext,
+): Promise<UpResult> {
   const { reporter } = context;
   const current = await machineStatus(options.project.dir, machine.name);
   const paths = current.paths;
@@ -83,9 +165,8 @@ async function upOne(options: UpOptions, machine: MachineConfig, host: HostInfo,
     return { machine: machine.name, outcome: 'already running', sshPort: current.state.sshPort, accel: current.state.accel ?? 'tcg', stepsRun };
   }
 
-  const box = await ensureBox(context.home, machine.box, { reporter, machine: machine.name, ...(context.signal === undefined ? {} : { signal: context.signal }) });
   if (current.status === 'suspended' && current.state !== undefined) {
-    return resume(options, machine, box, current.state, paths, host, context);
+    return resume(options, machine, box, current.state, paths, folders, host, context);
   }
   let state = current.state;
   if (current.status === 'not created' || state === undefined) {
@@ -110,10 +191,10 @@ async function upOne(options: UpOptions, machine: MachineConfig, host: HostInfo,
   );
 
   const launch = { cpus: machine.cpus, memory: machine.memory };
-  const { pid, sshPort } = await inPhase(reporter, machine.name, `Starting QEMU (${accel.accel}, ${machine.cpus} CPUs, ${formatSize(machine.memory)})`, () =>
-    boot(machine, box, paths, accel.accel, launch),
+  const { pid, sshPort, forwards } = await inPhase(reporter, machine.name, `Starting QEMU (${accel.accel}, ${machine.cpus} CPUs, ${formatSize(machine.memory)})`, () =>
+    boot(machine, box, paths, accel.accel, launch, undefined, folders, reporter),
   );
-  state = { ...state, sshPort, accel: accel.accel, bootedAt: new Date().toISOString(), launch };
+  state = { ...state, sshPort, forwards, accel: accel.accel, bootedAt: new Date().toISOString(), launch, folders };
   await writeJsonAtomic(paths.state, state);
 
   const session = await inPhase(reporter, machine.name, `Waiting for SSH on 127.0.0.1:${sshPort}`, (phase) =>
@@ -121,6 +202,8 @@ async function upOne(options: UpOptions, machine: MachineConfig, host: HostInfo,
   );
   let stepsRun = 0;
   try {
+    await enableNetwork(session, options.project, machine, reporter);
+    await enableFolders(session, paths, state, machine.name, folders, reporter);
     if (options.provision !== 'none') {
       stepsRun = await runProvision(options.project, machine, state, paths, session, options.provision === 'all' ? { kind: 'all' } : { kind: 'boot' }, context);
     }
@@ -142,6 +225,7 @@ async function resume(
   box: InstalledBox,
   suspended: MachineState,
   paths: MachinePaths,
+  folders: PlannedFolder[],
   host: HostInfo,
   context: ServiceContext,
 ): Promise<UpResult> {
@@ -151,8 +235,10 @@ async function resume(
     reporter.notice(`machine "${machine.name}" resumes with ${launch.cpus} CPUs and ${formatSize(launch.memory)} as suspended; run vmfile reload to apply the Vmfile's values`);
   }
   const accel = suspended.accel ?? chooseAccel(machine.accel, context.env['VMFILE_ACCEL'], host).accel;
-  const { pid, sshPort } = await inPhase(reporter, machine.name, 'Resuming from saved memory', () => boot(machine, box, paths, accel, launch, SUSPEND_SNAPSHOT));
-  let state: MachineState = { ...suspended, sshPort, accel, launch };
+  const { pid, sshPort, forwards } = await inPhase(reporter, machine.name, 'Resuming from saved memory', () =>
+    boot(machine, box, paths, accel, launch, SUSPEND_SNAPSHOT, suspended.folders ?? [], reporter),
+  );
+  let state: MachineState = { ...suspended, sshPort, forwards, accel, launch };
   await writeJsonAtomic(paths.state, state);
   const session = await inPhase(reporter, machine.name, `Waiting for SSH on 127.0.0.1:${sshPort}`, (phase) =>
     waitReady(machine, state, paths, pid, sshPort, phase.progress.bind(phase), context.signal),
@@ -160,6 +246,8 @@ async function resume(
   let stepsRun = 0;
   try {
     await syncGuestClock(session);
+    await enableNetwork(session, options.project, machine, reporter);
+    await enableFolders(session, paths, state, machine.name, (suspended.folders ?? []).filter((f) => f.type === 'rsync'), reporter);
     await withQmp(paths.qmpSocket, (qmp) => hmpQuiet(qmp, `delvm ${SUSPEND_SNAPSHOT}`, `machine "${machine.name}": drop the saved state`));
     const { suspendedAt: _suspendedAt, ...running } = state;
     state = running;
@@ -170,6 +258,29 @@ async function resume(
   }
   reporter.info(machine.name, 'resumed');
   return { machine: machine.name, outcome: 'resumed', sshPort, accel, stepsRun };
+}
+
+/** The project directory a machine directory belongs to (.../.vmfile/machines/NAME). */
+function projectDirOf(paths: MachinePaths): string {
+  return dirname(dirname(dirname(paths.dir)));
+}
+
+/** Address on the private NIC and every peer's name in /etc/hosts. */
+async function enableNetwork(session: SshSession, project: Project, machine: MachineConfig, reporter: Reporter): Promise<void> {
+  if (machine.privateIp === undefined) return;
+  const ip = machine.privateIp;
+  const peers = project.machines.flatMap((peer) => (peer.privateIp === undefined ? [] : [{ name: peer.name, hostname: peer.hostname, ip: peer.privateIp }]));
+  await inPhase(reporter, machine.name, `Joining the private network as ${ip}`, () => configurePrivateNetwork(session, machine.name, macFor(project.dir, machine.name, 1), ip, peers));
+}
+
+/** Mounts live folders and copies rsync ones, as one phase. */
+async function enableFolders(session: SshSession, paths: MachinePaths, state: MachineState, machine: string, folders: readonly PlannedFolder[], reporter: Reporter): Promise<void> {
+  if (folders.length === 0 || state.sshPort === undefined) return;
+  const port = state.sshPort;
+  await inPhase(reporter, machine, `Syncing folders (${folders.map((f) => `${f.guest} ${f.type}`).join(', ')})`, async () => {
+    await mountLiveFolders(session, machine, folders);
+    await rsyncFolders(session, paths, openSshOptions(paths, state, port), machine, state.user, folders);
+  });
 }
 
 function checkHostFits(machine: MachineConfig, host: HostInfo): void {
@@ -222,8 +333,10 @@ async function boot(
   paths: MachinePaths,
   accel: 'kvm' | 'tcg',
   launch: { cpus: number; memory: number },
-  loadvm?: string,
-): Promise<{ pid: number; sshPort: number }> {
+  loadvm: string | undefined,
+  folders: readonly PlannedFolder[],
+  reporter: Reporter,
+): Promise<{ pid: number; sshPort: number; forwards: PortForward[] }> {
   await imageInfo(paths.overlay).catch((error: unknown) => {
     throw new UserError(`machine "${machine.name}": its disk ${paths.overlay} cannot be read`, {
       hint: `check that box ${box.metadata.name} ${box.metadata.version} is still installed (vmfile box list)`,
@@ -231,8 +344,15 @@ async function boot(
     });
   });
   await writeFile(paths.serialLog, '', { mode: 0o600 });
+  const forwards = await resolveForwards(machine.name, machine.ports, (from, to, spec) =>
+    reporter.notice(`machine "${machine.name}": host port ${from} is in use; guest port ${spec.guest}/${spec.protocol} is forwarded from ${spec.hostIp}:${to} instead`),
+  );
   // The free port is found by binding and releasing it; another program can take it in
   // between, so a failed forward is retried on a new port.
+  const virtiofs = await startVirtiofsd(paths, folders);
+  // QEMU starts even when the switch is missing, with a dead link; make sure it runs now.
+  if (machine.privateIp !== undefined) await startNetwork(projectDirOf(paths));
+  const ninep = folders.filter((folder) => folder.type === '9p').map((folder) => ({ tag: folder.tag, path: folder.host, readonly: folder.readonly }));
   for (let attempt = 1; ; attempt++) {
     const sshPort = await freePort();
     const args = qemuArgs({
@@ -243,17 +363,20 @@ async function boot(
       boot: bootSpec(box),
       overlay: paths.overlay,
       seedDir: paths.seedDir,
-      forwards: [{ protocol: 'tcp', hostIp: '127.0.0.1', hostPort: sshPort, guestPort: 22 }],
+      forwards: [{ protocol: 'tcp', hostIp: '127.0.0.1', hostPort: sshPort, guestPort: 22 }, ...forwards],
       qmpSocket: paths.qmpSocket,
       serialLog: paths.serialLog,
       pidFile: paths.pidFile,
       ...(loadvm === undefined ? {} : { loadvm }),
+      virtiofs,
+      ninep,
+      ...(machine.privateIp === undefined ? {} : { privateNetwork: { socket: networkSocket(projectDirOf(paths)), mac: macFor(projectDirOf(paths), machine.name, 1) } }),
     });
     try {
       const pid = await launchQemu(args, paths.pidFile);
       const qmp = await QmpClient.connect(paths.qmpSocket);
       qmp.close();
-      return { pid, sshPort };
+      return { pid, sshPort, forwards };
     } catch (error) {
       const text = error instanceof Error ? `${error.message} ${'stderr' in error ? String(error.stderr) : ''}` : '';
       if (attempt < 3 && /host forwarding rule|Address already in use/i.test(text)) continue;
@@ -333,14 +456,3 @@ export async function runProvision(
   });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}

@@ -80,6 +80,8 @@ export interface MachinePaths {
   pidFile: string;
   qmpSocket: string;
   lock: string;
+  /** OpenSSH client config for this machine (used by rsync). */
+  sshConfig: string;
 }
 
 export function projectStateDir(projectDir: string): string {
@@ -107,12 +109,14 @@ export function machinePaths(projectDir: string, machine: string): MachinePaths 
     pidFile: join(dir, 'qemu.pid'),
     qmpSocket: socketPath(dir, 'qmp.sock'),
     lock: join(dir, 'lock'),
+    sshConfig: join(dir, 'ssh_config'),
   };
 }
 
 const MAX_SOCKET_PATH = 100;
 
-function socketPath(dir: string, name: string): string {
+/** A Unix socket belonging to a machine (QMP, virtiofsd), short enough to bind. */
+export function socketPath(dir: string, name: string): string {
   const direct = join(dir, name);
   if (Buffer.byteLength(direct) <= MAX_SOCKET_PATH) return direct;
   const digest = createHash('sha256').update(dir).digest('hex').slice(0, 16);

@@ -11,10 +11,14 @@ export const machineStateSchema = z.object({
   user: z.string(),
   /** Set while running: where SSH is forwarded and which accelerator runs it. */
   sshPort: z.number().optional(),
+  /** Forwarded ports as actually bound (autoCorrect may have moved them). */
+  forwards: z.array(z.object({ protocol: z.enum(['tcp', 'udp']), hostIp: z.string(), hostPort: z.number(), guestPort: z.number() })).optional(),
   accel: z.enum(['kvm', 'tcg']).optional(),
   bootedAt: z.string().optional(),
   /** CPUs and memory QEMU was started with: a suspended machine must resume with the same. */
   launch: z.object({ cpus: z.number(), memory: z.number() }).optional(),
+  /** Synced folders as set up at the last boot (type decided then). */
+  folders: z.array(z.object({ host: z.string(), guest: z.string(), readonly: z.boolean(), type: z.enum(['virtiofs', '9p', 'rsync']), tag: z.string() })).optional(),
   /** Set while the machine's memory is saved in its disk (vmfile suspend) and QEMU is stopped. */
   suspendedAt: z.string().optional(),
 });

@@ -2,10 +2,11 @@
  * From a parsed Vmfile to plain per-machine configuration. Pure: no I/O, so the
  * schema's messages and defaults are tested with tables.
  */
-import { basename } from 'node:path';
+import { basename, resolve } from 'node:path';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
-import { normalizeStep, vmfileSchema, type ProvisionStep } from './schema.js';
+import { validatePrivateIps } from '../network/address.js';
+import { machineSchema, multiMachineSchema, normalizeStep, type FolderSpec, type MachineOutput, type PortSpec, type ProvisionStep } from './schema.js';
 
 export interface BoxRef {
   name: string;
@@ -25,6 +26,13 @@ export interface MachineConfig {
   /** Seconds to wait for SSH after QEMU starts. */
   bootTimeout: number;
   provision: ProvisionStep[];
+  ports: PortSpec[];
+  /** Address on the Vmfile's private network, if the machine joins it. */
+  privateIp?: string;
+  /** Host paths are absolute (resolved from the Vmfile's directory). */
+  folders: FolderSpec[];
+  primary: boolean;
+  autostart: boolean;
 }
 
 export interface Project {
@@ -38,34 +46,84 @@ export interface Project {
 export const DEFAULT_MACHINE = 'default';
 
 export function parseVmfile(value: unknown, vmfilePath: string, projectDir: string): Project {
-  const result = vmfileSchema.safeParse(value);
-  if (!result.success) {
-    const lines = formatIssues(result.error.issues);
-    throw new ConfigError(`${basename(vmfilePath)} is invalid:\n${lines.map((line) => `  - ${line}`).join('\n')}`, {
-      hint: `fix the field${lines.length > 1 ? 's' : ''} above, then check with: vmfile validate`,
+  const problems: string[] = [];
+  const machines: MachineConfig[] = [];
+  const multi = typeof value === 'object' && value !== null && !Array.isArray(value) && 'machines' in value;
+  if (multi) {
+    const shape = multiMachineSchema.safeParse(value);
+    if (!shape.success) {
+      problems.push(...formatIssues(shape.error.issues));
+    } else {
+      const defaults = shape.data.defaults ?? {};
+      for (const [name, raw] of Object.entries(shape.data.machines)) {
+        const result = machineSchema.safeParse({ ...defaults, ...raw });
+        if (result.success) machines.push(toMachine(name, result.data, name, projectDir));
+        // A problem in a key the machine sets is the machine's; otherwise it came from defaults.
+        else problems.push(...formatIssues(result.error.issues, (key) => (key in raw ? ['machines', name] : ['defaults'])));
+      }
+    }
+  } else {
+    const result = machineSchema.safeParse(value);
+    if (result.success) machines.push(toMachine(DEFAULT_MACHINE, result.data, hostnameFrom(basename(projectDir)), projectDir));
+    else problems.push(...formatIssues(result.error.issues));
+  }
+  if (problems.length === 0) problems.push(...crossMachineProblems(machines));
+  const unique = [...new Set(problems)];
+  if (unique.length > 0) {
+    throw new ConfigError(`${basename(vmfilePath)} is invalid:\n${unique.map((line) => `  - ${line}`).join('\n')}`, {
+      hint: `fix the field${unique.length > 1 ? 's' : ''} above, then check with: vmfile validate`,
     });
   }
-  const vm = result.data;
-  const provision = vm.provision.map(normalizeStep);
+  return { dir: projectDir, vmfilePath, machines };
+}
+
+function toMachine(name: string, vm: MachineOutput, defaultHostname: string, projectDir: string): MachineConfig {
   const box: BoxRef = typeof vm.box === 'string' ? { name: vm.box } : vm.box.version === undefined ? { name: vm.box.name } : { name: vm.box.name, version: vm.box.version };
-  const machine: MachineConfig = {
-    name: DEFAULT_MACHINE,
+  return {
+    name,
     box,
     cpus: vm.cpus,
     memory: vm.memory,
     disk: vm.disk,
-    hostname: vm.hostname ?? hostnameFrom(basename(projectDir)),
+    hostname: vm.hostname ?? defaultHostname,
     accel: vm.accel,
     bootTimeout: vm.bootTimeout,
-    provision,
+    provision: vm.provision.map(normalizeStep),
+    ports: vm.ports,
+    ...(vm.network === undefined ? {} : { privateIp: vm.network.ip }),
+    folders: vm.folders.map((folder) => ({ ...folder, host: resolve(projectDir, folder.host) })),
+    primary: vm.primary,
+    autostart: vm.autostart,
   };
-  return { dir: projectDir, vmfilePath, machines: [machine] };
+}
+
+/** What no single machine can see: shared addresses, ports and the primary. */
+function crossMachineProblems(machines: readonly MachineConfig[]): string[] {
+  const problems: string[] = [];
+  const addressed = machines.flatMap((machine) => (machine.privateIp === undefined ? [] : [{ name: machine.name, ip: machine.privateIp }]));
+  for (const problem of validatePrivateIps(addressed)) {
+    const last = problem.machines.at(-1);
+    problems.push(`${machines.length === 1 && machines[0]?.name === DEFAULT_MACHINE ? '' : `machines.${last ?? ''}.`}network.ip: ${problem.message}`);
+  }
+  const ports = new Map<string, string>();
+  for (const machine of machines) {
+    for (const forward of machine.ports) {
+      const key = `${forward.hostIp}:${forward.host}/${forward.protocol}`;
+      const other = ports.get(key);
+      if (other !== undefined && other !== machine.name) problems.push(`machines.${machine.name}.ports: host port ${forward.host}/${forward.protocol} is also forwarded by machine ${other}`);
+      ports.set(key, machine.name);
+    }
+  }
+  const primaries = machines.filter((machine) => machine.primary).map((machine) => machine.name);
+  if (primaries.length > 1) problems.push(`primary: only one machine can be primary, not ${primaries.join(' and ')}`);
+  return problems;
 }
 
 /** `provision[1].run: expected "once", "always" or "never"` — one line per problem, with its path. */
-export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
+export function formatIssues(issues: readonly z.core.$ZodIssue[], prefix: (key: string) => PropertyKey[] = () => []): string[] {
   return issues.map((issue) => {
-    const path = formatPath(issue.path);
+    const first = issue.code === 'unrecognized_keys' && issue.path.length === 0 ? issue.keys[0] : issue.path[0];
+    const path = formatPath([...(first === undefined ? [] : prefix(String(first))), ...issue.path]);
     if (issue.code === 'unrecognized_keys') {
       const keys = issue.keys.map((key) => `"${key}"`).join(', ');
       return `${path === '' ? '' : `${path}: `}unknown key${issue.keys.length > 1 ? 's' : ''} ${keys}`;

@@ -113,7 +113,37 @@ const boxRefSchema = z.union(
   { error: 'expected a box name like "debian-12" or { name: "debian-12", version: "..." }' },
 );
 
-export const vmfileSchema = z.strictObject({
+const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
+const port = (what: string) =>
+  z
+    .number({ error: `expected a ${what} port number` })
+    .int({ error: `expected a whole ${what} port number` })
+    .min(1, { error: `${what} ports are 1-65535` })
+    .max(65535, { error: `${what} ports are 1-65535` });
+
+const portSchema = z.strictObject({
+  guest: port('guest'),
+  host: port('host'),
+  /** Where the port listens on the host: loopback unless the Vmfile says otherwise. */
+  hostIp: z.string().regex(IPV4, { error: 'expected an IPv4 address like "127.0.0.1" or "0.0.0.0"' }).default('127.0.0.1'),
+  protocol: z.enum(['tcp', 'udp'], { error: 'expected "tcp" or "udp"' }).default('tcp'),
+  /** When the host port is taken, pick a free one and report it instead of failing. */
+  autoCorrect: z.boolean().default(false),
+});
+
+const folderSchema = z.strictObject({
+  host: z.string().min(1, { error: 'host path must not be empty' }),
+  guest: z.string().startsWith('/', { error: 'guest path must be absolute' }),
+  /** Omitted: virtiofs where the host has virtiofsd, else rsync. */
+  type: z.enum(['virtiofs', '9p', 'rsync'], { error: 'expected "virtiofs", "9p" or "rsync"' }).optional(),
+  readonly: z.boolean().default(false),
+});
+
+export type PortSpec = z.output<typeof portSchema>;
+export type FolderSpec = z.output<typeof folderSchema>;
+
+/** One machine. A single-machine Vmfile is exactly this; a multi-machine one merges `defaults` into each entry. */
+export const machineSchema = z.strictObject({
   box: boxRefSchema,
   cpus: z
     .number({ error: 'expected a whole number of CPUs' })
@@ -150,17 +180,48 @@ export const vmfileSchema = z.strictObject({
         seen.add(id);
       });
     }),
+  ports: z
+    .array(portSchema)
+    .default([])
+    .superRefine((ports, ctx) => {
+      const seen = new Set<string>();
+      for (const forward of ports) {
+        const key = `${forward.protocol}/${forward.host}`;
+        if (seen.has(key)) ctx.addIssue({ code: 'custom', message: `host port ${forward.host}/${forward.protocol} is forwarded twice` });
+        seen.add(key);
+      }
+    }),
+  /** Address on the private network shared by the machines of this Vmfile. */
+  network: z.strictObject({ ip: z.string().regex(IPV4, { error: 'expected an IPv4 address like "10.10.0.11"' }) }).optional(),
+  /** Default: the Vmfile's directory at /vmfile, by rsync (see src/folders/plan.ts). `[]` syncs nothing. */
+  folders: z.array(folderSchema).default([{ host: '.', guest: '/vmfile', type: 'rsync', readonly: false }]),
+  /** The machine vmssh enters when a multi-machine Vmfile names none. */
+  primary: z.boolean().default(false),
+  /** false keeps the machine out of a bare vmup (name it to start it). */
+  autostart: z.boolean().default(true),
 });
+
+const MACHINE_NAME = /^[a-z][a-z0-9-]{0,62}$/;
+
+/** Multi-machine form: the shape only; each merged machine is checked by machineSchema. */
+export const multiMachineSchema = z.strictObject({
+  defaults: z.record(z.string(), z.unknown()).optional(),
+  machines: z
+    .record(z.string().regex(MACHINE_NAME, { error: 'machine names are lower-case letters, digits and "-", starting with a letter' }), z.record(z.string(), z.unknown()))
+    .refine((machines) => Object.keys(machines).length > 0, { error: 'name at least one machine' }),
+});
+
+type MachineInput = z.input<typeof machineSchema>;
 
 /** A step's identity in the provisioning record: its name, else its position. */
 export function stepId(name: string | undefined, index: number): string {
   return name ?? `step-${index + 1}`;
 }
 
-/** What a Vmfile author writes (sizes as strings, defaults optional). */
-export type VmfileInput = z.input<typeof vmfileSchema>;
-/** A parsed Vmfile. */
-export type VmfileOutput = z.output<typeof vmfileSchema>;
+/** What a Vmfile author writes (sizes as strings, defaults optional): one machine, or several. */
+export type VmfileInput = MachineInput | { defaults?: Partial<MachineInput>; machines: Record<string, Partial<MachineInput>> };
+/** One parsed machine. */
+export type MachineOutput = z.output<typeof machineSchema>;
 type StepOutput = z.output<typeof stepInputSchema>;
 
 /** Turns a parsed step into the tagged form the provisioner runs. */

@@ -22,6 +22,7 @@ describe('machinePaths', () => {
       pidFile: `${dir}/qemu.pid`,
       qmpSocket: `${dir}/qmp.sock`,
       lock: `${dir}/lock`,
+      sshConfig: `${dir}/ssh_config`,
     });
   });
 

@@ -49,6 +49,11 @@ describe('parseVmfile defaults', () => {
           accel: 'auto',
           bootTimeout: 300,
           provision: [],
+          ports: [],
+          // The project directory is synced at /vmfile unless the Vmfile says otherwise.
+          folders: [{ host: '/projects/web', guest: '/vmfile', type: 'rsync', readonly: false }],
+          primary: false,
+          autostart: true,
         },
       ],
     });

@@ -1,0 +1,36 @@
+/**
+ * The vmfile box file (`.box`): an uncompressed tar holding box.json first, then
+ * disk.qcow2 and, for boxes that boot a kernel directly, kernel and initrd. box.json
+ * records the disk's sha256, so `vmfile box add` verifies the disk it unpacks. Owners
+ * and times in the tar are fixed, so the same box always makes the same file.
+ */
+import { rename, rm } from 'node:fs/promises';
+import { run } from '../exec.js';
+import { BOX_DISK_FILE, BOX_INITRD_FILE, BOX_KERNEL_FILE, BOX_METADATA_FILE } from '../state/layout.js';
+import type { BoxMetadata } from './metadata.js';
+
+/** The files of a box, box.json first. Pure. */
+export function archiveMembers(metadata: BoxMetadata): string[] {
+  const members = [BOX_METADATA_FILE, BOX_DISK_FILE];
+  if (metadata.boot.type === 'kernel') {
+    members.push(BOX_KERNEL_FILE);
+    if (metadata.boot.initrd !== undefined) members.push(BOX_INITRD_FILE);
+  }
+  return members;
+}
+
+/** Writes `dir`'s box files to `output` (complete or not at all: written aside, then renamed). */
+export async function writeBoxArchive(dir: string, metadata: BoxMetadata, output: string, options: { mtime: number; signal?: AbortSignal }): Promise<void> {
+  const partial = `${output}.partial-${process.pid}`;
+  try {
+    await run(
+      'tar',
+      ['--create', `--file=${partial}`, `--directory=${dir}`, '--format=gnu', '--owner=0', '--group=0', '--numeric-owner', `--mtime=@${options.mtime}`, '--mode=u=rw,go=r', '--', ...archiveMembers(metadata)],
+      { purpose: `write box file ${output}`, ...(options.signal === undefined ? {} : { signal: options.signal }) },
+    );
+    await rename(partial, output);
+  } catch (error) {
+    await rm(partial, { force: true });
+    throw error;
+  }
+}

@@ -1,0 +1,33 @@
+import { Args, Flags } from '@oclif/core';
+import { VmfileCommand } from '../cli/command.js';
+import { ConfigError } from '../errors.js';
+
+export default class Lock extends VmfileCommand {
+  static override summary = 'Verify Vmfile.lock against the installed boxes, or record them with --update';
+  static override strict = false;
+  static override args = { machines: Args.string({ description: 'machine names (default: all)' }) };
+  static override flags = {
+    update: Flags.boolean({ description: 'record the boxes the Vmfile uses now (box, version, disk sha256)' }),
+    json: Flags.boolean({ description: 'print JSON' }),
+  };
+
+  async run(): Promise<void> {
+    const { lock } = await import('../services/lock.js');
+    const { flags, argv } = await this.parse(Lock);
+    const reports = await lock({ project: await this.project(flags), machines: argv.map(String), update: flags.update }, this.context());
+    if (flags.json) this.log(JSON.stringify(reports, null, 2));
+    else {
+      for (const report of reports) {
+        const entry = report.entry === undefined ? '' : ` box ${report.entry.box} ${report.entry.version} sha256:${report.entry.sha256}`;
+        this.log(`${report.machine.padEnd(12)} ${report.status.padEnd(18)}${entry}`.trimEnd());
+        for (const difference of report.differences) this.log(`  - ${difference}`);
+      }
+    }
+    const bad = reports.filter((report) => report.status === 'mismatch' || report.status === 'box not installed');
+    if (bad.length > 0) {
+      throw new ConfigError(`Vmfile.lock does not match the installed boxes for machine${bad.length > 1 ? 's' : ''} ${bad.map((report) => `"${report.machine}"`).join(', ')}`, {
+        hint: 'if the installed boxes are what you want now, record them with: vmfile lock --update (and commit Vmfile.lock)',
+      });
+    }
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * Synced folders: which mechanism each folder uses, decided by a pure function.
+ *
+ * - virtiofs: live and two-way, the best where the host has virtiofsd (QEMU 7.2 ships
+ *   it; it needs root) and the guest kernel has virtio-fs (Debian's cloud kernel does).
+ *   QEMU cannot snapshot a machine with a vhost-user-fs device, so a machine with a
+ *   virtiofs folder has disk-only snapshots and no suspend.
+ * - 9p: live and two-way through QEMU alone; needs 9p in the guest kernel (Debian's
+ *   generic kernel has it, the cloud kernel in the debian-12 box does not).
+ * - rsync: one-way copy over SSH at every vmup and on `vmfile rsync`; works everywhere.
+ *
+ * The implicit default folder (the project at /vmfile) is rsync, so a default machine
+ * keeps every snapshot feature; a folder the Vmfile declares without a type gets the
+ * best live mechanism available.
+ */
+import type { FolderSpec } from '../vmfile/schema.js';
+
+export type FolderType = 'virtiofs' | '9p' | 'rsync';
+
+export interface PlannedFolder {
+  host: string;
+  guest: string;
+  readonly: boolean;
+  type: FolderType;
+  /** Mount tag the guest sees for live folders. */
+  tag: string;
+}
+
+export function planFolders(folders: readonly FolderSpec[], host: { virtiofsd: boolean }): PlannedFolder[] {
+  return folders.map((folder, index) => ({
+    host: folder.host,
+    guest: folder.guest,
+    readonly: folder.readonly,
+    type: folder.type ?? (host.virtiofsd ? 'virtiofs' : 'rsync'),
+    tag: `vmfile${index}`,
+  }));
+}
+
+export function hasLiveFsDevice(folders: readonly PlannedFolder[]): boolean {
+  return folders.some((folder) => folder.type === 'virtiofs');
+}

@@ -1,0 +1,81 @@
+/**
+ * `vmfile lock [--update]`: show and verify Vmfile.lock against the installed boxes, or
+ * record the boxes the Vmfile resolves to now. Verifying reads nothing it does not have
+ * to (see vmfile/lockfile.ts for the disk digest cache) and never writes the lock.
+ */
+import { findBox } from '../box/store.js';
+import { UserError } from '../errors.js';
+import { checkLock, compareEntry, boxFacts, lockedBoxRef, readLockFile, writeLockFile, type LockEntry } from '../vmfile/lockfile.js';
+import type { Project } from '../vmfile/config.js';
+import { selectMachines, type ServiceContext } from './machine.js';
+
+export interface LockOptions {
+  project: Project;
+  machines?: readonly string[];
+  /** Record the currently installed boxes instead of verifying. */
+  update: boolean;
+}
+
+export type LockStatus = 'verified' | 'updated' | 'not locked' | 'box not installed' | 'mismatch';
+
+export interface LockReport {
+  machine: string;
+  status: LockStatus;
+  entry?: LockEntry;
+  /** For 'mismatch': one sentence per difference. */
+  differences: string[];
+}
+
+export async function lock(options: LockOptions, context: ServiceContext): Promise<LockReport[]> {
+  return options.update ? updateLock(options, context) : verifyLock(options, context);
+}
+
+async function verifyLock(options: LockOptions, context: ServiceContext): Promise<LockReport[]> {
+  const file = await readLockFile(options.project.dir);
+  const reports: LockReport[] = [];
+  for (const machine of selectMachines(options.project, options.machines)) {
+    const entry = file.machines[machine.name];
+    if (entry === undefined) {
+      reports.push({ machine: machine.name, status: 'not locked', differences: [] });
+      continue;
+    }
+    const ref = lockedBoxRef(machine.box, entry);
+    const box = await findBox(context.home, ref);
+    if (box === undefined) {
+      reports.push({ machine: machine.name, status: 'box not installed', entry, differences: [`box ${ref.name}${ref.version === undefined ? '' : ` ${ref.version}`} is not installed`] });
+      continue;
+    }
+    const differences = compareEntry(entry, await boxFacts(box));
+    reports.push({ machine: machine.name, status: differences.length === 0 ? 'verified' : 'mismatch', entry, differences });
+  }
+  return reports;
+}
+
+/** Resolves each machine's box as if there were no lock (the Vmfile's pin, else the newest installed) and records it. */
+async function updateLock(options: LockOptions, context: ServiceContext): Promise<LockReport[]> {
+  const machines = selectMachines(options.project, options.machines);
+  const reports: LockReport[] = [];
+  for (const machine of machines) {
+    const box = await findBox(context.home, machine.box);
+    if (box === undefined) {
+      throw new UserError(`machine "${machine.name}": box ${machine.box.name}${machine.box.version === undefined ? '' : ` ${machine.box.version}`} is not installed, so there is nothing to lock`, {
+        hint: 'vmup builds or fetches it and writes the lock; or install it with vmfile box add / vmfile box build first',
+      });
+    }
+    await checkLock(options.project, machine, box, { update: true });
+    reports.push({ machine: machine.name, status: 'updated', ...entryOf(await readLockFile(options.project.dir), machine.name), differences: [] });
+  }
+  // Machines no longer in the Vmfile have no business in its lock (only on a full update).
+  if (options.machines === undefined || options.machines.length === 0) {
+    const file = await readLockFile(options.project.dir);
+    const known = new Set(options.project.machines.map((machine) => machine.name));
+    const kept = Object.fromEntries(Object.entries(file.machines).filter(([name]) => known.has(name)));
+    await writeLockFile(options.project.dir, { ...file, machines: kept });
+  }
+  return reports;
+}
+
+function entryOf(file: Awaited<ReturnType<typeof readLockFile>>, machine: string): { entry?: LockEntry } {
+  const entry = file.machines[machine];
+  return entry === undefined ? {} : { entry };
+}

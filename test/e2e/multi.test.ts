@@ -1,0 +1,179 @@
+/**
+ * A two-machine Vmfile through the built CLI: parallel boot, the private network (by
+ * address and by name), a forwarded port, a live synced folder both ways, everything
+ * back after vmhalt + vmup, and nothing left listening after destroy.
+ */
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cli, explain, makeProject } from './cli.js';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
+    });
+  });
+}
+
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+const TCP_SERVER = `import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", 5432)); s.listen()
+while True:
+    c, _ = s.accept(); c.sendall(b"hello from db\\n"); c.close()
+`;
+const TCP_CLIENT = `import socket, sys
+s = socket.create_connection((sys.argv[1], 5432), timeout=10); print(s.recv(100).decode().strip())
+`;
+
+describe('two machines: private network, ports, synced folders', () => {
+  let project: string;
+  let webPort: number;
+  let busyPort: number;
+  let busy: net.Server;
+  const run = (bin: Parameters<typeof cli>[0], ...args: string[]) => cli(bin, args, { cwd: project });
+  const ok = async (bin: Parameters<typeof cli>[0], ...args: string[]) => {
+    const result = await run(bin, ...args);
+    expect(result.code, explain(result)).toBe(0);
+    return result;
+  };
+  const on = async (machine: string, command: string) => {
+    // A short deadline: a command that leaves the SSH channel open should fail here, not hang the suite.
+    const result = await cli('vmssh', [machine, '-c', command], { cwd: project, timeoutMs: 180_000 });
+    expect(result.code, explain(result)).toBe(0);
+    return result.stdout.trim();
+  };
+  const startServers = async () => {
+    await on('db', 'nohup python3 /vmfile-tests/server.py >/dev/null 2>&1 & sleep 3');
+    await on('web', 'nohup python3 -m http.server 8000 --directory /shared >/dev/null 2>&1 & sleep 3');
+  };
+  const ports = async () => JSON.parse((await ok('vmfile', 'port', '--json')).stdout) as Record<string, { guest: number; host: number; hostIp: string }[]>;
+
+  beforeAll(async () => {
+    webPort = await freePort();
+    busyPort = await freePort();
+    busy = net.createServer().listen(busyPort, '127.0.0.1');
+    project = await makeProject(`import { defineVm } from 'vmfile';
+export default defineVm({
+  defaults: { box: 'debian-12', cpus: 1, memory: '768MiB', disk: '4GiB', folders: [] },
+  machines: {
+    web: {
+      primary: true,
+      network: { ip: '10.10.0.11' },
+      ports: [{ guest: 8000, host: ${webPort} }, { guest: 9000, host: ${busyPort}, autoCorrect: true }],
+      folders: [{ host: 'shared', guest: '/shared' }],
+    },
+    db: { network: { ip: '10.10.0.12' }, folders: [{ host: 'tests', guest: '/vmfile-tests', type: 'rsync' }] },
+  },
+});
+`);
+    await mkdir(join(project, 'shared'));
+    await mkdir(join(project, 'tests'));
+    await writeFile(join(project, 'tests', 'server.py'), TCP_SERVER);
+    await writeFile(join(project, 'shared', 'client.py'), TCP_CLIENT);
+  });
+
+  afterAll(async () => {
+    busy.close();
+    await run('vmfile', 'destroy', '-f');
+    await rm(project, { recursive: true, force: true });
+  });
+
+  it('vmup boots both machines in parallel and reports each', async () => {
+    const result = await ok('vmup');
+    const lines = result.stderr.split('\n');
+    const started = (m: string) => lines.findIndex((line) => line.startsWith(`==> ${m}: Starting QEMU`) && line.includes('done in'));
+    const ready = (m: string) => lines.findIndex((line) => line.startsWith(`==> ${m}: Waiting for SSH`) && line.includes('done in'));
+    // Both QEMUs run before either guest answers SSH: the boots overlap.
+    expect(Math.max(started('web'), started('db'))).toBeLessThan(Math.min(ready('web'), ready('db')));
+    expect(result.stderr).toContain(`host port ${busyPort} is in use; guest port 9000/tcp is forwarded from 127.0.0.1:`);
+  });
+
+  it('web reaches a TCP service on db over the private network, by address and by name', async () => {
+    await startServers();
+    expect(await on('web', 'python3 /shared/client.py 10.10.0.12')).toBe('hello from db');
+    expect(await on('web', 'python3 /shared/client.py db')).toBe('hello from db');
+  });
+
+  it('forwarded ports answer on 127.0.0.1 and vmfile port lists them (auto-corrected one included)', async () => {
+    await writeFile(join(project, 'shared', 'index.txt'), 'served from the synced folder\n');
+    const response = await fetch(`http://127.0.0.1:${webPort}/index.txt`);
+    expect(await response.text()).toBe('served from the synced folder\n');
+    const web = (await ports())['web'] ?? [];
+    expect(web).toContainEqual(expect.objectContaining({ guest: 8000, host: webPort, hostIp: '127.0.0.1' }));
+    const corrected = web.find((port) => port.guest === 9000);
+    expect(corrected?.host).not.toBe(busyPort);
+  });
+
+  it('the synced folder is live both ways', async () => {
+    await writeFile(join(project, 'shared', 'from-host.txt'), 'written on the host\n');
+    expect(await on('web', 'cat /shared/from-host.txt')).toBe('written on the host');
+    await on('web', 'echo written in the guest | sudo tee /shared/from-guest.txt >/dev/null');
+    expect(await readFile(join(project, 'shared', 'from-guest.txt'), 'utf8')).toBe('written in the guest\n');
+  });
+
+  it('vmssh without a name enters the primary machine', async () => {
+    expect((await ok('vmssh', '-c', 'hostname')).stdout.trim()).toBe('web');
+  });
+
+  it('after vmhalt and vmup, ports, mounts and the network are back', async () => {
+    await ok('vmhalt');
+    expect(await listening(webPort)).toBe(false);
+    await ok('vmup');
+    await startServers();
+    expect(await on('web', 'cat /shared/from-host.txt')).toBe('written on the host');
+    expect(await (await fetch(`http://127.0.0.1:${webPort}/from-host.txt`)).text()).toBe('written on the host\n');
+    expect(await on('web', 'python3 /shared/client.py db')).toBe('hello from db');
+  });
+
+  it('after destroy nothing listens on the host', async () => {
+    const before = await ports();
+    await ok('vmfile', 'destroy', '-f');
+    const hostPorts = Object.values(before).flatMap((list) => list.map((port) => port.host));
+    expect(hostPorts.length).toBeGreaterThanOrEqual(4);
+    for (const port of hostPorts) expect(await listening(port), `port ${port}`).toBe(false);
+  });
+});
+
+describe('multi-machine bad input', () => {
+  it('an unknown machine name, a missing folder, a taken port: each a clear error before boot', async () => {
+    const held = await freePort();
+    const server = net.createServer().listen(held, '127.0.0.1');
+    const dir = await makeProject(`import { defineVm } from 'vmfile';
+export default defineVm({
+  defaults: { box: 'debian-12', cpus: 1, folders: [] },
+  machines: { web: { folders: [{ host: 'missing', guest: '/m' }] }, db: { ports: [{ guest: 80, host: ${held} }] } },
+});
+`);
+    try {
+      const unknown = await cli('vmup', ['cache'], { cwd: dir });
+      expect(unknown.code, explain(unknown)).toBe(1);
+      expect(unknown.stderr).toContain('no machine named "cache"');
+      expect(unknown.stderr).toContain('machines in this Vmfile: web, db');
+      const folder = await cli('vmup', ['web'], { cwd: dir });
+      expect(folder.code, explain(folder)).toBe(78);
+      expect(folder.stderr).toContain(`machine "web": folders[0].host ${join(dir, 'missing')} does not exist`);
+      const port = await cli('vmup', ['db'], { cwd: dir });
+      expect(port.code, explain(port)).toBe(1);
+      expect(port.stderr).toContain(`machine "db": host port 127.0.0.1:${held}/tcp (for guest port 80) is already in use`);
+      const status = await cli('vmfile', ['status', '--json'], { cwd: dir });
+      expect((JSON.parse(status.stdout) as { status: string }[]).map((s) => s.status)).toEqual(['not created', 'not created']);
+    } finally {
+      server.close();
+      await cli('vmfile', ['destroy', '-f'], { cwd: dir });
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,174 @@
+import { readFile, writeFile, appendFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { cachedSha256, sha256File } from '../../../src/box/digest.js';
+import type { BoxMetadata } from '../../../src/box/metadata.js';
+import { installStaged, makeStaging, type InstalledBox } from '../../../src/box/store.js';
+import { ConfigError } from '../../../src/errors.js';
+import { LOCK_FILE_NAME } from '../../../src/state/layout.js';
+import type { MachineConfig, Project } from '../../../src/vmfile/config.js';
+import {
+  checkLock,
+  compareEntry,
+  entryFor,
+  formatLockFile,
+  lockedBoxRef,
+  parseLockFile,
+  readLockFile,
+  type LockEntry,
+} from '../../../src/vmfile/lockfile.js';
+import { tempDir } from '../temp-dir.js';
+
+const A = 'a'.repeat(64);
+const B = 'b'.repeat(64);
+const C = 'c'.repeat(64);
+const R1 = '1'.repeat(64);
+const R2 = '2'.repeat(64);
+
+function recipeBox(overrides: { name?: string; version?: string; sha256?: string; recipeHash?: string } = {}): BoxMetadata {
+  return {
+    name: overrides.name ?? 'debian-12',
+    version: overrides.version ?? '2026.11.1',
+    architecture: 'x86_64',
+    disk: { file: 'disk.qcow2', format: 'qcow2', sha256: overrides.sha256 ?? A, virtualSize: 3 * 1024 ** 3 },
+    boot: { type: 'kernel', kernel: 'kernel', initrd: 'initrd', cmdline: 'root=/dev/vda' },
+    user: 'vm',
+    created: '2026-11-01T00:00:00.000Z',
+    source: {
+      kind: 'recipe',
+      recipe: 'debian-12',
+      recipeHash: overrides.recipeHash ?? R1,
+      suite: 'bookworm',
+      mirror: 'deb http://deb.debian.org/debian bookworm main',
+      packages: ['bash 5.2'],
+      sourceDateEpoch: 1_700_000_000,
+      built: '2026-11-01T00:00:00.000Z',
+    },
+  };
+}
+
+const locked: LockEntry = entryFor(recipeBox());
+
+describe('compareEntry', () => {
+  test.each<[string, BoxMetadata, string, string[]]>([
+    ['the same box', recipeBox(), A, []],
+    ['another box name', recipeBox({ name: 'ubuntu' }), A, ['box: Vmfile.lock has "debian-12", the Vmfile now uses "ubuntu"']],
+    ['another version', recipeBox({ version: '2026.11.2' }), A, ['version: Vmfile.lock has 2026.11.1, the installed box is 2026.11.2']],
+    ['a rebuilt box (box.json and disk agree, the lock does not)', recipeBox({ sha256: B }), B, [`disk sha256: Vmfile.lock has ${A}, the installed box has ${B} (a different build of the box)`]],
+    [
+      'a disk modified in place',
+      recipeBox(),
+      B,
+      [`disk sha256: Vmfile.lock and box.json have ${A}, but the disk file now hashes to ${B} (it was modified after the box was installed)`],
+    ],
+    ['three different digests', recipeBox({ sha256: B }), C, [`disk sha256: Vmfile.lock has ${A}, box.json has ${B}, and the disk file hashes to ${C}`]],
+    ['a disk the lock accepted after it was modified (lock --update)', recipeBox({ sha256: B }), A, []],
+    ['another recipe', recipeBox({ recipeHash: R2 }), A, [`recipe hash: Vmfile.lock has ${R1}, the box was built from ${R2}`]],
+    [
+      'everything at once',
+      recipeBox({ version: '2026.12.1', sha256: B, recipeHash: R2 }),
+      B,
+      [
+        'version: Vmfile.lock has 2026.11.1, the installed box is 2026.12.1',
+        `disk sha256: Vmfile.lock has ${A}, the installed box has ${B} (a different build of the box)`,
+        `recipe hash: Vmfile.lock has ${R1}, the box was built from ${R2}`,
+      ],
+    ],
+  ])('%s', (_label, metadata, diskSha256, differences) => {
+    expect(compareEntry(locked, { metadata, diskSha256 })).toEqual(differences);
+  });
+
+  test('an imported box against a lock made from a recipe box', () => {
+    const imported: BoxMetadata = { ...recipeBox(), source: { kind: 'import', file: 'x.qcow2', format: 'qcow2' } };
+    expect(compareEntry(locked, { metadata: imported, diskSha256: A })).toEqual([`recipe hash: Vmfile.lock has ${R1}, the box was built from (not built from a recipe)`]);
+  });
+});
+
+describe('lockedBoxRef', () => {
+  test.each<[string, { name: string; version?: string }, LockEntry | undefined, { name: string; version?: string; fromLock: boolean }]>([
+    ['no lock entry: the Vmfile as it is', { name: 'debian-12' }, undefined, { name: 'debian-12', fromLock: false }],
+    ['unpinned Vmfile: the locked version', { name: 'debian-12' }, locked, { name: 'debian-12', version: '2026.11.1', fromLock: true }],
+    ['a version pinned in the Vmfile wins', { name: 'debian-12', version: '2026.12.1' }, locked, { name: 'debian-12', version: '2026.12.1', fromLock: false }],
+    ['another box in the Vmfile: the lock does not apply', { name: 'ubuntu' }, locked, { name: 'ubuntu', fromLock: false }],
+  ])('%s', (_label, ref, entry, expected) => {
+    expect(lockedBoxRef(ref, entry)).toEqual(expected);
+  });
+});
+
+describe('the file format', () => {
+  test('keys in a fixed order, machines sorted, final newline; parses back to the same lock', () => {
+    const text = formatLockFile({ lockVersion: 1, machines: { web: { ...locked }, db: entryFor(recipeBox({ name: 'pg' })) } });
+    expect(text.endsWith('}\n')).toBe(true);
+    expect(Object.keys(JSON.parse(text).machines)).toEqual(['db', 'web']);
+    expect(Object.keys(JSON.parse(text).machines.web)).toEqual(['box', 'version', 'sha256', 'source', 'recipe']);
+    expect(formatLockFile(parseLockFile(text, LOCK_FILE_NAME))).toBe(text);
+  });
+
+  test.each([
+    ['not JSON', '{', /is not valid JSON/],
+    ['a newer format', JSON.stringify({ lockVersion: 2, machines: {} }), /written by a newer vmfile/],
+    ['a bad digest', JSON.stringify({ lockVersion: 1, machines: { default: { ...locked, sha256: 'xyz' } } }), /machines\.default\.sha256: expected 64 lower-case hex digits/],
+    ['an unknown key', JSON.stringify({ lockVersion: 1, machines: {}, extra: 1 }), /unknown key "extra"/],
+  ])('%s is a ConfigError that says what is wrong', (_label, text, message) => {
+    expect(() => parseLockFile(text, 'Vmfile.lock')).toThrow(ConfigError);
+    expect(() => parseLockFile(text, 'Vmfile.lock')).toThrow(message);
+  });
+});
+
+describe('checkLock', () => {
+  const machine = { name: 'default', box: { name: 'debian-12' } } as MachineConfig;
+
+  /** A box in a real store whose disk is a small file, with box.json holding its real digest. */
+  async function setup(): Promise<{ project: Project; box: InstalledBox; home: string }> {
+    const home = await tempDir();
+    const dir = await tempDir();
+    const staging = await makeStaging(home, 'add');
+    await writeFile(join(staging, 'disk.qcow2'), 'the disk');
+    const box = await installStaged(home, staging, recipeBox({ sha256: await sha256File(join(staging, 'disk.qcow2')) }));
+    return { project: { dir, vmfilePath: join(dir, 'Vmfile.ts'), machines: [machine] }, box, home };
+  }
+
+  test('first use writes the entry, the next use verifies it and leaves the file as it was', async () => {
+    const { project, box } = await setup();
+    expect(await checkLock(project, machine, box, { update: false })).toBe('written');
+    const text = await readFile(join(project.dir, 'Vmfile.lock'), 'utf8');
+    expect(JSON.parse(text).machines.default).toMatchObject({ box: 'debian-12', version: '2026.11.1', sha256: box.metadata.disk.sha256, source: 'recipe' });
+    expect(await checkLock(project, machine, box, { update: false })).toBe('verified');
+    expect(await readFile(join(project.dir, 'Vmfile.lock'), 'utf8')).toBe(text);
+  });
+
+  test('a disk modified after the lock was written is refused, naming the machine, the difference and the fix; --update accepts it', async () => {
+    const { project, box } = await setup();
+    await checkLock(project, machine, box, { update: false });
+    await appendFile(box.paths.disk, 'tampered');
+    const error = await checkLock(project, machine, box, { update: false }).catch((reason: unknown) => reason);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).exitCode).toBe(78);
+    expect((error as ConfigError).message).toContain('machine "default": box debian-12 2026.11.1 does not match');
+    expect((error as ConfigError).message).toContain('it was modified after the box was installed');
+    expect((error as ConfigError).message).toContain('Nothing was created or booted.');
+    expect((error as ConfigError).hint).toContain('vmfile lock --update');
+
+    expect(await checkLock(project, machine, box, { update: true })).toBe('updated');
+    expect((await readLockFile(project.dir)).machines['default']?.sha256).toBe(await sha256File(box.paths.disk));
+    expect(await checkLock(project, machine, box, { update: false })).toBe('verified');
+  });
+
+  test('a disk that already differs from its box.json is never locked in on first use', async () => {
+    const { project, box } = await setup();
+    await appendFile(box.paths.disk, 'tampered');
+    await expect(checkLock(project, machine, box, { update: false })).rejects.toThrow(/was not written:\n {2}- disk sha256: box\.json records/);
+    expect((await readLockFile(project.dir)).machines).toEqual({});
+  });
+
+  test('the disk is hashed once, then read from the cache until the file changes', async () => {
+    const { box } = await setup();
+    expect(await cachedSha256(box.paths.disk, box.paths.diskDigestCache)).toEqual({ sha256: box.metadata.disk.sha256, cached: false });
+    expect(await cachedSha256(box.paths.disk, box.paths.diskDigestCache)).toEqual({ sha256: box.metadata.disk.sha256, cached: true });
+    // Rewritten with other bytes of the same size: mtime/ctime change, so it is hashed again.
+    await writeFile(box.paths.disk, 'THE DISK');
+    const again = await cachedSha256(box.paths.disk, box.paths.diskDigestCache);
+    expect(again.cached).toBe(false);
+    expect(again.sha256).not.toBe(box.metadata.disk.sha256);
+  });
+});
