@@ -2,7 +2,8 @@
 # Benchmark (not a test): seconds from `vmup` to SSH-ready against bare QEMU + an SSH
 # wait loop on the same box, same QEMU command line, same seed, in the same run; the
 # ratio is vmfile's own overhead (target <= 1.05). Also the wall time of `vmfile status`
-# (target < 0.3 s). Runs are interleaved so background noise hits both sides alike.
+# (target < 0.3 s). Runs are interleaved so background noise hits both sides alike. The
+# machine syncs no folders: a folder sync happens after SSH is ready and is not boot time.
 #   usage: bench/up.sh [RUNS]      (VMFILE_HOME selects the box store)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,7 +16,7 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 mkdir -p "$work/project"
 cat > "$work/project/Vmfile.ts" <<'VMFILE'
 import { defineVm } from 'vmfile';
-export default defineVm({ box: 'debian-12', cpus: 2, memory: '1GiB', disk: '4GiB' });
+export default defineVm({ box: 'debian-12', cpus: 2, memory: '1GiB', disk: '4GiB', folders: [] });
 VMFILE
 cd "$work/project"
 vmfile() { node "$root/bin/vmfile.js" "$@"; }
