@@ -173,6 +173,14 @@ async function upOne(
     state = await inPhase(reporter, machine.name, `Creating machine from box ${box.metadata.name} ${box.metadata.version}`, () => create(machine, box, paths));
   }
 
+  if (current.status === 'halted' && state.initialized !== true) {
+    // Its first boot never reached SSH (QEMU killed, timeout): cloud-init's first-boot
+    // work may be half on disk (ext4 loses unflushed new files, e.g. the SSH host key).
+    // A new instance id makes cloud-init do it all again; the disk's data is kept.
+    state = { ...state, instanceId: `vmfile-${randomUUID()}` };
+    await writeJsonAtomic(paths.state, state);
+    reporter.info(machine.name, 'its first boot did not finish; cloud-init will set it up again');
+  }
   const accel = chooseAccel(machine.accel, context.env['VMFILE_ACCEL'], host);
   if (accel.notice !== undefined) reporter.notice(accel.notice);
 
@@ -197,11 +205,18 @@ async function upOne(
   state = { ...state, sshPort, forwards, accel: accel.accel, bootedAt: new Date().toISOString(), launch, folders };
   await writeJsonAtomic(paths.state, state);
 
+  const booted = state;
   const session = await inPhase(reporter, machine.name, `Waiting for SSH on 127.0.0.1:${sshPort}`, (phase) =>
-    waitReady(machine, state, paths, pid, sshPort, phase.progress.bind(phase), context.signal),
+    waitReady(machine, booted, paths, pid, sshPort, phase.progress.bind(phase), context.signal),
   );
   let stepsRun = 0;
   try {
+    if (state.initialized !== true) {
+      // Flush what cloud-init wrote on first boot, so a hard power-off cannot lose it.
+      await session.exec('sync');
+      state = { ...state, initialized: true };
+      await writeJsonAtomic(paths.state, state);
+    }
     await enableNetwork(session, options.project, machine, reporter);
     await enableFolders(session, paths, state, machine.name, folders, reporter);
     if (options.provision !== 'none') {

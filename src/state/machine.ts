@@ -15,6 +15,8 @@ export const machineStateSchema = z.object({
   forwards: z.array(z.object({ protocol: z.enum(['tcp', 'udp']), hostIp: z.string(), hostPort: z.number(), guestPort: z.number() })).optional(),
   accel: z.enum(['kvm', 'tcg']).optional(),
   bootedAt: z.string().optional(),
+  /** Set once a boot reached SSH and the guest flushed its first-boot work (keys, user) to disk. */
+  initialized: z.boolean().optional(),
   /** CPUs and memory QEMU was started with: a suspended machine must resume with the same. */
   launch: z.object({ cpus: z.number(), memory: z.number() }).optional(),
   /** Synced folders as set up at the last boot (type decided then). */

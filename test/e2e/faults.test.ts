@@ -3,7 +3,7 @@
  * or field and what to do, and loses nothing.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, rm, symlink } from 'node:fs/promises';
+import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -92,7 +92,7 @@ describe('bad input is refused before anything boots', () => {
 });
 
 describe('faults with a real guest', () => {
-  it('SSH never ready within bootTimeout: console tail shown, machine left inspectable', async () => {
+  it('SSH never ready within bootTimeout: console tail shown, machine left inspectable, next vmup recovers', async () => {
     const dir = await project(vm(`cpus: 1, bootTimeout: 3`));
     const result = await cli('vmup', [], { cwd: dir });
     expect(result.code, explain(result)).toBe(1);
@@ -105,6 +105,14 @@ describe('faults with a real guest', () => {
     const halted = await cli('vmhalt', ['--force'], { cwd: dir });
     expect(halted.code, explain(halted)).toBe(0);
     expect(existsSync(join(dir, '.vmfile/machines/default/overlay.qcow2'))).toBe(true);
+    // The first boot was cut off, maybe before cloud-init's files reached the disk: the
+    // next vmup has cloud-init set the machine up again instead of booting a broken one.
+    await writeFile(join(dir, 'Vmfile.ts'), vm('cpus: 1'));
+    const again = await cli('vmup', [], { cwd: dir });
+    expect(again.code, explain(again)).toBe(0);
+    expect(again.stderr).toContain('its first boot did not finish');
+    const check = await cli('vmssh', ['-c', 'test -s /etc/ssh/ssh_host_ed25519_key && echo ok'], { cwd: dir });
+    expect(check.stdout.trim()).toBe('ok');
   });
 
   it('a failing step stops vmup naming the step and its exit code; earlier steps stay recorded', async () => {
