@@ -5,7 +5,7 @@
  * given, is checked before anything is written; the store changes only by the final
  * atomic rename (see store.ts).
  */
-import { access, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { run } from '../exec.js';
 import { UserError } from '../errors.js';
@@ -14,6 +14,7 @@ import { BOX_DISK_FILE, BOX_INITRD_FILE, BOX_KERNEL_FILE, BOX_METADATA_FILE } fr
 import { sha256File } from './digest.js';
 import { BOX_NAME_PATTERN, BOX_VERSION_PATTERN, boxMetadataSchema, type BoxMetadata } from './metadata.js';
 import { cleanStaging, installStaged, makeStaging, type InstalledBox } from './store.js';
+import { pathExists } from '../state/exists.js';
 
 export type ImageKind = 'qcow2' | 'tar' | 'gzip' | 'bzip2' | 'xz' | 'zstd' | 'unknown';
 
@@ -75,7 +76,7 @@ export async function addBox(options: AddBoxOptions): Promise<InstalledBox> {
       const extracted = join(staging, 'extract');
       await mkdir(extracted);
       await run('tar', ['-xf', options.file, '-C', extracted, '--no-same-owner'], { purpose: `unpack ${options.file}`, ...signal });
-      if (await exists(join(extracted, BOX_METADATA_FILE))) {
+      if (await pathExists(join(extracted, BOX_METADATA_FILE))) {
         metadata = await importVmfileBox(options, extracted, staging);
       } else {
         await importVagrantBox(options.file, extracted, disk, options.name, options.signal);
@@ -126,7 +127,7 @@ async function importVmfileBox(options: AddBoxOptions, extracted: string, stagin
   }
   const original = parsed.data;
   const source = join(extracted, plainName(original.disk.file, where));
-  if (!(await exists(source))) throw new UserError(`${where} has no ${original.disk.file}, which its box.json names as the disk`);
+  if (!(await pathExists(source))) throw new UserError(`${where} has no ${original.disk.file}, which its box.json names as the disk`);
   const info = await imageInfo(source);
   // A backing file would make the import read whatever host file it names.
   if (info.format !== 'qcow2' || info.backingFile !== undefined) {
@@ -167,15 +168,6 @@ async function importVmfileBox(options: AddBoxOptions, extracted: string, stagin
 function plainName(name: string, where: string): string {
   if (name === '' || name !== basename(name) || name === '.' || name === '..') throw new UserError(`${where}: box.json names a file ${JSON.stringify(name)} outside the box`);
   return name;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function importVagrantBox(file: string, extracted: string, disk: string, name: string, signal?: AbortSignal): Promise<void> {

@@ -11,6 +11,7 @@ import type { SshSession } from '../ssh/client.js';
 import { shellCommand, shellQuote } from '../ssh/quote.js';
 import { socketPath, type MachinePaths } from '../state/layout.js';
 import type { PlannedFolder } from './plan.js';
+import { pathExists } from '../state/exists.js';
 
 export const VIRTIOFSD = '/usr/lib/qemu/virtiofsd';
 
@@ -45,7 +46,7 @@ export async function startVirtiofsd(paths: MachinePaths, folders: readonly Plan
     await rm(socket, { force: true });
     await spawnDetached(VIRTIOFSD, [`--socket-path=${socket}`, '-o', `source=${folder.host}`, '-o', 'cache=auto']);
     const deadline = Date.now() + 5000;
-    while (!(await exists(socket))) {
+    while (!(await pathExists(socket))) {
       if (Date.now() > deadline) throw new GuestError(`virtiofsd for ${folder.host} did not start (no socket ${socket})`, { hint: 'run it by hand to see why: ' + VIRTIOFSD });
       await sleep(50);
     }
@@ -93,13 +94,4 @@ export async function rsyncFolders(session: SshSession, paths: MachinePaths, ssh
     );
   }
   return rsyncs.length;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
 }

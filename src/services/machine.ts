@@ -2,13 +2,13 @@
  * What every machine service shares: picking machines by name, and telling whether a
  * machine is not created, running or halted from what is on disk and in /proc.
  */
-import { access } from 'node:fs/promises';
 import { UserError } from '../errors.js';
 import { runningPid } from '../qemu/process.js';
 import { machinePaths, type MachinePaths } from '../state/layout.js';
 import { readMachineState, type MachineState } from '../state/machine.js';
 import type { Reporter } from '../ui/reporter.js';
 import type { MachineConfig, Project } from '../vmfile/config.js';
+import { pathExists } from '../state/exists.js';
 
 /** What services need besides their own options. */
 export interface ServiceContext {
@@ -47,18 +47,9 @@ export function selectMachines(project: Project, names: readonly string[] = []):
 export async function machineStatus(projectDir: string, name: string): Promise<MachineStatus> {
   const paths = machinePaths(projectDir, name);
   const state = await readMachineState(paths.state);
-  const created = state !== undefined && (await exists(paths.overlay));
+  const created = state !== undefined && (await pathExists(paths.overlay));
   if (!created) return { name, status: 'not created', paths };
   const pid = await runningPid(paths.pidFile, paths.overlay);
   if (pid !== undefined) return { name, status: 'running', paths, state, pid };
   return { name, status: state.suspendedAt === undefined ? 'halted' : 'suspended', paths, state };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
 }

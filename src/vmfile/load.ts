@@ -4,13 +4,13 @@
  * copy of vmfile, so a Vmfile works wherever it lives, with or without vmfile in
  * its own node_modules.
  */
-import { access } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createJiti } from 'jiti';
 import { ConfigError } from '../errors.js';
 import { VMFILE_NAMES } from '../state/layout.js';
 import { parseVmfile, type Project } from './config.js';
+import { pathExists } from '../state/exists.js';
 
 export interface LoadOptions {
   cwd: string;
@@ -22,14 +22,14 @@ export interface LoadOptions {
 export async function findVmfile(options: LoadOptions): Promise<string> {
   if (options.vmfile !== undefined) {
     const path = resolve(options.cwd, options.vmfile);
-    if (!(await exists(path))) throw new ConfigError(`Vmfile not found: ${path}`, { hint: 'check the --vmfile path' });
+    if (!(await pathExists(path))) throw new ConfigError(`Vmfile not found: ${path}`, { hint: 'check the --vmfile path' });
     return path;
   }
   let dir = resolve(options.cwd);
   for (;;) {
     for (const name of VMFILE_NAMES) {
       const candidate = join(dir, name);
-      if (await exists(candidate)) return candidate;
+      if (await pathExists(candidate)) return candidate;
     }
     const parent = dirname(dir);
     if (parent === dir) break;
@@ -68,13 +68,4 @@ async function importVmfile(path: string): Promise<unknown> {
 function firstLine(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
   return text.split('\n').slice(0, 6).join('\n');
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
