@@ -1,13 +1,13 @@
 import { Args, Flags } from '@oclif/core';
 import { VmfileCommand } from '../cli/command.js';
+import { provisionFlags, provisionMode } from '../cli/provision-flags.js';
 
 export default class Reload extends VmfileCommand {
   static override summary = 'Halt cleanly and boot again, applying changed CPUs and memory';
   static override strict = false;
   static override args = { machines: Args.string({ description: 'machine names (default: all)' }) };
   static override flags = {
-    provision: Flags.boolean({ description: 'run provisioning steps even if they ran before', exclusive: ['no-provision'] }),
-    'no-provision': Flags.boolean({ description: 'skip provisioning' }),
+    ...provisionFlags,
     timeout: Flags.integer({ description: 'seconds to wait for a clean shutdown before forcing', default: 60, min: 1 }),
   };
 
@@ -18,7 +18,7 @@ export default class Reload extends VmfileCommand {
       {
         project: await this.project(flags),
         machines: argv.map(String),
-        provision: flags['no-provision'] ? 'none' : flags.provision ? 'all' : 'boot',
+        provision: provisionMode(flags),
         timeout: flags.timeout,
       },
       this.context(),

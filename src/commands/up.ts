@@ -1,13 +1,13 @@
 import { Args, Flags } from '@oclif/core';
 import { VmfileCommand } from '../cli/command.js';
+import { provisionFlags, provisionMode } from '../cli/provision-flags.js';
 
 export default class Up extends VmfileCommand {
   static override summary = 'Create and boot the machine(s), then provision them';
   static override strict = false;
   static override args = { machines: Args.string({ description: 'machine names (default: all)' }) };
   static override flags = {
-    provision: Flags.boolean({ description: 'run provisioning steps even if they ran before (not "never" steps)', exclusive: ['no-provision'] }),
-    'no-provision': Flags.boolean({ description: 'skip provisioning' }),
+    ...provisionFlags,
     json: Flags.boolean({ description: 'print the result as JSON' }),
   };
 
@@ -18,7 +18,7 @@ export default class Up extends VmfileCommand {
       {
         project: await this.project(flags),
         machines: argv.map(String),
-        provision: flags['no-provision'] ? 'none' : flags.provision ? 'all' : 'boot',
+        provision: provisionMode(flags),
       },
       this.context(),
     );
