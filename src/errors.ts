@@ -1,7 +1,7 @@
 /**
  * Every failure vmfile reports is one of these. Each carries the process exit code
  * and, where there is one, a hint saying what to do next. The single top-level
- * handler (src/cli.ts) prints them; nothing else calls process.exit.
+ * handler (src/cli/main.ts) prints them; nothing else calls process.exit.
  */
 export class VmfileError extends Error {
   readonly exitCode: number = 1;

@@ -24,7 +24,6 @@ const debianPackage: Record<string, string> = {
 };
 
 export interface RunOptions {
-  signal?: AbortSignal;
   cwd?: string;
   env?: Record<string, string>;
   input?: string;
@@ -50,7 +49,6 @@ export async function run(command: string, args: readonly string[], options: Run
   const { execa } = await import('execa');
   try {
     const child = execa(command, args, {
-      ...(options.signal === undefined ? {} : { cancelSignal: options.signal }),
       ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
       ...(options.env === undefined ? {} : { env: options.env }),
       ...(options.input === undefined ? { stdin: 'ignore' as const } : { input: options.input }),

@@ -6,8 +6,8 @@
  */
 import { rename, rm } from 'node:fs/promises';
 import { run } from '../exec.js';
-import { BOX_DISK_FILE, BOX_INITRD_FILE, BOX_KERNEL_FILE, BOX_METADATA_FILE } from '../state/layout.js';
-import type { BoxMetadata } from './metadata.js';
+import { BOX_DISK_FILE, BOX_INITRD_FILE, BOX_KERNEL_FILE, BOX_METADATA_FILE } from '../store/layout.js';
+import type { BoxMetadata } from '../vmfile/box-metadata.js';
 
 /** The files of a box, box.json first. Pure. */
 export function archiveMembers(metadata: BoxMetadata): string[] {
@@ -20,13 +20,13 @@ export function archiveMembers(metadata: BoxMetadata): string[] {
 }
 
 /** Writes `dir`'s box files to `output` (complete or not at all: written aside, then renamed). */
-export async function writeBoxArchive(dir: string, metadata: BoxMetadata, output: string, options: { mtime: number; signal?: AbortSignal }): Promise<void> {
+export async function writeBoxArchive(dir: string, metadata: BoxMetadata, output: string, options: { mtime: number }): Promise<void> {
   const partial = `${output}.partial-${process.pid}`;
   try {
     await run(
       'tar',
       ['--create', `--file=${partial}`, `--directory=${dir}`, '--format=gnu', '--owner=0', '--group=0', '--numeric-owner', `--mtime=@${options.mtime}`, '--mode=u=rw,go=r', '--', ...archiveMembers(metadata)],
-      { purpose: `write box file ${output}`, ...(options.signal === undefined ? {} : { signal: options.signal }) },
+      { purpose: `write box file ${output}` },
     );
     await rename(partial, output);
   } catch (error) {

@@ -17,15 +17,15 @@ import { z } from 'zod';
 import { run } from '../exec.js';
 import { ConfigError, UserError } from '../errors.js';
 import { imageInfo } from '../qemu/img.js';
-import { BOX_DISK_FILE } from '../state/layout.js';
+import { BOX_DISK_FILE, RECIPE_FILE, STAGING_RAW_DISK } from '../store/layout.js';
 import type { Reporter } from '../ui/reporter.js';
 import { inPhase } from '../ui/reporter.js';
 import { parseSize } from '../vmfile/size.js';
 import { clampInodeTimes } from './debugfs.js';
-import { sha256File } from './digest.js';
+import { sha256File } from '../store/digest.js';
 import { packagesIn } from './manifest.js';
 import { todayVersion } from './import.js';
-import type { BoxMetadata } from './metadata.js';
+import type { BoxMetadata } from '../vmfile/box-metadata.js';
 import { cleanStaging, installStaged, makeStaging, removeBox, findBox, type InstalledBox } from './store.js';
 
 const recipeSchema = z.strictObject({
@@ -56,7 +56,7 @@ export function recipesDir(): string {
 
 export async function hasRecipe(name: string, dir = recipesDir()): Promise<boolean> {
   try {
-    await stat(join(dir, name, 'recipe.json'));
+    await stat(join(dir, name, RECIPE_FILE));
     return true;
   } catch {
     return false;
@@ -71,7 +71,7 @@ export async function listRecipes(dir = recipesDir()): Promise<string[]> {
 }
 
 export async function readRecipe(name: string, dir = recipesDir()): Promise<Recipe> {
-  const path = join(dir, name, 'recipe.json');
+  const path = join(dir, name, RECIPE_FILE);
   const parsed = recipeSchema.safeParse(JSON.parse(await readFile(path, 'utf8')));
   if (!parsed.success) throw new ConfigError(`recipe ${path} is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   return parsed.data;
@@ -107,7 +107,6 @@ export interface BuildOptions {
   /** Replace an existing box of the same name and version. */
   force?: boolean;
   reporter: Reporter;
-  signal?: AbortSignal;
   recipes?: string;
 }
 
@@ -132,7 +131,6 @@ export async function buildBox(options: BuildOptions): Promise<InstalledBox> {
   const { reporter } = options;
   const label = `box ${recipe.name}`;
   const staging = await makeStaging(options.home, `build-${recipe.name}`);
-  const signal = options.signal === undefined ? {} : { signal: options.signal };
   try {
     const rootfs = join(staging, 'rootfs');
     await inPhase(reporter, label, `Installing Debian ${recipe.suite} packages with mmdebstrap`, (phase) =>
@@ -154,7 +152,6 @@ export async function buildBox(options: BuildOptions): Promise<InstalledBox> {
           purpose: `build box ${recipe.name}`,
           env: { ...process.env, SOURCE_DATE_EPOCH: epoch } as Record<string, string>,
           onLine: (line) => phase.progress(line.slice(0, 120)),
-          ...signal,
         },
       ),
     );
@@ -164,18 +161,18 @@ export async function buildBox(options: BuildOptions): Promise<InstalledBox> {
       const initrd = await onlyMatch(join(rootfs, 'boot'), 'initrd.img-');
       await copyFile(kernel, join(staging, 'kernel'));
       await copyFile(initrd, join(staging, 'initrd'));
-      const raw = join(staging, 'disk.raw');
+      const raw = join(staging, STAGING_RAW_DISK);
       // Times in the tree record when the build ran; clamp them (mtime only downwards:
       // package files keep their own dates) so the image does not depend on it.
       await clampTreeTimes(rootfs, DEFAULT_SOURCE_DATE_EPOCH);
       await run(
         'mke2fs',
         ['-q', '-t', 'ext4', '-L', 'root', '-U', recipe.filesystem.uuid, '-E', `root_owner=0:0,hash_seed=${recipe.filesystem.hashSeed}`, '-d', rootfs, raw, `${Math.floor((parseSize(recipe.diskSize) ?? 0) / 1024)}k`],
-        { purpose: `make the file system of box ${recipe.name}`, env: { ...process.env, E2FSPROGS_FAKE_TIME: epoch } as Record<string, string>, ...signal },
+        { purpose: `make the file system of box ${recipe.name}`, env: { ...process.env, E2FSPROGS_FAKE_TIME: epoch } as Record<string, string> },
       );
       await rm(rootfs, { recursive: true, force: true });
       await clampInodeTimes(raw, DEFAULT_SOURCE_DATE_EPOCH);
-      await run('qemu-img', ['convert', '-O', 'qcow2', raw, join(staging, BOX_DISK_FILE)], { purpose: `convert box ${recipe.name} to qcow2`, ...signal });
+      await run('qemu-img', ['convert', '-O', 'qcow2', raw, join(staging, BOX_DISK_FILE)], { purpose: `convert box ${recipe.name} to qcow2` });
       await rm(raw, { force: true });
       return { type: 'kernel' as const, kernel: 'kernel', initrd: 'initrd', cmdline: recipe.cmdline };
     });

@@ -9,12 +9,12 @@ import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { run } from '../exec.js';
 import { UserError } from '../errors.js';
-import { convertToQcow2, imageInfo } from '../qemu/img.js';
-import { BOX_DISK_FILE, BOX_INITRD_FILE, BOX_KERNEL_FILE, BOX_METADATA_FILE } from '../state/layout.js';
-import { sha256File } from './digest.js';
-import { BOX_NAME_PATTERN, BOX_VERSION_PATTERN, boxMetadataSchema, type BoxMetadata } from './metadata.js';
+import { convertImage, imageInfo } from '../qemu/img.js';
+import { BOX_DISK_FILE, BOX_INITRD_FILE, BOX_KERNEL_FILE, BOX_METADATA_FILE, VAGRANT_DISK_FILE, VAGRANT_METADATA_FILE } from '../store/layout.js';
+import { sha256File } from '../store/digest.js';
+import { BOX_NAME_PATTERN, BOX_VERSION_PATTERN, boxMetadataSchema, type BoxMetadata } from '../vmfile/box-metadata.js';
 import { cleanStaging, installStaged, makeStaging, type InstalledBox } from './store.js';
-import { pathExists } from '../state/exists.js';
+import { pathExists } from '../store/exists.js';
 
 export type ImageKind = 'qcow2' | 'tar' | 'gzip' | 'bzip2' | 'xz' | 'zstd' | 'unknown';
 
@@ -42,7 +42,6 @@ export interface AddBoxOptions {
   file: string;
   checksum?: string;
   version?: string;
-  signal?: AbortSignal;
 }
 
 export async function addBox(options: AddBoxOptions): Promise<InstalledBox> {
@@ -64,22 +63,21 @@ export async function addBox(options: AddBoxOptions): Promise<InstalledBox> {
     });
   }
   const staging = await makeStaging(options.home, `add-${options.name}`);
-  const signal = options.signal === undefined ? {} : { signal: options.signal };
   try {
     const disk = join(staging, BOX_DISK_FILE);
     let metadata: BoxMetadata;
     if (kind === 'qcow2') {
       // Flattening copies it into the store and drops any backing-file reference.
-      await convertToQcow2(options.file, disk, options.signal);
+      await convertImage(options.file, disk, 'qcow2');
       metadata = await importedMetadata(options, disk, 'qcow2');
     } else {
       const extracted = join(staging, 'extract');
       await mkdir(extracted);
-      await run('tar', ['-xf', options.file, '-C', extracted, '--no-same-owner'], { purpose: `unpack ${options.file}`, ...signal });
+      await run('tar', ['-xf', options.file, '-C', extracted, '--no-same-owner'], { purpose: `unpack ${options.file}` });
       if (await pathExists(join(extracted, BOX_METADATA_FILE))) {
         metadata = await importVmfileBox(options, extracted, staging);
       } else {
-        await importVagrantBox(options.file, extracted, disk, options.name, options.signal);
+        await importVagrantBox(options.file, extracted, disk, options.name);
         metadata = await importedMetadata(options, disk, 'vagrant-libvirt');
       }
       await rm(extracted, { recursive: true, force: true });
@@ -170,10 +168,10 @@ function plainName(name: string, where: string): string {
   return name;
 }
 
-async function importVagrantBox(file: string, extracted: string, disk: string, name: string, signal?: AbortSignal): Promise<void> {
+async function importVagrantBox(file: string, extracted: string, disk: string, name: string): Promise<void> {
   let metadata: unknown;
   try {
-    metadata = JSON.parse(await readFile(join(extracted, 'metadata.json'), 'utf8'));
+    metadata = JSON.parse(await readFile(join(extracted, VAGRANT_METADATA_FILE), 'utf8'));
   } catch {
     throw new UserError(`box ${name}: ${file} has no readable metadata.json or box.json, so it is neither a Vagrant box nor a vmfile box`);
   }
@@ -183,7 +181,7 @@ async function importVagrantBox(file: string, extracted: string, disk: string, n
       hint: 'vmfile runs QEMU disks; use the libvirt flavour of the box',
     });
   }
-  await convertToQcow2(join(extracted, 'box.img'), disk, signal);
+  await convertImage(join(extracted, VAGRANT_DISK_FILE), disk, 'qcow2');
 }
 
 async function readHead(file: string): Promise<Buffer> {

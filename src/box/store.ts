@@ -3,12 +3,15 @@
  * and its disk; it appears only by an atomic rename of a finished, verified staging
  * directory, so an interrupted import or build never leaves half a box behind.
  */
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError, UserError } from '../errors.js';
-import { boxDir, boxesDir, boxPaths, stagingDir, type BoxPaths } from '../state/layout.js';
+import { cachedSha256 } from '../store/digest.js';
+import { writeJsonAtomic } from '../store/json.js';
+import { BOX_METADATA_FILE, boxDir, boxesDir, boxPaths, stagingDir, type BoxPaths } from '../store/layout.js';
 import type { BoxRef } from '../vmfile/config.js';
-import { boxMetadataSchema, type BoxMetadata } from './metadata.js';
+import { boxMetadataSchema, type BoxMetadata } from '../vmfile/box-metadata.js';
+import type { BoxFacts } from '../vmfile/lock.js';
 
 export interface InstalledBox {
   metadata: BoxMetadata;
@@ -16,7 +19,13 @@ export interface InstalledBox {
 }
 
 export async function readBoxMetadata(path: string): Promise<BoxMetadata> {
-  const parsed = boxMetadataSchema.safeParse(JSON.parse(await readFile(path, 'utf8')));
+  let value: unknown;
+  try {
+    value = JSON.parse(await readFile(path, 'utf8'));
+  } catch (error) {
+    throw new ConfigError(`box metadata ${path} cannot be read: ${(error as Error).message}`, { hint: 'remove the box with "vmfile box remove" and add or build it again' });
+  }
+  const parsed = boxMetadataSchema.safeParse(value);
   if (!parsed.success) {
     throw new ConfigError(`box metadata ${path} is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, {
       hint: 'remove the box with "vmfile box remove" and add or build it again',
@@ -47,6 +56,12 @@ export async function findBox(home: string, ref: BoxRef): Promise<InstalledBox |
   return candidates.at(-1);
 }
 
+/** The box's facts for Vmfile.lock, hashing the disk only when it changed since it was last hashed. */
+export async function boxFacts(box: InstalledBox): Promise<BoxFacts> {
+  const { sha256 } = await cachedSha256(box.paths.disk, box.paths.diskDigestCache);
+  return { metadata: box.metadata, diskSha256: sha256 };
+}
+
 /** A fresh staging directory inside the store (same file system, so install is a rename). */
 export async function makeStaging(home: string, purpose: string): Promise<string> {
   const root = stagingDir(home);
@@ -57,7 +72,7 @@ export async function makeStaging(home: string, purpose: string): Promise<string
 /** Moves a finished staging directory into place as box name@version. */
 export async function installStaged(home: string, staged: string, metadata: BoxMetadata): Promise<InstalledBox> {
   const paths = boxPaths(home, metadata.name, metadata.version);
-  await writeFile(join(staged, 'box.json'), `${JSON.stringify(metadata, null, 2)}\n`);
+  await writeJsonAtomic(join(staged, BOX_METADATA_FILE), metadata, { mode: 0o644 });
   await mkdir(boxDir(home, metadata.name), { recursive: true, mode: 0o700 });
   try {
     await rename(staged, paths.dir);

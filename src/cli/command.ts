@@ -1,8 +1,8 @@
 /** What every vmfile command shares: --vmfile, --debug, loading the project, the service context. */
 import { Command, Flags } from '@oclif/core';
 import type { Project } from '../vmfile/config.js';
-import type { ServiceContext } from '../services/machine.js';
-import { vmfileHome } from '../state/layout.js';
+import type { ServiceContext } from '../instance/context.js';
+import { vmfileHome } from '../store/layout.js';
 import { consoleReporter } from '../ui/console.js';
 
 /**
@@ -17,7 +17,7 @@ export abstract class VmfileCommand extends Command {
   };
 
   protected async project(flags: { vmfile?: string | undefined }): Promise<Project> {
-    const { loadProject } = await import('../vmfile/load.js');
+    const { loadProject } = await import('../project/load.js');
     return loadProject({ cwd: process.cwd(), ...(flags.vmfile === undefined ? {} : { vmfile: flags.vmfile }) });
   }
 

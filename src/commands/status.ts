@@ -2,7 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import { VmfileCommand } from '../cli/command.js';
 
 export default class Status extends VmfileCommand {
-  static override summary = 'Show whether each machine is not created, running or halted';
+  static override summary = 'Show whether each machine is not created, running, suspended, halted or broken';
   static override strict = false;
   static override args = { machines: Args.string({ description: 'machine names (default: all)' }) };
   static override flags = { json: Flags.boolean({ description: 'print JSON' }) };
@@ -21,6 +21,7 @@ export default class Status extends VmfileCommand {
         entry.accel,
         entry.pid === undefined ? undefined : `pid ${entry.pid}`,
         ...entry.ports.map((port) => `${port.name} ${port.hostIp}:${port.host}->${port.guest}/${port.protocol}`),
+        ...(entry.errors ?? []),
       ].filter((item) => item !== undefined);
       this.log(`${entry.machine.padEnd(12)} ${entry.status.padEnd(12)} ${details.join(', ')}`.trimEnd());
     }

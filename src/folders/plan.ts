@@ -35,7 +35,3 @@ export function planFolders(folders: readonly FolderSpec[], host: { virtiofsd: b
     tag: `vmfile${index}`,
   }));
 }
-
-export function hasLiveFsDevice(folders: readonly PlannedFolder[]): boolean {
-  return folders.some((folder) => folder.type === 'virtiofs');
-}

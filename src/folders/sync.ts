@@ -9,9 +9,9 @@ import { run, spawnDetached } from '../exec.js';
 import { ConfigError, GuestError } from '../errors.js';
 import type { SshSession } from '../ssh/client.js';
 import { shellCommand, shellQuote } from '../ssh/quote.js';
-import { socketPath, type MachinePaths } from '../state/layout.js';
+import { PROJECT_STATE_DIR, socketPath, type MachinePaths } from '../store/layout.js';
 import type { PlannedFolder } from './plan.js';
-import { pathExists } from '../state/exists.js';
+import { pathExists } from '../store/exists.js';
 
 export const VIRTIOFSD = '/usr/lib/qemu/virtiofsd';
 
@@ -89,7 +89,7 @@ export async function rsyncFolders(session: SshSession, paths: MachinePaths, ssh
     if (prepare !== 0) throw new GuestError(`machine "${machine}": could not create ${folder.guest} in the guest for the rsync folder`);
     await run(
       'rsync',
-      ['-a', '--delete', '--exclude', '/.vmfile/', '-e', `ssh -F ${shellQuote(paths.sshConfig)}`, `${folder.host.replace(/\/?$/, '/')}`, `vmfile-target:${folder.guest.replace(/\/?$/, '/')}`],
+      ['-a', '--delete', '--exclude', `/${PROJECT_STATE_DIR}/`, '-e', `ssh -F ${shellQuote(paths.sshConfig)}`, `${folder.host.replace(/\/?$/, '/')}`, `vmfile-target:${folder.guest.replace(/\/?$/, '/')}`],
       { purpose: `machine "${machine}": rsync ${folder.host} to ${folder.guest}` },
     );
   }

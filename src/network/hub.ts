@@ -52,8 +52,9 @@ export async function startHub(socketPath: string, options: HubOptions = {}): Pr
   if (await answers(socketPath)) {
     throw new HubError(`network hub: another hub already listens on ${socketPath}`);
   }
-  // A socket file nobody listens on is left by a hub that was killed. Callers hold the
-  // project lock, so no other hub can appear between the check above and this.
+  // A socket file nobody listens on is left by a hub that was killed. Nothing locks this:
+  // two hubs started at the same moment can both get here; the later bind wins the path
+  // and the other, unreachable, exits when idle (two concurrent vmups in one project).
   await rm(socketPath, { force: true });
 
   const idleExitMs = options.idleExitMs ?? DEFAULT_IDLE_EXIT_MS;
@@ -142,7 +143,6 @@ export async function startHub(socketPath: string, options: HubOptions = {}): Pr
 export interface EnsureHubOptions {
   /** How long to wait for a started hub to accept connections. Default 5000 ms. */
   timeoutMs?: number;
-  signal?: AbortSignal;
 }
 
 /**
@@ -173,9 +173,6 @@ export async function ensureHub(
   const timeoutMs = options.timeoutMs ?? 5_000;
   const deadline = performance.now() + timeoutMs;
   for (;;) {
-    if (options.signal?.aborted === true) {
-      throw new HubError(`network hub: start on ${socketPath} aborted`, { cause: options.signal.reason });
-    }
     if (await answers(socketPath)) return 'started';
     // A hub that lost a start race to another one exits at once; the winner answers.
     if (exited !== undefined && !(await answers(socketPath))) {

@@ -6,7 +6,7 @@
 import { createSocket } from 'node:dgram';
 import net from 'node:net';
 import { UserError } from '../errors.js';
-import type { PortForward } from '../qemu/argv.js';
+import type { PortForward } from '../store/machine.js';
 import type { PortSpec } from '../vmfile/schema.js';
 
 export function portAvailable(hostIp: string, port: number, protocol: 'tcp' | 'udp'): Promise<boolean> {

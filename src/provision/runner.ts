@@ -13,7 +13,7 @@ import type { SshSession } from '../ssh/client.js';
 import { shellCommand } from '../ssh/quote.js';
 import type { Reporter } from '../ui/reporter.js';
 import type { ProvisionStep } from '../vmfile/schema.js';
-import { markDone, type ProvisionRecord } from './record.js';
+import { markDone, type ProvisionRecord } from '../store/provision-record.js';
 
 /**
  * `boot`: a normal vmup (once steps that never succeeded, and always steps).
@@ -41,7 +41,6 @@ export interface ProvisionContext {
   reporter: Reporter;
   recordPath: string;
   record: ProvisionRecord;
-  signal?: AbortSignal;
 }
 
 /** Every step's local files must exist before the machine boots. */
@@ -103,12 +102,11 @@ async function runStep(step: ProvisionStep, context: ProvisionContext): Promise<
   const output = {
     onStdout: (chunk: string) => context.reporter.output(context.machine, step.name, 'stdout', chunk),
     onStderr: (chunk: string) => context.reporter.output(context.machine, step.name, 'stderr', chunk),
-    ...(context.signal === undefined ? {} : { signal: context.signal }),
   };
   const scratch = `/tmp/vmfile-${randomBytes(6).toString('hex')}`;
   if (step.kind === 'file') {
     await session.upload(resolve(context.projectDir, step.source), scratch);
-    return session.exec(fileInstallCommand(scratch, step.destination, context.user), output);
+    return session.exec(fileInstallCommand(scratch, step.destination, { user: context.user, home: await guestHome(context) }), output);
   }
   const body = step.kind === 'shell' ? step.inline : await readFile(resolve(context.projectDir, step.script), 'utf8');
   const local = `${scratch}.local`;
@@ -116,10 +114,18 @@ async function runStep(step: ProvisionStep, context: ProvisionContext): Promise<
   return session.exec(scriptCommand(local, body, step.kind === 'script' ? step.args : [], step.env, step.privileged), output);
 }
 
+/** The login user's home as the guest has it (not every box puts it under /home). */
+async function guestHome(context: ProvisionContext): Promise<string> {
+  const result = await context.session.capture('printf %s "$HOME"');
+  const home = result.stdout.trim();
+  if (result.code !== 0 || !home.startsWith('/')) throw new GuestError(`machine "${context.machine}": could not read the home directory of ${context.user} in the guest`);
+  return home;
+}
+
 async function writeScratch(session: SshSession, remote: string, body: string): Promise<void> {
   // Through a temporary local file would need cleanup; upload from memory via stdin instead.
   const code = await session.exec(`umask 077 && cat > ${shellCommand([remote])} <<'VMFILE_EOF_${remote.slice(-12)}'\n${body}${body.endsWith('\n') ? '' : '\n'}VMFILE_EOF_${remote.slice(-12)}\n`);
-  if (code !== 0) throw new GuestError(`could not write ${remote} in the guest (exit code ${code})`);
+  if (code !== 0) throw new GuestError(`could not write ${remote} in the guest (exit code ${code})`, { hint: "is the guest's /tmp full or read-only?" });
 }
 
 /** The command that runs an uploaded script: its own interpreter if it has a #! line, else bash. */
@@ -135,8 +141,8 @@ export function scriptCommand(path: string, body: string, args: readonly string[
  * Installs an uploaded file or tree at `destination` (parents created). Inside the
  * user's home it belongs to the user; elsewhere it belongs to root, like a package file.
  */
-export function fileInstallCommand(scratch: string, destination: string, user: string): string {
-  const home = `/home/${user}`;
+export function fileInstallCommand(scratch: string, destination: string, owner: { user: string; home: string }): string {
+  const { user, home } = owner;
   const owned = destination === home || destination.startsWith(`${home}/`);
   const steps = [
     shellCommand(['sudo', '-n', 'mkdir', '-p', '--', posix.dirname(destination)]),

@@ -2,19 +2,14 @@
  * The QEMU command line for a machine, built as an argv array by a pure function:
  * everything it needs (paths, ports, the accelerator) is passed in.
  */
+import type { PortForward } from '../store/machine.js';
 import type { Accel } from './host.js';
+
+export type { PortForward };
 
 export type BootSpec =
   | { type: 'kernel'; kernel: string; initrd?: string; cmdline: string }
-  | { type: 'firmware'; firmware: 'bios' }
-  | { type: 'firmware'; firmware: 'uefi'; code: string; vars: string };
-
-export interface PortForward {
-  protocol: 'tcp' | 'udp';
-  hostIp: string;
-  hostPort: number;
-  guestPort: number;
-}
+  | { type: 'firmware'; firmware: 'bios' };
 
 export interface LaunchSpec {
   name: string;
@@ -96,12 +91,6 @@ export function qemuArgs(spec: LaunchSpec): string[] {
 function bootArgs(boot: BootSpec): string[] {
   if (boot.type === 'kernel') {
     return ['-kernel', boot.kernel, ...(boot.initrd === undefined ? [] : ['-initrd', boot.initrd]), '-append', boot.cmdline];
-  }
-  if (boot.firmware === 'uefi') {
-    return [
-      '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${escapeOption(boot.code)}`,
-      '-drive', `if=pflash,format=raw,unit=1,file=${escapeOption(boot.vars)}`,
-    ];
   }
   return [];
 }

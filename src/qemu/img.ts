@@ -1,6 +1,6 @@
 /** qemu-img: overlays, image facts and conversions. */
 import { run } from '../exec.js';
-import { ExternalCommandError, VmfileError } from '../errors.js';
+import { VmfileError } from '../errors.js';
 
 export interface ImageInfo {
   format: string;
@@ -9,11 +9,8 @@ export interface ImageInfo {
   backingFile?: string;
 }
 
-export async function imageInfo(path: string, signal?: AbortSignal): Promise<ImageInfo> {
-  const { stdout } = await run('qemu-img', ['info', '--output=json', '-U', path], {
-    purpose: `read image ${path}`,
-    ...(signal === undefined ? {} : { signal }),
-  });
+export async function imageInfo(path: string): Promise<ImageInfo> {
+  const { stdout } = await run('qemu-img', ['info', '--output=json', '-U', path], { purpose: `read image ${path}` });
   const parsed: unknown = JSON.parse(stdout);
   if (typeof parsed !== 'object' || parsed === null) throw new VmfileError(`qemu-img info ${path}: unexpected output`);
   const record = parsed as Record<string, unknown>;
@@ -39,16 +36,9 @@ export async function createOverlay(backing: string, overlay: string, size: numb
   });
 }
 
-/** Flattens any image QEMU reads into a standalone qcow2. */
-export async function convertToQcow2(source: string, destination: string, signal?: AbortSignal): Promise<void> {
-  await run('qemu-img', ['convert', '-O', 'qcow2', source, destination], {
-    purpose: `convert ${source} to qcow2`,
-    ...(signal === undefined ? {} : { signal }),
-  });
-}
-
-export function isMissingTool(error: unknown): boolean {
-  return error instanceof ExternalCommandError && error.message.endsWith('is not installed');
+/** Flattens any image QEMU reads (backing files folded in) into a standalone image. */
+export async function convertImage(source: string, destination: string, format: 'qcow2' | 'raw', purpose = `convert ${source} to ${format}`): Promise<void> {
+  await run('qemu-img', ['convert', '-O', format, source, destination], { purpose });
 }
 
 export interface DiskSnapshot {

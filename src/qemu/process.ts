@@ -50,11 +50,10 @@ async function isQemuFor(pid: number, overlay: string): Promise<boolean> {
 }
 
 /** Resolves true once the process is gone, false if it still runs at the deadline. */
-export async function waitForExit(pid: number, overlay: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+export async function waitForExit(pid: number, overlay: string, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (!(await isQemuFor(pid, overlay))) return true;
-    signal?.throwIfAborted();
     await sleep(100);
   }
   return !(await isQemuFor(pid, overlay));

@@ -1,13 +1,16 @@
 /**
  * `vmfile lock [--update]`: show and verify Vmfile.lock against the installed boxes, or
  * record the boxes the Vmfile resolves to now. Verifying reads nothing it does not have
- * to (see vmfile/lockfile.ts for the disk digest cache) and never writes the lock.
+ * to (see store/digest.ts for the disk digest cache) and never writes the lock.
  */
-import { findBox } from '../box/store.js';
+import { boxFacts, findBox } from '../box/store.js';
 import { UserError } from '../errors.js';
-import { checkLock, compareEntry, boxFacts, lockedBoxRef, readLockFile, writeLockFile, type LockEntry } from '../vmfile/lockfile.js';
+import type { ServiceContext } from '../instance/context.js';
+import { selectMachines } from '../instance/select.js';
+import { checkLock } from '../lifecycle/box.js';
+import { readLockFile, writeLockFile } from '../store/lockfile.js';
 import type { Project } from '../vmfile/config.js';
-import { selectMachines, type ServiceContext } from './machine.js';
+import { compareEntry, lockedBoxRef, type LockEntry } from '../vmfile/lock.js';
 
 export interface LockOptions {
   project: Project;

@@ -1,32 +1,22 @@
 /**
  * `vmfile package`: a halted machine as a box file another host can `vmfile box add`,
- * so a provisioned environment can be handed over whole.
- *
- * The machine's overlay is flattened (the box it came from is folded in, the backing
- * file reference dropped) into a raw copy, the copy is scrubbed of the machine's keys
- * and identity (box/scrub.ts), checked, and converted back to qcow2. The machine itself
- * is only read, never changed; the output appears whole or not at all.
+ * so a provisioned environment can be handed over whole. The machine itself is only
+ * read, never changed (see box/package.ts for what goes into the file).
  */
-import { copyFile, mkdir, rm, stat } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
-import { writeBoxArchive } from '../box/archive.js';
-import { dumpFile } from '../box/debugfs.js';
-import { sha256File } from '../box/digest.js';
+import { basename, resolve } from 'node:path';
 import { todayVersion, checkBoxName } from '../box/import.js';
-import { packagesIn } from '../box/manifest.js';
-import type { BoxMetadata } from '../box/metadata.js';
-import { scrubImage } from '../box/scrub.js';
-import { cleanStaging, findBox, makeStaging } from '../box/store.js';
-import { requireCommands, run } from '../exec.js';
+import { packageBox } from '../box/package.js';
+import { findBox } from '../box/store.js';
+import { requireCommands } from '../exec.js';
 import { UserError } from '../errors.js';
-import { imageInfo } from '../qemu/img.js';
-import { BOX_DISK_FILE, BOX_INITRD_FILE, BOX_KERNEL_FILE, BOX_METADATA_FILE } from '../state/layout.js';
-import { withMachineLock } from '../state/lock.js';
-import { writeJsonAtomic } from '../state/machine.js';
-import { inPhase } from '../ui/reporter.js';
-import { formatSize } from '../vmfile/size.js';
+import type { ServiceContext } from '../instance/context.js';
+import { inspect } from '../instance/inspect.js';
+import { selectOne } from '../instance/select.js';
+import { brokenError } from '../lifecycle/start.js';
+import { withMachineLock } from '../store/lock.js';
+import type { BoxMetadata } from '../vmfile/box-metadata.js';
 import { hostnameFrom, type Project } from '../vmfile/config.js';
-import { machineStatus, selectMachines, type ServiceContext } from './machine.js';
+import { formatSize } from '../vmfile/size.js';
 
 export interface PackageOptions {
   project: Project;
@@ -46,23 +36,17 @@ export interface PackageResult {
   scrubbed: string[];
 }
 
-/** Timestamps inside the box file: fixed, so packaging the same disk twice gives the same file. */
-const ARCHIVE_MTIME = 1_700_000_000;
-
 export async function packageMachine(options: PackageOptions, context: ServiceContext): Promise<PackageResult> {
   await requireCommands(['qemu-img', 'debugfs', 'e2fsck', 'tar', 'dpkg-query'], 'vmfile package');
-  const machines = selectMachines(options.project, options.machine === undefined ? [] : [options.machine]);
-  const [machine] = machines;
-  if (machine === undefined || machines.length > 1) {
-    throw new UserError(`this Vmfile has ${machines.length} machines: name the one to package`, { hint: `vmfile package MACHINE --output FILE.box` });
-  }
+  const machine = selectOne(options.project, options.machine, { command: 'vmfile package MACHINE --output FILE.box', usePrimary: false });
   const name = options.name ?? hostnameFrom(basename(options.project.dir));
   const version = options.version ?? todayVersion();
   checkBoxName(name, version);
   const output = resolve(process.cwd(), options.output);
-  const status = await machineStatus(options.project.dir, machine.name);
-  return withMachineLock(status.paths.lock, machine.name, 'package', async () => {
-    const current = await machineStatus(options.project.dir, machine.name);
+  const first = await inspect(options.project.dir, machine.name);
+  return withMachineLock(first.paths.lock, machine.name, 'package', async () => {
+    const current = await inspect(options.project.dir, machine.name);
+    if (current.status === 'broken') throw brokenError(current);
     if (current.status === 'not created' || current.state === undefined) {
       throw new UserError(`machine "${machine.name}" is not created, so there is nothing to package`, { hint: 'vmup creates and provisions it' });
     }
@@ -78,58 +62,18 @@ export async function packageMachine(options: PackageOptions, context: ServiceCo
         hint: 'install that box version again (vmfile box add / box build --version), then package',
       });
     }
-    const label = `machine "${machine.name}"`;
-    const staging = await makeStaging(context.home, `package-${machine.name}`);
-    const signal = context.signal === undefined ? {} : { signal: context.signal };
-    try {
-      const raw = join(staging, 'disk.raw');
-      await inPhase(context.reporter, machine.name, 'Flattening the disk (box + changes) into a copy', () =>
-        run('qemu-img', ['convert', '-O', 'raw', current.paths.overlay, raw], { purpose: `flatten the disk of ${label}`, ...signal }),
-      );
-      const sourceDateEpoch = box.metadata.source.kind === 'recipe' ? box.metadata.source.sourceDateEpoch : undefined;
-      const scrubbed = await inPhase(context.reporter, machine.name, 'Removing keys and machine identity from the copy', () =>
-        scrubImage(raw, { user: state.user, label, ...(sourceDateEpoch === undefined ? {} : { sourceDateEpoch }) }),
-      );
-      const packages = await manifestOf(raw, staging);
-      const disk = join(staging, BOX_DISK_FILE);
-      await inPhase(context.reporter, machine.name, 'Converting the copy to qcow2', () =>
-        run('qemu-img', ['convert', '-O', 'qcow2', raw, disk], { purpose: `convert the disk copy of ${label}`, ...signal }),
-      );
-      await rm(raw, { force: true });
-      const boot = box.metadata.boot;
-      if (boot.type === 'kernel') {
-        await copyFile(box.paths.kernel, join(staging, BOX_KERNEL_FILE));
-        if (boot.initrd !== undefined) await copyFile(box.paths.initrd, join(staging, BOX_INITRD_FILE));
-      }
-      const metadata: BoxMetadata = {
-        name,
-        version,
-        architecture: box.metadata.architecture,
-        disk: { file: BOX_DISK_FILE, format: 'qcow2', sha256: await sha256File(disk), virtualSize: (await imageInfo(disk)).virtualSize },
-        boot: boot.type === 'kernel' ? { type: 'kernel', kernel: BOX_KERNEL_FILE, ...(boot.initrd === undefined ? {} : { initrd: BOX_INITRD_FILE }), cmdline: boot.cmdline } : boot,
-        user: state.user,
-        created: new Date().toISOString(),
-        source: { kind: 'package', machine: machine.name, fromBox: `${box.metadata.name} ${box.metadata.version}`, ...(packages === undefined ? {} : { packages }) },
-      };
-      await writeJsonAtomic(join(staging, BOX_METADATA_FILE), metadata);
-      await mkdir(resolve(output, '..'), { recursive: true });
-      await inPhase(context.reporter, machine.name, `Writing ${output}`, () => writeBoxArchive(staging, metadata, output, { mtime: ARCHIVE_MTIME, ...signal }));
-      context.reporter.info(machine.name, `packaged as box ${name} ${version} (${formatSize((await stat(output)).size)}); on another host: vmfile box add NAME ${basename(output)}`);
-      return { machine: machine.name, output, metadata, scrubbed };
-    } finally {
-      await cleanStaging(staging);
-    }
+    const packaged = await packageBox({
+      home: context.home,
+      machine: machine.name,
+      box,
+      user: state.user,
+      name,
+      version,
+      output,
+      exportDisk: (raw) => current.driver.exportDisk(raw),
+      reporter: context.reporter,
+    });
+    context.reporter.info(machine.name, `packaged as box ${name} ${version} (${formatSize(packaged.bytes)}); on another host: vmfile box add NAME ${basename(output)}`);
+    return { machine: machine.name, output, metadata: packaged.metadata, scrubbed: packaged.scrubbed };
   });
-}
-
-/** The disk's package list, from its dpkg status file; undefined for a disk without dpkg. */
-async function manifestOf(raw: string, staging: string): Promise<string[] | undefined> {
-  const admindir = join(staging, 'dpkg');
-  await mkdir(admindir);
-  if (!(await dumpFile(raw, '/var/lib/dpkg/status', join(admindir, 'status')))) return undefined;
-  try {
-    return await packagesIn(admindir);
-  } finally {
-    await rm(admindir, { recursive: true, force: true });
-  }
 }

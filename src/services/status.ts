@@ -1,29 +1,33 @@
-/** vmfile status: what each machine is doing, from disk, /proc and QMP. */
-import { QmpClient } from '../qmp/client.js';
+/**
+ * vmfile status: what each machine is doing, from its record, /proc and QMP. A broken
+ * machine is one line with its reason; it never hides the others.
+ */
+import { inspect, type MachineStatusName } from '../instance/inspect.js';
+import { selectMachines } from '../instance/select.js';
 import type { Project } from '../vmfile/config.js';
-import { machineStatus, selectMachines } from './machine.js';
 
 export interface StatusEntry {
   machine: string;
-  status: 'not created' | 'running' | 'paused' | 'halted' | 'suspended';
+  status: MachineStatusName | 'paused';
   box?: string;
   pid?: number;
   accel?: string;
   ports: { name: string; protocol: 'tcp' | 'udp'; hostIp: string; host: number; guest: number }[];
+  /** Why a machine is broken. */
+  errors?: string[];
 }
 
 export async function status(options: { project: Project; machines?: readonly string[] }): Promise<StatusEntry[]> {
   return Promise.all(
     selectMachines(options.project, options.machines).map(async (machine): Promise<StatusEntry> => {
-      const current = await machineStatus(options.project.dir, machine.name);
+      const current = await inspect(options.project.dir, machine.name);
       const box = current.state === undefined ? {} : { box: `${current.state.box.name} ${current.state.box.version}` };
-      if (current.status !== 'running' || current.pid === undefined) {
-        return { machine: machine.name, status: current.status, ...box, ports: [] };
-      }
+      if (current.status === 'broken') return { machine: machine.name, status: 'broken', ...(current.pid === undefined ? {} : { pid: current.pid }), ports: [], errors: current.errors };
+      if (current.status !== 'running' || current.pid === undefined) return { machine: machine.name, status: current.status, ...box, ports: [] };
       const port = current.state?.sshPort;
       return {
         machine: machine.name,
-        status: (await isPaused(current.paths.qmpSocket)) ? 'paused' : 'running',
+        status: (await current.driver.paused()) ? 'paused' : 'running',
         ...box,
         pid: current.pid,
         ...(current.state?.accel === undefined ? {} : { accel: current.state.accel }),
@@ -40,19 +44,4 @@ export async function status(options: { project: Project; machines?: readonly st
       };
     }),
   );
-}
-
-/** Asks QEMU itself; a monitor that does not answer quickly is reported as running. */
-async function isPaused(socket: string): Promise<boolean> {
-  try {
-    const qmp = await QmpClient.connect(socket, { timeoutMs: 1000 });
-    try {
-      const result = await qmp.execute<{ running?: boolean; status?: string }>('query-status', {}, { timeoutMs: 1000 });
-      return result.running === false;
-    } finally {
-      qmp.close();
-    }
-  } catch {
-    return false;
-  }
 }

@@ -1,10 +1,12 @@
 /**
  * The communicator: commands and uploads over SSH (ssh2), and the readiness wait.
  *
- * Contract: `connectSsh` resolves only after key authentication succeeded against the
+ * Contract: `connect` resolves only after key authentication succeeded against the
  * pinned host key; every method on a closed session rejects. `exec` resolves with the
  * remote exit code (never rejects for a non-zero one); output is streamed to the
- * callbacks as it arrives.
+ * callbacks as it arrives. Every failure is a GuestError naming the machine: ssh2's own
+ * errors ("read ECONNRESET") never reach the user bare. A connection that cannot be made
+ * or is lost is an SshConnectError, which the readiness wait retries.
  */
 import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
@@ -14,6 +16,8 @@ import { Client, type SFTPWrapper } from 'ssh2';
 import { GuestError } from '../errors.js';
 
 export interface SshTarget {
+  /** Who this is, for messages: 'machine "web"'. */
+  label: string;
   host: string;
   port: number;
   user: string;
@@ -25,63 +29,110 @@ export interface SshTarget {
 export interface ExecCallbacks {
   onStdout?: (chunk: string) => void;
   onStderr?: (chunk: string) => void;
-  signal?: AbortSignal;
 }
 
+/** SSH could not be reached, or the connection was lost: the guest's sshd is not (or no longer) answering. */
+export class SshConnectError extends GuestError {}
+
+/** The guest is not the machine vmfile made: never retried. */
+export class SshHostKeyError extends GuestError {}
+
+/** The machine's own login key cannot be used: never retried. */
+export class SshKeyError extends GuestError {}
+
+const SSH_HINT = "check that the guest's sshd runs (vmfile status; the console log is serial.log in the machine's directory); vmfile reload restarts the machine";
+
 export class SshSession {
-  private constructor(private readonly client: Client) {}
+  private readonly pending = new Set<(error: Error) => void>();
+  private lost: string | undefined;
+
+  private constructor(
+    private readonly client: Client,
+    private readonly target: SshTarget,
+  ) {
+    // ssh2 may emit errors after ready (a dropped connection); the pending operations report them.
+    client.on('error', (error) => (this.lost = error.message));
+    client.on('close', () => {
+      const error = new SshConnectError(`${target.label}: the SSH connection was lost${this.lost === undefined ? '' : ` (${this.lost})`}`, { hint: SSH_HINT });
+      this.lost ??= 'closed';
+      for (const reject of this.pending) reject(error);
+      this.pending.clear();
+    });
+  }
 
   static connect(target: SshTarget, timeoutMs = 10_000): Promise<SshSession> {
     return new Promise((resolve, reject) => {
       const client = new Client();
       let hostKeyMismatch = false;
       let settled = false;
-      client
-        .once('ready', () => {
-          settled = true;
-          resolve(new SshSession(client));
-        })
-        // ssh2 may emit several errors for one failure, and later ones after ready
-        // (a dropped connection); the pending exec or upload reports those.
-        .on('error', (error) => {
-          if (settled) return;
-          settled = true;
-          client.end();
-          reject(hostKeyMismatch ? new GuestError('the guest presented an unexpected SSH host key', { cause: error }) : error);
-        })
-        .connect({
-          host: target.host,
-          port: target.port,
-          username: target.user,
-          privateKey: target.privateKey,
-          readyTimeout: timeoutMs,
-          hostVerifier: (key: Buffer) => {
-            const ok = key.equals(target.hostKey);
-            if (!ok) hostKeyMismatch = true;
-            return ok;
-          },
-        });
+      try {
+        client
+          .once('ready', () => {
+            settled = true;
+            resolve(new SshSession(client, target));
+          })
+          .on('error', (error) => {
+            if (settled) return;
+            settled = true;
+            client.end();
+            reject(
+              hostKeyMismatch
+                ? new SshHostKeyError(`${target.label}: the guest presented an unexpected SSH host key`, {
+                    cause: error,
+                    hint: 'something else answers on its SSH port, or its host key was replaced; vmfile destroy and vmup make a new machine',
+                  })
+                : new SshConnectError(`${target.label}: cannot log in over SSH on ${target.host}:${target.port} (${error.message})`, { cause: error, hint: SSH_HINT }),
+            );
+          })
+          .connect({
+            host: target.host,
+            port: target.port,
+            username: target.user,
+            privateKey: target.privateKey,
+            readyTimeout: timeoutMs,
+            hostVerifier: (key: Buffer) => {
+              const ok = key.equals(target.hostKey);
+              if (!ok) hostKeyMismatch = true;
+              return ok;
+            },
+          });
+      } catch (error) {
+        // ssh2 throws at once for a key it cannot parse (a damaged key file in .vmfile/).
+        settled = true;
+        reject(new SshKeyError(`${target.label}: its SSH login key cannot be used (${(error as Error).message})`, { cause: error, hint: 'vmfile destroy and vmup make the machine again with new keys' }));
+      }
     });
   }
 
   exec(command: string, callbacks: ExecCallbacks = {}): Promise<number> {
-    return new Promise((resolve, reject) => {
+    return this.guarded('run a command', (resolve, reject) => {
       this.client.exec(command, (error, stream) => {
         if (error) return reject(error);
-        const abort = (): void => {
-          stream.signal('TERM');
-          stream.close();
-        };
-        callbacks.signal?.addEventListener('abort', abort, { once: true });
         stream.on('data', (chunk: Buffer) => callbacks.onStdout?.(chunk.toString('utf8')));
         stream.stderr.on('data', (chunk: Buffer) => callbacks.onStderr?.(chunk.toString('utf8')));
-        stream.once('close', (code: number | null, signalName?: string) => {
-          callbacks.signal?.removeEventListener('abort', abort);
-          if (callbacks.signal?.aborted === true) return reject(callbacks.signal.reason);
-          // A command killed by a signal has no exit code; report it like a shell would.
-          resolve(code ?? (signalName === undefined ? 255 : 128 + 15));
-        });
+        // A command killed by a signal has no exit code; report it like a shell would.
+        stream.once('close', (code: number | null, signalName?: string) => resolve(code ?? (signalName === undefined ? 255 : 128 + 15)));
       });
+    });
+  }
+
+  /** One operation on the connection: its ssh2 errors, and a lost connection, become GuestErrors naming the machine. */
+  private guarded<T>(what: string, body: (resolve: (value: T) => void, reject: (error: Error) => void) => void): Promise<T> {
+    if (this.lost !== undefined) return Promise.reject(new SshConnectError(`${this.target.label}: the SSH connection was lost (${this.lost})`, { hint: SSH_HINT }));
+    return new Promise<T>((resolve, reject) => {
+      const fail = (error: Error): void => {
+        this.pending.delete(fail);
+        reject(error instanceof GuestError ? error : new GuestError(`${this.target.label}: could not ${what} over SSH: ${error.message}`, { cause: error, hint: SSH_HINT }));
+      };
+      this.pending.add(fail);
+      try {
+        body((value) => {
+          this.pending.delete(fail);
+          resolve(value);
+        }, fail);
+      } catch (error) {
+        fail(error instanceof Error ? error : new Error(String(error)));
+      }
     });
   }
 
@@ -95,9 +146,9 @@ export class SshSession {
 
   /** Copies a local file or directory tree to `remote` (created; parents must exist). */
   async upload(local: string, remote: string): Promise<void> {
-    const sftp = await new Promise<SFTPWrapper>((resolve, reject) => this.client.sftp((error, s) => (error ? reject(error) : resolve(s))));
+    const sftp = await this.guarded<SFTPWrapper>('open SFTP', (resolve, reject) => this.client.sftp((error, s) => (error ? reject(error) : resolve(s))));
     try {
-      await uploadTree(sftp, local, remote);
+      await this.guarded<void>(`upload ${local} to ${remote}`, (resolve, reject) => void uploadTree(sftp, local, remote).then(resolve, reject));
     } finally {
       sftp.end();
     }
@@ -129,7 +180,6 @@ async function uploadTree(sftp: SFTPWrapper, local: string, remote: string): Pro
 
 export interface WaitOptions {
   deadline: number;
-  signal?: AbortSignal;
   /** Tells the caller, about once a second, that it is still waiting. */
   onAttempt?: (elapsedMs: number, lastError: string) => void;
   /** Stop early (e.g. QEMU died): return a reason to give up with. */
@@ -145,7 +195,6 @@ export async function waitForSsh(target: SshTarget, options: WaitOptions): Promi
   const started = Date.now();
   let lastError = 'no attempt yet';
   while (Date.now() < options.deadline) {
-    options.signal?.throwIfAborted();
     const reason = await options.giveUp?.();
     if (reason !== undefined) throw new GuestError(reason);
     const attemptStart = Date.now();
@@ -157,8 +206,9 @@ export async function waitForSsh(target: SshTarget, options: WaitOptions): Promi
       session.close();
       lastError = `login worked but "true" exited ${code}`;
     } catch (error) {
-      if (error instanceof GuestError) throw error;
-      lastError = error instanceof Error ? error.message : String(error);
+      // Early in boot sshd may accept and then drop us; only a wrong key (or a bug) ends the wait.
+      if (!(error instanceof GuestError) || error instanceof SshHostKeyError || error instanceof SshKeyError) throw error;
+      lastError = error.cause instanceof Error ? error.cause.message : error.message;
     }
     options.onAttempt?.(Date.now() - started, lastError);
     await sleep(Math.max(0, 500 - (Date.now() - attemptStart)));

@@ -28,10 +28,3 @@ export async function inPhase<T>(reporter: Reporter, machine: string, title: str
     throw error;
   }
 }
-
-export const silentReporter: Reporter = {
-  phase: () => ({ progress: () => {}, done: () => {}, fail: () => {} }),
-  info: () => {},
-  notice: () => {},
-  output: () => {},
-};

@@ -5,7 +5,7 @@
 import { basename, resolve } from 'node:path';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
-import { validatePrivateIps } from '../network/address.js';
+import { validatePrivateIps } from './private-ip.js';
 import { machineSchema, multiMachineSchema, normalizeStep, type FolderSpec, type MachineOutput, type PortSpec, type ProvisionStep } from './schema.js';
 
 export interface BoxRef {

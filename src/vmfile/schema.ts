@@ -4,7 +4,7 @@
  * parsed output, with sizes in bytes and every default filled in.
  */
 import { z } from 'zod';
-import { BOX_NAME_PATTERN as BOX_NAME, BOX_VERSION_PATTERN } from '../box/metadata.js';
+import { BOX_NAME_PATTERN as BOX_NAME, BOX_VERSION_PATTERN } from './box-metadata.js';
 import { formatSize, parseSize } from './size.js';
 
 const MiB = 1024 ** 2;

@@ -1,10 +1,10 @@
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import type { BoxMetadata } from '../../../src/box/metadata.js';
+import type { BoxMetadata } from '../../../src/vmfile/box-metadata.js';
 import { compareVersions, findBox, installStaged, listBoxes, makeStaging, removeBox } from '../../../src/box/store.js';
 import { UserError } from '../../../src/errors.js';
-import { boxDir, boxesDir, boxPaths } from '../../../src/state/layout.js';
+import { boxDir, boxesDir, boxPaths } from '../../../src/store/layout.js';
 import { tempDir } from '../temp-dir.js';
 
 function metadata(name: string, version: string): BoxMetadata {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { isIPv4, macFor, subnetOf, validatePrivateIps } from '../../../src/network/address.js';
+import { macFor } from '../../../src/network/address.js';
+import { isIPv4, subnetOf, validatePrivateIps } from '../../../src/vmfile/private-ip.js';
 
 describe('macFor', () => {
   it('is stable, QEMU-prefixed, locally administered unicast', () => {

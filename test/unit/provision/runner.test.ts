@@ -3,7 +3,7 @@ import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { ConfigError } from '../../../src/errors.js';
-import type { ProvisionRecord } from '../../../src/provision/record.js';
+import type { ProvisionRecord } from '../../../src/store/provision-record.js';
 import { checkStepFiles, fileInstallCommand, scriptCommand, shouldRun, type ProvisionMode } from '../../../src/provision/runner.js';
 import type { ProvisionStep, RunPolicy } from '../../../src/vmfile/schema.js';
 import { tempDir } from '../temp-dir.js';
@@ -125,21 +125,21 @@ describe('scriptCommand', () => {
 
 describe('fileInstallCommand', () => {
   test('outside the home directory the file stays root-owned', () => {
-    expect(fileInstallCommand('/tmp/vmfile-1', '/etc/app/app.conf', 'vm')).toBe(
+    expect(fileInstallCommand('/tmp/vmfile-1', '/etc/app/app.conf', { user: 'vm', home: '/home/vm' })).toBe(
       "sudo -n mkdir -p -- /etc/app && sudo -n cp -rT '--preserve=mode,timestamps' -- /tmp/vmfile-1 /etc/app/app.conf && true; status=$?; rm -rf /tmp/vmfile-1; exit $status",
     );
   });
 
   test.each([['/home/vm'], ['/home/vm/data'], ['/home/vm/.config/app']])('%s belongs to the user', (destination) => {
-    expect(fileInstallCommand('/tmp/vmfile-1', destination, 'vm')).toContain(` && sudo -n chown -R vm: -- ${destination};`);
+    expect(fileInstallCommand('/tmp/vmfile-1', destination, { user: 'vm', home: '/home/vm' })).toContain(` && sudo -n chown -R vm: -- ${destination};`);
   });
 
   test.each([['/home/vmx/data'], ['/home'], ['/root/vm']])('%s is not in the home of user vm', (destination) => {
-    expect(fileInstallCommand('/tmp/vmfile-1', destination, 'vm')).not.toContain('chown');
+    expect(fileInstallCommand('/tmp/vmfile-1', destination, { user: 'vm', home: '/home/vm' })).not.toContain('chown');
   });
 
   test('a destination with spaces and quotes is quoted', () => {
-    expect(fileInstallCommand('/tmp/vmfile-1', "/srv/my app/it's.conf", 'vm')).toContain(
+    expect(fileInstallCommand('/tmp/vmfile-1', "/srv/my app/it's.conf", { user: 'vm', home: '/home/vm' })).toContain(
       `sudo -n mkdir -p -- '/srv/my app' && sudo -n cp -rT '--preserve=mode,timestamps' -- /tmp/vmfile-1 '/srv/my app/it'\\''s.conf'`,
     );
   });
@@ -151,7 +151,7 @@ describe('fileInstallCommand', () => {
     await writeFile(join(scratch, 'sub', 'a.txt'), 'A');
     const destination = join(dir, "new parent's dir", 'tree');
 
-    const result = sh(fileInstallCommand(scratch, destination, 'nobody-here'), dir, await fakeSudoPath());
+    const result = sh(fileInstallCommand(scratch, destination, { user: 'nobody-here', home: '/home/nobody-here' }), dir, await fakeSudoPath());
 
     expect(result.status).toBe(0);
     expect(await readFile(join(destination, 'sub', 'a.txt'), 'utf8')).toBe('A');
@@ -162,7 +162,7 @@ describe('fileInstallCommand', () => {
     const dir = await tempDir();
     const scratch = join(dir, 'missing-upload');
 
-    const result = sh(fileInstallCommand(scratch, join(dir, 'out'), 'nobody-here'), dir, await fakeSudoPath());
+    const result = sh(fileInstallCommand(scratch, join(dir, 'out'), { user: 'nobody-here', home: '/home/nobody-here' }), dir, await fakeSudoPath());
 
     expect(result.status).not.toBe(0);
     await expect(stat(join(dir, 'out'))).rejects.toThrow(/ENOENT/);

@@ -69,15 +69,6 @@ describe('qemuArgs', () => {
     expect(values(args, '-drive').filter((drive) => drive.includes('pflash'))).toEqual([]);
   });
 
-  test('UEFI firmware adds a read-only code pflash and a writable vars pflash', () => {
-    const args = qemuArgs(spec({ boot: { type: 'firmware', firmware: 'uefi', code: '/fw/OVMF_CODE.fd', vars: '/m/vars,1.fd' } }));
-    expect(values(args, '-drive').filter((drive) => drive.includes('pflash'))).toEqual([
-      'if=pflash,format=raw,unit=0,readonly=on,file=/fw/OVMF_CODE.fd',
-      'if=pflash,format=raw,unit=1,file=/m/vars,,1.fd',
-    ]);
-    expect(args).not.toContain('-kernel');
-  });
-
   test('the overlay and the read-only cidata seed drive are attached, commas doubled in paths', () => {
     const args = qemuArgs(spec({ overlay: '/a,b/overlay.qcow2', seedDir: '/a,b/seed' }));
     expect(values(args, '-drive')).toEqual([

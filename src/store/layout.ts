@@ -3,7 +3,7 @@
  *
  * Global store (~/.vmfile, or $VMFILE_HOME):
  *   boxes/<name>/<version>/box.json, disk.qcow2, kernel, initrd,
- *                             disk.verified.json (digest cache, see vmfile/lockfile.ts)
+ *                             disk.verified.json (digest cache, see store/digest.ts)
  *   tmp/                      staging for imports and builds (same filesystem as boxes/,
  *                             so a finished box is moved into place atomically)
  * Per project (next to the Vmfile):
@@ -17,6 +17,7 @@
 import { createHash } from 'node:crypto';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { LOCK_FILE_NAME } from '../vmfile/lock.js';
 
 export function vmfileHome(env: NodeJS.ProcessEnv = process.env): string {
   const configured = env['VMFILE_HOME'];
@@ -63,6 +64,13 @@ export const BOX_DISK_FILE = 'disk.qcow2';
 export const BOX_KERNEL_FILE = 'kernel';
 export const BOX_INITRD_FILE = 'initrd';
 export const DISK_DIGEST_CACHE_FILE = 'disk.verified.json';
+/** A box recipe under boxes/<name>/ in the vmfile package. */
+export const RECIPE_FILE = 'recipe.json';
+/** Scratch raw image while a box is built or packaged (inside its staging directory). */
+export const STAGING_RAW_DISK = 'disk.raw';
+/** Members of a Vagrant libvirt .box (Vagrant's names, not ours). */
+export const VAGRANT_METADATA_FILE = 'metadata.json';
+export const VAGRANT_DISK_FILE = 'box.img';
 
 export interface MachinePaths {
   dir: string;
@@ -84,8 +92,21 @@ export interface MachinePaths {
   sshConfig: string;
 }
 
+/** Per-project state, next to the Vmfile; never synced into a guest or committed. */
+export const PROJECT_STATE_DIR = '.vmfile';
+
 export function projectStateDir(projectDir: string): string {
-  return join(projectDir, '.vmfile');
+  return join(projectDir, PROJECT_STATE_DIR);
+}
+
+/** Keeps .vmfile/ out of version control. */
+export function projectGitignore(projectDir: string): string {
+  return join(projectStateDir(projectDir), '.gitignore');
+}
+
+/** The private network's switch socket, shared by a project's machines. */
+export function networkSocket(projectDir: string): string {
+  return socketPath(projectStateDir(projectDir), 'network.sock');
 }
 
 export function machinesDir(projectDir: string): string {
@@ -131,7 +152,6 @@ export function runtimeDir(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 export const VMFILE_NAMES = ['Vmfile.ts', 'Vmfile.mts', 'Vmfile.js', 'Vmfile.mjs'] as const;
-export const LOCK_FILE_NAME = 'Vmfile.lock';
 
 /** Vmfile.lock, next to the Vmfile: committed with it. */
 export function lockFilePath(projectDir: string): string {

@@ -1,19 +1,27 @@
-/** How services reach a running machine over SSH: the ssh2 target and OpenSSH's argv. */
+/**
+ * How vmfile reaches a machine's guest over SSH: the ssh2 target (machine's own login
+ * key, pinned host key) and the equivalent OpenSSH options, for vmssh and rsync.
+ */
 import { readFile } from 'node:fs/promises';
 import { publicKeyBlob, hostKeyAlias, readPublicKey } from '../ssh/keys.js';
-import type { SshSession, SshTarget } from '../ssh/client.js';
+import { SshSession, type SshTarget } from '../ssh/client.js';
 import { shellCommand } from '../ssh/quote.js';
-import type { MachinePaths } from '../state/layout.js';
-import type { MachineState } from '../state/machine.js';
+import type { MachinePaths } from '../store/layout.js';
+import type { MachineState } from '../store/machine.js';
 
 export async function sshTargetFor(paths: MachinePaths, state: MachineState, port: number): Promise<SshTarget> {
   return {
+    label: `machine "${state.name}"`,
     host: '127.0.0.1',
     port,
     user: state.user,
     privateKey: await readFile(paths.privateKey, 'utf8'),
     hostKey: publicKeyBlob(await readPublicKey(paths.hostPublicKey)),
   };
+}
+
+export async function connectGuest(paths: MachinePaths, state: MachineState, port: number): Promise<SshSession> {
+  return SshSession.connect(await sshTargetFor(paths, state, port));
 }
 
 /** OpenSSH options that log in with the machine's key and pin its host key. */

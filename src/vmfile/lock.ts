@@ -11,22 +11,24 @@
  *
  * What "verify" reads: the box's box.json digest is compared with the lock (cheap), and
  * the disk file itself is hashed and compared with both — but through a digest cache
- * beside the disk (box/digest.ts: size, mtime, ctime, inode -> sha256), so a multi-GB
+ * beside the disk (store/digest.ts: size, mtime, ctime, inode -> sha256), so a multi-GB
  * disk is read once after it changes, not on every vmup. A disk edited in place changes
  * its ctime and is re-hashed, so a tampered disk is refused.
  *
  * The file is JSON with a fixed key order and machines sorted by name, ending in a
  * newline, so that it diffs well in version control and rewriting it unchanged is a no-op.
+ *
+ * This module is pure: what the lock says and how a box compares with it. Reading and
+ * writing the file is store/lockfile.ts; hashing the disk is box/store.ts.
  */
-import { readFile, rename, writeFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { cachedSha256 } from '../box/digest.js';
-import type { BoxMetadata } from '../box/metadata.js';
-import type { InstalledBox } from '../box/store.js';
 import { ConfigError } from '../errors.js';
-import { lockFilePath, LOCK_FILE_NAME } from '../state/layout.js';
-import type { BoxRef, MachineConfig, Project } from './config.js';
+import type { BoxMetadata } from './box-metadata.js';
+import type { BoxRef } from './config.js';
 import { formatIssues } from './config.js';
+
+/** The lock file's name, next to the Vmfile. */
+export const LOCK_FILE_NAME = 'Vmfile.lock';
 
 const SHA256 = /^[0-9a-f]{64}$/;
 
@@ -68,17 +70,24 @@ export interface BoxFacts {
 export function entryFor(metadata: BoxMetadata): LockEntry {
   const entry: LockEntry = { box: metadata.name, version: metadata.version, sha256: metadata.disk.sha256, source: metadata.source.kind };
   if (metadata.source.kind === 'recipe') {
-    const source = metadata.source;
-    entry.recipe = {
-      name: source.recipe,
-      hash: source.recipeHash,
-      suite: source.suite,
-      ...(source.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: source.sourceDateEpoch }),
-      ...(source.snapshot === undefined ? {} : { snapshot: source.snapshot }),
-      ...(source.built === undefined ? {} : { built: source.built }),
-    };
+    const { recipe, recipeHash, suite, sourceDateEpoch, snapshot, built } = metadata.source;
+    entry.recipe = orderedRecipe({ name: recipe, hash: recipeHash, suite, sourceDateEpoch, snapshot, built });
   }
   return entry;
+}
+
+type RecipeEntry = NonNullable<LockEntry['recipe']>;
+
+/** Keys in their fixed order, absent ones left out. */
+function orderedRecipe(recipe: { [K in keyof RecipeEntry]: RecipeEntry[K] | undefined } & Pick<RecipeEntry, 'name' | 'hash' | 'suite'>): RecipeEntry {
+  return {
+    name: recipe.name,
+    hash: recipe.hash,
+    suite: recipe.suite,
+    ...(recipe.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: recipe.sourceDateEpoch }),
+    ...(recipe.snapshot === undefined ? {} : { snapshot: recipe.snapshot }),
+    ...(recipe.built === undefined ? {} : { built: recipe.built }),
+  };
 }
 
 /**
@@ -152,94 +161,51 @@ export function formatLockFile(lock: LockFile): string {
 
 function orderedEntry(entry: LockEntry): LockEntry {
   const ordered: LockEntry = { box: entry.box, version: entry.version, sha256: entry.sha256, source: entry.source };
-  if (entry.recipe !== undefined) {
-    const recipe = entry.recipe;
-    ordered.recipe = {
-      name: recipe.name,
-      hash: recipe.hash,
-      suite: recipe.suite,
-      ...(recipe.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: recipe.sourceDateEpoch }),
-      ...(recipe.snapshot === undefined ? {} : { snapshot: recipe.snapshot }),
-      ...(recipe.built === undefined ? {} : { built: recipe.built }),
-    };
-  }
+  if (entry.recipe !== undefined) ordered.recipe = orderedRecipe(entry.recipe);
   return ordered;
-}
-
-/** The project's lock, or an empty one when there is no Vmfile.lock yet. */
-export async function readLockFile(projectDir: string): Promise<LockFile> {
-  const path = lockFilePath(projectDir);
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { lockVersion: 1, machines: {} };
-    throw error;
-  }
-  return parseLockFile(text, path);
-}
-
-/** Written whole and renamed into place: a crash never leaves half a lock. Unchanged content is not rewritten. */
-export async function writeLockFile(projectDir: string, lock: LockFile): Promise<void> {
-  const path = lockFilePath(projectDir);
-  const text = formatLockFile(lock);
-  const current = await readFile(path, 'utf8').catch(() => undefined);
-  if (current === text) return;
-  const temporary = `${path}.tmp-${process.pid}`;
-  await writeFile(temporary, text, { mode: 0o644 });
-  await rename(temporary, path);
-}
-
-/** The box's facts, hashing the disk only when it changed since it was last hashed. */
-export async function boxFacts(box: InstalledBox): Promise<BoxFacts> {
-  const { sha256 } = await cachedSha256(box.paths.disk, box.paths.diskDigestCache);
-  return { metadata: box.metadata, diskSha256: sha256 };
 }
 
 export type LockOutcome = 'written' | 'verified' | 'updated';
 
 /**
- * Called by vmup before a machine is created or booted. No entry yet (first use):
- * checks the disk against its box.json, then writes the entry. An entry: verifies it,
- * and throws a ConfigError listing every difference (nothing is created or booted).
+ * The lock after a machine's box was checked against it, before the machine is created
+ * or booted. No entry yet (first use): the disk must match its box.json, then the entry
+ * is added. An entry: verifies it,
+ * and throws a ConfigError listing every difference.
  * `update: true` (vmfile lock --update) records the box as it is now, even a disk that
  * no longer matches its box.json: the user asked for exactly that.
  */
-export async function checkLock(project: Project, machine: MachineConfig, box: InstalledBox, options: { update: boolean }): Promise<LockOutcome> {
-  const lock = await readLockFile(project.dir);
-  const facts = await boxFacts(box);
-  const existing = lock.machines[machine.name];
+export function settleLock(lock: LockFile, where: { machine: string; lockPath: string }, facts: BoxFacts, options: { update: boolean }): { outcome: LockOutcome; lock: LockFile } {
+  const existing = lock.machines[where.machine];
   if (options.update) {
-    const entry = { ...entryFor(box.metadata), sha256: facts.diskSha256 };
-    await writeLockFile(project.dir, { ...lock, machines: { ...lock.machines, [machine.name]: entry } });
-    return 'updated';
+    const entry = { ...entryFor(facts.metadata), sha256: facts.diskSha256 };
+    return { outcome: 'updated', lock: { ...lock, machines: { ...lock.machines, [where.machine]: entry } } };
   }
   if (existing === undefined) {
     // First use: never lock in a disk that already differs from what its box says it is.
-    const fresh = entryFor(box.metadata);
+    const fresh = entryFor(facts.metadata);
     if (facts.diskSha256 !== fresh.sha256) {
       const sentence = `disk sha256: box.json records ${fresh.sha256}, but the disk file hashes to ${facts.diskSha256} (it was modified after the box was installed)`;
-      throw mismatchError(project, machine, box, [sentence], 'cannot write');
+      throw mismatchError(where, facts.metadata, [sentence], 'cannot write');
     }
-    await writeLockFile(project.dir, { ...lock, machines: { ...lock.machines, [machine.name]: fresh } });
-    return 'written';
+    return { outcome: 'written', lock: { ...lock, machines: { ...lock.machines, [where.machine]: fresh } } };
   }
   const differences = compareEntry(existing, facts);
-  if (differences.length === 0) return 'verified';
-  throw mismatchError(project, machine, box, differences, 'does not match');
+  if (differences.length === 0) return { outcome: 'verified', lock };
+  throw mismatchError(where, facts.metadata, differences, 'does not match');
 }
 
-function mismatchError(project: Project, machine: MachineConfig, box: InstalledBox, differences: readonly string[], verb: 'does not match' | 'cannot write'): ConfigError {
-  const lockPath = lockFilePath(project.dir);
-  const what = `box ${box.metadata.name} ${box.metadata.version}`;
+function mismatchError(where: { machine: string; lockPath: string }, box: BoxMetadata, differences: readonly string[], verb: 'does not match' | 'cannot write'): ConfigError {
+  const { lockPath, machine } = where;
+  const what = `box ${box.name} ${box.version}`;
   const head =
     verb === 'cannot write'
-      ? `machine "${machine.name}": ${what} is not what its box.json says, so ${LOCK_FILE_NAME} was not written`
-      : `machine "${machine.name}": ${what} does not match ${lockPath}`;
+      ? `machine "${machine}": ${what} is not what its box.json says, so ${LOCK_FILE_NAME} was not written`
+      : `machine "${machine}": ${what} does not match ${lockPath}`;
   return new ConfigError(`${head}:\n${differences.map((line) => `  - ${line}`).join('\n')}\nNothing was created or booted.`, {
     hint:
       verb === 'cannot write'
-        ? `reinstall the box (vmfile box remove ${box.metadata.name} --version ${box.metadata.version}, then vmup), or accept it as it is with: vmfile lock --update`
+        ? `reinstall the box (vmfile box remove ${box.name} --version ${box.version}, then vmup), or accept it as it is with: vmfile lock --update`
         : `if this box is what you want now, record it with: vmfile lock --update (and commit ${LOCK_FILE_NAME}); otherwise install the locked box`,
   });
 }

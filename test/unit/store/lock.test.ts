@@ -3,7 +3,7 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { BusyError } from '../../../src/errors.js';
-import { withMachineLock } from '../../../src/state/lock.js';
+import { withMachineLock } from '../../../src/store/lock.js';
 import { tempDir } from '../temp-dir.js';
 
 const children: ChildProcess[] = [];

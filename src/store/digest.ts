@@ -1,6 +1,8 @@
+/** sha256 of files, and a cache of it beside a large file (box disks). */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { writeJsonAtomic } from './json.js';
 
 export async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
@@ -27,9 +29,8 @@ export async function cachedSha256(file: string, cachePath: string): Promise<{ s
   const sha256 = await sha256File(file);
   // The file must not have changed while it was read, or the digest belongs to neither version.
   if (sameFacts(facts, await fileFacts(file))) {
-    const temporary = `${cachePath}.tmp-${process.pid}`;
-    await writeFile(temporary, `${JSON.stringify({ ...facts, sha256 }, null, 2)}\n`);
-    await rename(temporary, cachePath).catch(() => rm(temporary, { force: true }));
+    // A cache that cannot be written (read-only store) only costs a re-hash next time.
+    await writeJsonAtomic(cachePath, { ...facts, sha256 }, { mode: 0o644 }).catch(() => undefined);
   }
   return { sha256, cached: false };
 }

@@ -1,7 +1,7 @@
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { machinePaths, runtimeDir, vmfileHome } from '../../../src/state/layout.js';
+import { machinePaths, runtimeDir, vmfileHome } from '../../../src/store/layout.js';
 
 describe('machinePaths', () => {
   test('puts every file in the machine directory when the socket path is short', () => {

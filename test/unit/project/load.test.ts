@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { ConfigError } from '../../../src/errors.js';
-import { findVmfile, loadProject } from '../../../src/vmfile/load.js';
+import { findVmfile, loadProject } from '../../../src/project/load.js';
 import { tempDir } from '../temp-dir.js';
 
 const GOOD_VMFILE = `import { defineVm } from 'vmfile';

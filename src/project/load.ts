@@ -8,9 +8,9 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createJiti } from 'jiti';
 import { ConfigError } from '../errors.js';
-import { VMFILE_NAMES } from '../state/layout.js';
-import { parseVmfile, type Project } from './config.js';
-import { pathExists } from '../state/exists.js';
+import { VMFILE_NAMES } from '../store/layout.js';
+import { parseVmfile, type Project } from '../vmfile/config.js';
+import { pathExists } from '../store/exists.js';
 
 export interface LoadOptions {
   cwd: string;

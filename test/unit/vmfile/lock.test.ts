@@ -1,22 +1,15 @@
 import { readFile, writeFile, appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { cachedSha256, sha256File } from '../../../src/box/digest.js';
-import type { BoxMetadata } from '../../../src/box/metadata.js';
+import { cachedSha256, sha256File } from '../../../src/store/digest.js';
+import type { BoxMetadata } from '../../../src/vmfile/box-metadata.js';
 import { installStaged, makeStaging, type InstalledBox } from '../../../src/box/store.js';
 import { ConfigError } from '../../../src/errors.js';
-import { LOCK_FILE_NAME } from '../../../src/state/layout.js';
+
 import type { MachineConfig, Project } from '../../../src/vmfile/config.js';
-import {
-  checkLock,
-  compareEntry,
-  entryFor,
-  formatLockFile,
-  lockedBoxRef,
-  parseLockFile,
-  readLockFile,
-  type LockEntry,
-} from '../../../src/vmfile/lockfile.js';
+import { checkLock } from '../../../src/lifecycle/box.js';
+import { readLockFile } from '../../../src/store/lockfile.js';
+import { compareEntry, entryFor, formatLockFile, LOCK_FILE_NAME, lockedBoxRef, parseLockFile, type LockEntry } from '../../../src/vmfile/lock.js';
 import { tempDir } from '../temp-dir.js';
 
 const A = 'a'.repeat(64);

@@ -1,0 +1,88 @@
+/**
+ * A machine's disk made into a box file another host can `vmfile box add`: the
+ * flattened disk (handed over by the machine's driver) is scrubbed of the machine's
+ * keys and identity (box/scrub.ts), checked, converted to qcow2 and written as a tar
+ * with box.json. Everything happens in a staging directory; the output appears whole
+ * or not at all.
+ */
+import { copyFile, mkdir, rm, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { convertImage, imageInfo } from '../qemu/img.js';
+import { BOX_DISK_FILE, BOX_INITRD_FILE, BOX_KERNEL_FILE, BOX_METADATA_FILE, STAGING_RAW_DISK } from '../store/layout.js';
+import { sha256File } from '../store/digest.js';
+import { writeJsonAtomic } from '../store/json.js';
+import { inPhase, type Reporter } from '../ui/reporter.js';
+import type { BoxMetadata } from '../vmfile/box-metadata.js';
+import { writeBoxArchive } from './archive.js';
+import { dumpFile } from './debugfs.js';
+import { packagesIn } from './manifest.js';
+import { scrubImage } from './scrub.js';
+import { cleanStaging, makeStaging, type InstalledBox } from './store.js';
+
+/** Timestamps inside the box file: fixed, so packaging the same disk twice gives the same file. */
+const ARCHIVE_MTIME = 1_700_000_000;
+
+export interface PackageSpec {
+  home: string;
+  machine: string;
+  /** The box the machine was made from: how it boots, its kernel and initrd. */
+  box: InstalledBox;
+  user: string;
+  name: string;
+  version: string;
+  output: string;
+  /** Writes the machine's whole disk as a raw image at the given path. */
+  exportDisk: (raw: string) => Promise<void>;
+  reporter: Reporter;
+}
+
+export async function packageBox(spec: PackageSpec): Promise<{ metadata: BoxMetadata; scrubbed: string[]; bytes: number }> {
+  const { box, machine, reporter } = spec;
+  const label = `machine "${machine}"`;
+  const staging = await makeStaging(spec.home, `package-${machine}`);
+  try {
+    const raw = join(staging, STAGING_RAW_DISK);
+    await inPhase(reporter, machine, 'Flattening the disk (box + changes) into a copy', () => spec.exportDisk(raw));
+    const sourceDateEpoch = box.metadata.source.kind === 'recipe' ? box.metadata.source.sourceDateEpoch : undefined;
+    const scrubbed = await inPhase(reporter, machine, 'Removing keys and machine identity from the copy', () =>
+      scrubImage(raw, { user: spec.user, label, ...(sourceDateEpoch === undefined ? {} : { sourceDateEpoch }) }),
+    );
+    const packages = await manifestOf(raw, staging);
+    const disk = join(staging, BOX_DISK_FILE);
+    await inPhase(reporter, machine, 'Converting the copy to qcow2', () => convertImage(raw, disk, 'qcow2', `convert the disk copy of ${label}`));
+    await rm(raw, { force: true });
+    const boot = box.metadata.boot;
+    if (boot.type === 'kernel') {
+      await copyFile(box.paths.kernel, join(staging, BOX_KERNEL_FILE));
+      if (boot.initrd !== undefined) await copyFile(box.paths.initrd, join(staging, BOX_INITRD_FILE));
+    }
+    const metadata: BoxMetadata = {
+      name: spec.name,
+      version: spec.version,
+      architecture: box.metadata.architecture,
+      disk: { file: BOX_DISK_FILE, format: 'qcow2', sha256: await sha256File(disk), virtualSize: (await imageInfo(disk)).virtualSize },
+      boot: boot.type === 'kernel' ? { type: 'kernel', kernel: BOX_KERNEL_FILE, ...(boot.initrd === undefined ? {} : { initrd: BOX_INITRD_FILE }), cmdline: boot.cmdline } : boot,
+      user: spec.user,
+      created: new Date().toISOString(),
+      source: { kind: 'package', machine, fromBox: `${box.metadata.name} ${box.metadata.version}`, ...(packages === undefined ? {} : { packages }) },
+    };
+    await writeJsonAtomic(join(staging, BOX_METADATA_FILE), metadata);
+    await mkdir(resolve(spec.output, '..'), { recursive: true });
+    await inPhase(reporter, machine, `Writing ${spec.output}`, () => writeBoxArchive(staging, metadata, spec.output, { mtime: ARCHIVE_MTIME }));
+    return { metadata, scrubbed, bytes: (await stat(spec.output)).size };
+  } finally {
+    await cleanStaging(staging);
+  }
+}
+
+/** The disk's package list, from its dpkg status file; undefined for a disk without dpkg. */
+async function manifestOf(raw: string, staging: string): Promise<string[] | undefined> {
+  const admindir = join(staging, 'dpkg');
+  await mkdir(admindir);
+  if (!(await dumpFile(raw, '/var/lib/dpkg/status', join(admindir, 'status')))) return undefined;
+  try {
+    return await packagesIn(admindir);
+  } finally {
+    await rm(admindir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * The driver contract: everything that depends on how a machine is run (today QEMU
+ * driven directly; libvirt next) behind one interface, in the spirit of Lima's
+ * pkg/driver and Vagrant's Provider. Use-cases above it never see argv, pids, QMP or
+ * qemu-img.
+ *
+ * A driver is bound to one machine's directory. It knows nothing of the Vmfile or of
+ * SSH: it is handed plain specs and answers with plain facts. The machine record
+ * (machine.json) belongs to the layer above, except the runtime fields a stop clears.
+ *
+ * Promises every driver keeps, method by method, are written on the interface.
+ */
+import type { InstalledBox } from '../box/store.js';
+import type { PlannedFolder } from '../folders/plan.js';
+import type { PortForward } from '../store/machine.js';
+import type { Accel } from '../qemu/host.js';
+import type { PortSpec } from '../vmfile/schema.js';
+
+export type { Accel, PortForward };
+
+export interface StartSpec {
+  /** The machine's name, for messages and the process title. */
+  machine: string;
+  box: InstalledBox;
+  accel: Accel;
+  cpus: number;
+  /** Bytes. */
+  memory: number;
+  ports: readonly PortSpec[];
+  /** Folders the driver attaches as devices (virtiofs, 9p); rsync folders are ignored. */
+  folders: readonly PlannedFolder[];
+  /** The Vmfile's private network: a stream socket to vmfile's switch and this NIC's MAC. */
+  privateNetwork?: { socket: string; mac: string };
+  /** Continue from the memory saved by suspend() instead of booting. */
+  fromSavedState: boolean;
+  /** Told when a taken host port was moved (autoCorrect). */
+  onPortMoved?: (from: number, to: number, spec: PortSpec) => void;
+}
+
+export interface Started {
+  pid: number;
+  /** Host port (on 127.0.0.1) forwarded to the guest's port 22. */
+  sshPort: number;
+  /** The forwards as bound: autoCorrect may have moved some. */
+  forwards: PortForward[];
+}
+
+export interface StopOptions {
+  /** Ask the guest first (ACPI power button) and wait up to timeoutMs; false goes straight to force. */
+  graceful: boolean;
+  timeoutMs: number;
+  progress?: (text: string) => void;
+}
+
+export interface Snapshot {
+  name: string;
+  /** Seconds since the epoch. */
+  date: number;
+  /** Bytes of saved memory and device state; 0 for a disk-only snapshot. */
+  memoryBytes: number;
+}
+
+export interface Driver {
+  /** The machine's process id while it runs, else undefined. Never throws; cheap (no QMP). */
+  pid(): Promise<number | undefined>;
+
+  /** Whether the running guest's CPUs are stopped. A machine that does not answer counts as not paused. */
+  paused(): Promise<boolean>;
+
+  /** Creates the machine's disk over the box. Called once per machine; an existing disk is replaced. */
+  create(box: InstalledBox, diskBytes: number): Promise<void>;
+
+  /**
+   * Whether the machine's disk is there and readable; rejects with a UserError saying
+   * what is wrong (a missing or unreadable disk, a box no longer installed).
+   */
+  checkDisk(box: InstalledBox): Promise<void>;
+
+  /**
+   * Starts the machine and resolves once it runs (not once the guest is ready). In the
+   * wrong state: starting a machine that already runs is refused with a UserError.
+   */
+  start(spec: StartSpec): Promise<Started>;
+
+  /**
+   * Stops the machine and resolves once its process is gone: graceful first when asked,
+   * then forced. Repeating it on a stopped machine resolves 'not running' and clears
+   * what a crash may have left (pid file, socket, runtime fields of the record).
+   */
+  stop(options: StopOptions): Promise<'clean' | 'forced' | 'not running'>;
+
+  /**
+   * Saves the running machine's memory into its disk, calls `saved` (the caller records
+   * it), then stops the process. A failed save leaves the machine running as it was.
+   * On a machine that does not run: a UserError.
+   */
+  suspend(saved: () => Promise<void>): Promise<void>;
+
+  /**
+   * Drops the memory saved by suspend(): on a running machine once a resume reached the
+   * guest, on a stopped one to discard it. A no-op when there is none.
+   */
+  discardSavedState(): Promise<void>;
+
+  /** User snapshots (the saved state of suspend() is never listed). Works running or stopped. */
+  listSnapshots(): Promise<Snapshot[]>;
+
+  /**
+   * Saves a snapshot: disk and memory while running, disk only while stopped; resolves
+   * with which. A name already taken is refused with a UserError.
+   */
+  saveSnapshot(name: string): Promise<{ memory: boolean }>;
+
+  /**
+   * Brings a snapshot back: into the running machine (it must hold memory, else a
+   * UserError) or onto the stopped disk. An unknown name is a UserError listing the real ones.
+   */
+  applySnapshot(name: string): Promise<{ memory: boolean }>;
+
+  /** Deletes a snapshot, running or stopped. An unknown name is a UserError. */
+  deleteSnapshot(name: string): Promise<void>;
+
+  /** Writes the machine's whole disk (the box folded in) as a standalone raw image. The machine must be stopped. */
+  exportDisk(destination: string): Promise<void>;
+
+  /** Stops the machine if it runs and removes everything the driver made. Repeating it is a no-op. */
+  destroy(): Promise<void>;
+}

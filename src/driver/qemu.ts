@@ -1,0 +1,250 @@
+/**
+ * The QEMU driver: vmfile runs qemu-system itself, detached, and talks to it over QMP.
+ *
+ * It owns the QEMU command line (qemu/argv.ts), the process (qemu/process.ts: a pid
+ * counts only while /proc says it is QEMU on this machine's overlay), qemu-img, QMP,
+ * and stopping. Running vs stopped is decided here for snapshots: HMP savevm/loadvm/delvm
+ * (disk and memory) on a running machine, qemu-img on a stopped one (disk only). qcow2
+ * updates its snapshot table only after a snapshot's data is written, so a save that
+ * fails or is killed midway leaves the earlier snapshots as they were.
+ */
+import { rm, writeFile } from 'node:fs/promises';
+import type { InstalledBox } from '../box/store.js';
+import { UserError } from '../errors.js';
+import { startVirtiofsd } from '../folders/sync.js';
+import { freePort, resolveForwards } from '../network/ports.js';
+import { qemuArgs, type BootSpec } from '../qemu/argv.js';
+import { convertImage, createOverlay, imageInfo, listSnapshots, snapshotOffline, type DiskSnapshot } from '../qemu/img.js';
+import { killProcess, launchQemu, runningPid, waitForExit } from '../qemu/process.js';
+import { QmpClient } from '../qmp/client.js';
+import { hmpQuiet, withQmp } from '../qmp/session.js';
+import { SUSPEND_SNAPSHOT, type MachinePaths } from '../store/layout.js';
+import { readMachineState, withoutRuntime, writeMachineState } from '../store/machine.js';
+import type { Driver, Snapshot, StartSpec, Started, StopOptions } from './driver.js';
+
+export { chooseAccel, probeHost, type HostInfo } from '../qemu/host.js';
+export { QEMU_BINARY } from '../qemu/process.js';
+
+export function qemuDriver(name: string, paths: MachinePaths): Driver {
+  return new QemuDriver(name, paths);
+}
+
+class QemuDriver implements Driver {
+  constructor(
+    private readonly name: string,
+    private readonly paths: MachinePaths,
+  ) {}
+
+  pid(): Promise<number | undefined> {
+    return runningPid(this.paths.pidFile, this.paths.overlay);
+  }
+
+  async paused(): Promise<boolean> {
+    try {
+      const result = await withQmp(this.paths.qmpSocket, (qmp) => qmp.execute<{ running?: boolean }>('query-status', {}, { timeoutMs: 1000 }), { timeoutMs: 1000 });
+      return result.running === false;
+    } catch {
+      return false;
+    }
+  }
+
+  async create(box: InstalledBox, diskBytes: number): Promise<void> {
+    await createOverlay(box.paths.disk, this.paths.overlay, diskBytes);
+  }
+
+  async checkDisk(box: InstalledBox): Promise<void> {
+    await imageInfo(this.paths.overlay).catch((error: unknown) => {
+      throw new UserError(`machine "${this.name}": its disk ${this.paths.overlay} cannot be read`, {
+        hint: `check that box ${box.metadata.name} ${box.metadata.version} is still installed (vmfile box list)`,
+        cause: error,
+      });
+    });
+  }
+
+  async start(spec: StartSpec): Promise<Started> {
+    const running = await this.pid();
+    if (running !== undefined) throw new UserError(`machine "${this.name}" is already running (pid ${running})`);
+    await this.checkDisk(spec.box);
+    await writeFile(this.paths.serialLog, '', { mode: 0o600 });
+    const forwards = await resolveForwards(spec.machine, spec.ports, spec.onPortMoved ?? (() => {}));
+    const virtiofs = await startVirtiofsd(this.paths, spec.folders);
+    const ninep = spec.folders.filter((folder) => folder.type === '9p').map((folder) => ({ tag: folder.tag, path: folder.host, readonly: folder.readonly }));
+    // The free SSH port is found by binding and releasing it; another program can take
+    // it in between, so a failed forward is retried on a new port.
+    for (let attempt = 1; ; attempt++) {
+      const sshPort = await freePort();
+      const args = qemuArgs({
+        name: spec.machine,
+        accel: spec.accel,
+        cpus: spec.cpus,
+        memory: spec.memory,
+        boot: bootSpec(spec.box),
+        overlay: this.paths.overlay,
+        seedDir: this.paths.seedDir,
+        forwards: [{ protocol: 'tcp', hostIp: '127.0.0.1', hostPort: sshPort, guestPort: 22 }, ...forwards],
+        qmpSocket: this.paths.qmpSocket,
+        serialLog: this.paths.serialLog,
+        pidFile: this.paths.pidFile,
+        ...(spec.fromSavedState ? { loadvm: SUSPEND_SNAPSHOT } : {}),
+        virtiofs,
+        ninep,
+        ...(spec.privateNetwork === undefined ? {} : { privateNetwork: spec.privateNetwork }),
+      });
+      try {
+        const pid = await launchQemu(args, this.paths.pidFile);
+        (await QmpClient.connect(this.paths.qmpSocket)).close();
+        return { pid, sshPort, forwards };
+      } catch (error) {
+        const text = error instanceof Error ? `${error.message} ${'stderr' in error ? String(error.stderr) : ''}` : '';
+        if (attempt < 3 && /host forwarding rule|Address already in use/i.test(text)) continue;
+        throw error;
+      }
+    }
+  }
+
+  async stop(options: StopOptions): Promise<'clean' | 'forced' | 'not running'> {
+    const pid = await this.pid();
+    const outcome = pid === undefined ? 'not running' : await this.stopProcess(pid, options);
+    await this.markStopped();
+    return outcome;
+  }
+
+  /** A clean powerdown within the timeout (when graceful), then QMP quit, then SIGKILL. */
+  private async stopProcess(pid: number, options: StopOptions): Promise<'clean' | 'forced'> {
+    if (options.graceful && options.timeoutMs > 0 && (await this.qmpCommand('system_powerdown'))) {
+      const started = Date.now();
+      const timer = setInterval(
+        () => options.progress?.(`waiting for the guest to power off (${Math.round((Date.now() - started) / 1000)} s of ${options.timeoutMs / 1000} s)`),
+        1000,
+      );
+      try {
+        if (await waitForExit(pid, this.paths.overlay, options.timeoutMs)) return 'clean';
+      } finally {
+        clearInterval(timer);
+      }
+    }
+    await this.qmpCommand('quit');
+    if (await waitForExit(pid, this.paths.overlay, 5000)) return 'forced';
+    killProcess(pid, 'SIGKILL');
+    await waitForExit(pid, this.paths.overlay, 5000);
+    return 'forced';
+  }
+
+  private async qmpCommand(command: string): Promise<boolean> {
+    try {
+      await withQmp(this.paths.qmpSocket, (qmp) => qmp.execute(command, {}, { timeoutMs: 3000 }), { timeoutMs: 3000 });
+      return true;
+    } catch {
+      // QEMU already going away, or its monitor is stuck: the caller escalates.
+      return false;
+    }
+  }
+
+  /** Forgets what only held while running: the record's runtime fields, the pid file, the socket. */
+  private async markStopped(): Promise<void> {
+    const state = await readMachineState(this.paths.state).catch(() => undefined);
+    if (state !== undefined && (state.sshPort !== undefined || state.accel !== undefined)) await writeMachineState(this.paths.state, withoutRuntime(state));
+    await rm(this.paths.pidFile, { force: true });
+    await rm(this.paths.qmpSocket, { force: true });
+  }
+
+  async suspend(saved: () => Promise<void>): Promise<void> {
+    const pid = await this.pid();
+    if (pid === undefined) throw new UserError(`machine "${this.name}" is not running, so there is no memory to save`);
+    await withQmp(this.paths.qmpSocket, async (qmp) => {
+      // A leftover from an interrupted suspend would make savevm overwrite silently; drop it first.
+      await qmp.hmp(`delvm ${SUSPEND_SNAPSHOT}`).catch(() => '');
+      await hmpQuiet(qmp, `savevm ${SUSPEND_SNAPSHOT}`, `machine "${this.name}": save memory`);
+    });
+    await saved();
+    await this.stopProcess(pid, { graceful: false, timeoutMs: 0 });
+    await this.markStopped();
+  }
+
+  async discardSavedState(): Promise<void> {
+    if (!(await listSnapshots(this.paths.overlay)).some((s) => s.name === SUSPEND_SNAPSHOT)) return;
+    if ((await this.pid()) !== undefined) {
+      await withQmp(this.paths.qmpSocket, (qmp) => hmpQuiet(qmp, `delvm ${SUSPEND_SNAPSHOT}`, `machine "${this.name}": drop the saved memory`));
+    } else {
+      await snapshotOffline(this.paths.overlay, 'delete', SUSPEND_SNAPSHOT);
+    }
+  }
+
+  async listSnapshots(): Promise<Snapshot[]> {
+    return (await this.userSnapshots()).map((s) => ({ name: s.name, date: s.date, memoryBytes: s.vmStateSize }));
+  }
+
+  async saveSnapshot(name: string): Promise<{ memory: boolean }> {
+    if ((await this.userSnapshots()).some((s) => s.name === name)) {
+      throw new UserError(`machine "${this.name}" already has a snapshot "${name}"`, { hint: `delete it first (vmfile snapshot delete ${name}) or choose another name` });
+    }
+    if ((await this.pid()) !== undefined) {
+      await withQmp(this.paths.qmpSocket, (qmp) => hmpQuiet(qmp, `savevm ${name}`, `machine "${this.name}": save snapshot "${name}"`));
+      return { memory: true };
+    }
+    await snapshotOffline(this.paths.overlay, 'create', name);
+    return { memory: false };
+  }
+
+  async applySnapshot(name: string): Promise<{ memory: boolean }> {
+    const snapshot = await this.findSnapshot(name);
+    if ((await this.pid()) === undefined) {
+      await snapshotOffline(this.paths.overlay, 'apply', name);
+      return { memory: false };
+    }
+    if (snapshot.vmStateSize === 0) {
+      throw new UserError(`machine "${this.name}": snapshot "${name}" holds no memory (it was taken while halted), so it cannot be loaded into the running machine`, {
+        hint: `halt the machine (vmhalt), then restore it: vmfile snapshot restore ${name}`,
+      });
+    }
+    await withQmp(this.paths.qmpSocket, (qmp) => hmpQuiet(qmp, `loadvm ${name}`, `machine "${this.name}": restore snapshot "${name}"`));
+    return { memory: true };
+  }
+
+  async deleteSnapshot(name: string): Promise<void> {
+    await this.findSnapshot(name);
+    if ((await this.pid()) !== undefined) {
+      await withQmp(this.paths.qmpSocket, (qmp) => hmpQuiet(qmp, `delvm ${name}`, `machine "${this.name}": delete snapshot "${name}"`));
+    } else {
+      await snapshotOffline(this.paths.overlay, 'delete', name);
+    }
+  }
+
+  async exportDisk(destination: string): Promise<void> {
+    const pid = await this.pid();
+    if (pid !== undefined) throw new UserError(`machine "${this.name}" is running (pid ${pid}); its disk is still changing`, { hint: 'halt it first: vmhalt' });
+    await convertImage(this.paths.overlay, destination, 'raw', `flatten the disk of machine "${this.name}"`);
+  }
+
+  async destroy(): Promise<void> {
+    const pid = await this.pid();
+    if (pid !== undefined) await this.stopProcess(pid, { graceful: false, timeoutMs: 0 });
+    await rm(this.paths.qmpSocket, { force: true });
+    // The machine lock lives in the directory; its holder's release tolerates its absence.
+    await rm(this.paths.dir, { recursive: true, force: true });
+  }
+
+  private async userSnapshots(): Promise<DiskSnapshot[]> {
+    return (await listSnapshots(this.paths.overlay)).filter((s) => s.name !== SUSPEND_SNAPSHOT);
+  }
+
+  private async findSnapshot(name: string): Promise<DiskSnapshot> {
+    const snapshots = await this.userSnapshots();
+    const found = snapshots.find((s) => s.name === name);
+    if (found === undefined) {
+      throw new UserError(`machine "${this.name}" has no snapshot "${name}"`, {
+        hint: snapshots.length === 0 ? 'it has no snapshots; vmfile snapshot save NAME makes one' : `its snapshots: ${snapshots.map((s) => s.name).join(', ')}`,
+      });
+    }
+    return found;
+  }
+}
+
+function bootSpec(box: InstalledBox): BootSpec {
+  const boot = box.metadata.boot;
+  if (boot.type === 'kernel') {
+    return { type: 'kernel', kernel: box.paths.kernel, ...(boot.initrd === undefined ? {} : { initrd: box.paths.initrd }), cmdline: boot.cmdline };
+  }
+  if (boot.firmware === 'uefi') throw new UserError(`box ${box.metadata.name}: UEFI boxes are not supported yet`, { hint: 'use a BIOS or direct-kernel box' });
+  return { type: 'firmware', firmware: 'bios' };
+}

@@ -1,0 +1,38 @@
+/**
+ * The one guard for work inside a running guest: the machine must be running (else a
+ * UserError that says what it is instead and how to start it), then one SSH session
+ * for the work, closed whatever happens. With `lock`, the machine lock is held too.
+ */
+import { UserError } from '../errors.js';
+import { describeStatus, inspect, isRunning, type RunningInstance } from '../instance/inspect.js';
+import type { SshSession } from '../ssh/client.js';
+import { withMachineLock } from '../store/lock.js';
+import type { Project } from '../vmfile/config.js';
+import { connectGuest } from './communicator.js';
+
+export async function withRunningMachine<T>(
+  project: Project,
+  name: string,
+  fn: (machine: RunningInstance, session: SshSession) => Promise<T>,
+  options: { lock?: string; hint?: string } = {},
+): Promise<T> {
+  const work = async (): Promise<T> => {
+    const machine = await requireRunning(project, name, options.hint);
+    const session = await connectGuest(machine.paths, machine.state, machine.state.sshPort);
+    try {
+      return await fn(machine, session);
+    } finally {
+      session.close();
+    }
+  };
+  if (options.lock === undefined) return work();
+  const { paths } = await inspect(project.dir, name);
+  return withMachineLock(paths.lock, name, options.lock, work);
+}
+
+export async function requireRunning(project: Project, name: string, hint?: string): Promise<RunningInstance> {
+  const machine = await inspect(project.dir, name);
+  if (isRunning(machine)) return machine;
+  const start = machine.status === 'suspended' ? 'continue it with: vmfile resume' : machine.status === 'broken' ? 'vmfile destroy clears it' : 'start it with: vmup';
+  throw new UserError(`machine "${name}" ${describeStatus(machine)}, not running`, { hint: hint === undefined ? start : `${start}; ${hint}` });
+}

@@ -1,0 +1,63 @@
+/**
+ * What a machine is doing now, from its record and its driver. Never throws for a
+ * damaged machine: like Lima's store.Inspect, it reports it as "broken" with the
+ * reason, so one bad machine never hides the others, and destroy can still clear it.
+ */
+import { VmfileError } from '../errors.js';
+import { qemuDriver } from '../driver/qemu.js';
+import type { Driver } from '../driver/driver.js';
+import { pathExists } from '../store/exists.js';
+import { machinePaths, type MachinePaths } from '../store/layout.js';
+import { readMachineState, type MachineState } from '../store/machine.js';
+
+export type MachineStatusName = 'not created' | 'running' | 'halted' | 'suspended' | 'broken';
+
+export interface Instance {
+  name: string;
+  status: MachineStatusName;
+  paths: MachinePaths;
+  driver: Driver;
+  /** The record; absent when not created or broken. */
+  state?: MachineState;
+  /** While running (also for a broken machine whose QEMU still runs). */
+  pid?: number;
+  /** Why a machine is broken. */
+  errors: string[];
+}
+
+/** A running machine, with what running guarantees. */
+export type RunningInstance = Instance & { status: 'running'; state: MachineState & { sshPort: number }; pid: number };
+
+export async function inspect(projectDir: string, name: string): Promise<Instance> {
+  const paths = machinePaths(projectDir, name);
+  const driver = qemuDriver(name, paths);
+  const base = { name, paths, driver, errors: [] as string[] };
+  let state: MachineState | undefined;
+  try {
+    state = await readMachineState(paths.state);
+  } catch (error) {
+    const pid = await driver.pid();
+    return { ...base, status: 'broken', ...(pid === undefined ? {} : { pid }), errors: [error instanceof VmfileError ? error.message : String(error)] };
+  }
+  // The record is written last at creation: without it (or without the disk) the machine is created again.
+  if (state === undefined || !(await pathExists(paths.overlay))) return { ...base, status: 'not created' };
+  const pid = await driver.pid();
+  if (pid !== undefined) return { ...base, status: 'running', state, pid };
+  return { ...base, status: state.suspendedAt === undefined ? 'halted' : 'suspended', state };
+}
+
+export function isRunning(instance: Instance): instance is RunningInstance {
+  return instance.status === 'running' && instance.pid !== undefined && instance.state?.sshPort !== undefined;
+}
+
+/** "is halted", "is suspended (...)": for messages that refuse an operation in the wrong state. */
+export function describeStatus(instance: Instance): string {
+  switch (instance.status) {
+    case 'broken':
+      return `is broken (${instance.errors.join('; ')})`;
+    case 'suspended':
+      return 'is suspended (its memory is saved and QEMU is stopped)';
+    default:
+      return `is ${instance.status}`;
+  }
+}

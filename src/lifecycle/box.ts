@@ -1,0 +1,61 @@
+/**
+ * A machine's box before anything is created or booted: found in the store (or built
+ * from its recipe on first use), then checked against Vmfile.lock.
+ */
+import { buildBox, hasRecipe, listRecipes } from '../box/build.js';
+import { boxFacts, findBox, listBoxes, type InstalledBox } from '../box/store.js';
+import { UserError } from '../errors.js';
+import { lockFilePath } from '../store/layout.js';
+import { readLockFile, writeLockFile } from '../store/lockfile.js';
+import type { Reporter } from '../ui/reporter.js';
+import type { BoxRef, MachineConfig, Project } from '../vmfile/config.js';
+import { settleLock, type LockOutcome } from '../vmfile/lock.js';
+
+/**
+ * The box a machine needs: from the store, or built from its recipe on first use.
+ * `fromLock` says the version came from Vmfile.lock rather than the Vmfile: a locked
+ * version that is not installed is built from the recipe under that version (another
+ * host, same lock), and the lock check that follows says whether it came out the same.
+ */
+export async function ensureBox(
+  home: string,
+  ref: BoxRef,
+  options: { reporter: Reporter; machine: string; fromLock?: boolean },
+): Promise<InstalledBox> {
+  const found = await findBox(home, ref);
+  if (found !== undefined) return found;
+  const versions = (await listBoxes(home)).filter((box) => box.metadata.name === ref.name).map((box) => box.metadata.version);
+  if (options.fromLock === true && ref.version !== undefined) {
+    if (await hasRecipe(ref.name)) {
+      options.reporter.info(options.machine, `box ${ref.name} ${ref.version} (pinned by Vmfile.lock) is not installed; building it from its recipe, then checking it against the lock`);
+      return buildBox({ home, name: ref.name, version: ref.version, reporter: options.reporter });
+    }
+    throw new UserError(`machine "${options.machine}": box ${ref.name} version ${ref.version}, pinned by Vmfile.lock, is not installed${versions.length > 0 ? ` (installed: ${versions.join(', ')})` : ''}`, {
+      hint: `add that version (vmfile box add ${ref.name} FILE --version ${ref.version}), or switch to an installed one and record it with: vmfile lock --update`,
+    });
+  }
+  if (ref.version !== undefined && versions.length > 0) {
+    throw new UserError(`machine "${options.machine}": box ${ref.name} version ${ref.version} is not installed (installed: ${versions.join(', ')})`, {
+      hint: 'change the version in the Vmfile, or add that version with: vmfile box add',
+    });
+  }
+  if (ref.version === undefined && (await hasRecipe(ref.name))) {
+    options.reporter.info(options.machine, `box ${ref.name} is not installed; building it from its recipe (about a minute)`);
+    return buildBox({ home, name: ref.name, reporter: options.reporter });
+  }
+  const recipes = await listRecipes();
+  throw new UserError(`machine "${options.machine}": unknown box "${ref.name}"`, {
+    hint: `add it with "vmfile box add ${ref.name} FILE", or use a box with a recipe: ${recipes.join(', ') || 'none'}`,
+  });
+}
+
+/**
+ * Checks `box` against the machine's Vmfile.lock entry (see vmfile/lock.ts): verifies
+ * it, writes it on first use, or records it with `update`. A mismatch throws before
+ * anything is created or booted; the file is written only when it changes.
+ */
+export async function checkLock(project: Project, machine: MachineConfig, box: InstalledBox, options: { update: boolean }): Promise<LockOutcome> {
+  const settled = settleLock(await readLockFile(project.dir), { machine: machine.name, lockPath: lockFilePath(project.dir) }, await boxFacts(box), options);
+  if (settled.outcome !== 'verified') await writeLockFile(project.dir, settled.lock);
+  return settled.outcome;
+}

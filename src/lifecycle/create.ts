@@ -1,0 +1,43 @@
+/**
+ * Creating a machine: its own login key and SSH host key, the disk over the box, then
+ * the record. Ordered so that a fault at any point loses nothing: the record is
+ * written last, so a half-created machine is simply created again.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import type { InstalledBox } from '../box/store.js';
+import type { Driver } from '../driver/driver.js';
+import { ConfigError } from '../errors.js';
+import { generateKeyPair, hostKeyAlias, knownHostsLine, readPublicKey } from '../ssh/keys.js';
+import { writeFileAtomic } from '../store/json.js';
+import type { MachinePaths } from '../store/layout.js';
+import { writeMachineState, type MachineState } from '../store/machine.js';
+import type { MachineConfig } from '../vmfile/config.js';
+import { formatSize } from '../vmfile/size.js';
+
+export async function createMachine(machine: MachineConfig, box: InstalledBox, paths: MachinePaths, driver: Driver): Promise<MachineState> {
+  if (machine.disk < box.metadata.disk.virtualSize) {
+    throw new ConfigError(`machine "${machine.name}": disk ${formatSize(machine.disk)} is smaller than box ${box.metadata.name}'s disk (${formatSize(box.metadata.disk.virtualSize)})`, {
+      hint: `set disk to at least "${formatSize(box.metadata.disk.virtualSize)}"`,
+    });
+  }
+  await mkdir(paths.dir, { recursive: true, mode: 0o700 });
+  await generateKeyPair(paths.privateKey, `vmfile machine ${machine.name}`);
+  await generateKeyPair(paths.hostPrivateKey, `vmfile host key ${machine.name}`);
+  await writeFileAtomic(paths.knownHosts, knownHostsLine(hostKeyAlias(machine.name), await readPublicKey(paths.hostPublicKey)));
+  await driver.create(box, machine.disk);
+  const state: MachineState = {
+    name: machine.name,
+    instanceId: newInstanceId(),
+    createdAt: new Date().toISOString(),
+    box: { name: box.metadata.name, version: box.metadata.version, sha256: box.metadata.disk.sha256 },
+    user: box.metadata.user,
+  };
+  await writeMachineState(paths.state, state);
+  return state;
+}
+
+/** cloud-init does its first-boot work once per instance id. */
+export function newInstanceId(): string {
+  return `vmfile-${randomUUID()}`;
+}

@@ -1,0 +1,170 @@
+/**
+ * Starting one planned machine, whatever it is now: created (if new), then booted
+ * fresh, or continued from saved memory (suspended), or left as it is (running). Both
+ * starts hand the guest to the same list of requirements (guest/requirements.ts).
+ */
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { InstalledBox } from '../box/store.js';
+import { loadSeedTemplates, renderSeed, writeSeed } from '../cloudinit/seed.js';
+import { chooseAccel, type HostInfo } from '../driver/qemu.js';
+import type { Accel, StartSpec } from '../driver/driver.js';
+import { UserError } from '../errors.js';
+import type { PlannedFolder } from '../folders/plan.js';
+import { provisionMachine } from '../guest/provisioner.js';
+import { meetRequirements } from '../guest/requirements.js';
+import { withRunningMachine } from '../guest/running.js';
+import { describeStatus, inspect, isRunning, type Instance } from '../instance/inspect.js';
+import type { ServiceContext } from '../instance/context.js';
+import { macFor } from '../network/address.js';
+import { ensureHub } from '../network/hub.js';
+import { readPublicKey } from '../ssh/keys.js';
+import { networkSocket } from '../store/layout.js';
+import { writeMachineState, type MachineState } from '../store/machine.js';
+import { inPhase } from '../ui/reporter.js';
+import type { MachineConfig, Project } from '../vmfile/config.js';
+import { formatSize } from '../vmfile/size.js';
+import { createMachine, newInstanceId } from './create.js';
+
+export interface StartOptions {
+  project: Project;
+  /** 'boot' = Vagrant's default; 'all' = --provision; 'none' = --no-provision. */
+  provision: 'boot' | 'all' | 'none';
+}
+
+export interface UpResult {
+  machine: string;
+  outcome: 'booted' | 'already running' | 'resumed';
+  sshPort: number;
+  accel: string;
+  stepsRun: number;
+}
+
+export interface MachinePlan {
+  machine: MachineConfig;
+  box: InstalledBox;
+  folders: PlannedFolder[];
+}
+
+/** Call with the machine lock held. */
+export async function startMachine(plan: MachinePlan, options: StartOptions, host: HostInfo, context: ServiceContext): Promise<UpResult> {
+  const { machine } = plan;
+  const current = await inspect(options.project.dir, machine.name);
+  if (current.status === 'broken') throw brokenError(current);
+  if (isRunning(current)) {
+    context.reporter.info(machine.name, `already running (pid ${current.pid}); SSH on 127.0.0.1:${current.state.sshPort}`);
+    let stepsRun = 0;
+    if (options.provision === 'all') {
+      stepsRun = await withRunningMachine(options.project, machine.name, (running, session) =>
+        provisionMachine({ project: options.project, machine, state: running.state, paths: running.paths, session }, { kind: 'all' }, context.reporter),
+      );
+    }
+    return { machine: machine.name, outcome: 'already running', sshPort: current.state.sshPort, accel: current.state.accel ?? 'tcg', stepsRun };
+  }
+  if (current.status === 'suspended' && current.state !== undefined) return resume(plan, current, current.state, options, host, context);
+  return boot(plan, current, options, host, context);
+}
+
+export function brokenError(machine: Instance): UserError {
+  return new UserError(`machine "${machine.name}" ${describeStatus(machine)}`, {
+    hint: `vmfile destroy ${machine.name} clears it (the box is kept); vmup then creates it again`,
+  });
+}
+
+async function boot(plan: MachinePlan, current: Instance, options: StartOptions, host: HostInfo, context: ServiceContext): Promise<UpResult> {
+  const { machine, box, folders } = plan;
+  const { reporter } = context;
+  const { paths, driver } = current;
+  let state = current.state;
+  if (current.status === 'not created' || state === undefined) {
+    state = await inPhase(reporter, machine.name, `Creating machine from box ${box.metadata.name} ${box.metadata.version}`, () => createMachine(machine, box, paths, driver));
+  } else if (state.initialized !== true) {
+    // Its first boot never reached SSH (QEMU killed, timeout): cloud-init's first-boot
+    // work may be half on disk (ext4 loses unflushed new files, e.g. the SSH host key).
+    // A new instance id makes cloud-init do it all again; the disk's data is kept.
+    state = { ...state, instanceId: newInstanceId() };
+    await writeMachineState(paths.state, state);
+    reporter.info(machine.name, 'its first boot did not finish; cloud-init will set it up again');
+  }
+  const accel = chooseAccel(machine.accel, context.env['VMFILE_ACCEL'], host);
+  if (accel.notice !== undefined) reporter.notice(accel.notice);
+  await writeSeed(
+    paths.seedDir,
+    renderSeed(await loadSeedTemplates(), {
+      machine: machine.name,
+      instanceId: state.instanceId,
+      hostname: machine.hostname,
+      user: state.user,
+      authorizedKey: await readPublicKey(paths.publicKey),
+      hostPrivateKey: await readFile(paths.hostPrivateKey, 'utf8'),
+      hostPublicKey: await readPublicKey(paths.hostPublicKey),
+    }),
+  );
+  const launch = { cpus: machine.cpus, memory: machine.memory };
+  const title = `Starting QEMU (${accel.accel}, ${machine.cpus} CPUs, ${formatSize(machine.memory)})`;
+  const started = await inPhase(reporter, machine.name, title, async () => driver.start(await startSpec(plan, options.project, accel.accel, launch, folders, false, context)));
+  const booted = { ...state, sshPort: started.sshPort, forwards: started.forwards, accel: accel.accel, bootedAt: new Date().toISOString(), launch, folders };
+  await writeMachineState(paths.state, booted);
+  const guest = { project: options.project, machine, paths, driver, reporter, start: 'boot', provision: options.provision, folders, state: booted } as const;
+  const { stepsRun } = await meetRequirements(guest, started.pid);
+  reporter.info(machine.name, `ready: vmssh${options.project.machines.length > 1 ? ` ${machine.name}` : ''} opens a shell`);
+  return { machine: machine.name, outcome: 'booted', sshPort: started.sshPort, accel: accel.accel, stepsRun };
+}
+
+/**
+ * Continues a suspended machine: QEMU starts from the saved memory with the CPUs and
+ * memory it was suspended with, so the guest goes on where it stopped. The saved state
+ * is dropped only once SSH answers again (a requirement of the resume).
+ */
+async function resume(plan: MachinePlan, current: Instance, suspended: MachineState, options: StartOptions, host: HostInfo, context: ServiceContext): Promise<UpResult> {
+  const { machine } = plan;
+  const { reporter } = context;
+  const { paths, driver } = current;
+  const launch = suspended.launch ?? { cpus: machine.cpus, memory: machine.memory };
+  if (launch.cpus !== machine.cpus || launch.memory !== machine.memory) {
+    reporter.notice(`machine "${machine.name}" resumes with ${launch.cpus} CPUs and ${formatSize(launch.memory)} as suspended; run vmfile reload to apply the Vmfile's values`);
+  }
+  const accel = suspended.accel ?? chooseAccel(machine.accel, context.env['VMFILE_ACCEL'], host).accel;
+  const folders = suspended.folders ?? [];
+  const started = await inPhase(reporter, machine.name, 'Resuming from saved memory', async () => driver.start(await startSpec(plan, options.project, accel, launch, folders, true, context)));
+  const state = { ...suspended, sshPort: started.sshPort, forwards: started.forwards, accel, launch };
+  await writeMachineState(paths.state, state);
+  const guest = { project: options.project, machine, paths, driver, reporter, start: 'resume', provision: options.provision, folders, state } as const;
+  const { stepsRun } = await meetRequirements(guest, started.pid);
+  reporter.info(machine.name, 'resumed');
+  return { machine: machine.name, outcome: 'resumed', sshPort: started.sshPort, accel, stepsRun };
+}
+
+async function startSpec(
+  plan: MachinePlan,
+  project: Project,
+  accel: Accel,
+  launch: { cpus: number; memory: number },
+  folders: readonly PlannedFolder[],
+  fromSavedState: boolean,
+  context: ServiceContext,
+): Promise<StartSpec> {
+  const { machine, box } = plan;
+  const privateNetwork = machine.privateIp === undefined ? undefined : { socket: await startNetwork(project.dir), mac: macFor(project.dir, machine.name, 1) };
+  return {
+    machine: machine.name,
+    box,
+    accel,
+    cpus: launch.cpus,
+    memory: launch.memory,
+    ports: machine.ports,
+    folders,
+    ...(privateNetwork === undefined ? {} : { privateNetwork }),
+    fromSavedState,
+    onPortMoved: (from, to, spec) =>
+      context.reporter.notice(`machine "${machine.name}": host port ${from} is in use; guest port ${spec.guest}/${spec.protocol} is forwarded from ${spec.hostIp}:${to} instead`),
+  };
+}
+
+/** The switch every machine's private NIC connects to; QEMU starts without it, with a dead link, so it must run first. */
+export async function startNetwork(projectDir: string): Promise<string> {
+  const socket = networkSocket(projectDir);
+  await ensureHub(socket, join(dirname(fileURLToPath(import.meta.url)), '..', 'network', 'hub-main.js'));
+  return socket;
+}

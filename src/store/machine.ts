@@ -1,0 +1,71 @@
+/** machine.json: what vmfile recorded about a created machine. */
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { ConfigError } from '../errors.js';
+import { formatIssues } from '../vmfile/config.js';
+import { writeJsonAtomic } from './json.js';
+
+/** A forwarded port as QEMU bound it (autoCorrect may have moved the host port). */
+const forwardSchema = z.object({ protocol: z.enum(['tcp', 'udp']), hostIp: z.string(), hostPort: z.number(), guestPort: z.number() });
+
+export type PortForward = z.infer<typeof forwardSchema>;
+
+export const machineStateSchema = z.object({
+  name: z.string(),
+  instanceId: z.string(),
+  createdAt: z.string(),
+  box: z.object({ name: z.string(), version: z.string(), sha256: z.string() }),
+  user: z.string(),
+  /** Set while running: where SSH is forwarded and which accelerator runs it. */
+  sshPort: z.number().optional(),
+  /** Forwarded ports as actually bound (autoCorrect may have moved them). */
+  forwards: z.array(forwardSchema).optional(),
+  accel: z.enum(['kvm', 'tcg']).optional(),
+  bootedAt: z.string().optional(),
+  /** Set once a boot reached SSH and the guest flushed its first-boot work (keys, user) to disk. */
+  initialized: z.boolean().optional(),
+  /** CPUs and memory QEMU was started with: a suspended machine must resume with the same. */
+  launch: z.object({ cpus: z.number(), memory: z.number() }).optional(),
+  /** Synced folders as set up at the last boot (type decided then). */
+  folders: z.array(z.object({ host: z.string(), guest: z.string(), readonly: z.boolean(), type: z.enum(['virtiofs', '9p', 'rsync']), tag: z.string() })).optional(),
+  /** Set while the machine's memory is saved in its disk (vmfile suspend) and QEMU is stopped. */
+  suspendedAt: z.string().optional(),
+});
+
+export type MachineState = z.infer<typeof machineStateSchema>;
+
+/** The machine's record, or undefined when it has none; a damaged record is a ConfigError naming the file and what is wrong. */
+export async function readMachineState(path: string): Promise<MachineState | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new ConfigError(`machine record ${path} cannot be read: ${(error as Error).message}`, { hint: 'check its permissions' });
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw damaged(path, [`not JSON (${(error as Error).message})`]);
+  }
+  const parsed = machineStateSchema.safeParse(value);
+  if (!parsed.success) throw damaged(path, formatIssues(parsed.error.issues));
+  return parsed.data;
+}
+
+function damaged(path: string, problems: readonly string[]): ConfigError {
+  return new ConfigError(`machine record ${path} is damaged: ${problems.join('; ')}`, {
+    hint: 'vmfile destroy removes the machine (the box is kept); or restore the file from a backup',
+  });
+}
+
+export async function writeMachineState(path: string, state: MachineState): Promise<void> {
+  await writeJsonAtomic(path, state);
+}
+
+/** What only holds while QEMU runs: gone once it stopped. */
+export function withoutRuntime(state: MachineState): MachineState {
+  const { sshPort: _port, accel: _accel, bootedAt: _booted, forwards: _forwards, ...rest } = state;
+  return rest;
+}
