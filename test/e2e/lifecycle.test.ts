@@ -140,6 +140,17 @@ describe('machine lifecycle', () => {
     expect(await guest('cat /home/vm/before-kill')).toBe('survived');
   });
 
+  it("with the guest's sshd stopped, provision and rsync fail with exit 1 naming the machine, not as a vmfile bug", async () => {
+    await guest('sudo systemctl stop ssh.socket ssh.service 2>/dev/null; sudo systemctl stop ssh; true');
+    for (const command of [['provision'], ['rsync']]) {
+      const result = await run('vmfile', ...command);
+      expect(result.code, explain(result)).toBe(1);
+      expect(result.stderr).toContain('machine "default": cannot log in over SSH');
+      expect(result.stderr).toContain("hint: check that the guest's sshd runs");
+      expect(result.stderr).not.toContain('internal error');
+    }
+  });
+
   it('destroy removes the machine and its disk but keeps the box', async () => {
     const result = await run('vmfile', 'destroy', '-f');
     expect(result.code, explain(result)).toBe(0);

@@ -117,6 +117,16 @@ export default defineVm({
     expect(corrected?.host).not.toBe(busyPort);
   });
 
+  it('vmup and vmup --provision on running machines leave them as they are, forwarded ports included', async () => {
+    // The port check once ran before the "already running" check and found the machine's own forward.
+    for (const args of [[], ['--provision']]) {
+      const again = await ok('vmup', ...args);
+      expect(again.stderr).toContain('==> web: already running');
+      expect(again.stderr).toContain('==> db: already running');
+    }
+    expect(await (await fetch(`http://127.0.0.1:${webPort}/index.txt`)).text()).toBe('served from the synced folder\n');
+  });
+
   it('the synced folder is live both ways', async () => {
     await writeFile(join(project, 'shared', 'from-host.txt'), 'written on the host\n');
     expect(await on('web', 'cat /shared/from-host.txt')).toBe('written on the host');

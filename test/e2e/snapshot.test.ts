@@ -100,6 +100,10 @@ describe('snapshots, suspend and reload', () => {
     await ok('vmfile', 'suspend');
     expect(await status()).toBe('suspended');
     expect(processRunning(qemu)).toBe(false);
+    const ssh = await run('vmssh', '-c', 'true');
+    expect(ssh.code, explain(ssh)).toBe(1);
+    expect(ssh.stderr).toContain('machine "default" is suspended');
+    expect(ssh.stderr).toContain('vmfile resume');
     const resumed = await ok('vmup');
     expect(resumed.stderr).toContain('Resuming from saved memory');
     const uptimeAfter = Number(await guest('cut -d" " -f1 /proc/uptime'));
