@@ -1,0 +1,94 @@
+/**
+ * The layering of docs/design.md, checked on the source: every import between folders
+ * of src/ goes down the list, so there are no folder-level cycles; no service imports
+ * another service; only the driver talks to QEMU and QMP; the Vmfile layer does no I/O.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { describe, expect, test } from 'vitest';
+
+const src = resolve(import.meta.dirname, '..', '..', 'src');
+
+/** Lowest first. A folder may import its own files and folders of a lower rank only. */
+const LAYERS: readonly (readonly string[])[] = [
+  ['errors.ts'],
+  ['exec.ts'],
+  ['ui', 'vmfile'],
+  ['store'],
+  ['project', 'ssh', 'qemu', 'qmp'],
+  ['box', 'network', 'folders', 'cloudinit', 'provision'],
+  ['driver'],
+  ['instance'],
+  ['guest'],
+  ['lifecycle'],
+  ['services'],
+  ['cli'],
+  ['commands'],
+  ['index.ts'],
+];
+
+const rank = new Map(LAYERS.flatMap((layer, index) => layer.map((unit) => [unit, index] as const)));
+
+interface Edge {
+  from: string;
+  to: string;
+}
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) return sourceFiles(path);
+    return entry.name.endsWith('.ts') ? [path] : [];
+  });
+}
+
+/** Static and dynamic imports of project files, as paths relative to src/ (.ts). */
+function importsOf(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  const specifiers = [...text.matchAll(/(?:from\s+|import\s*\(\s*)'(\.{1,2}\/[^']+)'/g)].map((match) => match[1] ?? '');
+  return specifiers.map((specifier) => relative(src, resolve(dirname(file), specifier)).replace(/\.js$/, '.ts'));
+}
+
+/** The unit a file belongs to: its top folder under src/, or the file itself at the top. */
+function unitOf(path: string): string {
+  return path.split('/')[0] ?? '';
+}
+
+const edges: Edge[] = sourceFiles(src).flatMap((file) => importsOf(file).map((to) => ({ from: relative(src, file), to })));
+
+describe('architecture', () => {
+  test('every folder and top-level file of src/ has a layer', () => {
+    const units = new Set(sourceFiles(src).map((file) => unitOf(relative(src, file))));
+    expect([...units].filter((unit) => !rank.has(unit))).toEqual([]);
+  });
+
+  test('imports between folders only go down the layers (so no folder-level cycles)', () => {
+    const upward = edges.filter(({ from, to }) => {
+      const a = unitOf(from);
+      const b = unitOf(to);
+      return a !== b && (rank.get(a) ?? -1) <= (rank.get(b) ?? -1);
+    });
+    expect(upward.map(({ from, to }) => `${from} -> ${to}`)).toEqual([]);
+  });
+
+  test('no service imports another service', () => {
+    const crossing = edges.filter(({ from, to }) => from.startsWith('services/') && to.startsWith('services/'));
+    expect(crossing.map(({ from, to }) => `${from} -> ${to}`)).toEqual([]);
+  });
+
+  test('only the driver (and the box layer, for image conversion) reaches QEMU and QMP', () => {
+    const allowed = new Set(['driver', 'qemu', 'qmp', 'box']);
+    const direct = edges.filter(({ from, to }) => /^(qemu|qmp)\//.test(to) && !allowed.has(unitOf(from)));
+    expect(direct.map(({ from, to }) => `${from} -> ${to}`)).toEqual([]);
+  });
+
+  test('the Vmfile layer is pure: no file system, processes or network', () => {
+    const impure = sourceFiles(join(src, 'vmfile')).filter((file) => /from\s+'(node:(fs|fs\/promises|child_process|net|dgram)|execa|ssh2)'/.test(readFileSync(file, 'utf8')));
+    expect(impure.map((file) => relative(src, file))).toEqual([]);
+  });
+
+  test('the checker sees real imports (it would catch an upward one)', () => {
+    expect(edges.some(({ from, to }) => from === 'services/up.ts' && to === 'lifecycle/up.ts')).toBe(true);
+    expect(edges.some(({ from, to }) => from.startsWith('commands/') && to.startsWith('services/'))).toBe(true);
+  });
+});
