@@ -12,6 +12,9 @@ export async function main(argv: string[], root: string): Promise<void> {
   } catch (error) {
     process.exitCode = report(error, argv.includes('--debug') || process.env['VMFILE_DEBUG'] === '1');
   }
+  // The work is done. Code vmfile ran from a Vmfile may have left timers or sockets that
+  // would keep the process alive; a second for pending output, then it ends regardless.
+  setTimeout(() => process.exit(), 1000).unref();
 }
 
 function report(error: unknown, debug: boolean): number {

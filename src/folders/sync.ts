@@ -75,8 +75,8 @@ export async function mountLiveFolders(session: SshSession, machine: string, fol
 }
 
 /**
- * Copies rsync folders into the guest over SSH. The project's .vmfile directory (keys,
- * disks) is never copied.
+ * Copies rsync folders into the guest over SSH. A .vmfile directory (keys, disks), of
+ * this project or of one nested in the folder, is never copied.
  */
 export async function rsyncFolders(session: SshSession, paths: MachinePaths, sshOptions: Record<string, string>, machine: string, user: string, folders: readonly PlannedFolder[]): Promise<number> {
   const rsyncs = folders.filter((folder) => folder.type === 'rsync');
@@ -89,7 +89,7 @@ export async function rsyncFolders(session: SshSession, paths: MachinePaths, ssh
     if (prepare !== 0) throw new GuestError(`machine "${machine}": could not create ${folder.guest} in the guest for the rsync folder`);
     await run(
       'rsync',
-      ['-a', '--delete', '--exclude', `/${PROJECT_STATE_DIR}/`, '-e', `ssh -F ${shellQuote(paths.sshConfig)}`, `${folder.host.replace(/\/?$/, '/')}`, `vmfile-target:${folder.guest.replace(/\/?$/, '/')}`],
+      ['-a', '--delete', '--exclude', `${PROJECT_STATE_DIR}/`, '-e', `ssh -F ${shellQuote(paths.sshConfig)}`, `${folder.host.replace(/\/?$/, '/')}`, `vmfile-target:${folder.guest.replace(/\/?$/, '/')}`],
       { purpose: `machine "${machine}": rsync ${folder.host} to ${folder.guest}` },
     );
   }

@@ -11,7 +11,7 @@ import { mkdir } from 'node:fs/promises';
 import { QEMU_BINARY, probeHost, type HostInfo } from '../driver/qemu.js';
 import { ConfigError, UserError } from '../errors.js';
 import { requireCommands } from '../exec.js';
-import { planFolders } from '../folders/plan.js';
+import { planFolders, type PlannedFolder } from '../folders/plan.js';
 import { checkFolders, hostHasVirtiofsd } from '../folders/sync.js';
 import type { ServiceContext } from '../instance/context.js';
 import { forEachMachine } from '../instance/fanout.js';
@@ -22,9 +22,11 @@ import { checkStepFiles } from '../provision/runner.js';
 import { writeFileAtomic } from '../store/json.js';
 import { machinesDir, projectGitignore, projectStateDir } from '../store/layout.js';
 import { withMachineLock } from '../store/lock.js';
+import type { MachineState } from '../store/machine.js';
 import { readLockFile } from '../store/lockfile.js';
 import type { MachineConfig, Project } from '../vmfile/config.js';
 import { lockedBoxRef } from '../vmfile/lock.js';
+import { isLoopback } from '../vmfile/schema.js';
 import { formatSize } from '../vmfile/size.js';
 import { checkLock, ensureBox } from './box.js';
 import { brokenError, startMachine, startNetwork, type MachinePlan, type StartOptions, type UpResult } from './start.js';
@@ -40,6 +42,11 @@ export async function upMachines(options: UpOptions, context: ServiceContext): P
   await requireCommands([QEMU_BINARY, 'qemu-img', 'ssh-keygen'], 'vmup');
   const host = await probeHost();
   const plans = await planMachines(options.project, pickMachines(options), host, context);
+  for (const { machine } of plans) {
+    for (const port of machine.ports.filter((spec) => spec.public === true && !isLoopback(spec.hostIp))) {
+      context.reporter.notice(`machine "${machine.name}": host port ${port.hostIp}:${port.host}/${port.protocol} is public (reachable from other hosts), as the Vmfile says`);
+    }
+  }
   await ensureStateDir(options.project.dir);
   if (plans.some((plan) => plan.machine.privateIp !== undefined)) await startNetwork(options.project.dir);
   return forEachMachine(
@@ -63,20 +70,46 @@ function pickMachines(options: UpOptions): MachineConfig[] {
   return machines;
 }
 
-async function planMachines(project: Project, machines: readonly MachineConfig[], host: HostInfo, context: ServiceContext): Promise<MachinePlan[]> {
+/**
+ * Everything `vmup` refuses before it creates anything, for every machine at once:
+ * host capacity, provisioning files, folders, taken host ports (not for a machine
+ * already running: the port is its own forward), broken machines. `vmfile validate`
+ * runs the same checks. All problems are reported together.
+ */
+export async function preflight(project: Project, machines: readonly MachineConfig[], host: HostInfo): Promise<{ machine: MachineConfig; folders: PlannedFolder[]; state?: MachineState }[]> {
   const virtiofsd = await hostHasVirtiofsd();
   const checked = [];
+  const problems: unknown[] = [];
   for (const machine of machines) {
     const current = await inspect(project.dir, machine.name);
-    if (current.status === 'broken') throw brokenError(current);
-    checkHostFits(machine, host);
-    await checkStepFiles(machine.provision, project.dir, machine.name);
     const folders = planFolders(machine.folders, { virtiofsd });
-    await checkFolders(machine.name, folders);
-    // A taken port is refused before anything is created (the driver checks again, and corrects).
-    if (current.status !== 'running') await resolveForwards(machine.name, machine.ports.filter((port) => !port.autoCorrect), () => {});
-    checked.push({ machine, folders, state: current.state });
+    const checks = [
+      async () => {
+        if (current.status === 'broken') throw brokenError(current);
+      },
+      async () => checkHostFits(machine, host),
+      () => checkStepFiles(machine.provision, project.dir, machine.name),
+      () => checkFolders(machine.name, folders),
+      async () => {
+        if (current.status !== 'running') await resolveForwards(machine.name, machine.ports.filter((port) => !port.autoCorrect), () => {});
+      },
+    ];
+    for (const check of checks) await check().catch((error: unknown) => problems.push(error));
+    checked.push({ machine, folders, ...(current.state === undefined ? {} : { state: current.state }) });
   }
+  if (problems.length === 1) throw problems[0];
+  if (problems.length > 1) {
+    const lines = problems.map((problem) => `  - ${problem instanceof Error ? problem.message : String(problem)}`).join('\n');
+    const message = `${problems.length} problems; nothing was created or booted:\n${lines}`;
+    const hint = { hint: 'fix each of them, then check again with: vmfile validate' };
+    // Any configuration problem makes it one (exit 78); taken ports and the like alone are exit 1.
+    throw problems.some((problem) => problem instanceof ConfigError) ? new ConfigError(message, hint) : new UserError(message, hint);
+  }
+  return checked;
+}
+
+async function planMachines(project: Project, machines: readonly MachineConfig[], host: HostInfo, context: ServiceContext): Promise<MachinePlan[]> {
+  const checked = await preflight(project, machines, host);
   if (checked.some((plan) => plan.folders.some((folder) => folder.type === 'rsync'))) await requireCommands(['rsync'], 'vmup (rsync folders)');
   const lock = await readLockFile(project.dir);
   const plans: MachinePlan[] = [];

@@ -4,6 +4,7 @@
  * copy of vmfile, so a Vmfile works wherever it lives, with or without vmfile in
  * its own node_modules.
  */
+import { stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createJiti } from 'jiti';
@@ -23,13 +24,13 @@ export async function findVmfile(options: LoadOptions): Promise<string> {
   if (options.vmfile !== undefined) {
     const path = resolve(options.cwd, options.vmfile);
     if (!(await pathExists(path))) throw new ConfigError(`Vmfile not found: ${path}`, { hint: 'check the --vmfile path' });
-    return path;
+    return checkedFile(path);
   }
   let dir = resolve(options.cwd);
   for (;;) {
     for (const name of VMFILE_NAMES) {
       const candidate = join(dir, name);
-      if (await pathExists(candidate)) return candidate;
+      if (await pathExists(candidate)) return checkedFile(candidate);
     }
     const parent = dirname(dir);
     if (parent === dir) break;
@@ -40,29 +41,67 @@ export async function findVmfile(options: LoadOptions): Promise<string> {
   });
 }
 
-export async function loadProject(options: LoadOptions): Promise<Project> {
+async function checkedFile(path: string): Promise<string> {
+  const info = await stat(path);
+  if (!info.isFile()) throw new ConfigError(`${path} is not a file (it is a ${info.isDirectory() ? 'directory' : 'special file'})`, { hint: 'a Vmfile is a TypeScript file: Vmfile.ts' });
+  return path;
+}
+
+/** A Vmfile is code from a repository: it gets this long to load. */
+const LOAD_TIMEOUT_MS = 10_000;
+
+export async function loadProject(options: LoadOptions & { timeoutMs?: number }): Promise<Project> {
   const vmfilePath = await findVmfile(options);
-  const value = await importVmfile(vmfilePath);
+  const value = await importVmfile(vmfilePath, options.timeoutMs ?? LOAD_TIMEOUT_MS);
   return parseVmfile(value, vmfilePath, dirname(vmfilePath));
 }
 
-async function importVmfile(path: string): Promise<unknown> {
+/**
+ * Runs the Vmfile and returns its default export as plain data. Whatever the code does
+ * (throws, rejects, never finishes, calls process.exit, has getters that throw) ends as
+ * a ConfigError naming the file, never as vmfile's own failure or silence.
+ */
+async function importVmfile(path: string, timeoutMs: number): Promise<unknown> {
   // Resolves to dist/index.js when built and src/index.ts under the test runner.
   const entry = join(dirname(fileURLToPath(import.meta.url)), '..', 'index');
   const jiti = createJiti(import.meta.url, { alias: { vmfile: entry }, moduleCache: false, interopDefault: false });
-  let module: unknown;
+  const hint = 'fix the TypeScript error above; the Vmfile must `export default defineVm({...})`';
+  const exit = process.exit;
+  // A Vmfile that calls process.exit would end vmfile with its own code and no word.
+  process.exit = ((code?: number | string | null) => {
+    throw new ConfigError(`${path} called process.exit(${code ?? ''}) while loading`, { hint: 'a Vmfile only describes machines; remove the call' });
+  }) as typeof process.exit;
+  let timer: NodeJS.Timeout | undefined;
   try {
-    module = await jiti.import(path);
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new ConfigError(`${path} did not finish loading within ${timeoutMs / 1000} s`, { hint: 'a Vmfile must not wait for anything: no network, no endless loops' })), timeoutMs);
+    });
+    const module: unknown = await Promise.race([jiti.import(path), deadline]);
+    if (typeof module !== 'object' || module === null || !('default' in module) || module.default === undefined) {
+      throw new ConfigError(`${path} has no default export`, { hint: 'end it with: export default defineVm({ box: "debian-12", ... })' });
+    }
+    // A default export may be a promise (export default loadConfig()); then its value counts.
+    const value: unknown = await Promise.race([module.default, deadline]);
+    return plainData(value, path);
   } catch (error) {
-    throw new ConfigError(`${path} could not be loaded: ${firstLine(error)}`, {
-      hint: 'fix the TypeScript error above; the Vmfile must `export default defineVm({...})`',
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError(`${path} could not be loaded: ${firstLine(error)}`, { hint, cause: error });
+  } finally {
+    clearTimeout(timer);
+    process.exit = exit;
+  }
+}
+
+/** A copy made of data only: getters run once here (and may throw here), functions and classes are refused. */
+function plainData(value: unknown, path: string): unknown {
+  try {
+    return structuredClone(value);
+  } catch (error) {
+    throw new ConfigError(`${path}: its default export is not plain data (${firstLine(error)})`, {
+      hint: 'export an object of strings, numbers, booleans, arrays and objects: defineVm({...})',
       cause: error,
     });
   }
-  if (typeof module !== 'object' || module === null || !('default' in module) || module.default === undefined) {
-    throw new ConfigError(`${path} has no default export`, { hint: 'end it with: export default defineVm({ box: "debian-12", ... })' });
-  }
-  return module.default;
 }
 
 function firstLine(error: unknown): string {

@@ -1,5 +1,6 @@
 /** Vmfile.lock on disk: read it (missing means empty), write it whole. See vmfile/lock.ts for what it holds. */
 import { readFile } from 'node:fs/promises';
+import { ConfigError } from '../errors.js';
 import { formatLockFile, parseLockFile, type LockFile } from '../vmfile/lock.js';
 import { writeFileAtomic } from './json.js';
 import { lockFilePath } from './layout.js';
@@ -12,7 +13,7 @@ export async function readLockFile(projectDir: string): Promise<LockFile> {
     text = await readFile(path, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { lockVersion: 1, machines: {} };
-    throw error;
+    throw new ConfigError(`${path} cannot be read: ${(error as Error).message}`, { hint: 'Vmfile.lock must be a file; restore it from version control, or remove it and run vmfile lock --update' });
   }
   return parseLockFile(text, path);
 }

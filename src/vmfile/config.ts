@@ -67,7 +67,8 @@ export function parseVmfile(value: unknown, vmfilePath: string, projectDir: stri
     if (result.success) machines.push(toMachine(DEFAULT_MACHINE, result.data, hostnameFrom(basename(projectDir)), projectDir));
     else problems.push(...formatIssues(result.error.issues));
   }
-  if (problems.length === 0) problems.push(...crossMachineProblems(machines));
+  // Across the machines that parsed, so a problem in one machine hides no other.
+  problems.push(...crossMachineProblems(machines));
   const unique = [...new Set(problems)];
   if (unique.length > 0) {
     throw new ConfigError(`${basename(vmfilePath)} is invalid:\n${unique.map((line) => `  - ${line}`).join('\n')}`, {
@@ -105,18 +106,27 @@ function crossMachineProblems(machines: readonly MachineConfig[]): string[] {
     const last = problem.machines.at(-1);
     problems.push(`${machines.length === 1 && machines[0]?.name === DEFAULT_MACHINE ? '' : `machines.${last ?? ''}.`}network.ip: ${problem.message}`);
   }
-  const ports = new Map<string, string>();
+  // One host port can be bound once per address, and 0.0.0.0 takes every address.
+  const bound: { machine: string; hostIp: string; host: number; protocol: string }[] = [];
   for (const machine of machines) {
+    const field = machines.length === 1 && machine.name === DEFAULT_MACHINE ? 'ports' : `machines.${machine.name}.ports`;
     for (const forward of machine.ports) {
-      const key = `${forward.hostIp}:${forward.host}/${forward.protocol}`;
-      const other = ports.get(key);
-      if (other !== undefined && other !== machine.name) problems.push(`machines.${machine.name}.ports: host port ${forward.host}/${forward.protocol} is also forwarded by machine ${other}`);
-      ports.set(key, machine.name);
+      const clash = bound.find((other) => other.host === forward.host && other.protocol === forward.protocol && overlaps(other.hostIp, forward.hostIp));
+      if (clash !== undefined) {
+        const by = clash.machine === machine.name ? 'forwarded twice' : `also forwarded by machine ${clash.machine}`;
+        const addresses = clash.hostIp === forward.hostIp ? '' : ` (${clash.hostIp} and ${forward.hostIp} overlap: 0.0.0.0 is every address)`;
+        problems.push(`${field}: host port ${forward.host}/${forward.protocol} is ${by}${addresses}`);
+      }
+      bound.push({ machine: machine.name, hostIp: forward.hostIp, host: forward.host, protocol: forward.protocol });
     }
   }
   const primaries = machines.filter((machine) => machine.primary).map((machine) => machine.name);
   if (primaries.length > 1) problems.push(`primary: only one machine can be primary, not ${primaries.join(' and ')}`);
   return problems;
+}
+
+function overlaps(a: string, b: string): boolean {
+  return a === b || a === '0.0.0.0' || b === '0.0.0.0';
 }
 
 /** `provision[1].run: expected "once", "always" or "never"` — one line per problem, with its path. */

@@ -3,6 +3,7 @@
  * (what `defineVm` accepts) are its input type; the rest of vmfile works on the
  * parsed output, with sizes in bytes and every default filled in.
  */
+import { posix } from 'node:path';
 import { z } from 'zod';
 import { BOX_NAME_PATTERN as BOX_NAME, BOX_VERSION_PATTERN } from './box-metadata.js';
 import { formatSize, parseSize } from './size.js';
@@ -121,19 +122,50 @@ const port = (what: string) =>
     .min(1, { error: `${what} ports are 1-65535` })
     .max(65535, { error: `${what} ports are 1-65535` });
 
-const portSchema = z.strictObject({
-  guest: port('guest'),
-  host: port('host'),
-  /** Where the port listens on the host: loopback unless the Vmfile says otherwise. */
-  hostIp: z.string().regex(IPV4, { error: 'expected an IPv4 address like "127.0.0.1" or "0.0.0.0"' }).default('127.0.0.1'),
-  protocol: z.enum(['tcp', 'udp'], { error: 'expected "tcp" or "udp"' }).default('tcp'),
-  /** When the host port is taken, pick a free one and report it instead of failing. */
-  autoCorrect: z.boolean().default(false),
-});
+const portSchema = z
+  .strictObject({
+    guest: port('guest'),
+    host: port('host'),
+    /** Where the port listens on the host: loopback unless the Vmfile says otherwise. */
+    hostIp: z.string().regex(IPV4, { error: 'expected an IPv4 address like "127.0.0.1" or "0.0.0.0"' }).default('127.0.0.1'),
+    /** Required to listen on anything but loopback: the port is then reachable from other hosts. */
+    public: z.boolean().optional(),
+    protocol: z.enum(['tcp', 'udp'], { error: 'expected "tcp" or "udp"' }).default('tcp'),
+    /** When the host port is taken, pick a free one and report it instead of failing. */
+    autoCorrect: z.boolean().default(false),
+  })
+  .refine((spec) => !IPV4.test(spec.hostIp) || isLoopback(spec.hostIp) || spec.public === true, {
+    path: ['hostIp'],
+    error: (issue) => {
+      const input = issue.input as { hostIp?: unknown } | undefined;
+      return `${JSON.stringify(input?.hostIp)} makes the port reachable from other hosts; add public: true to say you mean it, or leave hostIp out (127.0.0.1)`;
+    },
+  });
+
+/** 127.0.0.0/8: only this host reaches it. */
+export function isLoopback(ip: string): boolean {
+  return ip.startsWith('127.');
+}
+
+/**
+ * Guest paths a folder must not take: rsync --delete (or a mount) there would wipe or
+ * hide the guest's own system, or the login user's home with its SSH keys.
+ */
+export function forbiddenGuestPath(path: string): string | undefined {
+  const normal = posix.normalize(path).replace(/(.)\/+$/, '$1');
+  if (SYSTEM_DIRS.has(normal)) return `${path} is a system directory of the guest; a folder there would replace it`;
+  if (/^\/home\/[^/]+$/.test(normal) || normal === '/root') return `${path} is a home directory; a folder there would replace it, SSH keys included (use a directory inside it)`;
+  return undefined;
+}
+
+const SYSTEM_DIRS = new Set(['/', '/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/lib32', '/lib64', '/libx32', '/media', '/mnt', '/opt', '/proc', '/run', '/sbin', '/srv', '/sys', '/tmp', '/usr', '/usr/bin', '/usr/lib', '/usr/local', '/usr/sbin', '/usr/share', '/var', '/var/lib', '/var/log']);
 
 const folderSchema = z.strictObject({
   host: z.string().min(1, { error: 'host path must not be empty' }),
-  guest: z.string().startsWith('/', { error: 'guest path must be absolute' }),
+  guest: z
+    .string()
+    .startsWith('/', { error: 'guest path must be absolute' })
+    .refine((path) => !path.startsWith('/') || forbiddenGuestPath(path) === undefined, { error: (issue) => forbiddenGuestPath(String(issue.input)) ?? 'not allowed' }),
   /** Omitted: virtiofs where the host has virtiofsd, else rsync. */
   type: z.enum(['virtiofs', '9p', 'rsync'], { error: 'expected "virtiofs", "9p" or "rsync"' }).optional(),
   readonly: z.boolean().default(false),
