@@ -20,6 +20,7 @@ import { QmpClient } from '../qmp/client.js';
 import { hmpQuiet, withQmp } from '../qmp/session.js';
 import { SUSPEND_SNAPSHOT, type MachinePaths } from '../store/layout.js';
 import { readMachineState, withoutRuntime, writeMachineState } from '../store/machine.js';
+import { ensureSocketDir } from '../store/socket-dir.js';
 import type { Driver, Snapshot, StartSpec, Started, StopOptions } from './driver.js';
 
 export { chooseAccel, probeHost, type HostInfo } from '../qemu/host.js';
@@ -66,6 +67,7 @@ class QemuDriver implements Driver {
     if (running !== undefined) throw new UserError(`machine "${this.name}" is already running (pid ${running})`);
     await this.checkDisk(spec.box);
     await writeFile(this.paths.serialLog, '', { mode: 0o600 });
+    await ensureSocketDir(this.paths.qmpSocket);
     const forwards = await resolveForwards(spec.machine, spec.ports, spec.onPortMoved ?? (() => {}));
     const virtiofs = await startVirtiofsd(this.paths, spec.folders);
     const ninep = spec.folders.filter((folder) => folder.type === '9p').map((folder) => ({ tag: folder.tag, path: folder.host, readonly: folder.readonly }));

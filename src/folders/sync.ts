@@ -4,14 +4,17 @@
  * repeat: a mounted folder is left mounted, rsync copies only what changed.
  */
 import { access, rm, stat, writeFile } from 'node:fs/promises';
+import { isAbsolute, join, relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { run, spawnDetached } from '../exec.js';
 import { ConfigError, GuestError } from '../errors.js';
 import type { SshSession } from '../ssh/client.js';
 import { shellCommand, shellQuote } from '../ssh/quote.js';
 import { PROJECT_STATE_DIR, socketPath, type MachinePaths } from '../store/layout.js';
+import type { FolderSpec } from '../vmfile/schema.js';
 import type { PlannedFolder } from './plan.js';
 import { pathExists } from '../store/exists.js';
+import { ensureSocketDir } from '../store/socket-dir.js';
 
 export const VIRTIOFSD = '/usr/lib/qemu/virtiofsd';
 
@@ -37,12 +40,37 @@ export async function checkFolders(machine: string, folders: readonly PlannedFol
   }
 }
 
+/**
+ * A live folder is the guest's write access to that host directory. Holding the
+ * project's .vmfile/ (every machine's private keys, its records) or the Vmfile (which
+ * the host runs on every command), it would let the guest take over the host user, so
+ * it must be readonly, rsync, or say shareProjectState: true.
+ */
+export function checkProjectExposure(machine: string, specs: readonly FolderSpec[], planned: readonly PlannedFolder[], project: { dir: string; vmfilePath: string }): void {
+  const secrets = [join(project.dir, PROJECT_STATE_DIR), project.vmfilePath];
+  for (const [index, folder] of planned.entries()) {
+    if (folder.type === 'rsync' || folder.readonly || specs[index]?.shareProjectState === true) continue;
+    const exposed = secrets.filter((path) => isWithin(path, folder.host));
+    if (exposed.length > 0) {
+      throw new ConfigError(`machine "${machine}": folders[${index}] (${folder.type}, writable) would let the guest change ${exposed.join(' and ')}, which hold machine keys and code the host runs`, {
+        hint: "set readonly: true, or type: 'rsync', or share a subdirectory; shareProjectState: true allows it on purpose",
+      });
+    }
+  }
+}
+
+function isWithin(path: string, dir: string): boolean {
+  const inside = relative(dir, path);
+  return inside === '' || (!inside.startsWith('..') && !isAbsolute(inside));
+}
+
 /** Starts one virtiofsd per virtiofs folder; each exits when its QEMU goes away. */
 export async function startVirtiofsd(paths: MachinePaths, folders: readonly PlannedFolder[]): Promise<{ tag: string; socket: string }[]> {
   const shares = [];
   for (const folder of folders) {
     if (folder.type !== 'virtiofs') continue;
     const socket = socketPath(paths.dir, `${folder.tag}.sock`);
+    await ensureSocketDir(socket);
     await rm(socket, { force: true });
     await spawnDetached(VIRTIOFSD, [`--socket-path=${socket}`, '-o', `source=${folder.host}`, '-o', 'cache=auto']);
     const deadline = Date.now() + 5000;

@@ -21,6 +21,7 @@ import { macFor } from '../network/address.js';
 import { ensureHub } from '../network/hub.js';
 import { readPublicKey } from '../ssh/keys.js';
 import { networkSocket } from '../store/layout.js';
+import { ensureSocketDir } from '../store/socket-dir.js';
 import { writeMachineState, type MachineState } from '../store/machine.js';
 import { inPhase } from '../ui/reporter.js';
 import type { MachineConfig, Project } from '../vmfile/config.js';
@@ -165,6 +166,7 @@ async function startSpec(
 /** The switch every machine's private NIC connects to; QEMU starts without it, with a dead link, so it must run first. */
 export async function startNetwork(projectDir: string): Promise<string> {
   const socket = networkSocket(projectDir);
+  await ensureSocketDir(socket);
   await ensureHub(socket, join(dirname(fileURLToPath(import.meta.url)), '..', 'network', 'hub-main.js'));
   return socket;
 }

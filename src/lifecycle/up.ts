@@ -12,7 +12,7 @@ import { QEMU_BINARY, probeHost, type HostInfo } from '../driver/qemu.js';
 import { ConfigError, UserError } from '../errors.js';
 import { requireCommands } from '../exec.js';
 import { planFolders, type PlannedFolder } from '../folders/plan.js';
-import { checkFolders, hostHasVirtiofsd } from '../folders/sync.js';
+import { checkFolders, checkProjectExposure, hostHasVirtiofsd } from '../folders/sync.js';
 import type { ServiceContext } from '../instance/context.js';
 import { forEachMachine } from '../instance/fanout.js';
 import { inspect } from '../instance/inspect.js';
@@ -90,6 +90,7 @@ export async function preflight(project: Project, machines: readonly MachineConf
       async () => checkHostFits(machine, host),
       () => checkStepFiles(machine.provision, project.dir, machine.name),
       () => checkFolders(machine.name, folders),
+      async () => checkProjectExposure(machine.name, machine.folders, folders, project),
       async () => {
         if (current.status !== 'running') await resolveForwards(machine.name, machine.ports.filter((port) => !port.autoCorrect), () => {});
       },

@@ -169,6 +169,11 @@ const folderSchema = z.strictObject({
   /** Omitted: virtiofs where the host has virtiofsd, else rsync. */
   type: z.enum(['virtiofs', '9p', 'rsync'], { error: 'expected "virtiofs", "9p" or "rsync"' }).optional(),
   readonly: z.boolean().default(false),
+  /**
+   * A live folder holding the project's .vmfile/ (machine keys) or the Vmfile (code the
+   * host runs) is refused writable unless this says the guest may change them.
+   */
+  shareProjectState: z.boolean().optional(),
 });
 
 export type PortSpec = z.output<typeof portSchema>;

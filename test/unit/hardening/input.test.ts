@@ -9,6 +9,8 @@ import { describe, expect, test } from 'vitest';
 import { ConfigError, UserError } from '../../../src/errors.js';
 import { loadProject } from '../../../src/project/load.js';
 import { readLockFile } from '../../../src/store/lockfile.js';
+import { planFolders } from '../../../src/folders/plan.js';
+import { checkProjectExposure } from '../../../src/folders/sync.js';
 import { validate } from '../../../src/services/validate.js';
 import { parseVmfile } from '../../../src/vmfile/config.js';
 import { tempDir } from '../temp-dir.js';
@@ -154,5 +156,29 @@ describe('validate checks what vmup checks, all at once', () => {
     } finally {
       server.close();
     }
+  });
+});
+
+describe('live folders and the project\'s secrets', () => {
+  const project = { dir: '/p', vmfilePath: '/p/Vmfile.ts' };
+  const check = (folders: { host: string; guest: string; type?: 'virtiofs' | '9p' | 'rsync'; readonly?: boolean; shareProjectState?: boolean }[]) => () => {
+    const specs = folders.map((folder) => ({ readonly: false, ...folder }));
+    checkProjectExposure('web', specs, planFolders(specs, { virtiofsd: true }), project);
+  };
+
+  test.each([
+    ['the project directory', '/p'],
+    ['a parent of it', '/'],
+  ])('a writable live folder of %s is refused, naming what it exposes', (_what, host) => {
+    expect(check([{ host, guest: '/src' }])).toThrow(ConfigError);
+    expect(check([{ host, guest: '/src' }])).toThrow('machine "web": folders[0] (virtiofs, writable) would let the guest change /p/.vmfile and /p/Vmfile.ts');
+  });
+
+  test('read-only, rsync, a subdirectory, or shareProjectState: true are fine', () => {
+    expect(check([{ host: '/p', guest: '/src', readonly: true }])).not.toThrow();
+    expect(check([{ host: '/p', guest: '/src', type: 'rsync' }])).not.toThrow();
+    expect(check([{ host: '/p/src', guest: '/src' }])).not.toThrow();
+    expect(check([{ host: '/p', guest: '/src', shareProjectState: true }])).not.toThrow();
+    expect(check([{ host: '/p2', guest: '/src' }])).not.toThrow();
   });
 });
