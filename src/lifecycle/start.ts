@@ -20,7 +20,8 @@ import type { ServiceContext } from '../instance/context.js';
 import { macFor } from '../network/address.js';
 import { ensureHub } from '../network/hub.js';
 import { readPublicKey } from '../ssh/keys.js';
-import { networkSocket } from '../store/layout.js';
+import { networkLock, networkSocket } from '../store/layout.js';
+import { withLock } from '../store/lock.js';
 import { ensureSocketDir } from '../store/socket-dir.js';
 import { writeMachineState, type MachineState } from '../store/machine.js';
 import { inPhase } from '../ui/reporter.js';
@@ -167,6 +168,10 @@ async function startSpec(
 export async function startNetwork(projectDir: string): Promise<string> {
   const socket = networkSocket(projectDir);
   await ensureSocketDir(socket);
-  await ensureHub(socket, join(dirname(fileURLToPath(import.meta.url)), '..', 'network', 'hub-main.js'));
+  // Two vmups of one project at once must not start two switches (the network would split).
+  await withLock(networkLock(projectDir), `the private network of ${projectDir}`, 'start the network switch', () =>
+    ensureHub(socket, join(dirname(fileURLToPath(import.meta.url)), '..', 'network', 'hub-main.js')),
+    { waitMs: 15_000 },
+  );
   return socket;
 }

@@ -52,9 +52,9 @@ export async function startHub(socketPath: string, options: HubOptions = {}): Pr
   if (await answers(socketPath)) {
     throw new HubError(`network hub: another hub already listens on ${socketPath}`);
   }
-  // A socket file nobody listens on is left by a hub that was killed. Nothing locks this:
-  // two hubs started at the same moment can both get here; the later bind wins the path
-  // and the other, unreachable, exits when idle (two concurrent vmups in one project).
+  // A socket file nobody listens on is left by a hub that was killed. vmfile starts a
+  // project's hub only under the project's network lock (lifecycle/start.ts), so no
+  // other hub of ours can be starting on this path now.
   await rm(socketPath, { force: true });
 
   const idleExitMs = options.idleExitMs ?? DEFAULT_IDLE_EXIT_MS;

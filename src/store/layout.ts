@@ -104,6 +104,11 @@ export function projectGitignore(projectDir: string): string {
   return join(projectStateDir(projectDir), '.gitignore');
 }
 
+/** Held while a project's network switch is checked and started, so only one ever starts. */
+export function networkLock(projectDir: string): string {
+  return join(projectStateDir(projectDir), 'network.lock');
+}
+
 /** The private network's switch socket, shared by a project's machines. */
 export function networkSocket(projectDir: string): string {
   return socketPath(projectStateDir(projectDir), 'network.sock');

@@ -1,34 +1,66 @@
 /**
- * One operation at a time per machine. The lock file holds the owner's pid and what it
- * is doing. It is made complete in a temporary file and hard-linked into place, so it is
- * never seen half-written; a lock whose owner has died (killed, crashed) is moved aside
- * and taken over, so a fault never leaves a machine locked for good.
+ * One operation at a time per machine (and per project, for the network switch).
+ *
+ * The lock file names its owner: pid, the process's start time (so a reused pid is not
+ * mistaken for the owner), a random token (so a process only ever removes its own
+ * lock), the operation and since when. It is written whole to a private name and
+ * hard-linked into place, so it is never seen half-written.
+ *
+ * A lock whose owner is gone is taken over. Taking over is a read-then-replace, so two
+ * processes could both judge the same lock stale; they settle it through a takeover
+ * guard, itself a hard-linked file that only one of them can create. The guard is held
+ * for two file operations; one left by a process killed in between is cleared once it
+ * is older than GUARD_STALE_MS.
  */
 import { randomBytes } from 'node:crypto';
-import { link, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { link, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BusyError } from '../errors.js';
 
 interface LockOwner {
   pid: number;
+  /** Start time of the process, in clock ticks since boot (/proc/PID/stat field 22). */
+  start?: string;
+  token?: string;
   operation: string;
   since: string;
 }
 
+const GUARD_STALE_MS = 5000;
+
 export async function withMachineLock<T>(lockPath: string, machine: string, operation: string, fn: () => Promise<T>): Promise<T> {
-  await acquire(lockPath, machine, operation);
+  return withLock(lockPath, `machine "${machine}"`, operation, fn);
+}
+
+/**
+ * `what` names the thing locked in messages: 'machine "web"', 'the private network of
+ * /src/app'. With `waitMs`, a busy lock is waited for (up to that long) instead of refused.
+ */
+export async function withLock<T>(lockPath: string, what: string, operation: string, fn: () => Promise<T>, options: { waitMs?: number } = {}): Promise<T> {
+  const start = await startTime(process.pid);
+  const owner: LockOwner = { pid: process.pid, ...(start === undefined ? {} : { start }), token: randomBytes(8).toString('hex'), operation, since: new Date().toISOString() };
+  const deadline = Date.now() + (options.waitMs ?? 0);
+  for (;;) {
+    try {
+      await acquire(lockPath, what, owner);
+      break;
+    } catch (error) {
+      if (!(error instanceof BusyError) || Date.now() >= deadline) throw error;
+      await sleep(50);
+    }
+  }
   try {
     return await fn();
   } finally {
-    await rm(lockPath, { force: true });
+    await releaseOwn(lockPath, owner);
   }
 }
 
-async function acquire(lockPath: string, machine: string, operation: string): Promise<void> {
-  const owner: LockOwner = { pid: process.pid, operation, since: new Date().toISOString() };
-  const candidate = `${lockPath}.${process.pid}.${randomBytes(4).toString('hex')}`;
+async function acquire(lockPath: string, what: string, owner: LockOwner): Promise<void> {
+  const candidate = `${lockPath}.${owner.token ?? ''}`;
   await writeFile(candidate, JSON.stringify(owner), { mode: 0o600 });
   try {
-    for (let attempt = 0; attempt < 5; attempt++) {
+    for (let attempt = 0; attempt < 20; attempt++) {
       try {
         await link(candidate, lockPath);
         return;
@@ -37,33 +69,59 @@ async function acquire(lockPath: string, machine: string, operation: string): Pr
       }
       const current = await readOwner(lockPath);
       if (current === undefined) continue; // released meanwhile
-      if (isAlive(current.pid)) {
-        throw new BusyError(`machine "${machine}" is busy: ${current.pid === process.pid ? 'this process' : `another vmfile (pid ${current.pid})`} is running "${current.operation}" since ${current.since}`, {
-          hint: `wait for it to finish, then run "${operation}" again`,
+      if (await isAlive(current)) {
+        const who = current.pid === process.pid ? 'this process' : `another vmfile (pid ${current.pid})`;
+        throw new BusyError(`${what} is busy: ${who} is running "${current.operation}" since ${current.since}`, {
+          hint: `wait for it to finish, then run "${owner.operation}" again`,
         });
       }
-      await takeOverStale(lockPath, current.pid);
+      if (await takeOver(lockPath, current, candidate)) return;
     }
-    throw new BusyError(`machine "${machine}": could not take its lock ${lockPath}`, { hint: 'try again' });
+    throw new BusyError(`${what}: could not take its lock ${lockPath}`, { hint: 'try again' });
   } finally {
     await rm(candidate, { force: true });
   }
 }
 
-/** Moves a dead owner's lock aside; if another process took it over first, puts nothing back. */
-async function takeOverStale(lockPath: string, deadPid: number): Promise<void> {
-  const aside = `${lockPath}.stale.${process.pid}`;
+/** Replaces the stale lock of `dead` with ours, unless another process got there first. */
+async function takeOver(lockPath: string, dead: LockOwner, candidate: string): Promise<boolean> {
+  const guard = `${lockPath}.takeover`;
   try {
-    await rename(lockPath, aside);
-  } catch {
-    return; // someone else moved it
+    await link(candidate, guard);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    await clearStaleGuard(guard);
+    await sleep(5 + Math.random() * 20);
+    return false;
   }
-  const moved = await readOwner(aside);
-  if (moved !== undefined && moved.pid !== deadPid && isAlive(moved.pid)) {
-    // We moved a live owner's fresh lock: restore it, unless a third process locked meanwhile.
-    await link(aside, lockPath).catch(() => undefined);
+  try {
+    // Only the guard holder gets here. Is the lock still the one judged stale?
+    const current = await readOwner(lockPath);
+    if (current !== undefined && !sameOwner(current, dead)) return false;
+    await rm(lockPath, { force: true });
+    await link(candidate, lockPath);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  } finally {
+    await rm(guard, { force: true });
   }
-  await rm(aside, { force: true });
+}
+
+async function clearStaleGuard(guard: string): Promise<void> {
+  const info = await stat(guard).catch(() => undefined);
+  if (info !== undefined && Date.now() - info.mtimeMs > GUARD_STALE_MS) await rm(guard, { force: true });
+}
+
+/** Removes the lock only if it is still ours (a lock taken over from a process judged dead is not). */
+async function releaseOwn(lockPath: string, owner: LockOwner): Promise<void> {
+  const current = await readOwner(lockPath);
+  if (current !== undefined && sameOwner(current, owner)) await rm(lockPath, { force: true });
+}
+
+function sameOwner(a: LockOwner, b: LockOwner): boolean {
+  return a.pid === b.pid && a.token === b.token && a.since === b.since;
 }
 
 async function readOwner(lockPath: string): Promise<LockOwner | undefined> {
@@ -71,7 +129,13 @@ async function readOwner(lockPath: string): Promise<LockOwner | undefined> {
     const parsed: unknown = JSON.parse(await readFile(lockPath, 'utf8'));
     if (typeof parsed === 'object' && parsed !== null && 'pid' in parsed && typeof parsed.pid === 'number') {
       const record = parsed as Partial<LockOwner>;
-      return { pid: parsed.pid, operation: String(record.operation ?? 'an operation'), since: String(record.since ?? '?') };
+      return {
+        pid: parsed.pid,
+        ...(typeof record.start === 'string' ? { start: record.start } : {}),
+        ...(typeof record.token === 'string' ? { token: record.token } : {}),
+        operation: String(record.operation ?? 'an operation'),
+        since: String(record.since ?? '?'),
+      };
     }
     // Never half-written (see header), so unreadable content means a foreign file: stale.
     return { pid: -1, operation: 'unknown', since: '?' };
@@ -81,12 +145,31 @@ async function readOwner(lockPath: string): Promise<LockOwner | undefined> {
   }
 }
 
-function isAlive(pid: number): boolean {
-  if (pid <= 0) return false;
+/**
+ * Whether the owner still runs: its pid exists and, when the lock recorded it, the
+ * process there started when the owner did (pids are reused). A pid that exists but
+ * belongs to another user (EPERM) can only be a reused pid: vmfile's state directories
+ * are private, so no other user's vmfile holds this lock.
+ */
+async function isAlive(owner: LockOwner): Promise<boolean> {
+  if (owner.pid <= 0) return false;
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    process.kill(owner.pid, 0);
+  } catch {
+    return false;
+  }
+  if (owner.start === undefined) return true;
+  const start = await startTime(owner.pid);
+  return start === undefined || start === owner.start;
+}
+
+/** Field 22 of /proc/PID/stat; undefined where /proc is not there. */
+async function startTime(pid: number): Promise<string | undefined> {
+  try {
+    const text = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+    return text.slice(text.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
   }
 }

@@ -86,3 +86,92 @@ describe('withMachineLock', () => {
     expect(await gone(lock)).toBe(true);
   });
 });
+
+/** Runs `rounds` rounds; in each, `contenders` acquire at once and the holders' critical sections must never overlap. */
+async function contend(lock: string, contenders: number, rounds: number, stale: () => Promise<void>): Promise<{ held: number[]; overlaps: number }> {
+  let inside = 0;
+  let overlaps = 0;
+  const held: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    await stale();
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: contenders }, (_, index) =>
+        withMachineLock(lock, 'web', `contender ${index}`, async () => {
+          inside++;
+          if (inside > 1) overlaps++;
+          await new Promise((resolve) => setTimeout(resolve, 2));
+          inside--;
+        }),
+      ),
+    );
+    held.push(outcomes.filter((outcome) => outcome.status === 'fulfilled').length);
+    for (const outcome of outcomes) if (outcome.status === 'rejected' && !(outcome.reason instanceof BusyError)) throw outcome.reason;
+  }
+  return { held, overlaps };
+}
+
+describe('withMachineLock under races', () => {
+  test('50 rounds of 8 contenders taking over a dead owner\'s lock: never two holders at once', async () => {
+    const lock = join(await tempDir(), 'lock');
+    const dead = exitedPid();
+    const { held, overlaps } = await contend(lock, 8, 50, () => writeFile(lock, JSON.stringify({ pid: dead, operation: 'up', since: 'then' })));
+    expect(overlaps).toBe(0);
+    // Someone always gets it; the others are refused as busy or get it after the holder let go.
+    expect(held.every((count) => count >= 1)).toBe(true);
+  });
+
+  test('a pid reused by an unrelated process does not keep the lock: the start time tells them apart', async () => {
+    const lock = join(await tempDir(), 'lock');
+    const pid = otherLiveProcess();
+    await writeFile(lock, JSON.stringify({ pid, start: '1', token: 'x', operation: 'up', since: 'then' }));
+    await expect(withMachineLock(lock, 'web', 'halt', async () => 'taken over')).resolves.toBe('taken over');
+  });
+
+  test('a process removes only its own lock: one taken over from it is left to its new owner', async () => {
+    const lock = join(await tempDir(), 'lock');
+    await withMachineLock(lock, 'web', 'up', async () => {
+      // Another owner replaced the lock meanwhile (as a takeover would).
+      await writeFile(lock, JSON.stringify({ pid: process.pid, token: 'someone-else', operation: 'halt', since: 'now' }));
+    });
+    expect(JSON.parse(await readFile(lock, 'utf8'))).toMatchObject({ token: 'someone-else' });
+  });
+
+  test('50 rounds across 4 processes: critical sections never overlap', async () => {
+    const dir = await tempDir();
+    const lock = join(dir, 'lock');
+    const log = join(dir, 'log');
+    const script = `
+      const { createJiti } = require('jiti');
+      const { appendFileSync } = require('node:fs');
+      const jiti = createJiti(${JSON.stringify(join(import.meta.dirname, 'x.js'))});
+      (async () => {
+        const { withMachineLock } = await jiti.import(${JSON.stringify(join(import.meta.dirname, '..', '..', '..', 'src', 'store', 'lock.ts'))});
+        let done = 0;
+        while (done < 50) {
+          try {
+            await withMachineLock(${JSON.stringify(lock)}, 'web', 'race', async () => {
+              appendFileSync(${JSON.stringify(log)}, 'in ' + process.pid + '\\n');
+              await new Promise((r) => setTimeout(r, 1));
+              appendFileSync(${JSON.stringify(log)}, 'out ' + process.pid + '\\n');
+            });
+            done++;
+          } catch (error) {
+            if (error.name !== 'BusyError') throw error;
+            await new Promise((r) => setTimeout(r, Math.random() * 3));
+          }
+        }
+      })().catch((error) => { console.error(error); process.exit(1); });`;
+    const runs = Array.from({ length: 4 }, () => {
+      const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'ignore', 'inherit'] });
+      children.push(child);
+      return new Promise<number | null>((resolve) => child.once('exit', resolve));
+    });
+    expect(await Promise.all(runs)).toEqual([0, 0, 0, 0]);
+    const lines = (await readFile(log, 'utf8')).trim().split('\n');
+    expect(lines).toHaveLength(4 * 50 * 2);
+    for (let index = 0; index < lines.length; index += 2) {
+      const [enter, leave] = [lines[index] ?? '', lines[index + 1] ?? ''];
+      expect([enter.split(' ')[0], leave.split(' ')[0], enter.split(' ')[1]]).toEqual(['in', 'out', leave.split(' ')[1]]);
+    }
+  }, 60_000);
+});
