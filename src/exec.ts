@@ -17,6 +17,7 @@ const debianPackage: Record<string, string> = {
   debugfs: 'e2fsprogs',
   dumpe2fs: 'e2fsprogs',
   e2fsck: 'e2fsprogs',
+  zerofree: 'zerofree',
   'ssh-keygen': 'openssh-client',
   ssh: 'openssh-client',
   rsync: 'rsync',

@@ -5,7 +5,9 @@
  * with box.json. Everything happens in a staging directory; the output appears whole
  * or not at all.
  */
-import { copyFile, mkdir, rm, stat } from 'node:fs/promises';
+import { copyFile, lstat, mkdir, rm, stat } from 'node:fs/promises';
+import { run } from '../exec.js';
+import { UserError } from '../errors.js';
 import { join, resolve } from 'node:path';
 import { convertImage, imageInfo } from '../qemu/img.js';
 import { BOX_DISK_FILE, BOX_INITRD_FILE, BOX_KERNEL_FILE, BOX_METADATA_FILE, STAGING_RAW_DISK } from '../store/layout.js';
@@ -47,14 +49,17 @@ export async function packageBox(spec: PackageSpec): Promise<{ metadata: BoxMeta
     const scrubbed = await inPhase(reporter, machine, 'Removing keys and machine identity from the copy', () =>
       scrubImage(raw, { user: spec.user, label, ...(sourceDateEpoch === undefined ? {} : { sourceDateEpoch }) }),
     );
+    // Removing a file frees its blocks but leaves its bytes there: zero every free block,
+    // or a deleted private key could be read back from the box file.
+    await inPhase(reporter, machine, 'Zeroing the free space of the copy', () => run('zerofree', [raw], { purpose: `zero the free space of the disk copy of ${label}` }));
     const packages = await manifestOf(raw, staging);
     const disk = join(staging, BOX_DISK_FILE);
     await inPhase(reporter, machine, 'Converting the copy to qcow2', () => convertImage(raw, disk, 'qcow2', `convert the disk copy of ${label}`));
     await rm(raw, { force: true });
     const boot = box.metadata.boot;
     if (boot.type === 'kernel') {
-      await copyFile(box.paths.kernel, join(staging, BOX_KERNEL_FILE));
-      if (boot.initrd !== undefined) await copyFile(box.paths.initrd, join(staging, BOX_INITRD_FILE));
+      await copyRegularFile(box.paths.kernel, join(staging, BOX_KERNEL_FILE));
+      if (boot.initrd !== undefined) await copyRegularFile(box.paths.initrd, join(staging, BOX_INITRD_FILE));
     }
     const metadata: BoxMetadata = {
       name: spec.name,
@@ -73,6 +78,17 @@ export async function packageBox(spec: PackageSpec): Promise<{ metadata: BoxMeta
   } finally {
     await cleanStaging(staging);
   }
+}
+
+/** Copies a file of the box store, never through a symbolic link (which could point at any host file). */
+async function copyRegularFile(source: string, destination: string): Promise<void> {
+  const info = await lstat(source);
+  if (!info.isFile()) {
+    throw new UserError(`box file ${source} is ${info.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}; vmfile package copies nothing it points to`, {
+      hint: 'the box store was changed by hand: remove the box and add or build it again',
+    });
+  }
+  await copyFile(source, destination);
 }
 
 /** The disk's package list, from its dpkg status file; undefined for a disk without dpkg. */

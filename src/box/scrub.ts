@@ -29,23 +29,32 @@ export interface ScrubPlan {
   emptied: string[];
 }
 
+/** Shell and tool histories: what was typed in the original machine. */
+const HISTORIES = ['.bash_history', '.python_history', '.lesshst', '.viminfo', '.wget-hsts'];
+
 /** What to remove for a box whose login user is `user`. Pure. */
 export function scrubPlan(user: string): ScrubPlan {
   const home = user === 'root' ? '/root' : `/home/${user}`;
   return {
-    emptyDirs: ['/var/lib/cloud', '/var/log/journal'],
+    emptyDirs: ['/var/lib/cloud', '/var/log/journal', '/var/log/apt'],
     files: [
       `${home}/.ssh/authorized_keys`,
       '/root/.ssh/authorized_keys',
+      ...HISTORIES.flatMap((name) => [`${home}/${name}`, `/root/${name}`]),
       '/var/lib/dbus/machine-id',
       '/var/lib/systemd/random-seed',
       '/var/lib/systemd/credential.secret',
       '/var/log/cloud-init.log',
       '/var/log/cloud-init-output.log',
+      '/var/log/dpkg.log',
+      '/var/log/alternatives.log',
     ],
     patterns: [
       { dir: '/etc/ssh', match: /^ssh_host_/ },
       { dir: '/var/lib/dhcp', match: /\.leases?$/ },
+      // Provisioning scratch files a step left behind (they hold the step's script).
+      { dir: '/tmp', match: /^vmfile-/ },
+      { dir: '/var/tmp', match: /^vmfile-/ },
     ],
     emptied: ['/etc/machine-id'],
   };

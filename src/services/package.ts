@@ -37,7 +37,7 @@ export interface PackageResult {
 }
 
 export async function packageMachine(options: PackageOptions, context: ServiceContext): Promise<PackageResult> {
-  await requireCommands(['qemu-img', 'debugfs', 'e2fsck', 'tar', 'dpkg-query'], 'vmfile package');
+  await requireCommands(['qemu-img', 'debugfs', 'e2fsck', 'zerofree', 'tar', 'dpkg-query'], 'vmfile package');
   const machine = selectOne(options.project, options.machine, { command: 'vmfile package MACHINE --output FILE.box', usePrimary: false });
   const name = options.name ?? hostnameFrom(basename(options.project.dir));
   const version = options.version ?? todayVersion();

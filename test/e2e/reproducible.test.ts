@@ -11,7 +11,7 @@
  * one tampers with its disk and the other adds a box, and the shared cache must stay
  * exactly as it is.
  */
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { appendFile, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
@@ -176,6 +176,27 @@ describe('vmfile package', () => {
     expect(result.stdout).toContain('/var/lib/cloud/*');
     const listing = spawnSync('tar', ['-tf', join(work, 'env.box')]).stdout.toString().trim().split('\n');
     expect(listing).toEqual(['box.json', 'disk.qcow2', 'kernel', 'initrd']);
+  });
+
+  it("the packaged disk holds no byte of the original's private host key or login key, even in freed blocks", async () => {
+    execFileSync('tar', ['-xf', join(work, 'env.box'), '-C', work, 'disk.qcow2']);
+    execFileSync('qemu-img', ['convert', '-O', 'raw', join(work, 'disk.qcow2'), join(work, 'disk.raw')]);
+    const keyFile = await readFile(join(original, '.vmfile/machines/default/ssh_host_ed25519_key'), 'utf8');
+    // The first base64 lines of an OpenSSH key are a common header; the later ones are this key's own bytes.
+    const hostKeyLines = keyFile.split('\n').filter((line) => /^[A-Za-z0-9+/=]{20,}$/.test(line)).slice(2);
+    const loginKey = (await readFile(join(original, '.vmfile/machines/default/id_ed25519.pub'), 'utf8')).split(' ')[1] ?? '';
+    const needles = [...hostKeyLines, loginKey];
+    expect(needles.length).toBeGreaterThanOrEqual(2);
+    for (const needle of needles) {
+      const found = spawnSync('grep', ['-c', '-a', '-F', needle, join(work, 'disk.raw')], { encoding: 'utf8' });
+      expect(found.stdout.trim(), `found ${needle} in the packaged disk`).toBe('0');
+    }
+    // The search works: the same key is in the original machine's own disk.
+    execFileSync('qemu-img', ['convert', '-O', 'raw', join(original, '.vmfile/machines/default/overlay.qcow2'), join(work, 'original.raw')]);
+    expect(spawnSync('grep', ['-c', '-a', '-F', loginKey, join(work, 'original.raw')], { encoding: 'utf8' }).stdout.trim()).not.toBe('0');
+    await rm(join(work, 'disk.raw'), { force: true });
+    await rm(join(work, 'original.raw'), { force: true });
+    await rm(join(work, 'disk.qcow2'), { force: true });
   });
 
   it('box add imports it under a new name with its manifest', async () => {
