@@ -58,8 +58,11 @@ export function qemuArgs(spec: LaunchSpec): string[] {
       '-chardev', `socket,id=fs${index},path=${escapeOption(share.socket)}`,
       '-device', `vhost-user-fs-pci,chardev=fs${index},tag=${share.tag}`,
     ]),
+    // mapped-xattr: the guest's owners and modes live in extended attributes, so a guest
+    // (or its root) cannot make a setuid or root-owned file on the host, as 'none' allows
+    // when QEMU runs as root.
     ...(spec.ninep ?? []).flatMap((share) => [
-      '-virtfs', `local,path=${escapeOption(share.path)},mount_tag=${share.tag},security_model=none${share.readonly ? ',readonly=on' : ''}`,
+      '-virtfs', `local,path=${escapeOption(share.path)},mount_tag=${share.tag},security_model=mapped-xattr${share.readonly ? ',readonly=on' : ''}`,
     ]),
     // A guest reboot ends QEMU, so "running" always means "the machine we booted".
     '-no-reboot',

@@ -69,6 +69,14 @@ describe('qemuArgs', () => {
     expect(values(args, '-drive').filter((drive) => drive.includes('pflash'))).toEqual([]);
   });
 
+  test('9p shares keep guest owners and modes in xattrs (never security_model=none), read-only when asked', () => {
+    const args = qemuArgs(spec({ ninep: [{ tag: 'vmfile0', path: '/src,app', readonly: true }, { tag: 'vmfile1', path: '/data', readonly: false }] }));
+    expect(values(args, '-virtfs')).toEqual([
+      'local,path=/src,,app,mount_tag=vmfile0,security_model=mapped-xattr,readonly=on',
+      'local,path=/data,mount_tag=vmfile1,security_model=mapped-xattr',
+    ]);
+  });
+
   test('the overlay and the read-only cidata seed drive are attached, commas doubled in paths', () => {
     const args = qemuArgs(spec({ overlay: '/a,b/overlay.qcow2', seedDir: '/a,b/seed' }));
     expect(values(args, '-drive')).toEqual([
