@@ -17,19 +17,9 @@
  */
 import net from 'node:net';
 import { InternalError, VmfileError } from '../errors.js';
+import { isRecord, LineBuffer, parseEvent, parseGreeting, parseReply, type QmpEvent, type QmpGreeting, type Reply } from './message.js';
 
-export interface QmpEvent {
-  event: string;
-  data: Record<string, unknown>;
-  timestamp: { seconds: number; microseconds: number };
-}
-
-/** What QEMU announces on connect. */
-export interface QmpGreeting {
-  version: { qemu: { major: number; minor: number; micro: number }; package: string };
-  /** Optional protocol features QEMU offers (e.g. "oob"); vmfile enables none. */
-  capabilities: readonly string[];
-}
+export type { QmpEvent, QmpGreeting };
 
 export class QmpError extends VmfileError {
   constructor(
@@ -50,8 +40,6 @@ export interface QmpCallOptions {
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 const DEFAULT_CALL_TIMEOUT_MS = 30_000;
-
-type Reply = { ok: true; value: unknown } | { ok: false; errorClass: string; desc: string };
 
 /** Something in flight that must settle if the connection goes away. */
 interface Waiter {
@@ -366,61 +354,8 @@ export class QmpClient {
   }
 }
 
-/** Splits a byte stream into newline-terminated messages, keeping any partial tail. */
-class LineBuffer {
-  #pending = '';
-
-  push(chunk: string): string[] {
-    this.#pending += chunk;
-    const lines = this.#pending.split('\n');
-    this.#pending = lines.pop() ?? '';
-    return lines.map((line) => line.trim()).filter((line) => line !== '');
-  }
-}
-
 function abortedError(what: string, socketPath: string, signal: AbortSignal): QmpError {
   return new QmpError(`${what} on ${socketPath}: aborted`, 'Aborted', { cause: signal.reason });
-}
-
-function parseGreeting(message: Record<string, unknown>): QmpGreeting | undefined {
-  const qmp = message['QMP'];
-  if (!isRecord(qmp)) return undefined;
-  const version = qmp['version'];
-  if (!isRecord(version)) return undefined;
-  const qemu = version['qemu'];
-  const pkg = version['package'];
-  if (!isRecord(qemu) || typeof pkg !== 'string') return undefined;
-  const { major, minor, micro } = qemu;
-  if (typeof major !== 'number' || typeof minor !== 'number' || typeof micro !== 'number') return undefined;
-  const capabilities = qmp['capabilities'];
-  return {
-    version: { qemu: { major, minor, micro }, package: pkg },
-    capabilities: Array.isArray(capabilities) ? capabilities.filter((c): c is string => typeof c === 'string') : [],
-  };
-}
-
-function parseEvent(message: Record<string, unknown>): QmpEvent | undefined {
-  const { event, data, timestamp } = message;
-  if (typeof event !== 'string' || !isRecord(timestamp)) return undefined;
-  const { seconds, microseconds } = timestamp;
-  if (typeof seconds !== 'number' || typeof microseconds !== 'number') return undefined;
-  // QEMU omits "data" for events that carry none (STOP, RESUME...).
-  if (data !== undefined && !isRecord(data)) return undefined;
-  return { event, data: data ?? {}, timestamp: { seconds, microseconds } };
-}
-
-function parseReply(message: Record<string, unknown>): Reply | undefined {
-  if ('return' in message) return { ok: true, value: message['return'] };
-  const error = message['error'];
-  if (!isRecord(error)) return undefined;
-  const errorClass = error['class'];
-  const desc = error['desc'];
-  if (typeof errorClass !== 'string' || typeof desc !== 'string') return undefined;
-  return { ok: false, errorClass, desc };
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function errnoCode(error: Error | undefined): string | undefined {
