@@ -6,6 +6,7 @@
 import { UserError } from '../errors.js';
 import { describeStatus, inspect, isRunning, type RunningInstance } from '../instance/inspect.js';
 import type { SshSession } from '../ssh/client.js';
+import { machinePaths } from '../store/layout.js';
 import { withMachineLock } from '../store/lock.js';
 import type { Project } from '../vmfile/config.js';
 import { connectGuest } from './communicator.js';
@@ -26,8 +27,7 @@ export async function withRunningMachine<T>(
     }
   };
   if (options.lock === undefined) return work();
-  const { paths } = await inspect(project.dir, name);
-  return withMachineLock(paths.lock, name, options.lock, work);
+  return withMachineLock(machinePaths(project.dir, name).lock, name, options.lock, work);
 }
 
 export async function requireRunning(project: Project, name: string, hint?: string): Promise<RunningInstance> {

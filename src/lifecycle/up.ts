@@ -29,7 +29,7 @@ import { lockedBoxRef } from '../vmfile/lock.js';
 import { isLoopback } from '../vmfile/schema.js';
 import { formatSize } from '../vmfile/size.js';
 import { checkLock, ensureBox } from './box.js';
-import { brokenError, startMachine, startNetwork, type MachinePlan, type StartOptions, type UpResult } from './start.js';
+import { brokenError, startMachine, type MachinePlan, type StartOptions, type UpResult } from './start.js';
 
 export type { UpResult };
 
@@ -48,7 +48,6 @@ export async function upMachines(options: UpOptions, context: ServiceContext): P
     }
   }
   await ensureStateDir(options.project.dir);
-  if (plans.some((plan) => plan.machine.privateIp !== undefined)) await startNetwork(options.project.dir);
   return forEachMachine(
     plans.map((plan) => ({ name: plan.machine.name, plan })),
     async ({ plan }) => {
