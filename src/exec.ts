@@ -44,6 +44,19 @@ export interface RunResult {
   exitCode: number;
 }
 
+/** Programs vmfile runs and waits for (not the detached ones, such as QEMU): told when vmfile is interrupted. */
+const running = new Set<{ kill: (signal: NodeJS.Signals) => boolean }>();
+
+/** Passes a signal on to every program vmfile waits for, so each cleans up (mmdebstrap unmounts its chroot); how many there were. */
+export function signalRunning(signal: NodeJS.Signals): number {
+  for (const child of running) child.kill(signal);
+  return running.size;
+}
+
+export function runningCount(): number {
+  return running.size;
+}
+
 export async function run(command: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   const purpose = options.purpose ?? `run ${command}`;
   // Imported on first use: execa is the slowest module to load and most commands never run a program.
@@ -69,7 +82,8 @@ export async function run(command: string, args: readonly string[], options: Run
         });
       }
     }
-    const result = await child;
+    running.add(child);
+    const result = await child.finally(() => running.delete(child));
     return { stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? ''), exitCode: 0 };
   } catch (error) {
     const record = (error ?? {}) as { exitCode?: unknown; stdout?: unknown; stderr?: unknown };
@@ -125,7 +139,9 @@ function toExternalError(error: unknown, command: string, args: readonly string[
 export async function runAttached(command: string, args: readonly string[]): Promise<number> {
   const { execa } = await import('execa');
   try {
-    const result = await execa(command, args, { stdio: 'inherit', reject: false });
+    const child = execa(command, args, { stdio: 'inherit', reject: false });
+    running.add(child);
+    const result = await child.finally(() => running.delete(child));
     if (result.failed && result.exitCode === undefined) throw result;
     return result.exitCode ?? 255;
   } catch (error) {

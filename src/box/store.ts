@@ -6,8 +6,10 @@
 import { mkdir, mkdtemp, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError, UserError } from '../errors.js';
+import { run } from '../exec.js';
 import { cachedSha256 } from '../store/digest.js';
 import { writeJsonAtomic } from '../store/json.js';
+import { mountsUnder, processAlive, processStartTime } from '../store/process.js';
 import { BOX_METADATA_FILE, boxDir, boxesDir, boxPaths, stagingDir, type BoxPaths } from '../store/layout.js';
 import type { BoxRef } from '../vmfile/config.js';
 import { boxMetadataSchema, type BoxMetadata } from '../vmfile/box-metadata.js';
@@ -40,7 +42,9 @@ export async function listBoxes(home: string): Promise<InstalledBox[]> {
     for (const version of await listDir(boxDir(home, name))) {
       const paths = boxPaths(home, name, version);
       try {
-        boxes.push({ metadata: await readBoxMetadata(paths.metadata), paths });
+        const metadata = await readBoxMetadata(paths.metadata);
+        // Only a directory named after its own version is that version (see removeBox).
+        if (metadata.name === name && metadata.version === version) boxes.push({ metadata, paths });
       } catch {
         // A directory without valid metadata is not a box (never produced by a rename).
       }
@@ -62,11 +66,37 @@ export async function boxFacts(box: InstalledBox): Promise<BoxFacts> {
   return { metadata: box.metadata, diskSha256: sha256 };
 }
 
-/** A fresh staging directory inside the store (same file system, so install is a rename). */
+/**
+ * A fresh staging directory inside the store (same file system, so install is a rename).
+ * Its name carries the owner's pid and start time: staging left by a process that is
+ * gone (killed, Ctrl-C) is removed here, by the next command that stages anything.
+ */
 export async function makeStaging(home: string, purpose: string): Promise<string> {
   const root = stagingDir(home);
   await mkdir(root, { recursive: true, mode: 0o700 });
-  return mkdtemp(join(root, `${purpose}-`));
+  await sweepStaging(root);
+  return mkdtemp(join(root, `${purpose}@${process.pid}@${(await processStartTime(process.pid)) ?? '0'}-`));
+}
+
+/** Removes staging whose owner is gone. */
+async function sweepStaging(root: string): Promise<void> {
+  for (const entry of await listDir(root)) {
+    const owner = /@(\d+)@(\d+)-[^@/]*$/.exec(entry);
+    if (owner === null || (await processAlive(Number(owner[1]), owner[2] === '0' ? undefined : owner[2]))) continue;
+    const path = join(root, entry);
+    if (await unmountLeftovers(path)) await rm(path, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A build killed inside mmdebstrap leaves its chroot's /proc, /sys, /dev/pts and
+ * /dev/shm mounted; removing the tree then would reach into the host's. They are
+ * unmounted deepest first; false (the directory is left alone) when any stays.
+ */
+async function unmountLeftovers(dir: string): Promise<boolean> {
+  const points = (await mountsUnder(dir)).sort((a, b) => b.length - a.length);
+  for (const point of points) await run('umount', [point], { purpose: `unmount ${point}, left by a killed box build` }).catch(() => undefined);
+  return (await mountsUnder(dir)).length === 0;
 }
 
 /** Moves a finished staging directory into place as box name@version. */
@@ -94,9 +124,10 @@ export async function removeBox(home: string, name: string, version?: string): P
     throw new UserError(`box ${name}${version === undefined ? '' : ` version ${version}`} is not installed`, { hint: 'see installed boxes with: vmfile box list' });
   }
   for (const box of matching) {
-    // Rename first so a half-deleted directory never looks like a box.
-    const doomed = `${box.paths.dir}.removing-${process.pid}`;
-    await rename(box.paths.dir, doomed);
+    // Moved into staging first: a half-deleted directory never looks like a box, and
+    // one left by a killed removal is swept like any other staging.
+    const doomed = await makeStaging(home, `remove-${box.metadata.name}`);
+    await rename(box.paths.dir, join(doomed, 'box'));
     await rm(doomed, { recursive: true, force: true });
   }
   if ((await listDir(boxDir(home, name))).length === 0) await rm(boxDir(home, name), { recursive: true, force: true });

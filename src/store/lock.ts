@@ -16,6 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { link, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BusyError } from '../errors.js';
+import { processAlive, processStartTime } from './process.js';
 
 interface LockOwner {
   pid: number;
@@ -37,7 +38,7 @@ export async function withMachineLock<T>(lockPath: string, machine: string, oper
  * /src/app'. With `waitMs`, a busy lock is waited for (up to that long) instead of refused.
  */
 export async function withLock<T>(lockPath: string, what: string, operation: string, fn: () => Promise<T>, options: { waitMs?: number } = {}): Promise<T> {
-  const start = await startTime(process.pid);
+  const start = await processStartTime(process.pid);
   const owner: LockOwner = { pid: process.pid, ...(start === undefined ? {} : { start }), token: randomBytes(8).toString('hex'), operation, since: new Date().toISOString() };
   const deadline = Date.now() + (options.waitMs ?? 0);
   for (;;) {
@@ -145,31 +146,7 @@ async function readOwner(lockPath: string): Promise<LockOwner | undefined> {
   }
 }
 
-/**
- * Whether the owner still runs: its pid exists and, when the lock recorded it, the
- * process there started when the owner did (pids are reused). A pid that exists but
- * belongs to another user (EPERM) can only be a reused pid: vmfile's state directories
- * are private, so no other user's vmfile holds this lock.
- */
-async function isAlive(owner: LockOwner): Promise<boolean> {
-  if (owner.pid <= 0) return false;
-  try {
-    process.kill(owner.pid, 0);
-  } catch {
-    return false;
-  }
-  if (owner.start === undefined) return true;
-  const start = await startTime(owner.pid);
-  return start === undefined || start === owner.start;
-}
-
-/** Field 22 of /proc/PID/stat; undefined where /proc is not there. */
-async function startTime(pid: number): Promise<string | undefined> {
-  try {
-    const text = await readFile(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
-    return text.slice(text.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
+/** Whether the owner still runs: its pid exists and, when the lock recorded it, started when the owner did. */
+function isAlive(owner: LockOwner): Promise<boolean> {
+  return processAlive(owner.pid, owner.start);
 }

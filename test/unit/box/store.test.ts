@@ -1,10 +1,10 @@
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import type { BoxMetadata } from '../../../src/vmfile/box-metadata.js';
 import { compareVersions, findBox, installStaged, listBoxes, makeStaging, removeBox } from '../../../src/box/store.js';
 import { UserError } from '../../../src/errors.js';
-import { boxDir, boxesDir, boxPaths } from '../../../src/store/layout.js';
+import { boxDir, boxesDir, boxPaths, stagingDir } from '../../../src/store/layout.js';
 import { tempDir } from '../temp-dir.js';
 
 function metadata(name: string, version: string): BoxMetadata {
@@ -118,7 +118,9 @@ describe('listBoxes and findBox', () => {
     await mkdir(join(boxDir(home, 'debian'), '2'), { recursive: true });
     await mkdir(join(boxDir(home, 'debian'), '3'), { recursive: true });
     await writeFile(join(boxDir(home, 'debian'), '3', 'box.json'), '{"name":"debian"}');
+    // Left by an older vmfile killed while removing: a whole box.json under another name.
     await mkdir(join(boxDir(home, 'debian'), `4.removing-123`), { recursive: true });
+    await writeFile(join(boxDir(home, 'debian'), '4.removing-123', 'box.json'), JSON.stringify(metadata('debian', '4')));
 
     expect(await installed(home)).toEqual(['debian@1']);
   });
@@ -162,6 +164,41 @@ describe('removeBox', () => {
     expect(error.message).toBe(message);
     expect(error.hint).toBe('see installed boxes with: vmfile box list');
     expect(await installed(home)).toEqual(['debian@2026.11.2']);
+  });
+});
+
+describe('staging left by a process that is gone', () => {
+  /** A pid that no process has: beyond the kernel's pid_max. */
+  const deadPid = 4_194_305;
+
+  test('is swept by the next makeStaging; a live owner\'s and an unrecognised name are kept, a reused pid\'s is not', async () => {
+    const home = await tempDir();
+    const live = await makeStaging(home, 'build-debian-12');
+    const root = stagingDir(home);
+    await mkdir(join(root, `add-x@${deadPid}@12345-abcdef`, 'extract'), { recursive: true });
+    await writeFile(join(root, `add-x@${deadPid}@12345-abcdef`, 'extract', 'disk.img'), 'half a download');
+    await mkdir(join(root, `build-y@${process.pid}@1-abcdef`));
+    await mkdir(join(root, 'something-else'));
+
+    const next = await makeStaging(home, 'add-z');
+
+    // build-y names this pid with another start time: a reused pid, so its owner is gone too.
+    expect((await readdir(root)).sort()).toEqual([basename(live), basename(next), 'something-else'].sort());
+    expect(basename(live)).toMatch(new RegExp(`^build-debian-12@${process.pid}@\\d+-`));
+  });
+
+  test('a killed removal leaves no box and no directory behind once anything is staged again', async () => {
+    const home = await tempDir();
+    await install(home, 'debian', '1');
+    await install(home, 'debian', '2');
+    // What removeBox leaves when killed between its rename and its rm.
+    const doomed = join(stagingDir(home), `remove-debian@${deadPid}@1-abcdef`);
+    await mkdir(doomed, { recursive: true });
+    await rename(boxPaths(home, 'debian', '1').dir, join(doomed, 'box'));
+
+    expect(await installed(home)).toEqual(['debian@2']);
+    await install(home, 'alpine', '3');
+    expect(await readdir(stagingDir(home))).toEqual([]);
   });
 });
 
