@@ -20,6 +20,7 @@ export default class Status extends VmfileCommand {
         entry.box === undefined ? undefined : `box ${entry.box}`,
         entry.accel,
         entry.pid === undefined ? undefined : `pid ${entry.pid}`,
+        entry.starting === undefined ? undefined : `${entry.starting} not finished (in progress, or interrupted: vmup finishes it)`,
         ...entry.ports.map((port) => `${port.name} ${port.hostIp}:${port.host}->${port.guest}/${port.protocol}`),
         ...(entry.errors ?? []),
       ].filter((item) => item !== undefined);

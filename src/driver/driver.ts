@@ -67,6 +67,14 @@ export interface Driver {
   /** Whether the running guest's CPUs are stopped. A machine that does not answer counts as not paused. */
   paused(): Promise<boolean>;
 
+  /**
+   * When the guest was stopped because its disk could not be written (the host's file
+   * system was full), continues it and returns true; a guest paused for any other
+   * reason, or running, is left as it is (false). If the disk is still full, the guest
+   * stops again at its next write.
+   */
+  continueAfterIoError(): Promise<boolean>;
+
   /** Creates the machine's disk over the box. Called once per machine; an existing disk is replaced. */
   create(box: InstalledBox, diskBytes: number): Promise<void>;
 

@@ -8,7 +8,8 @@
  * updates its snapshot table only after a snapshot's data is written, so a save that
  * fails or is killed midway leaves the earlier snapshots as they were.
  */
-import { rm, writeFile } from 'node:fs/promises';
+import { rm, statfs, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type { InstalledBox } from '../box/store.js';
 import { UserError } from '../errors.js';
 import { startVirtiofsd } from '../folders/sync.js';
@@ -21,10 +22,14 @@ import { hmpQuiet, withQmp } from '../qmp/session.js';
 import { SUSPEND_SNAPSHOT, type MachinePaths } from '../store/layout.js';
 import { readMachineState, withoutRuntime, writeMachineState } from '../store/machine.js';
 import { ensureSocketDir } from '../store/socket-dir.js';
+import { formatSize } from '../vmfile/size.js';
 import type { Driver, Snapshot, StartSpec, Started, StopOptions } from './driver.js';
 
 export { chooseAccel, probeHost, type HostInfo } from '../qemu/host.js';
 export { QEMU_BINARY } from '../qemu/process.js';
+
+/** Room the overlay needs beyond the memory itself (device state, qcow2 metadata). */
+const LOW_SPACE_MARGIN = 64 * 1024 * 1024;
 
 export function qemuDriver(name: string, paths: MachinePaths): Driver {
   return new QemuDriver(name, paths);
@@ -47,6 +52,16 @@ class QemuDriver implements Driver {
     } catch {
       return false;
     }
+  }
+
+  async continueAfterIoError(): Promise<boolean> {
+    return withQmp(this.paths.qmpSocket, async (qmp) => {
+      // QEMU stops a guest whose disk write failed with ENOSPC (werror=enospc) in this state.
+      const { status } = await qmp.execute<{ status?: string }>('query-status', {}, { timeoutMs: 5000 });
+      if (status !== 'io-error') return false;
+      await qmp.execute('cont', {}, { timeoutMs: 5000 });
+      return true;
+    });
   }
 
   async create(box: InstalledBox, diskBytes: number): Promise<void> {
@@ -156,7 +171,7 @@ class QemuDriver implements Driver {
     await withQmp(this.paths.qmpSocket, async (qmp) => {
       // A leftover from an interrupted suspend would make savevm overwrite silently; drop it first.
       await qmp.hmp(`delvm ${SUSPEND_SNAPSHOT}`).catch(() => '');
-      await hmpQuiet(qmp, `savevm ${SUSPEND_SNAPSHOT}`, `machine "${this.name}": save memory`);
+      await this.savingMemory(() => hmpQuiet(qmp, `savevm ${SUSPEND_SNAPSHOT}`, `machine "${this.name}": save memory`));
     });
     await saved();
     await this.stopProcess(pid, { graceful: false, timeoutMs: 0 });
@@ -172,6 +187,28 @@ class QemuDriver implements Driver {
     }
   }
 
+  /**
+   * savevm writes the guest's memory into the overlay; on a full file system it fails
+   * with a bare I/O error. Said plainly instead, with what is free and what is needed.
+   * The failed save leaves the snapshot table, and so the earlier snapshots, as they were.
+   */
+  private async savingMemory(save: () => Promise<void>): Promise<void> {
+    try {
+      await save();
+    } catch (error) {
+      const dir = dirname(this.paths.overlay);
+      const free = await statfs(dir).then((fs) => fs.bavail * fs.bsize, () => undefined);
+      const memory = (await readMachineState(this.paths.state).catch(() => undefined))?.launch?.memory;
+      if (free !== undefined && memory !== undefined && free < memory + LOW_SPACE_MARGIN) {
+        throw new UserError(`machine "${this.name}": the disk is full: the file system holding ${dir} has ${formatSize(free)} free, and saving the memory needs up to ${formatSize(memory)}`, {
+          hint: 'free space there (vmfile snapshot delete NAME frees a snapshot\'s), then run the command again. Earlier snapshots are kept; if the guest fills the disk meanwhile, QEMU pauses it and vmup continues it',
+          cause: error,
+        });
+      }
+      throw error;
+    }
+  }
+
   async listSnapshots(): Promise<Snapshot[]> {
     return (await this.userSnapshots()).map((s) => ({ name: s.name, date: s.date, memoryBytes: s.vmStateSize }));
   }
@@ -181,7 +218,7 @@ class QemuDriver implements Driver {
       throw new UserError(`machine "${this.name}" already has a snapshot "${name}"`, { hint: `delete it first (vmfile snapshot delete ${name}) or choose another name` });
     }
     if ((await this.pid()) !== undefined) {
-      await withQmp(this.paths.qmpSocket, (qmp) => hmpQuiet(qmp, `savevm ${name}`, `machine "${this.name}": save snapshot "${name}"`));
+      await withQmp(this.paths.qmpSocket, (qmp) => this.savingMemory(() => hmpQuiet(qmp, `savevm ${name}`, `machine "${this.name}": save snapshot "${name}"`)));
       return { memory: true };
     }
     await snapshotOffline(this.paths.overlay, 'create', name);

@@ -19,6 +19,7 @@ import { inPhase, type Reporter } from '../ui/reporter.js';
 import type { MachineConfig, Project } from '../vmfile/config.js';
 import { openSshOptions, sshTargetFor, syncGuestClock } from './communicator.js';
 import { provisionMachine } from './provisioner.js';
+import { whenQemuGone } from './running.js';
 
 export interface GuestContext {
   project: Project;
@@ -117,7 +118,11 @@ export async function meetRequirements(context: Omit<GuestContext, 'session' | '
   );
   const guest: GuestContext = { ...context, session, stepsRun: 0 };
   try {
-    for (const requirement of requirements) if (requirement.applies(guest)) await requirement.run(guest);
+    for (const requirement of requirements) {
+      if (requirement.applies(guest)) await requirement.run(guest).catch((error: unknown) => whenQemuGone(error, context.machine.name, context.driver, pid, `before the machine was ready (at: ${requirement.name})`));
+    }
+    const { starting: _starting, ...ready } = guest.state;
+    await save(guest, ready);
   } finally {
     session.close();
   }

@@ -3,9 +3,10 @@
  * UserError that says what it is instead and how to start it), then one SSH session
  * for the work, closed whatever happens. With `lock`, the machine lock is held too.
  */
-import { UserError } from '../errors.js';
+import type { Driver } from '../driver/driver.js';
+import { GuestError, UserError } from '../errors.js';
 import { describeStatus, inspect, isRunning, type RunningInstance } from '../instance/inspect.js';
-import type { SshSession } from '../ssh/client.js';
+import { SshConnectError, type SshSession } from '../ssh/client.js';
 import { machinePaths } from '../store/layout.js';
 import { withMachineLock } from '../store/lock.js';
 import type { Project } from '../vmfile/config.js';
@@ -21,7 +22,7 @@ export async function withRunningMachine<T>(
     const machine = await requireRunning(project, name, options.hint);
     const session = await connectGuest(machine.paths, machine.state, machine.state.sshPort);
     try {
-      return await fn(machine, session);
+      return await fn(machine, session).catch((error: unknown) => whenQemuGone(error, machine.name, machine.driver, machine.pid, 'while vmfile worked in it'));
     } finally {
       session.close();
     }
@@ -35,4 +36,18 @@ export async function requireRunning(project: Project, name: string, hint?: stri
   if (isRunning(machine)) return machine;
   const start = machine.status === 'suspended' ? 'continue it with: vmfile resume' : machine.status === 'broken' ? 'vmfile destroy clears it' : 'start it with: vmup';
   throw new UserError(`machine "${name}" ${describeStatus(machine)}, not running`, { hint: hint === undefined ? start : `${start}; ${hint}` });
+}
+
+/**
+ * A lost SSH connection says only that: when the cause is that QEMU itself is gone
+ * (killed, crashed), that is what the user needs to hear, and that vmup starts it again.
+ */
+export async function whenQemuGone(error: unknown, name: string, driver: Driver, pid: number, when: string): Promise<never> {
+  if (error instanceof SshConnectError && (await driver.pid()) === undefined) {
+    throw new GuestError(`machine "${name}": QEMU (pid ${pid}) exited ${when}`, {
+      hint: 'vmup starts the machine again: what was done is kept, and provisioning steps that finished are not run again',
+      cause: error,
+    });
+  }
+  throw error;
 }

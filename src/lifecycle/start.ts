@@ -15,7 +15,7 @@ import type { PlannedFolder } from '../folders/plan.js';
 import { provisionMachine } from '../guest/provisioner.js';
 import { meetRequirements } from '../guest/requirements.js';
 import { withRunningMachine } from '../guest/running.js';
-import { describeStatus, inspect, isRunning, type Instance } from '../instance/inspect.js';
+import { describeStatus, inspect, isRunning, type Instance, type RunningInstance } from '../instance/inspect.js';
 import type { ServiceContext } from '../instance/context.js';
 import { macFor } from '../network/address.js';
 import { ensureHub } from '../network/hub.js';
@@ -54,6 +54,10 @@ export async function startMachine(plan: MachinePlan, options: StartOptions, hos
   const { machine } = plan;
   const current = await inspect(options.project.dir, machine.name);
   if (current.status === 'broken') throw brokenError(current);
+  if (isRunning(current) && (await current.driver.continueAfterIoError())) {
+    context.reporter.notice(`machine "${machine.name}" was paused by QEMU because its disk could not be written (the file system holding it was full); continued it`);
+  }
+  if (isRunning(current) && current.state.starting !== undefined) return finishStart(plan, current, options, context);
   if (isRunning(current)) {
     context.reporter.info(machine.name, `already running (pid ${current.pid}); SSH on 127.0.0.1:${current.state.sshPort}`);
     let stepsRun = 0;
@@ -106,7 +110,7 @@ async function boot(plan: MachinePlan, current: Instance, options: StartOptions,
   const launch = { cpus: machine.cpus, memory: machine.memory };
   const title = `Starting QEMU (${accel.accel}, ${machine.cpus} CPUs, ${formatSize(machine.memory)})`;
   const started = await inPhase(reporter, machine.name, title, async () => driver.start(await startSpec(plan, options.project, accel.accel, launch, folders, false, context)));
-  const booted = { ...state, sshPort: started.sshPort, forwards: started.forwards, accel: accel.accel, bootedAt: new Date().toISOString(), launch, folders };
+  const booted = { ...state, sshPort: started.sshPort, forwards: started.forwards, accel: accel.accel, bootedAt: new Date().toISOString(), launch, folders, starting: 'boot' as const };
   await writeMachineState(paths.state, booted);
   const guest = { project: options.project, machine, paths, driver, reporter, start: 'boot', provision: options.provision, folders, state: booted } as const;
   const { stepsRun } = await meetRequirements(guest, started.pid);
@@ -130,12 +134,29 @@ async function resume(plan: MachinePlan, current: Instance, suspended: MachineSt
   const accel = suspended.accel ?? chooseAccel(machine.accel, context.env['VMFILE_ACCEL'], host).accel;
   const folders = suspended.folders ?? [];
   const started = await inPhase(reporter, machine.name, 'Resuming from saved memory', async () => driver.start(await startSpec(plan, options.project, accel, launch, folders, true, context)));
-  const state = { ...suspended, sshPort: started.sshPort, forwards: started.forwards, accel, launch };
+  const state = { ...suspended, sshPort: started.sshPort, forwards: started.forwards, accel, launch, starting: 'resume' as const };
   await writeMachineState(paths.state, state);
   const guest = { project: options.project, machine, paths, driver, reporter, start: 'resume', provision: options.provision, folders, state } as const;
   const { stepsRun } = await meetRequirements(guest, started.pid);
   reporter.info(machine.name, 'resumed');
   return { machine: machine.name, outcome: 'resumed', sshPort: started.sshPort, accel, stepsRun };
+}
+
+/**
+ * A machine whose QEMU runs but whose last start never got as far as ready (vmfile was
+ * killed while it waited for SSH or provisioned): the same requirements are met now, so
+ * that a first boot is flushed, folders synced and steps run, as that start would have.
+ */
+async function finishStart(plan: MachinePlan, current: RunningInstance, options: StartOptions, context: ServiceContext): Promise<UpResult> {
+  const { machine } = plan;
+  const { reporter } = context;
+  const start = current.state.starting ?? 'boot';
+  reporter.info(machine.name, `running (pid ${current.pid}), but its last ${start === 'boot' ? 'boot' : 'resume'} did not finish; finishing it`);
+  const folders = current.state.folders ?? plan.folders;
+  const guest = { project: options.project, machine, paths: current.paths, driver: current.driver, reporter, start, provision: options.provision, folders, state: current.state } as const;
+  const { stepsRun } = await meetRequirements(guest, current.pid);
+  reporter.info(machine.name, 'ready');
+  return { machine: machine.name, outcome: start === 'boot' ? 'booted' : 'resumed', sshPort: current.state.sshPort, accel: current.state.accel ?? 'tcg', stepsRun };
 }
 
 async function startSpec(

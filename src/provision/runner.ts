@@ -79,6 +79,9 @@ export async function runSteps(steps: readonly ProvisionStep[], mode: ProvisionM
       });
     }
     phase.done();
+    // A once step is recorded as done only when what it wrote is on the guest's disk: a
+    // power-off (QEMU killed) must not keep the record and lose the step's effect.
+    if (step.run === 'once') await context.session.exec('sync');
     await markDone(context.recordPath, context.record, step.id, await stepHash(step, context.projectDir));
     ran++;
   }

@@ -13,6 +13,8 @@ export interface StatusEntry {
   pid?: number;
   accel?: string;
   ports: { name: string; protocol: 'tcp' | 'udp'; hostIp: string; host: number; guest: number }[];
+  /** Set while a boot or resume has not met every requirement yet (in progress, or interrupted: vmup finishes it). */
+  starting?: 'boot' | 'resume';
   /** Why a machine is broken. */
   errors?: string[];
 }
@@ -30,6 +32,7 @@ export async function status(options: { project: Project; machines?: readonly st
         status: (await current.driver.paused()) ? 'paused' : 'running',
         ...box,
         pid: current.pid,
+        ...(current.state?.starting === undefined ? {} : { starting: current.state.starting }),
         ...(current.state?.accel === undefined ? {} : { accel: current.state.accel }),
         ports: [
           ...(port === undefined ? [] : [{ name: 'ssh', protocol: 'tcp' as const, hostIp: '127.0.0.1', host: port, guest: 22 }]),

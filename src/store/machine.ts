@@ -28,6 +28,12 @@ export const machineStateSchema = z.object({
   launch: z.object({ cpus: z.number(), memory: z.number() }).optional(),
   /** Synced folders as set up at the last boot (type decided then). */
   folders: z.array(z.object({ host: z.string(), guest: z.string(), readonly: z.boolean(), type: z.enum(['virtiofs', '9p', 'rsync']), tag: z.string() })).optional(),
+  /**
+   * Set from the moment QEMU starts until the guest met every requirement (SSH, first
+   * boot flushed, folders, provisioning): a vmfile killed in between leaves it set, and
+   * the next vmup finishes that start instead of calling the machine ready.
+   */
+  starting: z.enum(['boot', 'resume']).optional(),
   /** Set while the machine's memory is saved in its disk (vmfile suspend) and QEMU is stopped. */
   suspendedAt: z.string().optional(),
 });
@@ -66,6 +72,6 @@ export async function writeMachineState(path: string, state: MachineState): Prom
 
 /** What only holds while QEMU runs: gone once it stopped. */
 export function withoutRuntime(state: MachineState): MachineState {
-  const { sshPort: _port, accel: _accel, bootedAt: _booted, forwards: _forwards, ...rest } = state;
+  const { sshPort: _port, accel: _accel, bootedAt: _booted, forwards: _forwards, starting: _starting, ...rest } = state;
   return rest;
 }
