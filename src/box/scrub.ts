@@ -10,13 +10,16 @@
  * leases and the journal (named by machine-id) identify the original. This is what
  * `cloud-init clean --logs --machine-id` plus removing SSH keys would do, done offline.
  * A new machine gets a new instance id, so cloud-init treats it as a first boot and
- * sets up users, keys and hostname afresh; systemd creates a new machine-id.
+ * sets up users, keys and hostname afresh; systemd creates a new machine-id. The
+ * private network's block in /etc/hosts names the original project's machines; it goes.
+ * The login user's home is the one the image's /etc/passwd gives.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { UserError } from '../errors.js';
-import { checkFileSystem, debugfsQuote, editImage, fileSize, isDirectory, isExtImage, listDir, type DirEntry } from './debugfs.js';
+import { HOSTS_BLOCK_BEGIN, withoutHostsBlock } from '../vmfile/private-ip.js';
+import { checkFileSystem, debugfsQuote, dumpFile, editImage, fileSize, isDirectory, isExtImage, listDir, type DirEntry } from './debugfs.js';
 
 export interface ScrubPlan {
   /** Directories whose contents are removed (the directory itself is kept). */
@@ -32,9 +35,8 @@ export interface ScrubPlan {
 /** Shell and tool histories: what was typed in the original machine. */
 const HISTORIES = ['.bash_history', '.python_history', '.lesshst', '.viminfo', '.wget-hsts'];
 
-/** What to remove for a box whose login user is `user`. Pure. */
-export function scrubPlan(user: string): ScrubPlan {
-  const home = user === 'root' ? '/root' : `/home/${user}`;
+/** What to remove for a box whose login user is `user`, with home directory `home`. Pure. */
+export function scrubPlan(user: string, home = defaultHome(user)): ScrubPlan {
   return {
     emptyDirs: ['/var/lib/cloud', '/var/log/journal', '/var/log/apt'],
     files: [
@@ -58,6 +60,22 @@ export function scrubPlan(user: string): ScrubPlan {
     ],
     emptied: ['/etc/machine-id'],
   };
+}
+
+function defaultHome(user: string): string {
+  return user === 'root' ? '/root' : `/home/${user}`;
+}
+
+/** The user's home directory as the image's /etc/passwd says, when it says something usable. Pure. */
+export function homeFromPasswd(passwd: string, user: string): string {
+  for (const line of passwd.split('\n')) {
+    const fields = line.split(':');
+    const home = fields[5];
+    if (fields[0] !== user || home === undefined) continue;
+    // Taken from the image: only a plain absolute path is used, anything else falls back.
+    if (/^\/[A-Za-z0-9._/-]*$/.test(home) && !home.split('/').includes('..') && home !== '/') return home.replace(/\/+$/, '');
+  }
+  return defaultHome(user);
 }
 
 /** debugfs requests that remove `path`'s contents, deepest first. */
@@ -93,54 +111,78 @@ export async function scrubImage(raw: string, options: { user: string; label: st
   }
   // A machine killed with -9 leaves a journal to replay; edits must start from a clean file system.
   await checkFileSystem(raw, { repair: true, purpose: `${options.label}: check the disk before scrubbing it` });
-  const plan = scrubPlan(options.user);
-  const requests: string[] = [];
-  const removed: string[] = [];
-  for (const dir of plan.emptyDirs) {
-    const tree = await removeTree(raw, dir);
-    if (tree.length > 0) removed.push(`${dir}/*`);
-    requests.push(...tree);
-  }
-  for (const file of plan.files) {
-    if (await present(raw, file)) {
-      requests.push(`rm ${debugfsQuote(file)}`);
-      removed.push(file);
-    }
-  }
-  for (const { dir, match } of plan.patterns) {
-    for (const entry of await listDir(raw, dir)) {
-      if (!match.test(entry.name) || isDirectory(entry)) continue;
-      requests.push(`rm ${debugfsQuote(`${dir}/${entry.name}`)}`);
-      removed.push(`${dir}/${entry.name}`);
-    }
-  }
   const scratch = await mkdtemp(join(tmpdir(), 'vmfile-scrub-'));
   try {
-    const empty = join(scratch, 'empty');
-    await writeFile(empty, '');
+    const plan = scrubPlan(options.user, homeFromPasswd(await readImageFile(raw, '/etc/passwd', scratch), options.user));
+    const epoch = options.sourceDateEpoch ?? 0;
+    const requests: string[] = [];
+    const removed: string[] = [];
+    for (const dir of plan.emptyDirs) {
+      const tree = await removeTree(raw, dir);
+      if (tree.length > 0) removed.push(`${dir}/*`);
+      requests.push(...tree);
+    }
+    for (const file of plan.files) {
+      if (await present(raw, file)) {
+        requests.push(`rm ${debugfsQuote(file)}`);
+        removed.push(file);
+      }
+    }
+    for (const { dir, match } of plan.patterns) {
+      for (const entry of await listDir(raw, dir)) {
+        if (!match.test(entry.name) || isDirectory(entry)) continue;
+        requests.push(`rm ${debugfsQuote(`${dir}/${entry.name}`)}`);
+        removed.push(`${dir}/${entry.name}`);
+      }
+    }
     for (const file of plan.emptied) {
       if ((await fileSize(raw, file)) === undefined) continue;
-      const epoch = options.sourceDateEpoch ?? 0;
-      requests.push(
-        `rm ${debugfsQuote(file)}`,
-        `write ${debugfsQuote(empty)} ${debugfsQuote(file)}`,
-        `sif ${debugfsQuote(file)} mode 0100444`,
-        `sif ${debugfsQuote(file)} uid 0`,
-        `sif ${debugfsQuote(file)} gid 0`,
-        ...(['atime', 'ctime', 'mtime'] as const).map((field) => `sif ${debugfsQuote(file)} ${field} ${epoch}`),
-      );
+      requests.push(...replaceFile(file, await writeScratch(scratch, 'empty', ''), 0o444, epoch));
       removed.push(`${file} (emptied)`);
     }
+    // The private network's names and addresses are the original project's, not the box's.
+    const hosts = await readImageFile(raw, HOSTS, scratch);
+    if (hosts.includes(HOSTS_BLOCK_BEGIN)) {
+      requests.push(...replaceFile(HOSTS, await writeScratch(scratch, 'hosts', withoutHostsBlock(hosts)), 0o644, epoch));
+      removed.push(`${HOSTS} (vmfile private network block)`);
+    }
     await editImage(raw, requests);
+    await verifyScrubbed(raw, plan, options.label, scratch);
+    return removed;
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
-  await verifyScrubbed(raw, plan, options.label);
-  return removed;
+}
+
+const HOSTS = '/etc/hosts';
+
+/** A file's content from the image; '' when it is not there. */
+async function readImageFile(raw: string, path: string, scratch: string): Promise<string> {
+  const local = join(scratch, `read-${path.replaceAll('/', '_')}`);
+  if (!(await dumpFile(raw, path, local))) return '';
+  return readFile(local, 'utf8').catch(() => '');
+}
+
+async function writeScratch(scratch: string, name: string, content: string): Promise<string> {
+  const path = join(scratch, name);
+  await writeFile(path, content);
+  return path;
+}
+
+/** debugfs requests that replace `file` with the local file `source`: owned by root, with `mode` and the given times. */
+function replaceFile(file: string, source: string, mode: number, epoch: number): string[] {
+  return [
+    `rm ${debugfsQuote(file)}`,
+    `write ${debugfsQuote(source)} ${debugfsQuote(file)}`,
+    `sif ${debugfsQuote(file)} mode 0100${mode.toString(8)}`,
+    `sif ${debugfsQuote(file)} uid 0`,
+    `sif ${debugfsQuote(file)} gid 0`,
+    ...(['atime', 'ctime', 'mtime'] as const).map((field) => `sif ${debugfsQuote(file)} ${field} ${epoch}`),
+  ];
 }
 
 /** Reads the image again: debugfs reports failures on stderr with status 0, so trust only what is there. */
-async function verifyScrubbed(raw: string, plan: ScrubPlan, label: string): Promise<void> {
+async function verifyScrubbed(raw: string, plan: ScrubPlan, label: string, scratch: string): Promise<void> {
   const left: string[] = [];
   for (const dir of plan.emptyDirs) if ((await listDir(raw, dir)).length > 0) left.push(`${dir}/*`);
   for (const file of plan.files) if (await present(raw, file)) left.push(file);
@@ -151,6 +193,7 @@ async function verifyScrubbed(raw: string, plan: ScrubPlan, label: string): Prom
     const size = await fileSize(raw, file);
     if (size !== undefined && size > 0) left.push(file);
   }
+  if ((await readImageFile(raw, HOSTS, scratch)).includes(HOSTS_BLOCK_BEGIN)) left.push(`the private network block in ${HOSTS}`);
   if (left.length > 0) {
     throw new UserError(`${label}: could not remove ${left.join(', ')} from the disk copy; nothing was written`, { hint: 'run again with --debug and report it' });
   }

@@ -7,15 +7,7 @@
 import { GuestError } from '../errors.js';
 import type { SshSession } from '../ssh/client.js';
 import { shellCommand } from '../ssh/quote.js';
-
-const BEGIN = '# vmfile private network: begin';
-const END = '# vmfile private network: end';
-
-/** The /etc/hosts block for these machines (pure). */
-export function hostsBlock(peers: readonly { name: string; hostname: string; ip: string }[]): string {
-  const lines = peers.map((peer) => `${peer.ip} ${[...new Set([peer.name, peer.hostname])].join(' ')}`);
-  return [BEGIN, ...lines, END].join('\n');
-}
+import { HOSTS_BLOCK_BEGIN as BEGIN, HOSTS_BLOCK_END as END, hostsBlock } from '../vmfile/private-ip.js';
 
 export async function configurePrivateNetwork(
   session: SshSession,

@@ -12,6 +12,28 @@ const IPV4 = new RegExp(`^${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}$`);
 /** QEMU's user network (the first NIC, for SSH and the internet) uses this /24 in every guest. */
 const USER_NETWORK_SUBNET = '10.0.2.0/24';
 
+/** Marks of the block vmfile keeps in a guest's /etc/hosts (written at boot, removed by package). */
+export const HOSTS_BLOCK_BEGIN = '# vmfile private network: begin';
+export const HOSTS_BLOCK_END = '# vmfile private network: end';
+
+/** The /etc/hosts block naming these machines. */
+export function hostsBlock(peers: readonly { name: string; hostname: string; ip: string }[]): string {
+  const lines = peers.map((peer) => `${peer.ip} ${[...new Set([peer.name, peer.hostname])].join(' ')}`);
+  return [HOSTS_BLOCK_BEGIN, ...lines, HOSTS_BLOCK_END].join('\n');
+}
+
+/** /etc/hosts without vmfile's block (every copy of it), the rest as it was. */
+export function withoutHostsBlock(text: string): string {
+  const kept: string[] = [];
+  let inside = false;
+  for (const line of text.split('\n')) {
+    if (line === HOSTS_BLOCK_BEGIN) inside = true;
+    else if (line === HOSTS_BLOCK_END && inside) inside = false;
+    else if (!inside) kept.push(line);
+  }
+  return kept.join('\n');
+}
+
 export function isIPv4(text: string): boolean {
   return IPV4.test(text);
 }

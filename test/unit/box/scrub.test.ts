@@ -1,10 +1,10 @@
 /** Scrubbing runs the real e2fsprogs on a small ext4 image made with mke2fs -d. */
-import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { listDir } from '../../../src/box/debugfs.js';
 import { fileSize } from '../../../src/box/debugfs.js';
-import { scrubImage, scrubPlan } from '../../../src/box/scrub.js';
+import { homeFromPasswd, scrubImage, scrubPlan } from '../../../src/box/scrub.js';
 import { run } from '../../../src/exec.js';
 import { UserError } from '../../../src/errors.js';
 import { tempDir } from '../temp-dir.js';
@@ -65,6 +65,24 @@ describe('scrubImage', () => {
     await run('e2fsck', ['-fn', raw]);
   });
 
+  test("the user's home comes from the image's /etc/passwd; the private network block leaves /etc/hosts", async () => {
+    const hosts = '127.0.0.1 localhost\n# vmfile private network: begin\n10.10.0.11 web\n10.10.0.12 db\n# vmfile private network: end\n::1 localhost\n';
+    const raw = await image({
+      'etc/passwd': 'root:x:0:0:root:/root:/bin/bash\nvagrant:x:1000:1000::/srv/vagrant:/bin/bash\n',
+      'etc/hosts': hosts,
+      'srv/vagrant/.ssh/authorized_keys': 'ssh-ed25519 AAAA original',
+      'srv/vagrant/.bash_history': 'cat secret',
+      'srv/vagrant/work.txt': 'keep me',
+    });
+    const removed = await scrubImage(raw, { user: 'vagrant', label: 'm' });
+    expect(removed).toEqual(['/srv/vagrant/.ssh/authorized_keys', '/srv/vagrant/.bash_history', '/etc/hosts (vmfile private network block)']);
+    expect(await names(raw, '/srv/vagrant')).toEqual(['.ssh', 'work.txt']);
+    const dir = await tempDir();
+    await run('debugfs', ['-R', `dump /etc/hosts ${join(dir, 'hosts')}`, raw]);
+    expect(await readFile(join(dir, 'hosts'), 'utf8')).toBe('127.0.0.1 localhost\n::1 localhost\n');
+    await run('e2fsck', ['-fn', raw]);
+  });
+
   test('an image that is already clean is left as it is', async () => {
     const raw = await image({ 'etc/ssh/sshd_config': 'config' });
     expect(await scrubImage(raw, { user: 'vm', label: 'm' })).toEqual([]);
@@ -76,6 +94,21 @@ describe('scrubImage', () => {
     await writeFile(raw, Buffer.alloc(4096));
     await expect(scrubImage(raw, { user: 'vm', label: 'machine "default"' })).rejects.toThrow(UserError);
     await expect(scrubImage(raw, { user: 'vm', label: 'machine "default"' })).rejects.toThrow(/not a bare ext4 file system/);
+  });
+});
+
+describe('homeFromPasswd', () => {
+  test.each([
+    ['vm:x:1000:1000::/home/vm:/bin/sh', '/home/vm'],
+    ['vm:x:1000:1000::/srv/vm/:/bin/sh', '/srv/vm'],
+    ['other:x:1000:1000::/srv/other:/bin/sh', '/home/vm'],
+    ['vm:x:1000:1000::/home/../etc:/bin/sh', '/home/vm'],
+    ['vm:x:1000:1000::relative:/bin/sh', '/home/vm'],
+    ['vm:x:1000:1000::/:/bin/sh', '/home/vm'],
+    ['vm:x:1000:1000::/home/vm\u0007x:/bin/sh', '/home/vm'],
+    ['vm:broken', '/home/vm'],
+  ])('%s -> %s', (line, home) => {
+    expect(homeFromPasswd(`root:x:0:0:root:/root:/bin/bash\n${line}\n`, 'vm')).toBe(home);
   });
 });
 
