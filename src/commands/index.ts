@@ -5,6 +5,7 @@ import BoxList from './box/list.js';
 import BoxRemove from './box/remove.js';
 import Destroy from './destroy.js';
 import Halt from './halt.js';
+import Init from './init.js';
 import Lock from './lock.js';
 import Package from './package.js';
 import Port from './port.js';
@@ -26,6 +27,7 @@ import Up from './up.js';
 import Validate from './validate.js';
 
 export const COMMANDS = {
+  init: Init,
   up: Up,
   halt: Halt,
   ssh: Ssh,

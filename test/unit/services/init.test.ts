@@ -1,0 +1,49 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { ConfigError, UserError } from '../../../src/errors.js';
+import { loadProject } from '../../../src/project/load.js';
+import { init } from '../../../src/services/init.js';
+import { tempDir } from '../temp-dir.js';
+
+describe('vmfile init', () => {
+  test('writes a Vmfile that loads and validates, with the box asked for, and a .gitignore for .vmfile/', async () => {
+    const dir = await tempDir();
+    const result = await init({ dir, box: 'my-box' });
+    expect(result).toEqual({ vmfile: join(dir, 'Vmfile.ts'), gitignore: 'created' });
+    const project = await loadProject({ cwd: dir });
+    expect(project.machines.map((machine) => [machine.name, machine.box.name, machine.cpus, machine.provision.map((step) => step.name)])).toEqual([['default', 'my-box', 2, ['hello']]]);
+    expect(await readFile(join(dir, '.gitignore'), 'utf8')).toContain('\n.vmfile/\n');
+  });
+
+  test('never overwrites an existing Vmfile (exit 1), and leaves .gitignore alone then', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'Vmfile.ts'), 'mine');
+    const error = await init({ dir }).catch((reason: unknown) => reason);
+    expect(error).toBeInstanceOf(UserError);
+    expect((error as UserError).exitCode).toBe(1);
+    expect((error as UserError).message).toBe(`${join(dir, 'Vmfile.ts')} already exists; vmfile init does not overwrite it`);
+    expect(await readFile(join(dir, 'Vmfile.ts'), 'utf8')).toBe('mine');
+    await expect(readFile(join(dir, '.gitignore'))).rejects.toThrow(/ENOENT/);
+  });
+
+  test.each([
+    ['node_modules/\ndist', 'added', 'node_modules/\ndist\n# vmfile: machine state and private keys\n.vmfile/\n'],
+    ['node_modules/\n', 'added', 'node_modules/\n# vmfile: machine state and private keys\n.vmfile/\n'],
+    ['dist/\n/.vmfile\n', 'already there', 'dist/\n/.vmfile\n'],
+    ['.vmfile/\r\n', 'already there', '.vmfile/\r\n'],
+  ])('an existing .gitignore %j: %s', async (before, outcome, after) => {
+    const dir = await tempDir();
+    await writeFile(join(dir, '.gitignore'), before);
+    expect((await init({ dir })).gitignore).toBe(outcome);
+    expect(await readFile(join(dir, '.gitignore'), 'utf8')).toBe(after);
+  });
+
+  test('a box name that is not one is a configuration error naming --box, and writes nothing', async () => {
+    const dir = await tempDir();
+    const error = await init({ dir, box: "x'; process.exit(1); '" }).catch((reason: unknown) => reason);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).message).toMatch(/^--box: /);
+    await expect(readFile(join(dir, 'Vmfile.ts'))).rejects.toThrow(/ENOENT/);
+  });
+});
