@@ -23,6 +23,7 @@ export default class Status extends VmfileCommand {
         entry.starting === undefined ? undefined : `${entry.starting} not finished (in progress, or interrupted: vmup finishes it)`,
         ...entry.ports.map((port) => `${port.name} ${port.hostIp}:${port.host}->${port.guest}/${port.protocol}`),
         ...(entry.errors ?? []),
+        entry.drift === undefined ? undefined : `differs from the Vmfile (vmfile reload applies it): ${entry.drift.join('; ')}`,
       ].filter((item) => item !== undefined);
       this.log(`${entry.machine.padEnd(12)} ${entry.status.padEnd(12)} ${details.join(', ')}`.trimEnd());
     }

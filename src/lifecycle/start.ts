@@ -17,6 +17,7 @@ import { meetRequirements } from '../guest/requirements.js';
 import { withRunningMachine } from '../guest/running.js';
 import { describeStatus, inspect, isRunning, type Instance, type RunningInstance } from '../instance/inspect.js';
 import type { ServiceContext } from '../instance/context.js';
+import { driftOf } from '../instance/drift.js';
 import { macFor } from '../network/address.js';
 import { ensureHub } from '../network/hub.js';
 import { readPublicKey } from '../ssh/keys.js';
@@ -60,6 +61,10 @@ export async function startMachine(plan: MachinePlan, options: StartOptions, hos
   if (isRunning(current) && current.state.starting !== undefined) return finishStart(plan, current, options, context);
   if (isRunning(current)) {
     context.reporter.info(machine.name, `already running (pid ${current.pid}); SSH on 127.0.0.1:${current.state.sshPort}`);
+    const drift = driftOf(machine, current.state);
+    if (drift.length > 0) {
+      context.reporter.notice(`machine "${machine.name}" runs with settings that differ from the Vmfile:\n${drift.map((line) => `  - ${line}`).join('\n')}\n  vmfile reload${options.project.machines.length > 1 ? ` ${machine.name}` : ''} applies them`);
+    }
     let stepsRun = 0;
     if (options.provision === 'all') {
       stepsRun = await withRunningMachine(options.project, machine.name, (running, session) =>
