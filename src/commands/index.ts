@@ -4,6 +4,7 @@ import BoxBuild from './box/build.js';
 import BoxList from './box/list.js';
 import BoxRemove from './box/remove.js';
 import Destroy from './destroy.js';
+import GlobalStatus from './global-status.js';
 import Halt from './halt.js';
 import Init from './init.js';
 import Lock from './lock.js';
@@ -33,6 +34,7 @@ export const COMMANDS = {
   ssh: Ssh,
   'ssh-config': SshConfig,
   status: Status,
+  'global-status': GlobalStatus,
   destroy: Destroy,
   provision: Provision,
   validate: Validate,

@@ -61,3 +61,20 @@ export function describeStatus(instance: Instance): string {
       return `is ${instance.status}`;
   }
 }
+
+export interface ListedPort {
+  name: string;
+  protocol: 'tcp' | 'udp';
+  hostIp: string;
+  host: number;
+  guest: number;
+}
+
+/** The ports a running machine forwards, SSH first, as QEMU bound them. */
+export function listedPorts(state: MachineState | undefined): ListedPort[] {
+  const ssh = state?.sshPort;
+  return [
+    ...(ssh === undefined ? [] : [{ name: 'ssh', protocol: 'tcp' as const, hostIp: '127.0.0.1', host: ssh, guest: 22 }]),
+    ...(state?.forwards ?? []).map((forward) => ({ name: `${forward.guestPort}/${forward.protocol}`, protocol: forward.protocol, hostIp: forward.hostIp, host: forward.hostPort, guest: forward.guestPort })),
+  ];
+}

@@ -24,6 +24,7 @@ import { machinesDir, projectGitignore, projectStateDir } from '../store/layout.
 import { withMachineLock } from '../store/lock.js';
 import type { MachineState } from '../store/machine.js';
 import { readLockFile } from '../store/lockfile.js';
+import { recordProject } from '../store/projects.js';
 import type { MachineConfig, Project } from '../vmfile/config.js';
 import { lockedBoxRef } from '../vmfile/lock.js';
 import { isLoopback } from '../vmfile/schema.js';
@@ -48,6 +49,7 @@ export async function upMachines(options: UpOptions, context: ServiceContext): P
     }
   }
   await ensureStateDir(options.project.dir);
+  await recordProject(context.home, { project: options.project.dir, vmfile: options.project.vmfilePath });
   return forEachMachine(
     plans.map((plan) => ({ name: plan.machine.name, plan })),
     async ({ plan }) => {

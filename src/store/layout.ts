@@ -6,6 +6,7 @@
  *                             disk.verified.json (digest cache, see store/digest.ts)
  *   tmp/                      staging for imports and builds (same filesystem as boxes/,
  *                             so a finished box is moved into place atomically)
+ *   projects/<hash>.json      one per project that ran vmup (global-status; see store/projects.ts)
  * Per project (next to the Vmfile):
  *   .vmfile/machines/<machine>/  overlay.qcow2, machine.json, provisioned.json, keys,
  *                                seed/, serial.log, qemu.pid, qmp.sock, lock
@@ -52,6 +53,15 @@ export function boxPaths(home: string, name: string, version: string): BoxPaths 
     initrd: join(dir, BOX_INITRD_FILE),
     diskDigestCache: join(dir, DISK_DIGEST_CACHE_FILE),
   };
+}
+
+/** The index of projects on this host, one file each, named by a hash of the project directory. */
+export function projectsIndexDir(home: string): string {
+  return join(home, 'projects');
+}
+
+export function projectIndexFile(home: string, projectDir: string): string {
+  return join(projectsIndexDir(home), `${createHash('sha256').update(projectDir).digest('hex').slice(0, 24)}.json`);
 }
 
 /** Scratch space for imports and builds; lives inside the home so renames are atomic. */

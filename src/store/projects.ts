@@ -1,0 +1,47 @@
+/**
+ * Which projects on this host have machines, for `vmfile global-status`: one small file
+ * per project under VMFILE_HOME/projects, written by vmup. One file each (not one shared
+ * list) so that vmups of different projects never write the same file. The index only
+ * points at projects; what their machines are doing is read from the projects
+ * themselves, and an entry whose project has no machines any more is pruned.
+ */
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { writeJsonAtomic } from './json.js';
+import { machinesDir, projectIndexFile, projectsIndexDir } from './layout.js';
+
+const entrySchema = z.strictObject({ project: z.string().startsWith('/'), vmfile: z.string().startsWith('/') });
+
+export type ProjectEntry = z.infer<typeof entrySchema>;
+
+export async function recordProject(home: string, entry: ProjectEntry): Promise<void> {
+  await mkdir(projectsIndexDir(home), { recursive: true, mode: 0o700 });
+  const path = projectIndexFile(home, entry.project);
+  const current = await readFile(path, 'utf8').catch(() => undefined);
+  if (current !== undefined && current === `${JSON.stringify(entry, null, 2)}\n`) return;
+  await writeJsonAtomic(path, entry, { mode: 0o600 });
+}
+
+/**
+ * The projects that still have machines, in path order; entries whose project (or its
+ * machines) is gone, or that are not an index entry at all, are removed and counted.
+ */
+export async function listProjects(home: string): Promise<{ projects: ProjectEntry[]; pruned: number }> {
+  const dir = projectsIndexDir(home);
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const projects: ProjectEntry[] = [];
+  let pruned = 0;
+  for (const name of names.filter((file) => file.endsWith('.json'))) {
+    const path = join(dir, name);
+    const parsed = entrySchema.safeParse(await readFile(path, 'utf8').then((text) => JSON.parse(text) as unknown).catch(() => undefined));
+    const machines = parsed.success ? await readdir(machinesDir(parsed.data.project)).catch(() => [] as string[]) : [];
+    if (!parsed.success || path !== projectIndexFile(home, parsed.data.project) || machines.length === 0) {
+      await rm(path, { force: true });
+      pruned++;
+      continue;
+    }
+    projects.push(parsed.data);
+  }
+  return { projects: projects.sort((a, b) => a.project.localeCompare(b.project)), pruned };
+}

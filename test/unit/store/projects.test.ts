@@ -1,0 +1,52 @@
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { globalStatus } from '../../../src/services/global-status.js';
+import { machinePaths, projectIndexFile, projectsIndexDir } from '../../../src/store/layout.js';
+import { writeMachineState } from '../../../src/store/machine.js';
+import { listProjects, recordProject } from '../../../src/store/projects.js';
+import { tempDir } from '../temp-dir.js';
+
+/** A project directory with one halted machine on disk. */
+async function projectWithMachine(name: string): Promise<string> {
+  const dir = await tempDir('vmfile-project-');
+  const paths = machinePaths(dir, name);
+  await mkdir(paths.dir, { recursive: true });
+  await writeFile(paths.overlay, '');
+  await writeMachineState(paths.state, { name, instanceId: 'vmfile-1', createdAt: '2026-11-28T00:00:00.000Z', box: { name: 'debian-12', version: '1', sha256: 'ab'.repeat(32) }, user: 'vm' });
+  return dir;
+}
+
+describe('the project index', () => {
+  test('lists recorded projects that have machines; prunes gone, empty, damaged and misnamed entries', async () => {
+    const home = await tempDir();
+    const kept = await projectWithMachine('web');
+    const gone = join(await tempDir(), 'deleted-project');
+    const empty = await tempDir('vmfile-project-');
+    for (const project of [kept, gone, empty]) await recordProject(home, { project, vmfile: join(project, 'Vmfile.ts') });
+    await recordProject(home, { project: kept, vmfile: join(kept, 'Vmfile.ts') });
+    await writeFile(join(projectsIndexDir(home), 'damaged.json'), '{"project": 1');
+    // A valid entry under another project's name: not what the index wrote.
+    await writeFile(join(projectsIndexDir(home), 'other.json'), JSON.stringify({ project: kept, vmfile: join(kept, 'Vmfile.ts') }));
+
+    const { projects, pruned } = await listProjects(home);
+
+    expect(projects).toEqual([{ project: kept, vmfile: join(kept, 'Vmfile.ts') }]);
+    expect(pruned).toBe(4);
+    expect(await readdir(projectsIndexDir(home))).toEqual([projectIndexFile(home, kept).split('/').at(-1)]);
+  });
+
+  test('global-status reads each machine from its project, without loading any Vmfile', async () => {
+    const home = await tempDir();
+    const project = await projectWithMachine('db');
+    // A Vmfile that would fail if it were run.
+    await writeFile(join(project, 'Vmfile.ts'), 'throw new Error("must not be loaded")');
+    await recordProject(home, { project, vmfile: join(project, 'Vmfile.ts') });
+
+    expect(await globalStatus({ home })).toEqual({ machines: [{ project, vmfile: join(project, 'Vmfile.ts'), machine: 'db', status: 'halted', ports: [] }], pruned: 0 });
+  });
+
+  test('an empty home has no projects', async () => {
+    expect(await listProjects(await tempDir())).toEqual({ projects: [], pruned: 0 });
+  });
+});
