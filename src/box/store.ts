@@ -9,7 +9,7 @@ import { ConfigError, UserError } from '../errors.js';
 import { run } from '../exec.js';
 import { cachedSha256 } from '../store/digest.js';
 import { writeJsonAtomic } from '../store/json.js';
-import { mountsUnder, processAlive, processStartTime } from '../store/process.js';
+import { mountsUnder, processAlive, processesUnder, processStartTime } from '../store/process.js';
 import { BOX_METADATA_FILE, boxDir, boxesDir, boxPaths, stagingDir, type BoxPaths } from '../store/layout.js';
 import type { BoxRef } from '../vmfile/config.js';
 import { boxMetadataSchema, type BoxMetadata } from '../vmfile/box-metadata.js';
@@ -84,7 +84,10 @@ async function sweepStaging(root: string): Promise<void> {
     const owner = /@(\d+)@(\d+)-[^@/]*$/.exec(entry);
     if (owner === null || (await processAlive(Number(owner[1]), owner[2] === '0' ? undefined : owner[2]))) continue;
     const path = join(root, entry);
-    if (await unmountLeftovers(path)) await rm(path, { recursive: true, force: true });
+    // A killed build's mmdebstrap may still run in its chroot for a while: leave it be.
+    if ((await processesUnder(path)).length > 0 || !(await unmountLeftovers(path))) continue;
+    // Sweeping is housekeeping: whatever stops it is left for the next command, never this one's failure.
+    await rm(path, { recursive: true, force: true, maxRetries: 2 }).catch(() => undefined);
   }
 }
 

@@ -4,7 +4,7 @@
  * are reused, its start time), and whether anything is mounted under a directory
  * before it is removed.
  */
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, readlink } from 'node:fs/promises';
 
 /** Field 22 of /proc/PID/stat (clock ticks since boot); undefined where /proc is not there. */
 export async function processStartTime(pid: number): Promise<string | undefined> {
@@ -45,4 +45,17 @@ export async function mountsUnder(dir: string): Promise<string[]> {
     // mountinfo escapes space, tab, newline and backslash as octal.
     .map((point) => point.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8))))
     .filter((point) => point === dir || point.startsWith(prefix));
+}
+
+/** Processes whose working directory or root is at or below `dir` (a killed build's orphaned chroot, still installing). */
+export async function processesUnder(dir: string): Promise<number[]> {
+  const prefix = dir.endsWith('/') ? dir : `${dir}/`;
+  const inside = (path: string | undefined) => path !== undefined && (path === dir || path.startsWith(prefix));
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(entry)) continue;
+    const [cwd, root] = await Promise.all([readlink(`/proc/${entry}/cwd`).catch(() => undefined), readlink(`/proc/${entry}/root`).catch(() => undefined)]);
+    if (inside(cwd) || inside(root)) pids.push(Number(entry));
+  }
+  return pids;
 }

@@ -1,6 +1,6 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { describe, expect, test } from 'vitest';
-import { mountsUnder, processAlive, processStartTime } from '../../../src/store/process.js';
+import { mountsUnder, processAlive, processesUnder, processStartTime } from '../../../src/store/process.js';
 import { tempDir } from '../temp-dir.js';
 
 describe('processAlive', () => {
@@ -24,5 +24,17 @@ describe('mountsUnder', () => {
     expect(await mountsUnder('/proc')).toContain('/proc');
     expect((await mountsUnder('/')).length).toBeGreaterThan(1);
     expect(await mountsUnder(await tempDir())).toEqual([]);
+  });
+});
+
+describe('processesUnder', () => {
+  test('finds a process working in a directory, and none once it ended', async () => {
+    const dir = await tempDir();
+    const child = spawn('sleep', ['30'], { cwd: dir });
+    await new Promise((resolve) => child.once('spawn', resolve));
+    expect(await processesUnder(dir)).toContain(child.pid);
+    child.kill();
+    await new Promise((resolve) => child.once('exit', resolve));
+    expect(await processesUnder(dir)).toEqual([]);
   });
 });
