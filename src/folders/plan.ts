@@ -24,6 +24,9 @@ export interface PlannedFolder {
   type: FolderType;
   /** Mount tag the guest sees for live folders. */
   tag: string;
+  /** rsync only: patterns left out, and whether what git ignores is left out too. */
+  exclude?: string[];
+  gitignore?: boolean;
 }
 
 export function planFolders(folders: readonly FolderSpec[], host: { virtiofsd: boolean }): PlannedFolder[] {
@@ -33,5 +36,7 @@ export function planFolders(folders: readonly FolderSpec[], host: { virtiofsd: b
     readonly: folder.readonly,
     type: folder.type ?? (host.virtiofsd ? 'virtiofs' : 'rsync'),
     tag: `vmfile${index}`,
+    ...(folder.exclude.length === 0 ? {} : { exclude: folder.exclude }),
+    ...(folder.gitignore === true ? { gitignore: true } : {}),
   }));
 }

@@ -13,6 +13,7 @@ import { shellCommand, shellQuote } from '../ssh/quote.js';
 import { PROJECT_STATE_DIR, socketPath, type MachinePaths } from '../store/layout.js';
 import type { FolderSpec } from '../vmfile/schema.js';
 import type { PlannedFolder } from './plan.js';
+import { rsyncFilterArgs } from './rsync-filter.js';
 import { pathExists } from '../store/exists.js';
 import { ensureSocketDir } from '../store/socket-dir.js';
 
@@ -104,7 +105,8 @@ export async function mountLiveFolders(session: SshSession, machine: string, fol
 
 /**
  * Copies rsync folders into the guest over SSH. A .vmfile directory (keys, disks), of
- * this project or of one nested in the folder, is never copied.
+ * this project or of one nested in the folder, is never copied; see rsync-filter.ts for
+ * what else is left out.
  */
 export async function rsyncFolders(session: SshSession, paths: MachinePaths, sshOptions: Record<string, string>, machine: string, user: string, folders: readonly PlannedFolder[]): Promise<number> {
   const rsyncs = folders.filter((folder) => folder.type === 'rsync');
@@ -117,7 +119,15 @@ export async function rsyncFolders(session: SshSession, paths: MachinePaths, ssh
     if (prepare !== 0) throw new GuestError(`machine "${machine}": could not create ${folder.guest} in the guest for the rsync folder`);
     await run(
       'rsync',
-      ['-a', '--delete', '--exclude', `${PROJECT_STATE_DIR}/`, '-e', `ssh -F ${shellQuote(paths.sshConfig)}`, `${folder.host.replace(/\/?$/, '/')}`, `vmfile-target:${folder.guest.replace(/\/?$/, '/')}`],
+      [
+        '-a',
+        '--delete',
+        ...(await rsyncFilterArgs(folder, join(paths.dir, `rsync-excludes-${folder.tag}`))),
+        '-e',
+        `ssh -F ${shellQuote(paths.sshConfig)}`,
+        `${folder.host.replace(/\/?$/, '/')}`,
+        `vmfile-target:${folder.guest.replace(/\/?$/, '/')}`,
+      ],
       { purpose: `machine "${machine}": rsync ${folder.host} to ${folder.guest}` },
     );
   }

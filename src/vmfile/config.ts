@@ -92,7 +92,10 @@ function toMachine(name: string, vm: MachineOutput, defaultHostname: string, pro
     provision: vm.provision.map(normalizeStep),
     ports: vm.ports,
     ...(vm.network === undefined ? {} : { privateIp: vm.network.ip }),
-    folders: vm.folders.map((folder) => ({ ...folder, host: resolve(projectDir, folder.host) })),
+    folders: vm.folders.map((folder) => {
+      const host = resolve(projectDir, folder.host);
+      return { ...folder, host, gitignore: folder.gitignore ?? host === projectDir };
+    }),
     primary: vm.primary,
     autostart: vm.autostart,
   };

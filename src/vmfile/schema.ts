@@ -174,6 +174,26 @@ const folderSchema = z.strictObject({
    * host runs) is refused writable unless this says the guest may change them.
    */
   shareProjectState: z.boolean().optional(),
+  /**
+   * rsync folders only: paths left out, as rsync patterns ("*.log", "/build/", "data/**").
+   * Excluded paths in the guest are kept, not deleted.
+   */
+  exclude: z
+    .array(
+      z
+        .string()
+        .min(1, { error: 'an exclude pattern must not be empty' })
+        .max(4096)
+        // eslint-disable-next-line no-control-regex
+        .regex(/^[^\x00-\x1f\x7f]+$/, { error: 'an exclude pattern must not hold control characters' }),
+    )
+    .default([]),
+  /**
+   * rsync folders only: leave out what git ignores (its own rules: .gitignore files at
+   * every depth, .git/info/exclude, the global excludes file), and the .git directory.
+   * Default: true for the project directory itself, false for other folders.
+   */
+  gitignore: z.boolean().optional(),
 });
 
 export type PortSpec = z.output<typeof portSchema>;
@@ -231,7 +251,7 @@ export const machineSchema = z.strictObject({
   /** Address on the private network shared by the machines of this Vmfile. */
   network: z.strictObject({ ip: z.string().regex(IPV4, { error: 'expected an IPv4 address like "10.10.0.11"' }) }).optional(),
   /** Default: the Vmfile's directory at /vmfile, by rsync (see src/folders/plan.ts). `[]` syncs nothing. */
-  folders: z.array(folderSchema).default([{ host: '.', guest: '/vmfile', type: 'rsync', readonly: false }]),
+  folders: z.array(folderSchema).default([{ host: '.', guest: '/vmfile', type: 'rsync', readonly: false, exclude: [] }]),
   /** The machine vmssh enters when a multi-machine Vmfile names none. */
   primary: z.boolean().default(false),
   /** false keeps the machine out of a bare vmup (name it to start it). */

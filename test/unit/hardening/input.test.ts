@@ -162,7 +162,7 @@ describe('validate checks what vmup checks, all at once', () => {
 describe('live folders and the project\'s secrets', () => {
   const project = { dir: '/p', vmfilePath: '/p/Vmfile.ts' };
   const check = (folders: { host: string; guest: string; type?: 'virtiofs' | '9p' | 'rsync'; readonly?: boolean; shareProjectState?: boolean }[]) => () => {
-    const specs = folders.map((folder) => ({ readonly: false, ...folder }));
+    const specs = folders.map((folder) => ({ readonly: false, exclude: [], ...folder }));
     checkProjectExposure('web', specs, planFolders(specs, { virtiofsd: true }), project);
   };
 
