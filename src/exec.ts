@@ -20,6 +20,8 @@ const debianPackage: Record<string, string> = {
   zerofree: 'zerofree',
   'ssh-keygen': 'openssh-client',
   ssh: 'openssh-client',
+  scp: 'openssh-client',
+  git: 'git',
   rsync: 'rsync',
   tar: 'tar',
 };

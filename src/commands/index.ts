@@ -4,6 +4,7 @@ import BoxBuild from './box/build.js';
 import BoxList from './box/list.js';
 import BoxRemove from './box/remove.js';
 import Destroy from './destroy.js';
+import Download from './download.js';
 import GlobalStatus from './global-status.js';
 import Halt from './halt.js';
 import Init from './init.js';
@@ -25,6 +26,7 @@ import Ssh from './ssh.js';
 import Status from './status.js';
 import Suspend from './suspend.js';
 import Up from './up.js';
+import Upload from './upload.js';
 import Validate from './validate.js';
 
 export const COMMANDS = {
@@ -32,6 +34,8 @@ export const COMMANDS = {
   up: Up,
   halt: Halt,
   ssh: Ssh,
+  upload: Upload,
+  download: Download,
   'ssh-config': SshConfig,
   status: Status,
   'global-status': GlobalStatus,

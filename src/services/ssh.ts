@@ -1,4 +1,5 @@
 /** vmssh and vmfile ssh-config: the system's OpenSSH client, pinned to the machine's keys. */
+import { resolve } from 'node:path';
 import { runAttached } from '../exec.js';
 import { UserError } from '../errors.js';
 import { openSshOptions } from '../guest/communicator.js';
@@ -28,6 +29,33 @@ export async function ssh(options: SshOptions): Promise<number> {
   args.push(target.name);
   if (options.command !== undefined) args.push('--', options.command);
   return runAttached('ssh', args);
+}
+
+export interface CopyOptions {
+  project: Project;
+  machine?: string;
+  direction: 'upload' | 'download';
+  /** Host path for an upload, guest path for a download. */
+  source: string;
+  destination: string;
+}
+
+/**
+ * vmfile upload / download: OpenSSH's scp (SFTP protocol: guest paths are taken
+ * literally, never by a remote shell) with the machine's pinned options. Directories
+ * are copied whole. Host paths are made absolute, so a ":" in one never names a host.
+ */
+export async function copy(options: CopyOptions): Promise<void> {
+  const machine = selectOne(options.project, options.machine, { command: `vmfile ${options.direction} --machine NAME`, usePrimary: true });
+  const target = await requireRunning(options.project, machine.name);
+  const guest = (path: string) => `${target.name}:${path}`;
+  const [from, to] = options.direction === 'upload' ? [resolve(options.source), guest(options.destination)] : [guest(options.source), resolve(options.destination)];
+  const code = await runAttached('scp', [...optionArgs(target), '-r', '-q', '--', from, to]);
+  if (code !== 0) {
+    throw new UserError(`machine "${machine.name}": ${options.direction === 'upload' ? 'uploading' : 'downloading'} ${options.source} to ${options.destination} failed (scp exit code ${code}; its message is above)`, {
+      hint: 'check both paths, and that the login user may write to the destination',
+    });
+  }
 }
 
 function optionArgs(target: RunningInstance): string[] {
