@@ -51,7 +51,7 @@ describe('parseVmfile defaults', () => {
           provision: [],
           ports: [],
           // The project directory is synced at /vmfile unless the Vmfile says otherwise.
-          folders: [{ host: '/projects/web', guest: '/vmfile', type: 'rsync', readonly: false }],
+          folders: [{ host: '/projects/web', guest: '/vmfile', type: 'rsync', readonly: false, exclude: [], gitignore: true }],
           primary: false,
           autostart: true,
         },
@@ -151,12 +151,12 @@ describe('parseVmfile errors', () => {
     [
       'a step of two kinds',
       { box: 'd', provision: [{ shell: 'x', script: 'a.sh' }] },
-      ['provision[0]: a step has exactly one of "shell", "script" or "file", this one has "shell" and "script"'],
+      ['provision[0]: a step has exactly one of "shell", "script", "file" or "ansible", this one has "shell" and "script"'],
     ],
     [
       'a step of no kind',
       { box: 'd', provision: [{ name: 'empty' }] },
-      ['provision[0]: a step needs one of "shell" (inline script), "script" (path to a script) or "file" (upload)'],
+      ['provision[0]: a step needs one of "shell" (inline script), "script" (path to a script), "file" (upload) or "ansible" (playbook)'],
     ],
     ['args on a shell step', { box: 'd', provision: [{ shell: 'x', args: ['a'] }] }, ['provision[0].args: "args" only applies to a "script" step']],
     ['an empty shell script', { box: 'd', provision: [{ shell: '' }] }, ['provision[0].shell: shell script must not be empty']],

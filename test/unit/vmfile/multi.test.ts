@@ -67,7 +67,7 @@ describe('multi-machine Vmfiles', () => {
 
   test('folders resolve from the Vmfile directory; [] syncs nothing', () => {
     expect(parseVmfile({ box: 'd', folders: [{ host: 'src', guest: '/src', type: 'rsync' }] }, VMFILE, '/p').machines[0]?.folders).toEqual([
-      { host: '/p/src', guest: '/src', type: 'rsync', readonly: false },
+      { host: '/p/src', guest: '/src', type: 'rsync', readonly: false, exclude: [], gitignore: false },
     ]);
     expect(parseVmfile({ box: 'd', folders: [] }, VMFILE, '/p').machines[0]?.folders).toEqual([]);
   });
