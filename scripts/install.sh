@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(qemu-system-x86 qemu-utils mmdebstrap e2fsprogs zerofree openssh-client rsync git tar ca-certificates)
+packages=(qemu-system-x86 qemu-utils mmdebstrap e2fsprogs zerofree openssh-client rsync git ansible-core tar ca-certificates)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

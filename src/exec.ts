@@ -22,6 +22,7 @@ const debianPackage: Record<string, string> = {
   ssh: 'openssh-client',
   scp: 'openssh-client',
   git: 'git',
+  'ansible-playbook': 'ansible-core',
   rsync: 'rsync',
   tar: 'tar',
 };

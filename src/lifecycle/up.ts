@@ -18,6 +18,7 @@ import { forEachMachine } from '../instance/fanout.js';
 import { inspect } from '../instance/inspect.js';
 import { selectMachines } from '../instance/select.js';
 import { resolveForwards } from '../network/ports.js';
+import { checkAnsibleGroups } from '../provision/ansible.js';
 import { checkStepFiles } from '../provision/runner.js';
 import { writeFileAtomic } from '../store/json.js';
 import { machinesDir, projectGitignore, projectStateDir } from '../store/layout.js';
@@ -90,6 +91,11 @@ export async function preflight(project: Project, machines: readonly MachineConf
       },
       async () => checkHostFits(machine, host),
       () => checkStepFiles(machine.provision, project.dir, machine.name),
+      async () => {
+        for (const step of machine.provision) {
+          if (step.kind === 'ansible') checkAnsibleGroups(step, project.machines.map((m) => m.name), machine.name);
+        }
+      },
       () => checkFolders(machine.name, folders),
       async () => checkProjectExposure(machine.name, machine.folders, folders, project),
       async () => {
@@ -113,6 +119,7 @@ export async function preflight(project: Project, machines: readonly MachineConf
 async function planMachines(project: Project, machines: readonly MachineConfig[], host: HostInfo, context: ServiceContext): Promise<MachinePlan[]> {
   const checked = await preflight(project, machines, host);
   if (checked.some((plan) => plan.folders.some((folder) => folder.type === 'rsync'))) await requireCommands(['rsync'], 'vmup (rsync folders)');
+  if (machines.some((machine) => machine.provision.some((step) => step.kind === 'ansible' && step.run !== 'never'))) await requireCommands(['ansible-playbook'], 'vmup (Ansible steps)');
   const lock = await readLockFile(project.dir);
   const plans: MachinePlan[] = [];
   for (const { machine, folders, state } of checked) {

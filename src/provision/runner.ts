@@ -14,6 +14,7 @@ import { shellCommand } from '../ssh/quote.js';
 import type { Reporter } from '../ui/reporter.js';
 import type { ProvisionStep } from '../vmfile/schema.js';
 import { markDone, type ProvisionRecord } from '../store/provision-record.js';
+import { runAnsible, type AnsibleHost } from './ansible.js';
 
 /**
  * `boot`: a normal vmup (once steps that never succeeded, and always steps).
@@ -41,17 +42,19 @@ export interface ProvisionContext {
   reporter: Reporter;
   recordPath: string;
   record: ProvisionRecord;
+  /** The running machines of the Vmfile and how to reach them, for Ansible steps. */
+  ansibleHosts?: () => Promise<AnsibleHost[]>;
 }
 
 /** Every step's local files must exist before the machine boots. */
 export async function checkStepFiles(steps: readonly ProvisionStep[], projectDir: string, machine: string): Promise<void> {
   for (const step of steps) {
-    const local = step.kind === 'script' ? step.script : step.kind === 'file' ? step.source : undefined;
+    const local = step.kind === 'script' ? step.script : step.kind === 'file' ? step.source : step.kind === 'ansible' ? step.playbook : undefined;
     if (local === undefined) continue;
     try {
       await stat(resolve(projectDir, local));
     } catch {
-      const field = step.kind === 'script' ? 'script' : 'file.source';
+      const field = step.kind === 'script' ? 'script' : step.kind === 'ansible' ? 'ansible.playbook' : 'file.source';
       throw new ConfigError(`machine "${machine}": provisioning step "${step.name}": ${field} ${resolve(projectDir, local)} does not exist`, {
         hint: 'paths in the Vmfile are relative to the directory holding it',
       });
@@ -111,6 +114,10 @@ async function runStep(step: ProvisionStep, context: ProvisionContext): Promise<
     await session.upload(resolve(context.projectDir, step.source), scratch);
     return session.exec(fileInstallCommand(scratch, step.destination, { user: context.user, home: await guestHome(context) }), output);
   }
+  if (step.kind === 'ansible') {
+    const hosts = (await context.ansibleHosts?.()) ?? [];
+    return runAnsible(step, { machine: context.machine, projectDir: context.projectDir, hosts, onLine: (line) => output.onStdout(`${line}\n`) });
+  }
   const body = step.kind === 'shell' ? step.inline : await readFile(resolve(context.projectDir, step.script), 'utf8');
   const local = `${scratch}.local`;
   await writeScratch(session, local, body);
@@ -159,5 +166,6 @@ export function fileInstallCommand(scratch: string, destination: string, owner: 
 export async function stepHash(step: ProvisionStep, projectDir: string): Promise<string> {
   const hash = createHash('sha256').update(JSON.stringify(step));
   if (step.kind === 'script') hash.update(await readFile(resolve(projectDir, step.script)));
+  if (step.kind === 'ansible') hash.update(await readFile(resolve(projectDir, step.playbook)));
   return hash.digest('hex');
 }

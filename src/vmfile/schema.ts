@@ -49,10 +49,28 @@ const fileSpecSchema = z.strictObject({
   destination: z.string().startsWith('/', { error: 'destination must be an absolute path in the guest' }),
 });
 
+const ANSIBLE_GROUP = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** An Ansible host pattern: names, groups, wildcards and the :, &, ! operators; nothing a shell or ssh would read. */
+const ANSIBLE_PATTERN = /^[A-Za-z0-9_.*:&!,-]+$/;
+
+/** Values Ansible receives as extra vars (written to a JSON file, never onto a command line). */
+const extraVarSchema: z.ZodType<unknown> = z.lazy(() => z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(extraVarSchema), z.record(z.string(), extraVarSchema)]));
+
+const ansibleSpecSchema = z.strictObject({
+  /** Path to the playbook, relative to the Vmfile. */
+  playbook: z.string().min(1, { error: 'playbook must not be empty' }),
+  extraVars: z.record(z.string().regex(ENV_NAME, { error: 'extra var names are letters, digits and _, not starting with a digit' }), extraVarSchema).optional(),
+  /** Inventory groups: group name -> machine names of this Vmfile. */
+  groups: z.record(z.string().regex(ANSIBLE_GROUP, { error: 'group names are letters, digits and _, not starting with a digit' }), z.array(z.string())).optional(),
+  /** Which hosts the play runs on (an Ansible pattern); default: the machine being provisioned. */
+  limit: z.string().regex(ANSIBLE_PATTERN, { error: 'limit is an Ansible host pattern: names, groups, *, and the operators : & ! ,' }).optional(),
+});
+
 /**
- * A provisioning step is one of three kinds, told apart by which key it has: `shell`
- * (inline script), `script` (a file next to the Vmfile) or `file` (an upload). One
- * flat object keeps editor completion simple; the refinement reports a mix-up by field.
+ * A provisioning step is one of four kinds, told apart by which key it has: `shell`
+ * (inline script), `script` (a file next to the Vmfile), `file` (an upload) or `ansible`
+ * (a playbook run from the host). One flat object keeps editor completion simple; the
+ * refinement reports a mix-up by field.
  */
 const stepInputSchema = z
   .strictObject({
@@ -64,25 +82,27 @@ const stepInputSchema = z
     env: envSchema.optional(),
     privileged: z.boolean().optional(),
     file: fileSpecSchema.optional(),
+    ansible: ansibleSpecSchema.optional(),
   })
   .superRefine((step, ctx) => {
-    const kinds = (['shell', 'script', 'file'] as const).filter((key) => step[key] !== undefined);
+    const kinds = (['shell', 'script', 'file', 'ansible'] as const).filter((key) => step[key] !== undefined);
     if (kinds.length !== 1) {
       ctx.addIssue({
         code: 'custom',
         message:
           kinds.length === 0
-            ? 'a step needs one of "shell" (inline script), "script" (path to a script) or "file" (upload)'
-            : `a step has exactly one of "shell", "script" or "file", this one has ${kinds.map((k) => `"${k}"`).join(' and ')}`,
+            ? 'a step needs one of "shell" (inline script), "script" (path to a script), "file" (upload) or "ansible" (playbook)'
+            : `a step has exactly one of "shell", "script", "file" or "ansible", this one has ${kinds.map((k) => `"${k}"`).join(' and ')}`,
       });
       return;
     }
     if (step.args !== undefined && step.script === undefined) {
       ctx.addIssue({ code: 'custom', path: ['args'], message: '"args" only applies to a "script" step' });
     }
-    if (step.file !== undefined) {
+    for (const kind of ['file', 'ansible'] as const) {
+      if (step[kind] === undefined) continue;
       for (const key of ['env', 'privileged'] as const) {
-        if (step[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: `"${key}" does not apply to a "file" step` });
+        if (step[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: `"${key}" does not apply to ${kind === 'ansible' ? 'an' : 'a'} "${kind}" step` });
       }
     }
   });
@@ -99,7 +119,17 @@ export type ProvisionStep =
       env: Record<string, string>;
       privileged: boolean;
     }
-  | { kind: 'file'; id: string; name: string; run: RunPolicy; source: string; destination: string };
+  | { kind: 'file'; id: string; name: string; run: RunPolicy; source: string; destination: string }
+  | {
+      kind: 'ansible';
+      id: string;
+      name: string;
+      run: RunPolicy;
+      playbook: string;
+      extraVars: Record<string, unknown>;
+      groups: Record<string, string[]>;
+      limit?: string;
+    };
 
 export type RunPolicy = z.infer<typeof runPolicySchema>;
 
@@ -300,6 +330,10 @@ export function normalizeStep(step: StepOutput, index: number): ProvisionStep {
   }
   if (step.file !== undefined) {
     return { ...base, kind: 'file', source: step.file.source, destination: step.file.destination };
+  }
+  if (step.ansible !== undefined) {
+    const { playbook, extraVars, groups, limit } = step.ansible;
+    return { ...base, kind: 'ansible', playbook, extraVars: extraVars ?? {}, groups: groups ?? {}, ...(limit === undefined ? {} : { limit }) };
   }
   throw new Error('unreachable: step kind checked by the schema');
 }

@@ -7,16 +7,19 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli, explain, makeProject } from './cli.js';
+import { cli, explain, freePort, makeProject } from './cli.js';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
-}
+/** Runs only when asked for by name (vmfile provision --step site). */
+const ANSIBLE_STEP = `{ name: 'site', run: 'never', ansible: { playbook: 'site.yml', extraVars: { greeting: 'hello from ansible' }, groups: { front: ['web'], back: ['db'] } } }`;
+const PLAYBOOK = `- hosts: all
+  become: true
+  gather_facts: false
+  tasks:
+    - name: write what Ansible knows about this machine
+      ansible.builtin.copy:
+        dest: /etc/vmfile-ansible
+        content: "{{ inventory_hostname }} {{ greeting }} {{ group_names | join(',') }}\\n"
+`;
 
 function listening(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -74,8 +77,9 @@ export default defineVm({
       network: { ip: '10.10.0.11' },
       ports: [{ guest: 8000, host: ${webPort} }, { guest: 9000, host: ${busyPort}, autoCorrect: true }],
       folders: [{ host: 'shared', guest: '/shared' }],
+      provision: [${ANSIBLE_STEP}],
     },
-    db: { network: { ip: '10.10.0.12' }, folders: [{ host: 'tests', guest: '/vmfile-tests', type: 'rsync' }] },
+    db: { network: { ip: '10.10.0.12' }, folders: [{ host: 'tests', guest: '/vmfile-tests', type: 'rsync' }], provision: [${ANSIBLE_STEP}] },
   },
 });
 `);
@@ -83,6 +87,7 @@ export default defineVm({
     await mkdir(join(project, 'tests'));
     await writeFile(join(project, 'tests', 'server.py'), TCP_SERVER);
     await writeFile(join(project, 'shared', 'client.py'), TCP_CLIENT);
+    await writeFile(join(project, 'site.yml'), PLAYBOOK);
   });
 
   afterAll(async () => {
@@ -132,6 +137,14 @@ export default defineVm({
     expect(await on('web', 'cat /shared/from-host.txt')).toBe('written on the host');
     await on('web', 'echo written in the guest | sudo tee /shared/from-guest.txt >/dev/null');
     expect(await readFile(join(project, 'shared', 'from-guest.txt'), 'utf8')).toBe('written in the guest\n');
+  });
+
+  it("an Ansible step runs the host's ansible-playbook against each machine, with groups and extra vars", async () => {
+    const result = await ok('vmfile', 'provision', '--step', 'site');
+    expect(result.stderr).toContain('web/site | ');
+    expect(result.stderr).toContain('db/site | ');
+    expect(await on('web', 'cat /etc/vmfile-ansible')).toBe('web hello from ansible front');
+    expect(await on('db', 'cat /etc/vmfile-ansible')).toBe('db hello from ansible back');
   });
 
   it('vmssh without a name enters the primary machine', async () => {
