@@ -79,9 +79,10 @@ export async function run(command: string, args: readonly string[], options: Run
         let pending = '';
         stream?.on('data', (chunk: Buffer) => {
           pending += chunk.toString('utf8');
-          const lines = pending.split('\n');
+          // Progress output (qemu-img -p, mmdebstrap) rewrites one line with carriage returns.
+          const lines = pending.split(/\r\n|\r|\n/);
           pending = lines.pop() ?? '';
-          for (const line of lines) onLine(line);
+          for (const line of lines) if (line !== '') onLine(line);
         });
       }
     }

@@ -14,6 +14,7 @@ import { BOX_DISK_FILE, BOX_INITRD_FILE, BOX_KERNEL_FILE, BOX_METADATA_FILE, VAG
 import { sha256File } from '../store/digest.js';
 import { BOX_NAME_PATTERN, BOX_VERSION_PATTERN, boxMetadataSchema, type BoxMetadata } from '../vmfile/box-metadata.js';
 import { cleanStaging, installStaged, makeStaging, type InstalledBox } from './store.js';
+import { inPhase, type Reporter } from '../ui/reporter.js';
 import { pathExists } from '../store/exists.js';
 
 export type ImageKind = 'qcow2' | 'tar' | 'gzip' | 'bzip2' | 'xz' | 'zstd' | 'unknown';
@@ -38,6 +39,8 @@ export function parseChecksum(text: string): string {
 
 export interface AddBoxOptions {
   home: string;
+  /** Shows the import as a phase with a progress bar. */
+  reporter?: Reporter;
   name: string;
   file: string;
   checksum?: string;
@@ -63,12 +66,16 @@ export async function addBox(options: AddBoxOptions): Promise<InstalledBox> {
     });
   }
   const staging = await makeStaging(options.home, `add-${options.name}`);
+  // Flattening copies the image into the store and drops any backing-file reference.
+  const importDisk = (source: string, disk: string): Promise<void> =>
+    options.reporter === undefined
+      ? convertImage(source, disk, 'qcow2')
+      : inPhase(options.reporter, `box ${options.name}`, `Importing the disk ${basename(source)}`, (phase) => convertImage(source, disk, 'qcow2', undefined, (fraction) => phase.measure(fraction)));
   try {
     const disk = join(staging, BOX_DISK_FILE);
     let metadata: BoxMetadata;
     if (kind === 'qcow2') {
-      // Flattening copies it into the store and drops any backing-file reference.
-      await convertImage(options.file, disk, 'qcow2');
+      await importDisk(options.file, disk);
       metadata = await importedMetadata(options, disk, 'qcow2');
     } else {
       const extracted = join(staging, 'extract');
@@ -77,7 +84,7 @@ export async function addBox(options: AddBoxOptions): Promise<InstalledBox> {
       if (await pathExists(join(extracted, BOX_METADATA_FILE))) {
         metadata = await importVmfileBox(options, extracted, staging);
       } else {
-        await importVagrantBox(options.file, extracted, disk, options.name);
+        await importVagrantBox(options.file, extracted, disk, options.name, importDisk);
         metadata = await importedMetadata(options, disk, 'vagrant-libvirt');
       }
       await rm(extracted, { recursive: true, force: true });
@@ -168,7 +175,7 @@ function plainName(name: string, where: string): string {
   return name;
 }
 
-async function importVagrantBox(file: string, extracted: string, disk: string, name: string): Promise<void> {
+async function importVagrantBox(file: string, extracted: string, disk: string, name: string, importDisk: (source: string, disk: string) => Promise<void>): Promise<void> {
   let metadata: unknown;
   try {
     metadata = JSON.parse(await readFile(join(extracted, VAGRANT_METADATA_FILE), 'utf8'));
@@ -181,7 +188,7 @@ async function importVagrantBox(file: string, extracted: string, disk: string, n
       hint: 'vmfile runs QEMU disks; use the libvirt flavour of the box',
     });
   }
-  await convertImage(join(extracted, VAGRANT_DISK_FILE), disk, 'qcow2');
+  await importDisk(join(extracted, VAGRANT_DISK_FILE), disk);
 }
 
 async function readHead(file: string): Promise<Buffer> {

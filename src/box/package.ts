@@ -34,7 +34,7 @@ export interface PackageSpec {
   version: string;
   output: string;
   /** Writes the machine's whole disk as a raw image at the given path. */
-  exportDisk: (raw: string) => Promise<void>;
+  exportDisk: (raw: string, onProgress: (fraction: number) => void) => Promise<void>;
   reporter: Reporter;
 }
 
@@ -44,7 +44,7 @@ export async function packageBox(spec: PackageSpec): Promise<{ metadata: BoxMeta
   const staging = await makeStaging(spec.home, `package-${machine}`);
   try {
     const raw = join(staging, STAGING_RAW_DISK);
-    await inPhase(reporter, machine, 'Flattening the disk (box + changes) into a copy', () => spec.exportDisk(raw));
+    await inPhase(reporter, machine, 'Flattening the disk (box + changes) into a copy', (phase) => spec.exportDisk(raw, (fraction) => phase.measure(fraction)));
     const sourceDateEpoch = box.metadata.source.kind === 'recipe' ? box.metadata.source.sourceDateEpoch : undefined;
     const scrubbed = await inPhase(reporter, machine, 'Removing keys and machine identity from the copy', () =>
       scrubImage(raw, { user: spec.user, label, ...(sourceDateEpoch === undefined ? {} : { sourceDateEpoch }) }),
@@ -54,7 +54,8 @@ export async function packageBox(spec: PackageSpec): Promise<{ metadata: BoxMeta
     await inPhase(reporter, machine, 'Zeroing the free space of the copy', () => run('zerofree', [raw], { purpose: `zero the free space of the disk copy of ${label}` }));
     const packages = await manifestOf(raw, staging);
     const disk = join(staging, BOX_DISK_FILE);
-    await inPhase(reporter, machine, 'Converting the copy to qcow2', () => convertImage(raw, disk, 'qcow2', `convert the disk copy of ${label}`));
+    const size = (await stat(raw)).size;
+    await inPhase(reporter, machine, 'Converting the copy to qcow2', (phase) => convertImage(raw, disk, 'qcow2', `convert the disk copy of ${label}`, (fraction) => phase.measure(fraction, size)));
     await rm(raw, { force: true });
     const boot = box.metadata.boot;
     if (boot.type === 'kernel') {

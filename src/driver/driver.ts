@@ -128,8 +128,8 @@ export interface Driver {
   /** Deletes a snapshot, running or stopped. An unknown name is a UserError. */
   deleteSnapshot(name: string): Promise<void>;
 
-  /** Writes the machine's whole disk (the box folded in) as a standalone raw image. The machine must be stopped. */
-  exportDisk(destination: string): Promise<void>;
+  /** Writes the machine's whole disk (the box folded in) as a standalone raw image, telling how far (0..1). The machine must be stopped. */
+  exportDisk(destination: string, onProgress?: (fraction: number) => void): Promise<void>;
 
   /** Stops the machine if it runs and removes everything the driver made. Repeating it is a no-op. */
   destroy(): Promise<void>;

@@ -249,10 +249,10 @@ class QemuDriver implements Driver {
     }
   }
 
-  async exportDisk(destination: string): Promise<void> {
+  async exportDisk(destination: string, onProgress?: (fraction: number) => void): Promise<void> {
     const pid = await this.pid();
     if (pid !== undefined) throw new UserError(`machine "${this.name}" is running (pid ${pid}); its disk is still changing`, { hint: 'halt it first: vmhalt' });
-    await convertImage(this.paths.overlay, destination, 'raw', `flatten the disk of machine "${this.name}"`);
+    await convertImage(this.paths.overlay, destination, 'raw', `flatten the disk of machine "${this.name}"`, onProgress);
   }
 
   async destroy(): Promise<void> {

@@ -37,8 +37,20 @@ export async function createOverlay(backing: string, overlay: string, size: numb
 }
 
 /** Flattens any image QEMU reads (backing files folded in) into a standalone image. */
-export async function convertImage(source: string, destination: string, format: 'qcow2' | 'raw', purpose = `convert ${source} to ${format}`): Promise<void> {
-  await run('qemu-img', ['convert', '-O', format, source, destination], { purpose });
+export async function convertImage(
+  source: string,
+  destination: string,
+  format: 'qcow2' | 'raw',
+  purpose = `convert ${source} to ${format}`,
+  onProgress?: (fraction: number) => void,
+): Promise<void> {
+  // -p prints "    (12.34/100%)" repeatedly, separated by carriage returns.
+  const progress = onProgress === undefined ? {} : { onLine: (line: string) => progressOf(line, onProgress) };
+  await run('qemu-img', ['convert', ...(onProgress === undefined ? [] : ['-p']), '-O', format, source, destination], { purpose, ...progress });
+}
+
+function progressOf(line: string, onProgress: (fraction: number) => void): void {
+  for (const match of line.matchAll(/\((\d+(?:\.\d+)?)\/100%\)/g)) onProgress(Number(match[1]) / 100);
 }
 
 export interface DiskSnapshot {

@@ -70,7 +70,7 @@ export async function packageMachine(options: PackageOptions, context: ServiceCo
       name,
       version,
       output,
-      exportDisk: (raw) => current.driver.exportDisk(raw),
+      exportDisk: (raw, onProgress) => current.driver.exportDisk(raw, onProgress),
       reporter: context.reporter,
     });
     context.reporter.info(machine.name, `packaged as box ${name} ${version} (${formatSize(packaged.bytes)}); on another host: vmfile box add NAME ${basename(output)}`);

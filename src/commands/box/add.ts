@@ -17,6 +17,7 @@ export default class BoxAdd extends VmfileCommand {
     const { flags, args } = await this.parse(BoxAdd);
     const box = await addBox({
       home: this.context().home,
+      reporter: this.context().reporter,
       name: args.name,
       file: args.file,
       ...(flags.checksum === undefined ? {} : { checksum: flags.checksum }),
