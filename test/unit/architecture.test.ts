@@ -13,7 +13,8 @@ const src = resolve(import.meta.dirname, '..', '..', 'src');
 const LAYERS: readonly (readonly string[])[] = [
   ['errors.ts'],
   ['exec.ts'],
-  ['ui', 'vmfile'],
+  ['vmfile'],
+  ['ui'],
   ['store'],
   ['project', 'ssh', 'qemu', 'qmp'],
   ['box', 'network', 'folders', 'cloudinit', 'provision'],
