@@ -25,8 +25,8 @@ export interface PlannedFolder {
   /** Mount tag the guest sees for live folders. */
   tag: string;
   /** rsync only: patterns left out, and whether what git ignores is left out too. */
-  exclude?: string[];
-  gitignore?: boolean;
+  exclude?: string[] | undefined;
+  gitignore?: boolean | undefined;
 }
 
 export function planFolders(folders: readonly FolderSpec[], host: { virtiofsd: boolean }): PlannedFolder[] {

@@ -27,7 +27,19 @@ export const machineStateSchema = z.object({
   /** CPUs and memory QEMU was started with: a suspended machine must resume with the same. */
   launch: z.object({ cpus: z.number(), memory: z.number() }).optional(),
   /** Synced folders as set up at the last boot (type decided then). */
-  folders: z.array(z.object({ host: z.string(), guest: z.string(), readonly: z.boolean(), type: z.enum(['virtiofs', '9p', 'rsync']), tag: z.string() })).optional(),
+  folders: z
+    .array(
+      z.object({
+        host: z.string(),
+        guest: z.string(),
+        readonly: z.boolean(),
+        type: z.enum(['virtiofs', '9p', 'rsync']),
+        tag: z.string(),
+        exclude: z.array(z.string()).optional(),
+        gitignore: z.boolean().optional(),
+      }),
+    )
+    .optional(),
   /**
    * Set from the moment QEMU starts until the guest met every requirement (SSH, first
    * boot flushed, folders, provisioning): a vmfile killed in between leaves it set, and
