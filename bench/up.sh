@@ -4,6 +4,9 @@
 # ratio is vmfile's own overhead (target <= 1.05). Also the wall time of `vmfile status`
 # (target < 0.3 s). Runs are interleaved so background noise hits both sides alike. The
 # machine syncs no folders: a folder sync happens after SSH is ready and is not boot time.
+# Then the folder sync on its own: this repository (node_modules and dist included, as
+# in a developer's checkout) copied into an empty /vmfile with gitignore off ("before",
+# what the default folder did) and on ("after"), interleaved, with `vmfile rsync`.
 #   usage: bench/up.sh [RUNS]      (VMFILE_HOME selects the box store)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,10 +17,13 @@ now() { date +%s.%N; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 mkdir -p "$work/project"
-cat > "$work/project/Vmfile.ts" <<'VMFILE'
+write_vmfile() {
+  cat > "$work/project/Vmfile.ts" <<VMFILE
 import { defineVm } from 'vmfile';
-export default defineVm({ box: 'debian-12', cpus: 2, memory: '1GiB', disk: '4GiB', folders: [] });
+export default defineVm({ box: 'debian-12', cpus: 2, memory: '1GiB', disk: '4GiB', folders: $1 });
 VMFILE
+}
+write_vmfile '[]'
 cd "$work/project"
 vmfile() { node "$root/bin/vmfile.js" "$@"; }
 
@@ -55,7 +61,22 @@ for i in $(seq 1 "$runs"); do
   printf 'run %d: vmfile up %.1f s, bare qemu %.1f s\n' "$i" "$(tail -1 "$work/vmfile.times")" "$(tail -1 "$work/bare.times")"
 done
 
+# The repository as the machine's rsync folder; gitignore is switched in the Vmfile between
+# runs (vmfile rsync reads it), and /vmfile is emptied first so each run is a first copy.
+folder() { write_vmfile "[{ host: '$root', guest: '/vmfile', type: 'rsync', gitignore: $1 }]"; }
+folder false
 vmfile up --no-provision >/dev/null 2>&1
+: > "$work/sync-before.times"; : > "$work/sync-after.times"
+for i in $(seq 1 "$runs"); do
+  for mode in before after; do
+    if [ "$mode" = before ]; then folder false; else folder true; fi
+    node "$root/bin/vmssh.js" -c 'sudo rm -rf /vmfile' >/dev/null
+    vmfile rsync 2>"$work/sync.log"
+    grep -oE 'done in [0-9.]+s' "$work/sync.log" | tail -1 | grep -oE '[0-9.]+' >> "$work/sync-$mode.times"
+    files=$(node "$root/bin/vmssh.js" -c 'find /vmfile -type f | wc -l')
+    printf 'sync %d %-6s %5.1f s, %s files in /vmfile\n' "$i" "$mode" "$(tail -1 "$work/sync-$mode.times")" "$files"
+  done
+done
 : > "$work/status.times"
 for i in $(seq 1 7); do t0=$(now); vmfile status >/dev/null; t1=$(now); awk "BEGIN{print $t1 - $t0}" >> "$work/status.times"; done
 
@@ -65,3 +86,6 @@ printf '  vmup to SSH-ready        %6.2f s\n' "$v"
 printf '  bare QEMU to SSH-ready   %6.2f s\n' "$b"
 printf '  ratio vmfile/bare        %6.3f   (target <= 1.05)\n' "$(awk "BEGIN{print $v / $b}")"
 printf '  vmfile status wall time  %6.3f s (target < 0.3 s)\n' "$s"
+sb=$(median < "$work/sync-before.times"); sa=$(median < "$work/sync-after.times")
+printf '  folder sync of this repo, everything       %6.2f s\n' "$sb"
+printf '  folder sync of this repo, .gitignore kept  %6.2f s  (ratio %.3f)\n' "$sa" "$(awk "BEGIN{print $sa / $sb}")"
