@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { run } from '../exec.js';
 import { ConfigError, UserError } from '../errors.js';
-import { imageInfo } from '../qemu/img.js';
+import { convertImage, imageInfo } from '../qemu/img.js';
 import { BOX_DISK_FILE, RECIPE_FILE, STAGING_RAW_DISK } from '../store/layout.js';
 import type { Reporter } from '../ui/reporter.js';
 import { inPhase } from '../ui/reporter.js';
@@ -156,7 +156,7 @@ export async function buildBox(options: BuildOptions): Promise<InstalledBox> {
       ),
     );
     const packages = await packagesIn(join(rootfs, 'var/lib/dpkg'));
-    const boot = await inPhase(reporter, label, 'Making the disk image', async () => {
+    const boot = await inPhase(reporter, label, 'Making the disk image', async (phase) => {
       const kernel = await onlyMatch(join(rootfs, 'boot'), 'vmlinuz-');
       const initrd = await onlyMatch(join(rootfs, 'boot'), 'initrd.img-');
       await copyFile(kernel, join(staging, 'kernel'));
@@ -172,7 +172,8 @@ export async function buildBox(options: BuildOptions): Promise<InstalledBox> {
       );
       await rm(rootfs, { recursive: true, force: true });
       await clampInodeTimes(raw, DEFAULT_SOURCE_DATE_EPOCH);
-      await run('qemu-img', ['convert', '-O', 'qcow2', raw, join(staging, BOX_DISK_FILE)], { purpose: `convert box ${recipe.name} to qcow2` });
+      const size = (await stat(raw)).size;
+      await convertImage(raw, join(staging, BOX_DISK_FILE), 'qcow2', `convert box ${recipe.name} to qcow2`, (fraction) => phase.measure(fraction, size));
       await rm(raw, { force: true });
       return { type: 'kernel' as const, kernel: 'kernel', initrd: 'initrd', cmdline: recipe.cmdline };
     });
