@@ -171,7 +171,7 @@ class QemuDriver implements Driver {
     await withQmp(this.paths.qmpSocket, async (qmp) => {
       // A leftover from an interrupted suspend would make savevm overwrite silently; drop it first.
       await qmp.hmp(`delvm ${SUSPEND_SNAPSHOT}`).catch(() => '');
-      await this.savingMemory(() => hmpQuiet(qmp, `savevm ${SUSPEND_SNAPSHOT}`, `machine "${this.name}": save memory`));
+      await this.savingMemory((timeoutMs) => hmpQuiet(qmp, `savevm ${SUSPEND_SNAPSHOT}`, `machine "${this.name}": save memory`, timeoutMs));
     });
     await saved();
     await this.stopProcess(pid, { graceful: false, timeoutMs: 0 });
@@ -192,13 +192,16 @@ class QemuDriver implements Driver {
    * with a bare I/O error. Said plainly instead, with what is free and what is needed.
    * The failed save leaves the snapshot table, and so the earlier snapshots, as they were.
    */
-  private async savingMemory(save: () => Promise<void>): Promise<void> {
+  private async savingMemory(save: (timeoutMs: number) => Promise<void>): Promise<void> {
+    const memory = (await readMachineState(this.paths.state).catch(() => undefined))?.launch?.memory;
+    // savevm answers only when done and reports no progress on the way (QEMU runs it in
+    // its main loop): wait as long as writing the memory at a slow 20 MiB/s would take.
+    const timeoutMs = 120_000 + Math.ceil((memory ?? 0) / (20 * 1024 * 1024)) * 1000;
     try {
-      await save();
+      await save(timeoutMs);
     } catch (error) {
       const dir = dirname(this.paths.overlay);
       const free = await statfs(dir).then((fs) => fs.bavail * fs.bsize, () => undefined);
-      const memory = (await readMachineState(this.paths.state).catch(() => undefined))?.launch?.memory;
       if (free !== undefined && memory !== undefined && free < memory + LOW_SPACE_MARGIN) {
         throw new UserError(`machine "${this.name}": the disk is full: the file system holding ${dir} has ${formatSize(free)} free, and saving the memory needs up to ${formatSize(memory)}`, {
           hint: 'free space there (vmfile snapshot delete NAME frees a snapshot\'s), then run the command again. Earlier snapshots are kept; if the guest fills the disk meanwhile, QEMU pauses it and vmup continues it',
@@ -218,7 +221,7 @@ class QemuDriver implements Driver {
       throw new UserError(`machine "${this.name}" already has a snapshot "${name}"`, { hint: `delete it first (vmfile snapshot delete ${name}) or choose another name` });
     }
     if ((await this.pid()) !== undefined) {
-      await withQmp(this.paths.qmpSocket, (qmp) => this.savingMemory(() => hmpQuiet(qmp, `savevm ${name}`, `machine "${this.name}": save snapshot "${name}"`)));
+      await withQmp(this.paths.qmpSocket, (qmp) => this.savingMemory((timeoutMs) => hmpQuiet(qmp, `savevm ${name}`, `machine "${this.name}": save snapshot "${name}"`, timeoutMs)));
       return { memory: true };
     }
     await snapshotOffline(this.paths.overlay, 'create', name);
