@@ -56,6 +56,17 @@ export function signalRunning(signal: NodeJS.Signals): number {
   return running.size;
 }
 
+/** Work an interrupt must not cut short (removing a staging tree): vmfile waits for it as for a program. */
+export async function uninterrupted<T>(work: () => Promise<T>): Promise<T> {
+  const token = { kill: () => true };
+  running.add(token);
+  try {
+    return await work();
+  } finally {
+    running.delete(token);
+  }
+}
+
 export function runningCount(): number {
   return running.size;
 }

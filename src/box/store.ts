@@ -6,7 +6,7 @@
 import { mkdir, mkdtemp, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError, UserError } from '../errors.js';
-import { run } from '../exec.js';
+import { run, uninterrupted } from '../exec.js';
 import { cachedSha256 } from '../store/digest.js';
 import { writeJsonAtomic } from '../store/json.js';
 import { mountsUnder, processAlive, processesUnder, processStartTime } from '../store/process.js';
@@ -83,12 +83,22 @@ async function sweepStaging(root: string): Promise<void> {
   for (const entry of await listDir(root)) {
     const owner = /@(\d+)@(\d+)-[^@/]*$/.exec(entry);
     if (owner === null || (await processAlive(Number(owner[1]), owner[2] === '0' ? undefined : owner[2]))) continue;
-    const path = join(root, entry);
-    // A killed build's mmdebstrap may still run in its chroot for a while: leave it be.
-    if ((await processesUnder(path)).length > 0 || !(await unmountLeftovers(path))) continue;
     // Sweeping is housekeeping: whatever stops it is left for the next command, never this one's failure.
-    await rm(path, { recursive: true, force: true, maxRetries: 2 }).catch(() => undefined);
+    await removeStaging(join(root, entry)).catch(() => undefined);
   }
+}
+
+/**
+ * Removes a staging directory, unless a process still works in it (a killed build's
+ * mmdebstrap may run on in its chroot for a while) or something stays mounted in it:
+ * removing the tree then would reach into the host's /dev/shm or /sys. Left for a later
+ * sweep in those cases. Not cut short by Ctrl-C.
+ */
+async function removeStaging(path: string): Promise<void> {
+  await uninterrupted(async () => {
+    if ((await processesUnder(path)).length > 0 || !(await unmountLeftovers(path))) return;
+    await rm(path, { recursive: true, force: true, maxRetries: 2 });
+  });
 }
 
 /**
@@ -138,7 +148,7 @@ export async function removeBox(home: string, name: string, version?: string): P
 }
 
 export async function cleanStaging(path: string): Promise<void> {
-  await rm(path, { recursive: true, force: true });
+  await removeStaging(path);
 }
 
 /** Numeric-aware ordering: 2026.11.2 < 2026.11.10. */
