@@ -63,8 +63,9 @@ export async function main(argv: string[], root: string): Promise<void> {
 
 function report(error: unknown, debug: boolean): number {
   if (error instanceof Errors.ExitError) return error.oclif.exit ?? 0;
-  if (error instanceof Errors.CLIError && !(error.cause instanceof Error) && error.name !== 'Error' && !isVmfileError(error)) {
-    process.stderr.write(`error: ${error.message}\nhint: see --help\n`);
+  // What oclif throws itself is a usage error (unknown flag or command, missing value): exit 2.
+  if (error instanceof Errors.CLIError && !(error.cause instanceof Error) && !isVmfileError(error)) {
+    process.stderr.write(`error: ${error.message.replace(/\nSee more help with --help$/, '')}\nhint: see --help\n`);
     return error.oclif.exit ?? 2;
   }
   const failure = describeFailure(error, debug);

@@ -82,6 +82,15 @@ describe('bad input is refused before anything boots', () => {
     expect(noImg.stderr).toContain('apt-get install qemu-utils');
   });
 
+  it('an unknown flag, a flag without its value, an unknown command: usage errors (exit 2), never "internal error"', async () => {
+    const dir = await project(vm('cpus: 1'));
+    for (const args of [['status', '--bogus'], ['init', '--box'], ['no-such-command'], ['rsync', '--bogus']]) {
+      const result = await cli('vmfile', args, { cwd: dir });
+      expect(result.code, explain(result)).toBe(2);
+      expect(result.stderr).toMatch(/^error: .+\nhint: see --help\n$/);
+    }
+  });
+
   it('a missing script file names the step before booting', async () => {
     const dir = await project(vm(`provision: [{ name: 'setup', script: 'missing.sh' }]`));
     const result = await cli('vmup', [], { cwd: dir });
