@@ -2,9 +2,10 @@
  * Runs the built CLI the way a user does (node bin/<name>.js), in a project directory,
  * against the test box store. Every e2e test goes through here.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { inject } from 'vitest';
@@ -13,6 +14,8 @@ export const repoRoot = resolve(import.meta.dirname, '..', '..');
 
 export interface CliResult {
   code: number;
+  /** The signal that ended it, when one did. */
+  signal?: NodeJS.Signals;
   stdout: string;
   stderr: string;
   seconds: number;
@@ -22,6 +25,15 @@ export interface CliOptions {
   cwd: string;
   env?: Record<string, string>;
   timeoutMs?: number;
+  /**
+   * Called with the output so far (stdout and stderr, interleaved) each time more
+   * arrives, and with the child: fault injection kills it, or QEMU, at a chosen point.
+   * The child leads its own process group, so a test can signal the group as a
+   * terminal's Ctrl-C does.
+   */
+  onOutput?: (output: string, child: ChildProcess) => void;
+  /** Called with the child as soon as it is spawned (for faults not tied to output). */
+  onSpawn?: (child: ChildProcess) => void;
 }
 
 /** `bin` is vmfile, vmup, vmssh or vmhalt. */
@@ -32,22 +44,32 @@ export function cli(bin: 'vmfile' | 'vmup' | 'vmssh' | 'vmhalt', args: readonly 
       cwd: options.cwd,
       env: { ...process.env, VMFILE_HOME: inject('vmfileHome'), ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: options.onOutput !== undefined || options.onSpawn !== undefined,
     });
+    options.onSpawn?.(child);
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    let output = '';
+    const onOutput = options.onOutput;
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      output += chunk.toString();
+      onOutput?.(output, child);
+    });
     child.stderr.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();
+      output += chunk.toString();
       if (process.env['VMFILE_E2E_VERBOSE'] === '1') process.stderr.write(chunk);
+      onOutput?.(output, child);
     });
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`${bin} ${args.join(' ')} did not finish in ${options.timeoutMs ?? 600_000} ms\nstderr:\n${stderr}`));
     }, options.timeoutMs ?? 600_000);
     child.once('error', reject);
-    child.once('close', (code) => {
+    child.once('close', (code, signal) => {
       clearTimeout(timer);
-      resolvePromise({ code: code ?? -1, stdout, stderr, seconds: (performance.now() - started) / 1000 });
+      resolvePromise({ code: code ?? -1, ...(signal === null ? {} : { signal }), stdout, stderr, seconds: (performance.now() - started) / 1000 });
     });
   });
 }
@@ -62,7 +84,7 @@ export async function makeProject(vmfile: string, files: Record<string, string> 
 
 /** Includes the outputs in assertion failures, so a CI log shows what the CLI said. */
 export function explain(result: CliResult): string {
-  return `exit ${result.code} after ${result.seconds.toFixed(1)} s\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`;
+  return `exit ${result.signal ?? result.code} after ${result.seconds.toFixed(1)} s\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`;
 }
 
 declare module 'vitest' {
@@ -78,4 +100,26 @@ export function processRunning(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** Pids of network switches (hub processes) serving this socket. */
+export async function hubsFor(socket: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const argv = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    if (argv.includes('hub-main.js') && argv.includes(socket)) pids.push(Number(entry));
+  }
+  return pids;
+}
+
+/** A TCP port on 127.0.0.1 that nothing listens on right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+    server.once('error', reject);
+  });
 }

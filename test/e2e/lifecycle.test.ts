@@ -5,10 +5,12 @@
  * recovers → destroy removes the machine and keeps the box.
  */
 import { existsSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli, explain, makeProject, processRunning } from './cli.js';
+import { cli, explain, freePort, makeProject, processRunning } from './cli.js';
 
 const VMFILE = `import { defineVm } from 'vmfile';
 export default defineVm({
@@ -28,6 +30,26 @@ const GREET = `#!/bin/sh
 printf '%s|%s|%s\\n' "$WHO" "$1" "$2" > "$HOME/greeting"
 `;
 
+/** The first line a server on 127.0.0.1:port sends, retrying until `withinMs` has passed. */
+async function banner(port: number, withinMs: number): Promise<string> {
+  const deadline = Date.now() + withinMs;
+  for (;;) {
+    const line = await new Promise<string | undefined>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.setTimeout(2000, () => socket.destroy());
+      socket.once('data', (data) => {
+        resolve(data.toString().split('\n')[0]);
+        socket.destroy();
+      });
+      socket.once('error', () => resolve(undefined));
+      socket.once('close', () => resolve(undefined));
+    });
+    if (line !== undefined) return line;
+    if (Date.now() > deadline) throw new Error(`nothing answered on 127.0.0.1:${port} within ${withinMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
 describe('machine lifecycle', () => {
   let project: string;
   const run = (bin: Parameters<typeof cli>[0], ...args: string[]) => cli(bin, args, { cwd: project });
@@ -39,7 +61,7 @@ describe('machine lifecycle', () => {
   const pid = async () => Number.parseInt(await readFile(join(project, '.vmfile/machines/default/qemu.pid'), 'utf8'), 10);
 
   beforeAll(async () => {
-    project = await makeProject(VMFILE, { 'greet.sh': GREET });
+    project = await makeProject(VMFILE, { 'greet.sh': GREET, '.gitignore': 'ignored.txt\n', 'ignored.txt': 'not copied', 'kept.txt': 'copied' });
   });
 
   afterAll(async () => {
@@ -61,6 +83,8 @@ describe('machine lifecycle', () => {
     expect(await guest('cloud-init status')).toBe('status: done');
     // Each machine has the host key vmfile generated for it, and no other.
     expect(await guest('ls /etc/ssh | grep ssh_host_ | sort | tr "\\n" " "')).toBe('ssh_host_ed25519_key ssh_host_ed25519_key.pub');
+    // The project folder leaves out what .gitignore names.
+    expect(await guest('cat /vmfile/kept.txt; echo; test -e /vmfile/ignored.txt && echo copied || echo left out')).toBe('copied\nleft out');
     // The disk was grown to the declared 4GiB (the box is 3GiB).
     expect(Number(await guest("df --output=size -B1M / | tail -1"))).toBeGreaterThan(3500);
   });
@@ -98,12 +122,86 @@ describe('machine lifecycle', () => {
     expect(await pid()).toBe(before);
   });
 
+  it('vmup on a running machine whose Vmfile changed says what differs; status marks it', async () => {
+    await writeFile(join(project, 'Vmfile.ts'), VMFILE.replace("memory: '1GiB'", "memory: '768MiB'"));
+    try {
+      const result = await run('vmup');
+      expect(result.code, explain(result)).toBe(0);
+      expect(result.stderr).toContain('machine "default" runs with settings that differ from the Vmfile:\n  - memory 1GiB -> 768MiB\n  vmfile reload applies them');
+      const status = await run('vmfile', 'status', '--json');
+      expect((JSON.parse(status.stdout) as { drift?: string[] }[])[0]?.drift).toEqual(['memory 1GiB -> 768MiB']);
+    } finally {
+      await writeFile(join(project, 'Vmfile.ts'), VMFILE);
+    }
+    const status = await run('vmfile', 'status', '--json');
+    expect((JSON.parse(status.stdout) as { drift?: string[] }[])[0]?.drift).toBeUndefined();
+  });
+
+  it('upload and download copy files and directories; vmssh passes what follows -- to ssh', async () => {
+    const local = await mkdtemp(join(tmpdir(), 'vmfile-copy-'));
+    try {
+      await mkdir(join(local, 'tree', 'sub'), { recursive: true });
+      await writeFile(join(local, 'tree', 'sub', 'a b.txt'), 'spaces survive');
+      for (const [command, from, to] of [['upload', join(local, 'tree'), 'uploaded'], ['download', 'uploaded', join(local, 'back')]] as const) {
+        const result = await run('vmfile', command, from, to);
+        expect(result.code, explain(result)).toBe(0);
+      }
+      expect(await guest('cat "uploaded/sub/a b.txt"')).toBe('spaces survive');
+      expect(await readFile(join(local, 'back', 'sub', 'a b.txt'), 'utf8')).toBe('spaces survive');
+      const missing = await run('vmfile', 'download', 'no-such-file', join(local, 'x'));
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toContain('machine "default": downloading no-such-file');
+      // A local forward given after --: the guest's sshd answers on the forwarded port.
+      const port = await freePort();
+      const forwarding = run('vmssh', '-c', 'sleep 8', '--', '-L', `${port}:127.0.0.1:22`, '-o', 'ExitOnForwardFailure=yes');
+      expect(await banner(port, 7000)).toMatch(/^SSH-2\.0-OpenSSH/);
+      expect((await forwarding).code).toBe(0);
+    } finally {
+      await rm(local, { recursive: true, force: true });
+    }
+  });
+
+  it('vmfile rsync --watch copies a change into the guest within seconds, honouring .gitignore', async () => {
+    let watching: () => void = () => undefined;
+    const ready = new Promise<void>((resolve) => (watching = resolve));
+    let pid = 0;
+    const watcher = cli('vmfile', ['rsync', '--watch'], {
+      cwd: project,
+      onOutput: (output, child) => {
+        pid = child.pid ?? 0;
+        if (output.includes('watching 1 folder')) watching();
+      },
+    });
+    // A watcher that ends before it watches fails the test instead of hanging it.
+    await Promise.race([ready, watcher.then((result) => Promise.reject(new Error(`rsync --watch ended before watching:\n${explain(result)}`)))]);
+    await writeFile(join(project, 'watched.txt'), 'synced on change');
+    await writeFile(join(project, 'ignored.txt'), 'changed but ignored');
+    let seen = '';
+    for (let attempt = 0; attempt < 20 && seen !== 'synced on change'; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      seen = (await run('vmssh', '-c', 'cat /vmfile/watched.txt 2>/dev/null || true')).stdout.trim();
+    }
+    process.kill(-pid, 'SIGINT');
+    const stopped = await watcher;
+    expect(seen).toBe('synced on change');
+    expect(await guest('test -e /vmfile/ignored.txt && echo copied || echo left out')).toBe('left out');
+    expect(stopped.code, explain(stopped)).toBe(130);
+  });
+
+  it('global-status lists this machine with its project', async () => {
+    const result = await run('vmfile', 'global-status', '--json');
+    expect(result.code, explain(result)).toBe(0);
+    const entries = JSON.parse(result.stdout) as { project: string; machine: string; status: string }[];
+    expect(entries).toContainEqual(expect.objectContaining({ project, machine: 'default', status: 'running' }));
+  });
+
   it('vmhalt powers the guest off cleanly and QEMU exits on its own within 60 s', async () => {
     await guest('echo kept > /home/vm/persist && sync');
     const qemu = await pid();
-    const result = await run('vmhalt');
+    const result = await run('vmhalt', '--json');
     expect(result.code, explain(result)).toBe(0);
     expect(result.stderr).toContain('guest powered off');
+    expect(JSON.parse(result.stdout)).toEqual([{ machine: 'default', outcome: 'clean', seconds: expect.any(Number) as number }]);
     expect(result.seconds).toBeLessThan(60);
     expect(processRunning(qemu)).toBe(false);
     const status = await run('vmfile', 'status');

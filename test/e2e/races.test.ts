@@ -5,23 +5,12 @@
  * the built code.
  */
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { repoRoot } from './cli.js';
-
-/** Pids of hub processes serving this socket. */
-async function hubsFor(socket: string): Promise<number[]> {
-  const pids: number[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const argv = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
-    if (argv.includes('hub-main.js') && argv.includes(socket)) pids.push(Number(entry));
-  }
-  return pids;
-}
+import { hubsFor, repoRoot } from './cli.js';
 
 function startNetworkIn(project: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const module = pathToFileURL(join(repoRoot, 'dist', 'lifecycle', 'start.js')).href;
