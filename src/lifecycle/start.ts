@@ -55,7 +55,8 @@ export async function startMachine(plan: MachinePlan, options: StartOptions, hos
   const { machine } = plan;
   const current = await inspect(options.project.dir, machine.name);
   if (current.status === 'broken') throw brokenError(current);
-  if (isRunning(current) && (await current.driver.continueAfterIoError())) {
+  // A monitor that does not answer (busy with a save) is no reason to fail vmup here.
+  if (isRunning(current) && (await current.driver.continueAfterIoError().catch(() => false))) {
     context.reporter.notice(`machine "${machine.name}" was paused by QEMU because its disk could not be written (the file system holding it was full); continued it`);
   }
   if (isRunning(current) && current.state.starting !== undefined) return finishStart(plan, current, options, context);
