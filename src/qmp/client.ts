@@ -16,21 +16,12 @@
  * - No timer outlives the wait it guards, so an idle client keeps only its socket.
  */
 import net from 'node:net';
-import { InternalError, VmfileError } from '../errors.js';
+import { InternalError } from '../errors.js';
+import { abortedError, connectFailure, endedError, protocolError, QmpError } from './errors.js';
 import { isRecord, LineBuffer, parseEvent, parseGreeting, parseReply, type QmpEvent, type QmpGreeting, type Reply } from './message.js';
 
 export type { QmpEvent, QmpGreeting };
-
-export class QmpError extends VmfileError {
-  constructor(
-    message: string,
-    /** QMP error class (e.g. "GenericError"), or 'Disconnected'/'Timeout'/'Aborted'/'Protocol'. */
-    readonly errorClass: string,
-    options: { hint?: string; cause?: unknown } = {},
-  ) {
-    super(message, options);
-  }
-}
+export { QmpError };
 
 export interface QmpCallOptions {
   /** Milliseconds to wait; `Infinity` waits for ever. */
@@ -304,11 +295,7 @@ export class QmpClient {
   }
 
   #protocolFailure(reason: string): void {
-    this.#end(
-      new QmpError(`QMP socket ${this.#socketPath}: ${reason}`, 'Protocol', {
-        hint: 'check that the path is the QMP socket of a QEMU process (-qmp unix:...,server=on)',
-      }),
-    );
+    this.#end(protocolError(this.#socketPath, reason));
     this.#socket.destroy();
   }
 
@@ -319,48 +306,12 @@ export class QmpClient {
   }
 
   #endedError(what: string, reason: 'client' | 'remote' | QmpError): QmpError {
-    if (reason instanceof QmpError) {
-      return new QmpError(`${what}: ${reason.message}`, reason.errorClass, {
-        ...(reason.hint === undefined ? {} : { hint: reason.hint }),
-        cause: reason,
-      });
-    }
-    const why = reason === 'client' ? 'the connection was closed by vmfile' : 'the connection closed (did QEMU exit?)';
-    return new QmpError(`${what} on ${this.#socketPath}: ${why}`, 'Disconnected', {
-      ...(this.#socketError === undefined ? {} : { cause: this.#socketError }),
-    });
+    return endedError(what, this.#socketPath, reason, this.#socketError);
   }
 
-  /** Rewords the failures a user meets when QEMU is not there. */
   #connectFailure(error: unknown, timeoutMs: number): unknown {
-    if (!(error instanceof QmpError)) return error;
-    const hint = 'start the machine first, or check that QEMU was started with this -qmp socket';
-    const code = errnoCode(this.#socketError);
-    if (error.errorClass === 'Disconnected' && code !== undefined) {
-      return new QmpError(
-        `cannot connect to QMP socket ${this.#socketPath} (${code}); QEMU may not be running`,
-        'Disconnected',
-        { hint, cause: this.#socketError },
-      );
-    }
-    if (error.errorClass === 'Timeout') {
-      return new QmpError(
-        `no QMP handshake on ${this.#socketPath} within ${timeoutMs} ms; QEMU may not be running or may be hung`,
-        'Timeout',
-        { hint, cause: error },
-      );
-    }
-    return error;
+    return connectFailure(error, this.#socketPath, this.#socketError, timeoutMs);
   }
-}
-
-function abortedError(what: string, socketPath: string, signal: AbortSignal): QmpError {
-  return new QmpError(`${what} on ${socketPath}: aborted`, 'Aborted', { cause: signal.reason });
-}
-
-function errnoCode(error: Error | undefined): string | undefined {
-  if (error === undefined || !('code' in error)) return undefined;
-  return typeof error.code === 'string' ? error.code : undefined;
 }
 
 function truncate(text: string): string {
