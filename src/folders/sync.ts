@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { run, spawnDetached } from '../exec.js';
 import { ConfigError, GuestError } from '../errors.js';
 import type { SshSession } from '../ssh/client.js';
+import { sshConfigBlock } from '../ssh/config.js';
 import { shellCommand, shellQuote } from '../ssh/quote.js';
 import { PROJECT_STATE_DIR, socketPath, type MachinePaths } from '../store/layout.js';
 import type { FolderSpec } from '../vmfile/schema.js';
@@ -111,7 +112,7 @@ export async function mountLiveFolders(session: SshSession, machine: string, fol
 export async function rsyncFolders(session: SshSession, paths: MachinePaths, sshOptions: Record<string, string>, machine: string, user: string, folders: readonly PlannedFolder[]): Promise<number> {
   const rsyncs = folders.filter((folder) => folder.type === 'rsync');
   if (rsyncs.length === 0) return 0;
-  await writeFile(paths.sshConfig, `Host vmfile-target\n${Object.entries(sshOptions).map(([key, value]) => `  ${key} "${value}"`).join('\n')}\n`, { mode: 0o600 });
+  await writeFile(paths.sshConfig, sshConfigBlock('vmfile-target', sshOptions), { mode: 0o600 });
   for (const folder of rsyncs) {
     const prepare = await session.exec(
       `${shellCommand(['sudo', '-n', 'mkdir', '-p', '--', folder.guest])} && ${shellCommand(['sudo', '-n', 'chown', `${user}:`, '--', folder.guest])}`,

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { requireCommands, run } from '../exec.js';
+import { sshConfigBlock } from '../ssh/config.js';
 import type { ProvisionStep } from '../vmfile/schema.js';
 
 type AnsibleStep = Extract<ProvisionStep, { kind: 'ansible' }>;
@@ -31,7 +32,7 @@ export interface AnsibleRun {
 
 /** The OpenSSH config: one Host block per machine, values quoted for ssh_config. */
 export function sshConfigFor(hosts: readonly AnsibleHost[]): string {
-  return hosts.map((host) => `Host ${host.name}\n${Object.entries(host.sshOptions).map(([key, value]) => `  ${key} "${value}"`).join('\n')}\n`).join('\n');
+  return hosts.map((host) => sshConfigBlock(host.name, host.sshOptions)).join('\n');
 }
 
 /** The inventory (JSON is YAML, which Ansible reads): every host under `all`, and the step's groups. */

@@ -8,7 +8,7 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { writeJsonAtomic } from './json.js';
+import { writeFileAtomic } from './json.js';
 import { machinesDir, projectIndexFile, projectsIndexDir } from './layout.js';
 
 const entrySchema = z.strictObject({ project: z.string().startsWith('/'), vmfile: z.string().startsWith('/') });
@@ -17,10 +17,7 @@ export type ProjectEntry = z.infer<typeof entrySchema>;
 
 export async function recordProject(home: string, entry: ProjectEntry): Promise<void> {
   await mkdir(projectsIndexDir(home), { recursive: true, mode: 0o700 });
-  const path = projectIndexFile(home, entry.project);
-  const current = await readFile(path, 'utf8').catch(() => undefined);
-  if (current !== undefined && current === `${JSON.stringify(entry, null, 2)}\n`) return;
-  await writeJsonAtomic(path, entry, { mode: 0o600 });
+  await writeFileAtomic(projectIndexFile(home, entry.project), `${JSON.stringify(entry, null, 2)}\n`, { mode: 0o600, skipUnchanged: true });
 }
 
 /**
