@@ -47,6 +47,12 @@ export const boxMetadataSchema = z.object({
   boot: bootSchema,
   /** The account cloud-init creates and vmfile logs in as. */
   user: z.string(),
+  /**
+   * How vmfile logs in the first time: through its cloud-init seed (the default), or as a
+   * Vagrant box does, with Vagrant's published insecure key, which the first boot replaces
+   * with the machine's own key and host key (guest/first-login.ts).
+   */
+  firstLogin: z.enum(['cloud-init', 'vagrant-insecure-key']).optional(),
   created: z.string(),
   source: sourceSchema,
 });
