@@ -10,6 +10,7 @@ import { basename, join } from 'node:path';
 import { run } from '../exec.js';
 import { UserError } from '../errors.js';
 import { convertImage, imageInfo } from '../qemu/img.js';
+import { readDiskLayout } from './firmware.js';
 import { BOX_DISK_FILE, BOX_INITRD_FILE, BOX_KERNEL_FILE, BOX_METADATA_FILE, VAGRANT_DISK_FILE, VAGRANT_METADATA_FILE } from '../store/layout.js';
 import { sha256File } from '../store/digest.js';
 import { BOX_NAME_PATTERN, BOX_VERSION_PATTERN, boxMetadataSchema, type BoxMetadata } from '../vmfile/box-metadata.js';
@@ -98,13 +99,20 @@ export async function addBox(options: AddBoxOptions): Promise<InstalledBox> {
 
 async function importedMetadata(options: AddBoxOptions, disk: string, format: 'qcow2' | 'vagrant-libvirt'): Promise<BoxMetadata> {
   const info = await imageInfo(disk);
+  const layout = await readDiskLayout(disk);
+  if (layout.boots.length === 0) {
+    options.reporter?.notice(
+      `box ${options.name}: no boot loader found on ${basename(options.file)} (${layout.table === 'none' ? 'no partition table' : `a ${layout.table.toUpperCase()} disk with no EFI system partition or BIOS boot code`}); machines will try BIOS and may not boot`,
+    );
+  }
   return {
     name: options.name,
     version: options.version ?? todayVersion(),
     architecture: 'x86_64',
     disk: { file: BOX_DISK_FILE, format: 'qcow2', sha256: await sha256File(disk), virtualSize: info.virtualSize },
-    boot: { type: 'firmware', firmware: 'bios' },
-    user: 'vm',
+    boot: { type: 'firmware', firmware: layout.boots[0] ?? 'bios', ...(layout.boots.length > 0 ? { supports: layout.boots } : {}) },
+    // Vagrant's convention: user "vagrant", first reached with Vagrant's insecure key.
+    ...(format === 'vagrant-libvirt' ? { user: 'vagrant', firstLogin: 'vagrant-insecure-key' as const } : { user: 'vm' }),
     created: new Date().toISOString(),
     source: { kind: 'import', file: basename(options.file), format },
   };

@@ -15,6 +15,7 @@ import type { PlannedFolder } from '../folders/plan.js';
 import type { PortForward } from '../store/machine.js';
 import type { Accel } from '../qemu/host.js';
 import type { PortSpec } from '../vmfile/schema.js';
+import type { MachineBoot } from '../vmfile/boot.js';
 
 export type { Accel, PortForward };
 
@@ -22,6 +23,8 @@ export interface StartSpec {
   /** The machine's name, for messages and the process title. */
   machine: string;
   box: InstalledBox;
+  /** The box's kernel, or its own boot loader under BIOS or UEFI (vmfile/boot.ts). Fixed for a suspended machine. */
+  boot: MachineBoot;
   accel: Accel;
   cpus: number;
   /** Bytes. */

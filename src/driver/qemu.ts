@@ -8,7 +8,7 @@
  * updates its snapshot table only after a snapshot's data is written, so a save that
  * fails or is killed midway leaves the earlier snapshots as they were.
  */
-import { rm, statfs, writeFile } from 'node:fs/promises';
+import { rename, rm, statfs, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { InstalledBox } from '../box/store.js';
 import { UserError } from '../errors.js';
@@ -24,6 +24,8 @@ import { readMachineState, withoutRuntime, writeMachineState } from '../store/ma
 import { ensureSocketDir } from '../store/socket-dir.js';
 import { formatSize } from '../vmfile/size.js';
 import type { Driver, Snapshot, StartSpec, Started, StopOptions } from './driver.js';
+import type { MachineBoot } from '../vmfile/boot.js';
+import { pathExists } from '../store/exists.js';
 
 export { chooseAccel, probeHost, type HostInfo } from '../qemu/host.js';
 export { QEMU_BINARY } from '../qemu/process.js';
@@ -95,7 +97,7 @@ class QemuDriver implements Driver {
         accel: spec.accel,
         cpus: spec.cpus,
         memory: spec.memory,
-        boot: bootSpec(spec.box),
+        boot: await this.bootSpec(spec.box, spec.boot),
         overlay: this.paths.overlay,
         seedDir: this.paths.seedDir,
         forwards: [{ protocol: 'tcp', hostIp: '127.0.0.1', hostPort: sshPort, guestPort: 22 }, ...forwards],
@@ -183,7 +185,7 @@ class QemuDriver implements Driver {
     if ((await this.pid()) !== undefined) {
       await withQmp(this.paths.qmpSocket, (qmp) => hmpQuiet(qmp, `delvm ${SUSPEND_SNAPSHOT}`, `machine "${this.name}": drop the saved memory`));
     } else {
-      await snapshotOffline(this.paths.overlay, 'delete', SUSPEND_SNAPSHOT);
+      await this.snapshotStopped('delete', SUSPEND_SNAPSHOT);
     }
   }
 
@@ -224,14 +226,14 @@ class QemuDriver implements Driver {
       await withQmp(this.paths.qmpSocket, (qmp) => this.savingMemory((timeoutMs) => hmpQuiet(qmp, `savevm ${name}`, `machine "${this.name}": save snapshot "${name}"`, timeoutMs)));
       return { memory: true };
     }
-    await snapshotOffline(this.paths.overlay, 'create', name);
+    await this.snapshotStopped('create', name);
     return { memory: false };
   }
 
   async applySnapshot(name: string): Promise<{ memory: boolean }> {
     const snapshot = await this.findSnapshot(name);
     if ((await this.pid()) === undefined) {
-      await snapshotOffline(this.paths.overlay, 'apply', name);
+      await this.snapshotStopped('apply', name);
       return { memory: false };
     }
     if (snapshot.vmStateSize === 0) {
@@ -248,7 +250,7 @@ class QemuDriver implements Driver {
     if ((await this.pid()) !== undefined) {
       await withQmp(this.paths.qmpSocket, (qmp) => hmpQuiet(qmp, `delvm ${name}`, `machine "${this.name}": delete snapshot "${name}"`));
     } else {
-      await snapshotOffline(this.paths.overlay, 'delete', name);
+      await this.snapshotStopped('delete', name);
     }
   }
 
@@ -264,6 +266,31 @@ class QemuDriver implements Driver {
     await rm(this.paths.qmpSocket, { force: true });
     // The machine lock lives in the directory; its holder's release tolerates its absence.
     await rm(this.paths.dir, { recursive: true, force: true });
+  }
+
+  private async bootSpec(box: InstalledBox, boot: MachineBoot): Promise<BootSpec> {
+    const metadata = box.metadata.boot;
+    if (metadata.type === 'kernel') {
+      return { type: 'kernel', kernel: box.paths.kernel, ...(metadata.initrd === undefined ? {} : { initrd: box.paths.initrd }), cmdline: metadata.cmdline };
+    }
+    if (boot !== 'uefi') return { type: 'firmware', firmware: 'bios' };
+    const firmware = await ovmf();
+    // The variable store is the machine's own from its first UEFI boot on; qcow2, so that
+    // savevm (snapshots, suspend) can include it: QEMU refuses to savevm a writable raw drive.
+    if (!(await pathExists(this.paths.firmwareVars))) {
+      const partial = `${this.paths.firmwareVars}.partial`;
+      await convertImage(firmware.vars, partial, 'qcow2', `copy OVMF's variable store for machine "${this.name}"`, undefined, 'raw');
+      await rename(partial, this.paths.firmwareVars);
+    }
+    return { type: 'firmware', firmware: 'uefi', code: firmware.code, vars: this.paths.firmwareVars };
+  }
+
+  /** Offline snapshot work touches the variable store too, so both stay one snapshot. */
+  private async snapshotStopped(action: 'create' | 'apply' | 'delete', name: string): Promise<void> {
+    await snapshotOffline(this.paths.overlay, action, name);
+    if (!(await pathExists(this.paths.firmwareVars))) return;
+    const has = (await listSnapshots(this.paths.firmwareVars)).some((snapshot) => snapshot.name === name);
+    if (action === 'create' || has) await snapshotOffline(this.paths.firmwareVars, action, name);
   }
 
   private async userSnapshots(): Promise<DiskSnapshot[]> {
@@ -282,11 +309,14 @@ class QemuDriver implements Driver {
   }
 }
 
-function bootSpec(box: InstalledBox): BootSpec {
-  const boot = box.metadata.boot;
-  if (boot.type === 'kernel') {
-    return { type: 'kernel', kernel: box.paths.kernel, ...(boot.initrd === undefined ? {} : { initrd: box.paths.initrd }), cmdline: boot.cmdline };
+
+/** Debian's OVMF (package ovmf): the 4 MiB build without Secure Boot, as libvirt picks by default. */
+export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
+export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
+
+async function ovmf(): Promise<{ code: string; vars: string }> {
+  for (const file of [OVMF_CODE, OVMF_VARS]) {
+    if (!(await pathExists(file))) throw new UserError(`UEFI firmware ${file} is missing`, { hint: "install Debian's ovmf package (apt-get install ovmf), or set firmware: 'bios' if the box boots with BIOS too" });
   }
-  if (boot.firmware === 'uefi') throw new UserError(`box ${box.metadata.name}: UEFI boxes are not supported yet`, { hint: 'use a BIOS or direct-kernel box' });
-  return { type: 'firmware', firmware: 'bios' };
+  return { code: OVMF_CODE, vars: OVMF_VARS };
 }

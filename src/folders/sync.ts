@@ -15,6 +15,7 @@ import { PROJECT_STATE_DIR, socketPath, type MachinePaths } from '../store/layou
 import type { FolderSpec } from '../vmfile/schema.js';
 import type { PlannedFolder } from './plan.js';
 import { rsyncFilterArgs } from './rsync-filter.js';
+import { copyWithTar, guestCopyTool } from './without-rsync.js';
 import { pathExists } from '../store/exists.js';
 import { ensureSocketDir } from '../store/socket-dir.js';
 
@@ -109,21 +110,35 @@ export async function mountLiveFolders(session: SshSession, machine: string, fol
  * this project or of one nested in the folder, is never copied; see rsync-filter.ts for
  * what else is left out.
  */
-export async function rsyncFolders(session: SshSession, paths: MachinePaths, sshOptions: Record<string, string>, machine: string, user: string, folders: readonly PlannedFolder[]): Promise<number> {
+export async function rsyncFolders(
+  session: SshSession,
+  paths: MachinePaths,
+  sshOptions: Record<string, string>,
+  machine: string,
+  user: string,
+  folders: readonly PlannedFolder[],
+  tell: { notice: (text: string) => void; progress: (text: string) => void } = { notice: () => {}, progress: () => {} },
+): Promise<number> {
   const rsyncs = folders.filter((folder) => folder.type === 'rsync');
   if (rsyncs.length === 0) return 0;
   await writeFile(paths.sshConfig, sshConfigBlock('vmfile-target', sshOptions), { mode: 0o600 });
+  const tool = await guestCopyTool(session, machine, tell.notice, tell.progress);
   for (const folder of rsyncs) {
     const prepare = await session.exec(
       `${shellCommand(['sudo', '-n', 'mkdir', '-p', '--', folder.guest])} && ${shellCommand(['sudo', '-n', 'chown', `${user}:`, '--', folder.guest])}`,
     );
     if (prepare !== 0) throw new GuestError(`machine "${machine}": could not create ${folder.guest} in the guest for the rsync folder`);
+    const filters = await rsyncFilterArgs(folder, join(paths.dir, `rsync-excludes-${folder.tag}`));
+    if (tool === 'tar') {
+      await copyWithTar(session, machine, folder, filters);
+      continue;
+    }
     await run(
       'rsync',
       [
         '-a',
         '--delete',
-        ...(await rsyncFilterArgs(folder, join(paths.dir, `rsync-excludes-${folder.tag}`))),
+        ...filters,
         '-e',
         `ssh -F ${shellQuote(paths.sshConfig)}`,
         `${folder.host.replace(/\/?$/, '/')}`,

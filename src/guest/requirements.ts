@@ -12,12 +12,13 @@ import type { Driver } from '../driver/driver.js';
 import { GuestError, lastLines } from '../errors.js';
 import type { PlannedFolder } from '../folders/plan.js';
 import { mountLiveFolders, rsyncFolders } from '../folders/sync.js';
-import { SshSession, SshTimeout, waitForSsh } from '../ssh/client.js';
+import { SshSession, SshTimeout, waitForSsh, type SshTarget } from '../ssh/client.js';
 import type { MachinePaths } from '../store/layout.js';
 import { writeMachineState, type MachineState } from '../store/machine.js';
 import { inPhase, type Reporter } from '../ui/reporter.js';
 import type { MachineConfig, Project } from '../vmfile/config.js';
 import { openSshOptions, sshTargetFor, syncGuestClock } from './communicator.js';
+import { insecureKey, insecureTarget, takeOver } from './first-login.js';
 import { provisionMachine } from './provisioner.js';
 import { whenQemuGone } from './running.js';
 
@@ -77,9 +78,12 @@ export const requirements: readonly Requirement[] = [
     applies: (c) => foldersToEnable(c).length > 0,
     run: async (c) => {
       const folders = foldersToEnable(c);
-      await inPhase(c.reporter, c.machine.name, `Syncing folders (${folders.map((f) => `${f.guest} ${f.type}`).join(', ')})`, async () => {
+      await inPhase(c.reporter, c.machine.name, `Syncing folders (${folders.map((f) => `${f.guest} ${f.type}`).join(', ')})`, async (phase) => {
         await mountLiveFolders(c.session, c.machine.name, folders);
-        await rsyncFolders(c.session, c.paths, openSshOptions(c.paths, c.state, c.state.sshPort), c.machine.name, c.state.user, folders);
+        await rsyncFolders(c.session, c.paths, openSshOptions(c.paths, c.state, c.state.sshPort), c.machine.name, c.state.user, folders, {
+          notice: (text) => c.reporter.notice(text),
+          progress: (text) => phase.progress(text),
+        });
       });
     },
   },
@@ -131,9 +135,33 @@ export async function meetRequirements(context: Omit<GuestContext, 'session' | '
 
 async function waitReady(context: Omit<GuestContext, 'session' | 'stepsRun'>, pid: number, progress: (text: string) => void): Promise<SshSession> {
   const { machine, paths, state } = context;
+  const deadline = Date.now() + machine.bootTimeout * 1000;
+  const pinned = await sshTargetFor(paths, state, state.sshPort);
+  if (state.login === 'vagrant-insecure-key') {
+    // Vagrant's insecure key first; the machine's own once a first login installed it.
+    const session = await waitFor(context, pid, [insecureTarget(pinned, await insecureKey(machine.name)), pinned], deadline, progress);
+    if (session.target.hostKey === 'unpinned') {
+      try {
+        progress('first login with Vagrant\'s insecure key: installing the machine\'s own keys');
+        await takeOver(session, machine.name, paths, state.user, machine.hostname);
+      } finally {
+        session.close();
+      }
+    } else {
+      session.close();
+    }
+    const { login: _login, ...own } = state;
+    await writeMachineState(paths.state, own);
+    context.state = own;
+  }
+  return waitFor(context, pid, [pinned], deadline, progress);
+}
+
+async function waitFor(context: Omit<GuestContext, 'session' | 'stepsRun'>, pid: number, targets: SshTarget[], deadline: number, progress: (text: string) => void): Promise<SshSession> {
+  const { machine, paths } = context;
   try {
-    return await waitForSsh(await sshTargetFor(paths, state, state.sshPort), {
-      deadline: Date.now() + machine.bootTimeout * 1000,
+    return await waitForSsh(targets, {
+      deadline,
       onAttempt: (elapsed) => progress(`still waiting for SSH (${Math.round(elapsed / 1000)} s of ${machine.bootTimeout} s)`),
       giveUp: async () =>
         (await context.driver.pid()) === undefined ? `machine "${machine.name}": QEMU (pid ${pid}) exited while booting. Last console lines:\n${await serialTail(paths)}` : undefined,

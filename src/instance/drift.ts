@@ -14,6 +14,8 @@ export function driftOf(machine: MachineConfig, state: MachineState): string[] {
   if (state.launch !== undefined && state.suspendedAt === undefined) {
     if (state.launch.cpus !== machine.cpus) lines.push(`cpus ${state.launch.cpus} -> ${machine.cpus}`);
     if (state.launch.memory !== machine.memory) lines.push(`memory ${formatSize(state.launch.memory)} -> ${formatSize(machine.memory)}`);
+    const booted = state.launch.boot;
+    if (machine.firmware !== undefined && booted !== undefined && booted !== 'kernel' && booted !== machine.firmware) lines.push(`firmware ${booted} -> ${machine.firmware}`);
   }
   if (state.forwards !== undefined) {
     const running = state.forwards.map((f) => ({ key: `${f.guestPort}/${f.protocol}`, text: `${f.hostIp}:${f.hostPort}->${f.guestPort}/${f.protocol}`, host: `${f.hostIp}:${f.hostPort}` }));

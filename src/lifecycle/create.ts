@@ -32,6 +32,7 @@ export async function createMachine(machine: MachineConfig, box: InstalledBox, p
     createdAt: new Date().toISOString(),
     box: { name: box.metadata.name, version: box.metadata.version, sha256: box.metadata.disk.sha256 },
     user: box.metadata.user,
+    ...(box.metadata.firstLogin === 'vagrant-insecure-key' ? { login: 'vagrant-insecure-key' as const } : {}),
   };
   await writeMachineState(paths.state, state);
   return state;

@@ -28,6 +28,7 @@ import { writeMachineState, type MachineState } from '../store/machine.js';
 import { inPhase } from '../ui/reporter.js';
 import type { MachineConfig, Project } from '../vmfile/config.js';
 import { formatSize } from '../vmfile/size.js';
+import { machineBoot, type MachineBoot } from '../vmfile/boot.js';
 import { createMachine, newInstanceId } from './create.js';
 
 export interface StartOptions {
@@ -89,6 +90,7 @@ async function boot(plan: MachinePlan, current: Instance, options: StartOptions,
   const { reporter } = context;
   const { paths, driver } = current;
   let state = current.state;
+  const bootWith = machineBoot(machine.name, machine.firmware, box.metadata);
   if (current.status === 'not created' || state === undefined) {
     state = await inPhase(reporter, machine.name, `Creating machine from box ${box.metadata.name} ${box.metadata.version}`, () => createMachine(machine, box, paths, driver));
   } else if (state.initialized !== true) {
@@ -113,8 +115,8 @@ async function boot(plan: MachinePlan, current: Instance, options: StartOptions,
       hostPublicKey: await readPublicKey(paths.hostPublicKey),
     }),
   );
-  const launch = { cpus: machine.cpus, memory: machine.memory };
-  const title = `Starting QEMU (${accel.accel}, ${machine.cpus} CPUs, ${formatSize(machine.memory)})`;
+  const launch = { cpus: machine.cpus, memory: machine.memory, boot: bootWith };
+  const title = `Starting QEMU (${accel.accel}, ${bootWith === 'kernel' ? '' : `${bootWith.toUpperCase()}, `}${machine.cpus} CPUs, ${formatSize(machine.memory)})`;
   const started = await inPhase(reporter, machine.name, title, async () => driver.start(await startSpec(plan, options.project, accel.accel, launch, folders, false, context)));
   const booted = { ...state, sshPort: started.sshPort, forwards: started.forwards, accel: accel.accel, bootedAt: new Date().toISOString(), launch, folders, starting: 'boot' as const };
   await writeMachineState(paths.state, booted);
@@ -133,7 +135,8 @@ async function resume(plan: MachinePlan, current: Instance, suspended: MachineSt
   const { machine } = plan;
   const { reporter } = context;
   const { paths, driver } = current;
-  const launch = suspended.launch ?? { cpus: machine.cpus, memory: machine.memory };
+  const saved = suspended.launch ?? { cpus: machine.cpus, memory: machine.memory };
+  const launch = { ...saved, boot: saved.boot ?? machineBoot(machine.name, machine.firmware, plan.box.metadata) };
   if (launch.cpus !== machine.cpus || launch.memory !== machine.memory) {
     reporter.notice(`machine "${machine.name}" resumes with ${launch.cpus} CPUs and ${formatSize(launch.memory)} as suspended; run vmfile reload to apply the Vmfile's values`);
   }
@@ -169,7 +172,7 @@ async function startSpec(
   plan: MachinePlan,
   project: Project,
   accel: Accel,
-  launch: { cpus: number; memory: number },
+  launch: { cpus: number; memory: number; boot: MachineBoot },
   folders: readonly PlannedFolder[],
   fromSavedState: boolean,
   context: ServiceContext,
@@ -179,6 +182,7 @@ async function startSpec(
   return {
     machine: machine.name,
     box,
+    boot: launch.boot,
     accel,
     cpus: launch.cpus,
     memory: launch.memory,

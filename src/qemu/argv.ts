@@ -9,7 +9,9 @@ export type { PortForward };
 
 export type BootSpec =
   | { type: 'kernel'; kernel: string; initrd?: string; cmdline: string }
-  | { type: 'firmware'; firmware: 'bios' };
+  | { type: 'firmware'; firmware: 'bios' }
+  /** OVMF: its code read-only, and the machine's own variable store. */
+  | { type: 'firmware'; firmware: 'uefi'; code: string; vars: string };
 
 export interface LaunchSpec {
   name: string;
@@ -68,6 +70,8 @@ export function qemuArgs(spec: LaunchSpec): string[] {
     '-no-reboot',
     ...bootArgs(spec.boot),
     '-drive', `file=${escapeOption(spec.overlay)},if=virtio,format=qcow2,discard=unmap`,
+    // After the disk: savevm writes memory into the first snapshot-capable drive.
+    ...firmwareDrives(spec.boot),
     // vvfat serves the seed directory without extra tools; read-only, so online
     // snapshots (which skip read-only drives) work with it attached.
     '-drive', `file=fat:${escapeOption(spec.seedDir)},file.label=cidata,if=virtio,format=raw,readonly=on`,
@@ -96,4 +100,12 @@ function bootArgs(boot: BootSpec): string[] {
     return ['-kernel', boot.kernel, ...(boot.initrd === undefined ? [] : ['-initrd', boot.initrd]), '-append', boot.cmdline];
   }
   return [];
+}
+
+function firmwareDrives(boot: BootSpec): string[] {
+  if (boot.type !== 'firmware' || boot.firmware !== 'uefi') return [];
+  return [
+    '-drive', `if=pflash,unit=0,format=raw,readonly=on,file=${escapeOption(boot.code)}`,
+    '-drive', `if=pflash,unit=1,format=qcow2,file=${escapeOption(boot.vars)}`,
+  ];
 }

@@ -29,6 +29,13 @@ export async function imageInfo(path: string): Promise<ImageInfo> {
   };
 }
 
+/** Writes the first `bytes` bytes of the disk, as the guest sees them, to `output` (a raw file). */
+export async function readImageHead(image: string, format: 'qcow2' | 'raw', output: string, bytes: number): Promise<void> {
+  await run('qemu-img', ['dd', '-f', format, '-O', 'raw', 'bs=512', `count=${Math.ceil(bytes / 512)}`, `if=${image}`, `of=${output}`], {
+    purpose: `read the partition table of ${image}`,
+  });
+}
+
 /** A copy-on-write disk of `size` bytes over the box disk; the box stays untouched. */
 export async function createOverlay(backing: string, overlay: string, size: number): Promise<void> {
   await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', backing, '-F', 'qcow2', overlay, String(size)], {
@@ -43,10 +50,12 @@ export async function convertImage(
   format: 'qcow2' | 'raw',
   purpose = `convert ${source} to ${format}`,
   onProgress?: (fraction: number) => void,
+  /** The source's format, when known: qemu-img then does not guess it from the contents. */
+  sourceFormat?: 'qcow2' | 'raw',
 ): Promise<void> {
   // -p prints "    (12.34/100%)" repeatedly, separated by carriage returns.
   const progress = onProgress === undefined ? {} : { onLine: (line: string) => progressOf(line, onProgress) };
-  await run('qemu-img', ['convert', ...(onProgress === undefined ? [] : ['-p']), '-O', format, source, destination], { purpose, ...progress });
+  await run('qemu-img', ['convert', ...(onProgress === undefined ? [] : ['-p']), ...(sourceFormat === undefined ? [] : ['-f', sourceFormat]), '-O', format, source, destination], { purpose, ...progress });
 }
 
 function progressOf(line: string, onProgress: (fraction: number) => void): void {

@@ -37,8 +37,11 @@ async function syncMachine(project: Project, machine: MachineConfig, context: Se
         context.reporter.info(machine.name, 'has no rsync folders');
         return;
       }
-      await inPhase(context.reporter, machine.name, `Syncing ${folders.map((f) => f.guest).join(', ')}`, () =>
-        rsyncFolders(session, paths, openSshOptions(paths, state, state.sshPort), machine.name, state.user, folders),
+      await inPhase(context.reporter, machine.name, `Syncing ${folders.map((f) => f.guest).join(', ')}`, (phase) =>
+        rsyncFolders(session, paths, openSshOptions(paths, state, state.sshPort), machine.name, state.user, folders, {
+          notice: (text) => context.reporter.notice(text),
+          progress: (text) => phase.progress(text),
+        }),
       );
     },
     { hint: 'vmup syncs folders as it boots' },

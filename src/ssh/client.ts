@@ -22,11 +22,16 @@ export interface SshTarget {
   port: number;
   user: string;
   privateKey: string;
-  /** Raw public key blob the guest must present. */
-  hostKey: Buffer;
+  /**
+   * Raw public key blob the guest must present. 'unpinned' accepts any: only for the
+   * first login to a Vagrant box, whose host key is not yet known (guest/first-login.ts).
+   */
+  hostKey: Buffer | 'unpinned';
 }
 
 export interface ExecCallbacks {
+  /** Written to the command's standard input, which is then closed. */
+  stdin?: string;
   onStdout?: (chunk: string) => void;
   onStderr?: (chunk: string) => void;
 }
@@ -48,7 +53,8 @@ export class SshSession {
 
   private constructor(
     private readonly client: Client,
-    private readonly target: SshTarget,
+    /** Whom the session logged in as (waitForSsh may try several). */
+    readonly target: SshTarget,
   ) {
     // ssh2 may emit errors after ready (a dropped connection); the pending operations report them.
     client.on('error', (error) => (this.lost = error.message));
@@ -91,7 +97,7 @@ export class SshSession {
             privateKey: target.privateKey,
             readyTimeout: timeoutMs,
             hostVerifier: (key: Buffer) => {
-              const ok = key.equals(target.hostKey);
+              const ok = target.hostKey === 'unpinned' || key.equals(target.hostKey);
               if (!ok) hostKeyMismatch = true;
               return ok;
             },
@@ -110,6 +116,7 @@ export class SshSession {
         if (error) return reject(error);
         stream.on('data', (chunk: Buffer) => callbacks.onStdout?.(chunk.toString('utf8')));
         stream.stderr.on('data', (chunk: Buffer) => callbacks.onStderr?.(chunk.toString('utf8')));
+        if (callbacks.stdin !== undefined) stream.end(callbacks.stdin);
         // A command killed by a signal has no exit code; report it like a shell would.
         stream.once('close', (code: number | null, signalName?: string) => resolve(code ?? (signalName === undefined ? 255 : 128 + 15)));
       });
@@ -189,26 +196,31 @@ export interface WaitOptions {
 /**
  * Polls until SSH accepts the machine's key and runs `true`. QEMU's user-mode network
  * accepts TCP on the forwarded port before the guest listens, so only a full login
- * counts as ready.
+ * counts as ready. Given several targets, each attempt tries them in order and the
+ * first that logs in wins (session.target says which).
  */
-export async function waitForSsh(target: SshTarget, options: WaitOptions): Promise<SshSession> {
+export async function waitForSsh(target: SshTarget | readonly SshTarget[], options: WaitOptions): Promise<SshSession> {
+  const targets = Array.isArray(target) ? target : [target as SshTarget];
   const started = Date.now();
   let lastError = 'no attempt yet';
   while (Date.now() < options.deadline) {
     const reason = await options.giveUp?.();
     if (reason !== undefined) throw new GuestError(reason);
     const attemptStart = Date.now();
-    try {
-      const remaining = Math.max(1000, options.deadline - Date.now());
-      const session = await SshSession.connect(target, Math.min(remaining, 15_000));
-      const code = await session.exec('true');
-      if (code === 0) return session;
-      session.close();
-      lastError = `login worked but "true" exited ${code}`;
-    } catch (error) {
-      // Early in boot sshd may accept and then drop us; only a wrong key (or a bug) ends the wait.
-      if (!(error instanceof GuestError) || error instanceof SshHostKeyError || error instanceof SshKeyError) throw error;
-      lastError = error.cause instanceof Error ? error.cause.message : error.message;
+    for (const candidate of targets) {
+      try {
+        const remaining = Math.max(1000, options.deadline - Date.now());
+        const session = await SshSession.connect(candidate, Math.min(remaining, 15_000));
+        const code = await session.exec('true');
+        if (code === 0) return session;
+        session.close();
+        lastError = `login worked but "true" exited ${code}`;
+      } catch (error) {
+        // Early in boot sshd may accept and then drop us; only a wrong key (or a bug) ends the
+        // wait. With several targets, a host key one of them does not expect may be another's.
+        if (!(error instanceof GuestError) || (error instanceof SshHostKeyError && targets.length === 1) || error instanceof SshKeyError) throw error;
+        lastError = error.cause instanceof Error ? error.cause.message : error.message;
+      }
     }
     options.onAttempt?.(Date.now() - started, lastError);
     await sleep(Math.max(0, 500 - (Date.now() - attemptStart)));

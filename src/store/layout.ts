@@ -85,6 +85,8 @@ export const VAGRANT_DISK_FILE = 'box.img';
 export interface MachinePaths {
   dir: string;
   overlay: string;
+  /** UEFI machines: the machine's own copy of OVMF's variable store (qcow2, so savevm snapshots it too). */
+  firmwareVars: string;
   /** What vmfile knows about the machine (box, ports, accelerator, creation time). */
   state: string;
   provisioned: string;
@@ -133,6 +135,7 @@ export function machinePaths(projectDir: string, machine: string): MachinePaths 
   return {
     dir,
     overlay: join(dir, 'overlay.qcow2'),
+    firmwareVars: join(dir, 'efivars.qcow2'),
     state: join(dir, 'machine.json'),
     provisioned: join(dir, 'provisioned.json'),
     privateKey: join(dir, 'id_ed25519'),

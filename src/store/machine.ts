@@ -16,6 +16,12 @@ export const machineStateSchema = z.object({
   createdAt: z.string(),
   box: z.object({ name: z.string(), version: z.string(), sha256: z.string() }),
   user: z.string(),
+  /**
+   * Set while the guest still has its box's own login (a Vagrant box: Vagrant's insecure
+   * key, the box's host key) and has not yet been given the machine's keys; cleared by
+   * the first login (guest/first-login.ts).
+   */
+  login: z.literal('vagrant-insecure-key').optional(),
   /** Set while running: where SSH is forwarded and which accelerator runs it. */
   sshPort: z.number().optional(),
   /** Forwarded ports as actually bound (autoCorrect may have moved them). */
@@ -24,8 +30,8 @@ export const machineStateSchema = z.object({
   bootedAt: z.string().optional(),
   /** Set once a boot reached SSH and the guest flushed its first-boot work (keys, user) to disk. */
   initialized: z.boolean().optional(),
-  /** CPUs and memory QEMU was started with: a suspended machine must resume with the same. */
-  launch: z.object({ cpus: z.number(), memory: z.number() }).optional(),
+  /** CPUs, memory and boot QEMU was started with: a suspended machine must resume with the same. */
+  launch: z.object({ cpus: z.number(), memory: z.number(), boot: z.enum(['kernel', 'bios', 'uefi']).optional() }).optional(),
   /** Synced folders as set up at the last boot (type decided then). */
   folders: z
     .array(

@@ -7,7 +7,13 @@ export const BOX_VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
 
 const bootSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('kernel'), kernel: z.string(), initrd: z.string().optional(), cmdline: z.string() }),
-  z.object({ type: z.literal('firmware'), firmware: z.enum(['bios', 'uefi']) }),
+  z.object({
+    type: z.literal('firmware'),
+    /** The firmware a machine gets unless its Vmfile says `firmware`. */
+    firmware: z.enum(['bios', 'uefi']),
+    /** Every firmware the disk was found to boot with (box/firmware.ts); absent in boxes added before it was recorded. */
+    supports: z.array(z.enum(['bios', 'uefi'])).optional(),
+  }),
 ]);
 
 const sourceSchema = z.discriminatedUnion('kind', [

@@ -23,6 +23,8 @@ export interface MachineConfig {
   disk: number;
   hostname: string;
   accel: 'auto' | 'kvm' | 'tcg';
+  /** Firmware for a box that boots itself; undefined: the box's own default. */
+  firmware?: 'bios' | 'uefi';
   /** Seconds to wait for SSH after QEMU starts. */
   bootTimeout: number;
   provision: ProvisionStep[];
@@ -88,6 +90,7 @@ function toMachine(name: string, vm: MachineOutput, defaultHostname: string, pro
     disk: vm.disk,
     hostname: vm.hostname ?? defaultHostname,
     accel: vm.accel,
+    ...(vm.firmware === undefined ? {} : { firmware: vm.firmware }),
     bootTimeout: vm.bootTimeout,
     provision: vm.provision.map(normalizeStep),
     ports: vm.ports,

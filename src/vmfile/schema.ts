@@ -245,6 +245,8 @@ export const machineSchema = z.strictObject({
     .regex(HOSTNAME, { error: 'a hostname is 1-63 letters, digits and "-", not starting or ending with "-"' })
     .optional(),
   accel: z.enum(['auto', 'kvm', 'tcg'], { error: 'expected "auto", "kvm" or "tcg"' }).default('auto'),
+  /** For boxes that boot themselves: 'bios' (SeaBIOS) or 'uefi' (OVMF). Default: what the box records. */
+  firmware: z.enum(['bios', 'uefi'], { error: 'expected "bios" or "uefi"' }).optional(),
   bootTimeout: z
     .number({ error: 'expected seconds as a number' })
     .positive({ error: 'bootTimeout must be more than 0 seconds' })

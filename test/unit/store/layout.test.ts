@@ -10,6 +10,7 @@ describe('machinePaths', () => {
     expect(paths).toEqual({
       dir,
       overlay: `${dir}/overlay.qcow2`,
+      firmwareVars: `${dir}/efivars.qcow2`,
       state: `${dir}/machine.json`,
       provisioned: `${dir}/provisioned.json`,
       privateKey: `${dir}/id_ed25519`,

@@ -1,0 +1,80 @@
+/**
+ * The first login to a Vagrant box. Such a box follows Vagrant's convention instead of
+ * reading vmfile's cloud-init seed: user "vagrant" logs in with Vagrant's published
+ * insecure key, and the SSH host key is whatever the box was made with, the same in
+ * every copy of it. So the first boot logs in with that key and makes the machine its
+ * own: the machine's login key replaces every authorized key (the insecure one goes),
+ * the machine's host key replaces the box's, sshd restarts with it, and the hostname is
+ * set. From then on the machine is reached like any other, host key pinned.
+ *
+ * The one trust decision: that first connection accepts whatever host key answers. It
+ * goes to 127.0.0.1, to a port QEMU (started by this very command) forwards to the
+ * guest, and nothing else can answer there; the key it is given is never recorded.
+ * If a box has cloud-init too, the seed has already installed the machine's keys; the
+ * insecure key still logs in then, and is removed all the same.
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { UserError } from '../errors.js';
+import type { SshSession, SshTarget } from '../ssh/client.js';
+import { readPublicKey } from '../ssh/keys.js';
+import { shellCommand } from '../ssh/quote.js';
+import type { MachinePaths } from '../store/layout.js';
+
+/** Where Vagrant's gem (holding keys/vagrant, the insecure private key) is installed: Debian's vagrant package, HashiCorp's. */
+const VAGRANT_GEM_DIRS = ['/usr/share/rubygems-integration/all/gems', '/opt/vagrant/embedded/gems/gems', '/opt/vagrant/embedded/gems'];
+
+export async function insecureKey(machine: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  const given = env['VMFILE_VAGRANT_KEY'];
+  const candidates = given !== undefined && given !== '' ? [given] : [];
+  for (const dir of VAGRANT_GEM_DIRS) {
+    const gems = (await readdir(dir).catch(() => [])).filter((entry) => /^vagrant-\d/.test(entry)).sort().reverse();
+    candidates.push(...gems.map((gem) => join(dir, gem, 'keys', 'vagrant')));
+  }
+  for (const path of candidates) {
+    const text = await readFile(path, 'utf8').catch(() => undefined);
+    if (text !== undefined) return text;
+  }
+  throw new UserError(`machine "${machine}": its box is a Vagrant box, first reached with Vagrant's insecure key, and that key is not on this host`, {
+    hint: "install Debian's vagrant package (apt-get install --no-install-recommends vagrant), or point VMFILE_VAGRANT_KEY at the key file",
+  });
+}
+
+/** The target of the first login: the box's user, Vagrant's insecure key, any host key. */
+export function insecureTarget(pinned: SshTarget, key: string): SshTarget {
+  return { ...pinned, label: `${pinned.label} (first login, Vagrant's insecure key)`, privateKey: key, hostKey: 'unpinned' };
+}
+
+const TAKE_OVER = `set -eu
+user=$1 login_key=$2 host_public=$3 name=$4
+home=$(getent passwd "$user" | cut -d: -f6)
+group=$(id -gn "$user")
+umask 077
+mkdir -p "$home/.ssh"
+printf '%s\\n' "$login_key" >"$home/.ssh/authorized_keys.vmfile"
+chown "$user:$group" "$home/.ssh" "$home/.ssh/authorized_keys.vmfile"
+mv -f "$home/.ssh/authorized_keys.vmfile" "$home/.ssh/authorized_keys"
+rm -f /etc/ssh/ssh_host_*
+cat >/etc/ssh/ssh_host_ed25519_key
+printf '%s\\n' "$host_public" >/etc/ssh/ssh_host_ed25519_key.pub
+chmod 0644 /etc/ssh/ssh_host_ed25519_key.pub
+printf '%s\\n' "$name" >/etc/hostname
+hostname "$name"
+if grep -q '^127\\.0\\.1\\.1[[:space:]]' /etc/hosts; then sed -i "s/^127\\.0\\.1\\.1[[:space:]].*/127.0.1.1\\t$name/" /etc/hosts; else printf '127.0.1.1\\t%s\\n' "$name" >>/etc/hosts; fi
+sync
+# sshd's running sessions (this one) outlive the restart; new ones get the new keys.
+systemctl restart ssh 2>/dev/null || systemctl restart sshd 2>/dev/null || service ssh restart 2>/dev/null || service sshd restart
+`;
+
+/** Over the first login's session: the machine's keys and hostname in, the box's out. */
+export async function takeOver(session: SshSession, machine: string, paths: MachinePaths, user: string, hostname: string): Promise<void> {
+  const argv = ['sudo', '-n', 'sh', '-c', TAKE_OVER, 'vmfile-first-login', user, await readPublicKey(paths.publicKey), await readPublicKey(paths.hostPublicKey), hostname];
+  let output = '';
+  const collect = (chunk: string): void => void (output += chunk);
+  const code = await session.exec(shellCommand(argv), { stdin: await readFile(paths.hostPrivateKey, 'utf8'), onStdout: collect, onStderr: collect });
+  if (code !== 0) {
+    throw new UserError(`machine "${machine}": the first login could not install the machine's keys (exit ${code}): ${output.trim().slice(-500)}`, {
+      hint: `the box must let user "${user}" run sudo without a password, as Vagrant boxes do; vmfile destroy removes the machine`,
+    });
+  }
+}
