@@ -25,7 +25,7 @@ import { clampInodeTimes } from './debugfs.js';
 import { sha256File } from '../store/digest.js';
 import { packagesIn } from './manifest.js';
 import { todayVersion } from './import.js';
-import type { BoxMetadata } from '../vmfile/box-metadata.js';
+import { POSIX_USER_PATTERN, type BoxMetadata } from '../vmfile/box-metadata.js';
 import { cleanStaging, installStaged, makeStaging, removeBox, findBox, type InstalledBox } from './store.js';
 
 const recipeSchema = z.strictObject({
@@ -40,7 +40,7 @@ const recipeSchema = z.strictObject({
   /** Shell hooks run on the finished tree. */
   customize: z.array(z.string()),
   diskSize: z.string().refine((text) => parseSize(text) !== undefined, { error: 'expected a size like "3GiB"' }),
-  user: z.string(),
+  user: z.string().regex(POSIX_USER_PATTERN, { error: 'expected a POSIX user name' }),
   cmdline: z.string(),
   filesystem: z.strictObject({ uuid: z.uuid(), hashSeed: z.uuid() }),
 });

@@ -13,7 +13,8 @@ import { convertImage, imageInfo } from '../qemu/img.js';
 import { readDiskLayout } from './firmware.js';
 import { BOX_DISK_FILE, BOX_INITRD_FILE, BOX_KERNEL_FILE, BOX_METADATA_FILE, VAGRANT_DISK_FILE, VAGRANT_METADATA_FILE } from '../store/layout.js';
 import { sha256File } from '../store/digest.js';
-import { BOX_NAME_PATTERN, BOX_VERSION_PATTERN, boxMetadataSchema, type BoxMetadata } from '../vmfile/box-metadata.js';
+import { BOX_NAME_PATTERN, BOX_VERSION_PATTERN, boxMetadataSchema, printable, type BoxMetadata } from '../vmfile/box-metadata.js';
+import { formatIssues } from '../vmfile/config.js';
 import { cleanStaging, installStaged, makeStaging, type InstalledBox } from './store.js';
 import { inPhase, type Reporter } from '../ui/reporter.js';
 import { pathExists } from '../store/exists.js';
@@ -114,7 +115,7 @@ async function importedMetadata(options: AddBoxOptions, disk: string, format: 'q
     // Vagrant's convention: user "vagrant", first reached with Vagrant's insecure key.
     ...(format === 'vagrant-libvirt' ? { user: 'vagrant', firstLogin: 'vagrant-insecure-key' as const } : { user: 'vm' }),
     created: new Date().toISOString(),
-    source: { kind: 'import', file: basename(options.file), format },
+    source: { kind: 'import', file: printable(basename(options.file)), format },
   };
 }
 
@@ -134,8 +135,8 @@ async function importVmfileBox(options: AddBoxOptions, extracted: string, stagin
     throw new UserError(`${where} has a box.json that is not JSON`, { hint: 'the file is damaged; make it again with vmfile package' });
   }
   if (!parsed.success) {
-    throw new UserError(`${where} has an invalid box.json: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, {
-      hint: 'it may come from a newer vmfile; otherwise make it again with vmfile package',
+    throw new UserError(`${where} has an invalid box.json: ${formatIssues(parsed.error.issues).map((line) => printable(line, 300)).join('; ')}`, {
+      hint: 'it may come from a newer vmfile (then upgrade vmfile); otherwise make it again with vmfile package. Nothing was added',
     });
   }
   const original = parsed.data;
@@ -166,7 +167,7 @@ async function importVmfileBox(options: AddBoxOptions, extracted: string, stagin
     }
     boot = { ...boot, kernel: BOX_KERNEL_FILE, ...(boot.initrd === undefined ? {} : { initrd: BOX_INITRD_FILE }) };
   }
-  const importedFrom = basename(options.file);
+  const importedFrom = printable(basename(options.file));
   return {
     ...original,
     name: options.name,

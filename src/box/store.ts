@@ -5,15 +5,16 @@
  */
 import { mkdir, mkdtemp, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConfigError, UserError } from '../errors.js';
+import { ConfigError, InternalError, UserError } from '../errors.js';
 import { run, uninterrupted } from '../exec.js';
 import { cachedSha256 } from '../store/digest.js';
 import { writeJsonAtomic } from '../store/json.js';
 import { mountsUnder, processAlive, processesUnder, processStartTime } from '../store/process.js';
 import { BOX_METADATA_FILE, boxDir, boxesDir, boxPaths, stagingDir, type BoxPaths } from '../store/layout.js';
 import type { BoxRef } from '../vmfile/config.js';
-import { boxMetadataSchema, type BoxMetadata } from '../vmfile/box-metadata.js';
+import { boxMetadataSchema, printable, type BoxMetadata } from '../vmfile/box-metadata.js';
 import type { BoxFacts } from '../vmfile/lock.js';
+import { formatIssues } from '../vmfile/config.js';
 
 export interface InstalledBox {
   metadata: BoxMetadata;
@@ -29,7 +30,7 @@ export async function readBoxMetadata(path: string): Promise<BoxMetadata> {
   }
   const parsed = boxMetadataSchema.safeParse(value);
   if (!parsed.success) {
-    throw new ConfigError(`box metadata ${path} is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, {
+    throw new ConfigError(`box metadata ${path} is invalid: ${formatIssues(parsed.error.issues).map((line) => printable(line, 300)).join('; ')}`, {
       hint: 'remove the box with "vmfile box remove" and add or build it again',
     });
   }
@@ -114,6 +115,9 @@ async function unmountLeftovers(dir: string): Promise<boolean> {
 
 /** Moves a finished staging directory into place as box name@version. */
 export async function installStaged(home: string, staged: string, metadata: BoxMetadata): Promise<InstalledBox> {
+  // What is installed must read back: a box.json the store would refuse is vmfile's own bug.
+  const valid = boxMetadataSchema.safeParse(metadata);
+  if (!valid.success) throw new InternalError(`box ${metadata.name}: the box.json to install is invalid: ${formatIssues(valid.error.issues).join('; ')}`);
   const paths = boxPaths(home, metadata.name, metadata.version);
   await writeJsonAtomic(join(staged, BOX_METADATA_FILE), metadata, { mode: 0o644 });
   await mkdir(boxDir(home, metadata.name), { recursive: true, mode: 0o700 });

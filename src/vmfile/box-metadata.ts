@@ -1,67 +1,100 @@
-/** box.json: what a box is and how it boots. Validated on every read. */
+/**
+ * box.json: what a box is and how it boots. Validated on every read, and box.json is
+ * untrusted input when a box file comes from elsewhere (`vmfile box add`), so every
+ * field has a strict shape: names that become directory names, a login user that ends
+ * up in ssh_config, cloud-init's user-data and debugfs commands, file names inside the
+ * box, and free text that `box list` prints. Unknown keys are refused (strict objects):
+ * a box from a newer vmfile with a field this one does not understand is reported,
+ * never half-understood.
+ */
 import { z } from 'zod';
 
 /** Box names and versions become directory names in the store: no separators, no dot-dot. */
-export const BOX_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]*$/i;
-export const BOX_VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
+export const BOX_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,127}$/i;
+export const BOX_VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/;
+/** A POSIX portable user name (useradd's own rule): no whitespace, no quotes, no newline. */
+export const POSIX_USER_PATTERN = /^[a-z_][a-z0-9_-]{0,31}$/;
+/** A file inside the box: one plain name, never a path, never "." or "..". */
+export const BOX_FILE_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9._+-]{0,127}$/;
+/** C0 controls, DEL and C1 controls: a newline or an escape sequence in a printed or written value. */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+const SHA256 = /^[0-9a-f]{64}$/;
+
+/** Free text without control characters, bounded. */
+const text = (max: number) => z.string().max(max).refine((value) => !CONTROL.test(value), { error: 'must not contain control characters' });
+const sha256 = z.string().regex(SHA256, { error: 'expected 64 lower-case hex digits' });
+const fileName = z.string().regex(BOX_FILE_PATTERN, { error: 'expected a plain file name (letters, digits, ".", "_", "+", "-"; no "/")' });
+const packageList = z.array(text(512)).max(100_000);
 
 const bootSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('kernel'), kernel: z.string(), initrd: z.string().optional(), cmdline: z.string() }),
-  z.object({
+  z.strictObject({
+    type: z.literal('kernel'),
+    kernel: fileName,
+    initrd: fileName.optional(),
+    /** Linux truncates a longer command line (COMMAND_LINE_SIZE on x86). */
+    cmdline: text(2048),
+  }),
+  z.strictObject({
     type: z.literal('firmware'),
     /** The firmware a machine gets unless its Vmfile says `firmware`. */
     firmware: z.enum(['bios', 'uefi']),
     /** Every firmware the disk was found to boot with (box/firmware.ts); absent in boxes added before it was recorded. */
-    supports: z.array(z.enum(['bios', 'uefi'])).optional(),
+    supports: z.array(z.enum(['bios', 'uefi'])).max(2).optional(),
   }),
 ]);
 
 const sourceSchema = z.discriminatedUnion('kind', [
-  z.object({
+  z.strictObject({
     kind: z.literal('recipe'),
-    recipe: z.string(),
-    recipeHash: z.string(),
-    suite: z.string(),
-    mirror: z.string(),
+    recipe: text(128),
+    recipeHash: sha256,
+    suite: text(128),
+    mirror: text(1024),
     /** "package version" lines of everything installed, sorted. */
-    packages: z.array(z.string()),
+    packages: packageList,
     /** Timestamps inside the box were clamped to this (seconds since 1970). Absent in boxes built before it was recorded. */
-    sourceDateEpoch: z.number().int().optional(),
+    sourceDateEpoch: z.number().int().nonnegative().optional(),
     /** snapshot.debian.org timestamp the packages came from, when the recipe pins one. */
-    snapshot: z.string().optional(),
+    snapshot: text(64).optional(),
     /** When the build ran (ISO 8601): the mirror's state at that time decides the package versions. */
-    built: z.string().optional(),
+    built: text(64).optional(),
   }),
-  z.object({ kind: z.literal('import'), file: z.string(), format: z.enum(['qcow2', 'raw', 'vagrant-libvirt']) }),
-  z.object({
+  z.strictObject({ kind: z.literal('import'), file: text(255), format: z.enum(['qcow2', 'raw', 'vagrant-libvirt']) }),
+  z.strictObject({
     kind: z.literal('package'),
     /** The machine it was exported from and that machine's box ("debian-12 2026.11.23"). */
-    machine: z.string(),
-    fromBox: z.string(),
+    machine: text(128),
+    fromBox: text(256),
     /** "package version" lines read from the exported disk, sorted. */
-    packages: z.array(z.string()).optional(),
+    packages: packageList.optional(),
     /** Where `vmfile box add` took it from, on the importing host. */
-    importedFrom: z.string().optional(),
+    importedFrom: text(255).optional(),
   }),
 ]);
 
-export const boxMetadataSchema = z.object({
+export const boxMetadataSchema = z.strictObject({
   name: z.string().regex(BOX_NAME_PATTERN),
   version: z.string().regex(BOX_VERSION_PATTERN),
   architecture: z.literal('x86_64'),
-  disk: z.object({ file: z.string(), format: z.literal('qcow2'), sha256: z.string().regex(/^[0-9a-f]{64}$/), virtualSize: z.number() }),
+  disk: z.strictObject({ file: fileName, format: z.literal('qcow2'), sha256, virtualSize: z.number().int().nonnegative() }),
   boot: bootSchema,
   /** The account cloud-init creates and vmfile logs in as. */
-  user: z.string(),
+  user: z.string().regex(POSIX_USER_PATTERN, { error: 'expected a POSIX user name (lower-case letters, digits, "_" and "-", at most 32)' }),
   /**
    * How vmfile logs in the first time: through its cloud-init seed (the default), or as a
    * Vagrant box does, with Vagrant's published insecure key, which the first boot replaces
    * with the machine's own key and host key (guest/first-login.ts).
    */
   firstLogin: z.enum(['cloud-init', 'vagrant-insecure-key']).optional(),
-  created: z.string(),
+  created: text(64),
   source: sourceSchema,
 });
 
 export type BoxMetadata = z.infer<typeof boxMetadataSchema>;
 export type BoxBoot = z.infer<typeof bootSchema>;
+
+/** Text from outside (an imported file's name, a key in a hostile box.json) made safe to print and record: control characters become "?". */
+export function printable(value: string, max = 255): string {
+  return value.replace(new RegExp(CONTROL.source, 'g'), '?').slice(0, max);
+}
+
