@@ -173,7 +173,7 @@ export async function buildBox(options: BuildOptions): Promise<InstalledBox> {
       await rm(rootfs, { recursive: true, force: true });
       await clampInodeTimes(raw, DEFAULT_SOURCE_DATE_EPOCH);
       const size = (await stat(raw)).size;
-      await convertImage(raw, join(staging, BOX_DISK_FILE), 'qcow2', `convert box ${recipe.name} to qcow2`, (fraction) => phase.measure(fraction, size));
+      await convertImage(raw, join(staging, BOX_DISK_FILE), 'qcow2', { sourceFormat: 'raw', purpose: `convert box ${recipe.name} to qcow2`, onProgress: (fraction) => phase.measure(fraction, size) });
       await rm(raw, { force: true });
       return { type: 'kernel' as const, kernel: 'kernel', initrd: 'initrd', cmdline: recipe.cmdline };
     });
@@ -182,7 +182,7 @@ export async function buildBox(options: BuildOptions): Promise<InstalledBox> {
       name: recipe.name,
       version,
       architecture: 'x86_64',
-      disk: { file: BOX_DISK_FILE, format: 'qcow2', sha256: await sha256File(disk), virtualSize: (await imageInfo(disk)).virtualSize },
+      disk: { file: BOX_DISK_FILE, format: 'qcow2', sha256: await sha256File(disk), virtualSize: (await imageInfo(disk, 'qcow2')).virtualSize },
       boot,
       user: recipe.user,
       created: new Date().toISOString(),

@@ -1,23 +1,34 @@
 /**
- * `vmfile box add`: a qcow2 (or raw) cloud image, a Vagrant libvirt .box (a tar,
- * possibly compressed, with metadata.json and box.img), or a vmfile box file (a tar
- * with box.json, as `vmfile package` writes: see archive.ts). The file's checksum, when
+ * `vmfile box add`: a qcow2 cloud image, a Vagrant libvirt .box (a tar, possibly
+ * compressed, with metadata.json and box.img), or a vmfile box file (a tar with
+ * box.json, as `vmfile package` writes: see archive.ts). The file's checksum, when
  * given, is checked before anything is written; the store changes only by the final
  * atomic rename (see store.ts).
+ *
+ * Trust: a box is untrusted input from the internet (a downloaded box comes through
+ * addBox too), so nothing in it is believed before it is checked, and a refused box
+ * leaves the store as it was. An archive's listing is checked before anything is
+ * unpacked, and the unpacked files again (untrusted-archive.ts: regular files with
+ * plain names only, sizes bounded). Every disk image is opened with the format its
+ * magic bytes show, never probed, and must be standalone: a backing file or external
+ * data file, which would pull a host file into the box, is refused before qemu-img reads
+ * the image (untrusted-image.ts). box.json must pass its strict schema
+ * (vmfile/box-metadata.ts), and the disk must match the sha256 it records.
  */
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { run } from '../exec.js';
+import { z } from 'zod';
 import { UserError } from '../errors.js';
-import { convertImage, imageInfo } from '../qemu/img.js';
+import { convertImage, imageInfo, type ImageFormat } from '../qemu/img.js';
 import { readDiskLayout } from './firmware.js';
 import { BOX_DISK_FILE, BOX_INITRD_FILE, BOX_KERNEL_FILE, BOX_METADATA_FILE, VAGRANT_DISK_FILE, VAGRANT_METADATA_FILE } from '../store/layout.js';
 import { sha256File } from '../store/digest.js';
-import { BOX_NAME_PATTERN, BOX_VERSION_PATTERN, boxMetadataSchema, printable, type BoxMetadata } from '../vmfile/box-metadata.js';
+import { BOX_NAME_PATTERN, BOX_VERSION_PATTERN, boxMetadataSchema, printable, type BoxBoot, type BoxMetadata } from '../vmfile/box-metadata.js';
 import { formatIssues } from '../vmfile/config.js';
 import { cleanStaging, installStaged, makeStaging, type InstalledBox } from './store.js';
 import { inPhase, type Reporter } from '../ui/reporter.js';
-import { pathExists } from '../store/exists.js';
+import { unpackUntrusted, type ArchiveOrigin } from './untrusted-archive.js';
+import { checkStandaloneImage } from './untrusted-image.js';
 
 export type ImageKind = 'qcow2' | 'tar' | 'gzip' | 'bzip2' | 'xz' | 'zstd' | 'unknown';
 
@@ -49,6 +60,8 @@ export interface AddBoxOptions {
   version?: string;
 }
 
+type ImportDisk = (source: string, format: ImageFormat, disk: string) => Promise<void>;
+
 export async function addBox(options: AddBoxOptions): Promise<InstalledBox> {
   checkBoxName(options.name, options.version);
   const head = await readHead(options.file);
@@ -64,29 +77,33 @@ export async function addBox(options: AddBoxOptions): Promise<InstalledBox> {
   const kind = sniffImage(head);
   if (kind === 'unknown') {
     throw new UserError(`box ${options.name}: ${options.file} is neither a qcow2 image nor a Vagrant .box archive nor a vmfile box file`, {
-      hint: 'convert a raw image first: qemu-img convert -O qcow2 IMAGE disk.qcow2',
+      hint: 'convert a raw image first: qemu-img convert -f raw -O qcow2 IMAGE disk.qcow2',
     });
   }
+  const origin: ArchiveOrigin = { box: options.name, file: options.file };
   const staging = await makeStaging(options.home, `add-${options.name}`);
-  // Flattening copies the image into the store and drops any backing-file reference.
-  const importDisk = (source: string, disk: string): Promise<void> =>
+  // Flattening copies the image into the store; it was checked to have nothing to fold in.
+  const importDisk: ImportDisk = (source, format, disk) =>
     options.reporter === undefined
-      ? convertImage(source, disk, 'qcow2')
-      : inPhase(options.reporter, `box ${options.name}`, `Importing the disk ${basename(source)}`, (phase) => convertImage(source, disk, 'qcow2', undefined, (fraction) => phase.measure(fraction)));
+      ? convertImage(source, disk, 'qcow2', { sourceFormat: format })
+      : inPhase(options.reporter, `box ${options.name}`, `Importing the disk ${basename(source)}`, (phase) =>
+          convertImage(source, disk, 'qcow2', { sourceFormat: format, onProgress: (fraction) => phase.measure(fraction) }),
+        );
   try {
     const disk = join(staging, BOX_DISK_FILE);
     let metadata: BoxMetadata;
     if (kind === 'qcow2') {
-      await importDisk(options.file, disk);
+      await checkStandaloneImage(options.file, 'qcow2', origin);
+      await importDisk(options.file, 'qcow2', disk);
       metadata = await importedMetadata(options, disk, 'qcow2');
     } else {
       const extracted = join(staging, 'extract');
       await mkdir(extracted);
-      await run('tar', ['-xf', options.file, '-C', extracted, '--no-same-owner'], { purpose: `unpack ${options.file}` });
-      if (await pathExists(join(extracted, BOX_METADATA_FILE))) {
-        metadata = await importVmfileBox(options, extracted, staging);
+      const files = await unpackUntrusted(options.file, extracted, origin);
+      if (files.includes(BOX_METADATA_FILE)) {
+        metadata = await importVmfileBox(options, { extracted, files, staging });
       } else {
-        await importVagrantBox(options.file, extracted, disk, options.name, importDisk);
+        await importVagrantBox(origin, { extracted, files }, disk, importDisk);
         metadata = await importedMetadata(options, disk, 'vagrant-libvirt');
       }
       await rm(extracted, { recursive: true, force: true });
@@ -99,7 +116,7 @@ export async function addBox(options: AddBoxOptions): Promise<InstalledBox> {
 }
 
 async function importedMetadata(options: AddBoxOptions, disk: string, format: 'qcow2' | 'vagrant-libvirt'): Promise<BoxMetadata> {
-  const info = await imageInfo(disk);
+  const info = await imageInfo(disk, 'qcow2');
   const layout = await readDiskLayout(disk);
   if (layout.boots.length === 0) {
     options.reporter?.notice(
@@ -119,53 +136,56 @@ async function importedMetadata(options: AddBoxOptions, disk: string, format: 'q
   };
 }
 
+interface Unpacked {
+  extracted: string;
+  /** The files in `extracted`, every one a regular file with a plain name. */
+  files: readonly string[];
+}
+
 /**
  * A vmfile box file: box.json says how the box boots, who logs in and what is installed,
- * and the disk's sha256, which is verified here. The disk is taken as it is (not
- * re-encoded), so its digest stays the one recorded where it was made, and a
- * Vmfile.lock written there verifies here too. It is kept under the name given to
- * `box add`, and under its own version unless --version says otherwise.
+ * and the sha256 of its disk, which is verified here. The disk
+ * is taken as it is (not re-encoded), so its digest stays the one recorded where it was
+ * made, and a Vmfile.lock written there verifies here too. It is kept under the name
+ * given to `box add`, and under its own version unless --version says otherwise.
  */
-async function importVmfileBox(options: AddBoxOptions, extracted: string, staging: string): Promise<BoxMetadata> {
+async function importVmfileBox(options: AddBoxOptions, unpacked: Unpacked & { staging: string }): Promise<BoxMetadata> {
+  const { extracted, files, staging } = unpacked;
   const where = `box ${options.name}: ${options.file}`;
-  let parsed;
+  let value: unknown;
   try {
-    parsed = boxMetadataSchema.safeParse(JSON.parse(await readFile(join(extracted, BOX_METADATA_FILE), 'utf8')));
+    value = JSON.parse(await readFile(join(extracted, BOX_METADATA_FILE), 'utf8'));
   } catch {
     throw new UserError(`${where} has a box.json that is not JSON`, { hint: 'the file is damaged; make it again with vmfile package' });
   }
+  const parsed = boxMetadataSchema.safeParse(value);
   if (!parsed.success) {
     throw new UserError(`${where} has an invalid box.json: ${formatIssues(parsed.error.issues).map((line) => printable(line, 300)).join('; ')}`, {
       hint: 'it may come from a newer vmfile (then upgrade vmfile); otherwise make it again with vmfile package. Nothing was added',
     });
   }
   const original = parsed.data;
-  const source = join(extracted, plainName(original.disk.file, where));
-  if (!(await pathExists(source))) throw new UserError(`${where} has no ${original.disk.file}, which its box.json names as the disk`);
-  const info = await imageInfo(source);
-  // A backing file would make the import read whatever host file it names.
-  if (info.format !== 'qcow2' || info.backingFile !== undefined) {
-    throw new UserError(`${where}: the disk must be a standalone qcow2 image (it is ${info.format}${info.backingFile === undefined ? '' : ` backed by ${info.backingFile}`})`);
-  }
-  const actual = await sha256File(source);
-  if (actual !== original.disk.sha256) {
-    throw new UserError(`${where}: the disk's sha256 is ${actual}, but its box.json records ${original.disk.sha256}`, {
-      hint: 'the file was damaged or changed after it was made; nothing was added',
-    });
-  }
+  const boot = original.boot;
+  const named = [original.disk.file, ...(boot.type === 'kernel' ? [boot.kernel, ...(boot.initrd === undefined ? [] : [boot.initrd])] : [])];
+  if (new Set(named).size !== named.length) throw new UserError(`${where}: its box.json names one file for two purposes (${named.join(', ')})`);
+  const member = (name: string, what: string): string => {
+    if (!files.includes(name)) throw new UserError(`${where} has no ${name}, which its box.json names as the ${what}`, { hint: 'the box file is incomplete; nothing was added' });
+    return join(extracted, name);
+  };
+  const source = member(original.disk.file, 'disk');
+  // A backing file would make QEMU read whatever host file it names every time the box boots.
+  const info = await checkStandaloneImage(source, 'qcow2', { box: options.name, file: options.file, member: original.disk.file });
+  await verifyDigest(source, original.disk.sha256, `the disk ${original.disk.file}`, where);
   await rename(source, join(staging, BOX_DISK_FILE));
-  let boot = original.boot;
+  let installedBoot: BoxBoot = boot;
   if (boot.type === 'kernel') {
-    await rename(join(extracted, plainName(boot.kernel, where)), join(staging, BOX_KERNEL_FILE)).catch(() => {
-      throw new UserError(`${where} boots a kernel but has no ${boot.type === 'kernel' ? boot.kernel : ''} file`);
-    });
+    await rename(member(boot.kernel, 'kernel'), join(staging, BOX_KERNEL_FILE));
+    let initrd = {};
     if (boot.initrd !== undefined) {
-      const initrd = boot.initrd;
-      await rename(join(extracted, plainName(initrd, where)), join(staging, BOX_INITRD_FILE)).catch(() => {
-        throw new UserError(`${where} names initrd ${initrd} but has no such file`);
-      });
+      await rename(member(boot.initrd, 'initrd'), join(staging, BOX_INITRD_FILE));
+      initrd = { initrd: BOX_INITRD_FILE };
     }
-    boot = { ...boot, kernel: BOX_KERNEL_FILE, ...(boot.initrd === undefined ? {} : { initrd: BOX_INITRD_FILE }) };
+    installedBoot = { type: 'kernel', kernel: BOX_KERNEL_FILE, cmdline: boot.cmdline, ...initrd };
   }
   const importedFrom = printable(basename(options.file));
   return {
@@ -173,31 +193,53 @@ async function importVmfileBox(options: AddBoxOptions, extracted: string, stagin
     name: options.name,
     version: options.version ?? original.version,
     disk: { ...original.disk, file: BOX_DISK_FILE, virtualSize: info.virtualSize },
-    boot,
+    boot: installedBoot,
     source: original.source.kind === 'package' ? { ...original.source, importedFrom } : original.source,
   };
 }
 
-/** A file name inside the box file: no directories, so nothing outside the unpacked tree is read. */
-function plainName(name: string, where: string): string {
-  if (name === '' || name !== basename(name) || name === '.' || name === '..') throw new UserError(`${where}: box.json names a file ${JSON.stringify(name)} outside the box`);
-  return name;
+/** The file's sha256, which must be the one box.json records. */
+async function verifyDigest(path: string, recorded: string, what: string, where: string): Promise<string> {
+  const actual = await sha256File(path);
+  if (actual !== recorded) {
+    throw new UserError(`${where}: the sha256 of ${what} is ${actual}, but its box.json records ${recorded}`, {
+      hint: 'the file was damaged or changed after it was made; nothing was added',
+    });
+  }
+  return actual;
 }
 
-async function importVagrantBox(file: string, extracted: string, disk: string, name: string, importDisk: (source: string, disk: string) => Promise<void>): Promise<void> {
-  let metadata: unknown;
+/** metadata.json of a Vagrant box: only what vmfile uses is read; Vagrant's other keys are left alone. */
+const vagrantMetadataSchema = z.looseObject({ provider: z.unknown(), format: z.string().optional() });
+
+/** A Vagrant libvirt box: its box.img, in the format its magic bytes show, which must be the one metadata.json claims. */
+async function importVagrantBox(origin: ArchiveOrigin, unpacked: Unpacked, disk: string, importDisk: ImportDisk): Promise<void> {
+  const where = `box ${origin.box}: ${origin.file}`;
+  let value: unknown;
   try {
-    metadata = JSON.parse(await readFile(join(extracted, VAGRANT_METADATA_FILE), 'utf8'));
+    value = JSON.parse(await readFile(join(unpacked.extracted, VAGRANT_METADATA_FILE), 'utf8'));
   } catch {
-    throw new UserError(`box ${name}: ${file} has no readable metadata.json or box.json, so it is neither a Vagrant box nor a vmfile box`);
+    throw new UserError(`${where} has no readable metadata.json or box.json, so it is neither a Vagrant box nor a vmfile box`);
   }
-  const provider = typeof metadata === 'object' && metadata !== null && 'provider' in metadata ? metadata.provider : undefined;
+  const parsed = vagrantMetadataSchema.safeParse(value);
+  const provider = parsed.success ? parsed.data.provider : undefined;
   if (provider !== 'libvirt') {
-    throw new UserError(`box ${name}: ${file} is a Vagrant box for provider ${JSON.stringify(provider)}, not libvirt`, {
+    throw new UserError(`${where} is a Vagrant box for provider ${JSON.stringify(printable(String(provider), 64))}, not libvirt`, {
       hint: 'vmfile runs QEMU disks; use the libvirt flavour of the box',
     });
   }
-  await importDisk(join(extracted, VAGRANT_DISK_FILE), disk);
+  if (!unpacked.files.includes(VAGRANT_DISK_FILE)) throw new UserError(`${where} is a Vagrant libvirt box without ${VAGRANT_DISK_FILE}`, { hint: 'the box is incomplete; nothing was added' });
+  const source = join(unpacked.extracted, VAGRANT_DISK_FILE);
+  const claimed = parsed.data?.format ?? 'qcow2';
+  const found = sniffImage(await readHead(source));
+  const format = found === 'qcow2' ? 'qcow2' : found === 'unknown' ? 'raw' : undefined;
+  if (format === undefined || format !== claimed) {
+    throw new UserError(`${where}: its ${VAGRANT_DISK_FILE} is ${found === 'unknown' ? 'not a qcow2 image (no qcow2 header)' : `a ${found} file`}, but metadata.json says ${JSON.stringify(printable(claimed, 32))}`, {
+      hint: 'vmfile opens a disk only as the format it is; the box is damaged or was packed wrongly; nothing was added',
+    });
+  }
+  await checkStandaloneImage(source, format, { box: origin.box, file: origin.file, member: VAGRANT_DISK_FILE });
+  await importDisk(source, format, disk);
 }
 
 async function readHead(file: string): Promise<Buffer> {

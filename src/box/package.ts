@@ -55,7 +55,7 @@ export async function packageBox(spec: PackageSpec): Promise<{ metadata: BoxMeta
     const packages = await manifestOf(raw, staging);
     const disk = join(staging, BOX_DISK_FILE);
     const size = (await stat(raw)).size;
-    await inPhase(reporter, machine, 'Converting the copy to qcow2', (phase) => convertImage(raw, disk, 'qcow2', `convert the disk copy of ${label}`, (fraction) => phase.measure(fraction, size)));
+    await inPhase(reporter, machine, 'Converting the copy to qcow2', (phase) => convertImage(raw, disk, 'qcow2', { sourceFormat: 'raw', purpose: `convert the disk copy of ${label}`, onProgress: (fraction) => phase.measure(fraction, size) }));
     await rm(raw, { force: true });
     const boot = box.metadata.boot;
     if (boot.type === 'kernel') {
@@ -66,7 +66,7 @@ export async function packageBox(spec: PackageSpec): Promise<{ metadata: BoxMeta
       name: spec.name,
       version: spec.version,
       architecture: box.metadata.architecture,
-      disk: { file: BOX_DISK_FILE, format: 'qcow2', sha256: await sha256File(disk), virtualSize: (await imageInfo(disk)).virtualSize },
+      disk: { file: BOX_DISK_FILE, format: 'qcow2', sha256: await sha256File(disk), virtualSize: (await imageInfo(disk, 'qcow2')).virtualSize },
       boot: boot.type === 'kernel' ? { type: 'kernel', kernel: BOX_KERNEL_FILE, ...(boot.initrd === undefined ? {} : { initrd: BOX_INITRD_FILE }), cmdline: boot.cmdline } : boot,
       user: spec.user,
       created: new Date().toISOString(),

@@ -71,7 +71,7 @@ class QemuDriver implements Driver {
   }
 
   async checkDisk(box: InstalledBox): Promise<void> {
-    await imageInfo(this.paths.overlay).catch((error: unknown) => {
+    await imageInfo(this.paths.overlay, 'qcow2').catch((error: unknown) => {
       throw new UserError(`machine "${this.name}": its disk ${this.paths.overlay} cannot be read`, {
         hint: `check that box ${box.metadata.name} ${box.metadata.version} is still installed (vmfile box list)`,
         cause: error,
@@ -257,7 +257,7 @@ class QemuDriver implements Driver {
   async exportDisk(destination: string, onProgress?: (fraction: number) => void): Promise<void> {
     const pid = await this.pid();
     if (pid !== undefined) throw new UserError(`machine "${this.name}" is running (pid ${pid}); its disk is still changing`, { hint: 'halt it first: vmhalt' });
-    await convertImage(this.paths.overlay, destination, 'raw', `flatten the disk of machine "${this.name}"`, onProgress);
+    await convertImage(this.paths.overlay, destination, 'raw', { sourceFormat: 'qcow2', purpose: `flatten the disk of machine "${this.name}"`, ...(onProgress === undefined ? {} : { onProgress }) });
   }
 
   async destroy(): Promise<void> {
@@ -279,7 +279,7 @@ class QemuDriver implements Driver {
     // savevm (snapshots, suspend) can include it: QEMU refuses to savevm a writable raw drive.
     if (!(await pathExists(this.paths.firmwareVars))) {
       const partial = `${this.paths.firmwareVars}.partial`;
-      await convertImage(firmware.vars, partial, 'qcow2', `copy OVMF's variable store for machine "${this.name}"`, undefined, 'raw');
+      await convertImage(firmware.vars, partial, 'qcow2', { sourceFormat: 'raw', purpose: `copy OVMF's variable store for machine "${this.name}"` });
       await rename(partial, this.paths.firmwareVars);
     }
     return { type: 'firmware', firmware: 'uefi', code: firmware.code, vars: this.paths.firmwareVars };

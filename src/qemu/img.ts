@@ -1,31 +1,46 @@
-/** qemu-img: overlays, image facts and conversions. */
+/**
+ * qemu-img: overlays, image facts and conversions. Every call names the image's format
+ * (-f): left to probe, qemu-img takes a raw disk whose first bytes look like a qcow2 or
+ * VMDK header for that format, and such a header can name any host file as its backing
+ * file or extent.
+ */
 import { run } from '../exec.js';
 import { VmfileError } from '../errors.js';
+
+export type ImageFormat = 'qcow2' | 'raw';
 
 export interface ImageInfo {
   format: string;
   virtualSize: number;
   actualSize: number;
+  /** As written in the image, and as qemu-img resolved it (relative to the image, or a protocol such as fat:). */
   backingFile?: string;
+  fullBackingFile?: string;
+  /** qcow2 only: the external file that holds the guest data, when the image has one. */
+  dataFile?: string;
 }
 
-export async function imageInfo(path: string): Promise<ImageInfo> {
-  const { stdout } = await run('qemu-img', ['info', '--output=json', '-U', path], { purpose: `read image ${path}` });
+export async function imageInfo(path: string, format: ImageFormat): Promise<ImageInfo> {
+  const { stdout } = await run('qemu-img', ['info', '--output=json', '-U', '-f', format, path], { purpose: `read image ${path}` });
   const parsed: unknown = JSON.parse(stdout);
   if (typeof parsed !== 'object' || parsed === null) throw new VmfileError(`qemu-img info ${path}: unexpected output`);
   const record = parsed as Record<string, unknown>;
-  const format = record['format'];
   const virtualSize = record['virtual-size'];
   const actualSize = record['actual-size'];
-  const backing = record['backing-filename'];
-  if (typeof format !== 'string' || typeof virtualSize !== 'number') {
+  if (typeof record['format'] !== 'string' || typeof virtualSize !== 'number') {
     throw new VmfileError(`qemu-img info ${path}: unexpected output`);
   }
+  const specific = record['format-specific'];
+  const data = typeof specific === 'object' && specific !== null && 'data' in specific ? specific.data : undefined;
+  const dataFile = typeof data === 'object' && data !== null && 'data-file' in data ? data['data-file'] : undefined;
+  const text = (value: unknown, key: string): Record<string, string> => (typeof value === 'string' ? { [key]: value } : {});
   return {
-    format,
+    format: record['format'],
     virtualSize,
     actualSize: typeof actualSize === 'number' ? actualSize : 0,
-    ...(typeof backing === 'string' ? { backingFile: backing } : {}),
+    ...text(record['backing-filename'], 'backingFile'),
+    ...text(record['full-backing-filename'], 'fullBackingFile'),
+    ...text(dataFile, 'dataFile'),
   };
 }
 
@@ -43,19 +58,22 @@ export async function createOverlay(backing: string, overlay: string, size: numb
   });
 }
 
-/** Flattens any image QEMU reads (backing files folded in) into a standalone image. */
-export async function convertImage(
-  source: string,
-  destination: string,
-  format: 'qcow2' | 'raw',
-  purpose = `convert ${source} to ${format}`,
-  onProgress?: (fraction: number) => void,
-  /** The source's format, when known: qemu-img then does not guess it from the contents. */
-  sourceFormat?: 'qcow2' | 'raw',
-): Promise<void> {
+export interface ConvertOptions {
+  /** The source's format, never probed (see the module comment). */
+  sourceFormat: ImageFormat;
+  purpose?: string;
+  onProgress?: (fraction: number) => void;
+}
+
+/** Flattens an image (backing files folded in) into a standalone image. */
+export async function convertImage(source: string, destination: string, format: ImageFormat, options: ConvertOptions): Promise<void> {
+  const { onProgress } = options;
   // -p prints "    (12.34/100%)" repeatedly, separated by carriage returns.
   const progress = onProgress === undefined ? {} : { onLine: (line: string) => progressOf(line, onProgress) };
-  await run('qemu-img', ['convert', ...(onProgress === undefined ? [] : ['-p']), ...(sourceFormat === undefined ? [] : ['-f', sourceFormat]), '-O', format, source, destination], { purpose, ...progress });
+  await run('qemu-img', ['convert', ...(onProgress === undefined ? [] : ['-p']), '-f', options.sourceFormat, '-O', format, source, destination], {
+    purpose: options.purpose ?? `convert ${source} to ${format}`,
+    ...progress,
+  });
 }
 
 function progressOf(line: string, onProgress: (fraction: number) => void): void {
@@ -78,7 +96,7 @@ export interface DiskSnapshot {
  * progress by one entry).
  */
 export async function listSnapshots(path: string): Promise<DiskSnapshot[]> {
-  const { stdout } = await run('qemu-img', ['info', '--output=json', '-U', path], { purpose: `list snapshots of ${path}` });
+  const { stdout } = await run('qemu-img', ['info', '--output=json', '-U', '-f', 'qcow2', path], { purpose: `list snapshots of ${path}` });
   const parsed: unknown = JSON.parse(stdout);
   const list = typeof parsed === 'object' && parsed !== null && 'snapshots' in parsed && Array.isArray(parsed.snapshots) ? (parsed.snapshots as unknown[]) : [];
   return list.flatMap((entry) => {
@@ -99,5 +117,5 @@ export async function listSnapshots(path: string): Promise<DiskSnapshot[]> {
 /** Offline snapshot operations (the image must not be in use). */
 export async function snapshotOffline(path: string, action: 'create' | 'apply' | 'delete', name: string): Promise<void> {
   const flag = { create: '-c', apply: '-a', delete: '-d' }[action];
-  await run('qemu-img', ['snapshot', flag, name, path], { purpose: `${action} snapshot "${name}" of ${path}` });
+  await run('qemu-img', ['snapshot', '-f', 'qcow2', flag, name, path], { purpose: `${action} snapshot "${name}" of ${path}` });
 }

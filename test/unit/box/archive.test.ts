@@ -75,7 +75,7 @@ describe('vmfile box files', () => {
   });
 
   test.each([
-    ['a disk that does not match its box.json digest', { corruptDisk: true }, /the disk's sha256 is [0-9a-f]{64}, but its box\.json records/],
+    ['a disk that does not match its box.json digest', { corruptDisk: true }, /the sha256 of the disk disk\.qcow2 is [0-9a-f]{64}, but its box\.json records/],
     ['a box.json naming a kernel outside the box', { kernel: '../../etc/passwd' }, /has an invalid box\.json: boot\.kernel: expected a plain file name/],
   ])('%s is refused and nothing is added', async (_label, options, message) => {
     const { dir, metadata } = await boxDir(options);

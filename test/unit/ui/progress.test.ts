@@ -44,7 +44,7 @@ describe('convertImage with progress', () => {
     const dir = await tempDir();
     execFileSync('qemu-img', ['create', '-q', '-f', 'raw', join(dir, 'in.raw'), '64M']);
     const seen: number[] = [];
-    await convertImage(join(dir, 'in.raw'), join(dir, 'out.qcow2'), 'qcow2', undefined, (fraction) => seen.push(fraction));
+    await convertImage(join(dir, 'in.raw'), join(dir, 'out.qcow2'), 'qcow2', { sourceFormat: 'raw', onProgress: (fraction) => seen.push(fraction) });
     expect(seen.at(-1)).toBe(1);
     expect(seen.every((fraction, index) => index === 0 || fraction >= (seen[index - 1] ?? 0))).toBe(true);
   });
