@@ -17,7 +17,7 @@ import { z } from 'zod';
 import { run } from '../exec.js';
 import { ConfigError, UserError } from '../errors.js';
 import { convertImage, imageInfo } from '../qemu/img.js';
-import { BOX_DISK_FILE, RECIPE_FILE, STAGING_RAW_DISK } from '../store/layout.js';
+import { BOX_DISK_FILE, BOX_INITRD_FILE, BOX_KERNEL_FILE, RECIPE_FILE, STAGING_RAW_DISK } from '../store/layout.js';
 import type { Reporter } from '../ui/reporter.js';
 import { inPhase } from '../ui/reporter.js';
 import { parseSize } from '../vmfile/size.js';
@@ -159,8 +159,8 @@ export async function buildBox(options: BuildOptions): Promise<InstalledBox> {
     const boot = await inPhase(reporter, label, 'Making the disk image', async (phase) => {
       const kernel = await onlyMatch(join(rootfs, 'boot'), 'vmlinuz-');
       const initrd = await onlyMatch(join(rootfs, 'boot'), 'initrd.img-');
-      await copyFile(kernel, join(staging, 'kernel'));
-      await copyFile(initrd, join(staging, 'initrd'));
+      await copyFile(kernel, join(staging, BOX_KERNEL_FILE));
+      await copyFile(initrd, join(staging, BOX_INITRD_FILE));
       const raw = join(staging, STAGING_RAW_DISK);
       // Times in the tree record when the build ran; clamp them (mtime only downwards:
       // package files keep their own dates) so the image does not depend on it.
@@ -175,7 +175,14 @@ export async function buildBox(options: BuildOptions): Promise<InstalledBox> {
       const size = (await stat(raw)).size;
       await convertImage(raw, join(staging, BOX_DISK_FILE), 'qcow2', { sourceFormat: 'raw', purpose: `convert box ${recipe.name} to qcow2`, onProgress: (fraction) => phase.measure(fraction, size) });
       await rm(raw, { force: true });
-      return { type: 'kernel' as const, kernel: 'kernel', initrd: 'initrd', cmdline: recipe.cmdline };
+      return {
+        type: 'kernel' as const,
+        kernel: BOX_KERNEL_FILE,
+        initrd: BOX_INITRD_FILE,
+        cmdline: recipe.cmdline,
+        kernelSha256: await sha256File(join(staging, BOX_KERNEL_FILE)),
+        initrdSha256: await sha256File(join(staging, BOX_INITRD_FILE)),
+      };
     });
     const disk = join(staging, BOX_DISK_FILE);
     const metadata: BoxMetadata = {

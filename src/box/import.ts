@@ -13,7 +13,10 @@
  * magic bytes show, never probed, and must be standalone: a backing file or external
  * data file, which would pull a host file into the box, is refused before qemu-img reads
  * the image (untrusted-image.ts). box.json must pass its strict schema
- * (vmfile/box-metadata.ts), and the disk must match the sha256 it records.
+ * (vmfile/box-metadata.ts), and the disk, kernel and initrd must match the sha256 it
+ * records. A box made before vmfile recorded kernel and initrd digests is taken with
+ * the digests of the files as they arrive (trust on first import, as for the disk of a
+ * qcow2 image), and those are recorded in the installed box.json.
  */
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
@@ -144,7 +147,7 @@ interface Unpacked {
 
 /**
  * A vmfile box file: box.json says how the box boots, who logs in and what is installed,
- * and the sha256 of its disk, which is verified here. The disk
+ * and the sha256 of its disk (and kernel and initrd), which are verified here. The disk
  * is taken as it is (not re-encoded), so its digest stays the one recorded where it was
  * made, and a Vmfile.lock written there verifies here too. It is kept under the name
  * given to `box add`, and under its own version unless --version says otherwise.
@@ -179,13 +182,15 @@ async function importVmfileBox(options: AddBoxOptions, unpacked: Unpacked & { st
   await rename(source, join(staging, BOX_DISK_FILE));
   let installedBoot: BoxBoot = boot;
   if (boot.type === 'kernel') {
-    await rename(member(boot.kernel, 'kernel'), join(staging, BOX_KERNEL_FILE));
+    const kernelSha256 = await verifyDigest(member(boot.kernel, 'kernel'), boot.kernelSha256, `the kernel ${boot.kernel}`, where);
+    await rename(join(extracted, boot.kernel), join(staging, BOX_KERNEL_FILE));
     let initrd = {};
     if (boot.initrd !== undefined) {
-      await rename(member(boot.initrd, 'initrd'), join(staging, BOX_INITRD_FILE));
-      initrd = { initrd: BOX_INITRD_FILE };
+      const initrdSha256 = await verifyDigest(member(boot.initrd, 'initrd'), boot.initrdSha256, `the initrd ${boot.initrd}`, where);
+      await rename(join(extracted, boot.initrd), join(staging, BOX_INITRD_FILE));
+      initrd = { initrd: BOX_INITRD_FILE, initrdSha256 };
     }
-    installedBoot = { type: 'kernel', kernel: BOX_KERNEL_FILE, cmdline: boot.cmdline, ...initrd };
+    installedBoot = { type: 'kernel', kernel: BOX_KERNEL_FILE, cmdline: boot.cmdline, kernelSha256, ...initrd };
   }
   const importedFrom = printable(basename(options.file));
   return {
@@ -198,10 +203,10 @@ async function importVmfileBox(options: AddBoxOptions, unpacked: Unpacked & { st
   };
 }
 
-/** The file's sha256, which must be the one box.json records. */
-async function verifyDigest(path: string, recorded: string, what: string, where: string): Promise<string> {
+/** The file's sha256, which must be `recorded` when box.json records one. */
+async function verifyDigest(path: string, recorded: string | undefined, what: string, where: string): Promise<string> {
   const actual = await sha256File(path);
-  if (actual !== recorded) {
+  if (recorded !== undefined && actual !== recorded) {
     throw new UserError(`${where}: the sha256 of ${what} is ${actual}, but its box.json records ${recorded}`, {
       hint: 'the file was damaged or changed after it was made; nothing was added',
     });

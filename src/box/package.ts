@@ -7,7 +7,7 @@
  */
 import { copyFile, lstat, mkdir, rm, stat } from 'node:fs/promises';
 import { run } from '../exec.js';
-import { UserError } from '../errors.js';
+import { ConfigError, UserError } from '../errors.js';
 import { join, resolve } from 'node:path';
 import { convertImage, imageInfo } from '../qemu/img.js';
 import { BOX_DISK_FILE, BOX_INITRD_FILE, BOX_KERNEL_FILE, BOX_METADATA_FILE, STAGING_RAW_DISK } from '../store/layout.js';
@@ -58,16 +58,18 @@ export async function packageBox(spec: PackageSpec): Promise<{ metadata: BoxMeta
     await inPhase(reporter, machine, 'Converting the copy to qcow2', (phase) => convertImage(raw, disk, 'qcow2', { sourceFormat: 'raw', purpose: `convert the disk copy of ${label}`, onProgress: (fraction) => phase.measure(fraction, size) }));
     await rm(raw, { force: true });
     const boot = box.metadata.boot;
+    let bootFiles = {};
     if (boot.type === 'kernel') {
-      await copyRegularFile(box.paths.kernel, join(staging, BOX_KERNEL_FILE));
-      if (boot.initrd !== undefined) await copyRegularFile(box.paths.initrd, join(staging, BOX_INITRD_FILE));
+      const kernelSha256 = await copyBootFile(box, 'kernel', join(staging, BOX_KERNEL_FILE));
+      const initrdSha256 = boot.initrd === undefined ? undefined : await copyBootFile(box, 'initrd', join(staging, BOX_INITRD_FILE));
+      bootFiles = { kernelSha256, ...(initrdSha256 === undefined ? {} : { initrdSha256 }) };
     }
     const metadata: BoxMetadata = {
       name: spec.name,
       version: spec.version,
       architecture: box.metadata.architecture,
       disk: { file: BOX_DISK_FILE, format: 'qcow2', sha256: await sha256File(disk), virtualSize: (await imageInfo(disk, 'qcow2')).virtualSize },
-      boot: boot.type === 'kernel' ? { type: 'kernel', kernel: BOX_KERNEL_FILE, ...(boot.initrd === undefined ? {} : { initrd: BOX_INITRD_FILE }), cmdline: boot.cmdline } : boot,
+      boot: boot.type === 'kernel' ? { type: 'kernel', kernel: BOX_KERNEL_FILE, ...(boot.initrd === undefined ? {} : { initrd: BOX_INITRD_FILE }), cmdline: boot.cmdline, ...bootFiles } : boot,
       user: spec.user,
       created: new Date().toISOString(),
       source: { kind: 'package', machine, fromBox: `${box.metadata.name} ${box.metadata.version}`, ...(packages === undefined ? {} : { packages }) },
@@ -81,15 +83,26 @@ export async function packageBox(spec: PackageSpec): Promise<{ metadata: BoxMeta
   }
 }
 
-/** Copies a file of the box store, never through a symbolic link (which could point at any host file). */
-async function copyRegularFile(source: string, destination: string): Promise<void> {
+/**
+ * Copies the box's kernel or initrd, never through a symbolic link (which could point at
+ * any host file), and resolves with the copy's sha256, which must be the one the box
+ * records (a box made before they were recorded has none to compare).
+ */
+async function copyBootFile(box: InstalledBox, file: 'kernel' | 'initrd', destination: string): Promise<string> {
+  const source = box.paths[file];
+  const hint = `the box store was changed by hand: remove the box (vmfile box remove ${box.metadata.name} --version ${box.metadata.version}) and add or build it again`;
   const info = await lstat(source);
   if (!info.isFile()) {
-    throw new UserError(`box file ${source} is ${info.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}; vmfile package copies nothing it points to`, {
-      hint: 'the box store was changed by hand: remove the box and add or build it again',
-    });
+    throw new UserError(`box file ${source} is ${info.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}; vmfile package copies nothing it points to`, { hint });
   }
   await copyFile(source, destination);
+  const sha256 = await sha256File(destination);
+  const boot = box.metadata.boot;
+  const recorded = boot.type !== 'kernel' ? undefined : file === 'kernel' ? boot.kernelSha256 : boot.initrdSha256;
+  if (recorded !== undefined && recorded !== sha256) {
+    throw new ConfigError(`box ${box.metadata.name} ${box.metadata.version}: its ${file} hashes to ${sha256}, but its box.json records ${recorded}; it was not packaged`, { hint });
+  }
+  return sha256;
 }
 
 /** The disk's package list, from its dpkg status file; undefined for a disk without dpkg. */

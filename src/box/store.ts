@@ -61,10 +61,30 @@ export async function findBox(home: string, ref: BoxRef): Promise<InstalledBox |
   return candidates.at(-1);
 }
 
-/** The box's facts for Vmfile.lock, hashing the disk only when it changed since it was last hashed. */
+/**
+ * The box's facts for Vmfile.lock: the digests of its disk, kernel and initrd as they are
+ * now, each hashed only when the file changed since it was last hashed. A box installed
+ * before box.json recorded kernel and initrd digests is hashed here all the same, so the
+ * lock pins its files from first use (see vmfile/lock.ts).
+ */
 export async function boxFacts(box: InstalledBox): Promise<BoxFacts> {
-  const { sha256 } = await cachedSha256(box.paths.disk, box.paths.diskDigestCache);
-  return { metadata: box.metadata, diskSha256: sha256 };
+  const { metadata, paths } = box;
+  const diskSha256 = await digestOf(box, paths.disk, paths.diskDigestCache, 'disk');
+  if (metadata.boot.type !== 'kernel') return { metadata, diskSha256 };
+  const kernelSha256 = await digestOf(box, paths.kernel, paths.kernelDigestCache, 'kernel');
+  if (metadata.boot.initrd === undefined) return { metadata, diskSha256, kernelSha256 };
+  return { metadata, diskSha256, kernelSha256, initrdSha256: await digestOf(box, paths.initrd, paths.initrdDigestCache, 'initrd') };
+}
+
+async function digestOf(box: InstalledBox, file: string, cache: string, what: string): Promise<string> {
+  try {
+    return (await cachedSha256(file, cache)).sha256;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    throw new ConfigError(`box ${box.metadata.name} ${box.metadata.version} has no ${what} file ${file}`, {
+      hint: `the box store was changed by hand: remove the box (vmfile box remove ${box.metadata.name} --version ${box.metadata.version}) and add or build it again`,
+    });
+  }
 }
 
 /**

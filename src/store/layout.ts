@@ -3,7 +3,8 @@
  *
  * Global store (~/.vmfile, or $VMFILE_HOME):
  *   boxes/<name>/<version>/box.json, disk.qcow2, kernel, initrd,
- *                             disk.verified.json (digest cache, see store/digest.ts)
+ *                             disk.verified.json, kernel.verified.json, initrd.verified.json
+ *                             (digest caches, see store/digest.ts)
  *   tmp/                      staging for imports and builds (same filesystem as boxes/,
  *                             so a finished box is moved into place atomically)
  *   projects/<hash>.json      one per project that ran vmup (global-status; see store/projects.ts)
@@ -33,6 +34,8 @@ export interface BoxPaths {
   initrd: string;
   /** The disk's sha256 as last computed, with the file facts it was computed for. */
   diskDigestCache: string;
+  kernelDigestCache: string;
+  initrdDigestCache: string;
 }
 
 export function boxesDir(home: string): string {
@@ -52,6 +55,8 @@ export function boxPaths(home: string, name: string, version: string): BoxPaths 
     kernel: join(dir, BOX_KERNEL_FILE),
     initrd: join(dir, BOX_INITRD_FILE),
     diskDigestCache: join(dir, DISK_DIGEST_CACHE_FILE),
+    kernelDigestCache: join(dir, KERNEL_DIGEST_CACHE_FILE),
+    initrdDigestCache: join(dir, INITRD_DIGEST_CACHE_FILE),
   };
 }
 
@@ -74,6 +79,8 @@ export const BOX_DISK_FILE = 'disk.qcow2';
 export const BOX_KERNEL_FILE = 'kernel';
 export const BOX_INITRD_FILE = 'initrd';
 export const DISK_DIGEST_CACHE_FILE = 'disk.verified.json';
+export const KERNEL_DIGEST_CACHE_FILE = 'kernel.verified.json';
+export const INITRD_DIGEST_CACHE_FILE = 'initrd.verified.json';
 /** A box recipe under boxes/<name>/ in the vmfile package. */
 export const RECIPE_FILE = 'recipe.json';
 /** Scratch raw image while a box is built or packaged (inside its staging directory). */

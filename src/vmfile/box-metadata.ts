@@ -33,6 +33,9 @@ const bootSchema = z.discriminatedUnion('type', [
     initrd: fileName.optional(),
     /** Linux truncates a longer command line (COMMAND_LINE_SIZE on x86). */
     cmdline: text(2048),
+    /** sha256 of the kernel and initrd files; absent in boxes made before vmfile recorded them (see box/import.ts). */
+    kernelSha256: sha256.optional(),
+    initrdSha256: sha256.optional(),
   }),
   z.strictObject({
     type: z.literal('firmware'),

@@ -3,8 +3,9 @@
  * to the Vmfile so that the same environment comes up here, on a colleague's host and
  * months later — or vmup says precisely what differs.
  *
- * Per machine it records the box name, version and the sha256 of its disk (and, for a
- * box built from a recipe, the recipe's hash, the SOURCE_DATE_EPOCH and the build date).
+ * Per machine it records the box name, version and the sha256 of its disk (and of its
+ * kernel and initrd, for a box that boots a kernel directly; and, for a box built from a
+ * recipe, the recipe's hash, the SOURCE_DATE_EPOCH and the build date).
  * The first vmup writes the entry; every later vmup verifies it before anything is
  * created or booted, and a mismatch is a ConfigError naming the machine, each
  * difference, and `vmfile lock --update`.
@@ -13,7 +14,11 @@
  * the disk file itself is hashed and compared with both — but through a digest cache
  * beside the disk (store/digest.ts: size, mtime, ctime, inode -> sha256), so a multi-GB
  * disk is read once after it changes, not on every vmup. A disk edited in place changes
- * its ctime and is re-hashed, so a tampered disk is refused.
+ * its ctime and is re-hashed, so a tampered disk is refused. The kernel and initrd are
+ * compared the same way. Locks written before vmfile recorded them have no kernel or
+ * initrd digest, and for those nothing is compared (`vmfile lock --update` adds them);
+ * a box installed before box.json recorded them is locked with the digests of its files
+ * on first use.
  *
  * The file is JSON with a fixed key order and machines sorted by name, ending in a
  * newline, so that it diffs well in version control and rewriting it unchanged is a no-op.
@@ -46,6 +51,9 @@ const entrySchema = z.strictObject({
   box: z.string(),
   version: z.string(),
   sha256: z.string().regex(SHA256, { error: 'expected 64 lower-case hex digits' }),
+  /** The kernel's and initrd's sha256, for a box that boots a kernel; absent in locks written before they were recorded. */
+  kernelSha256: z.string().regex(SHA256, { error: 'expected 64 lower-case hex digits' }).optional(),
+  initrdSha256: z.string().regex(SHA256, { error: 'expected 64 lower-case hex digits' }).optional(),
   /** Where the box came from: built from a recipe, imported, or packaged from a machine. */
   source: z.enum(['recipe', 'import', 'package']),
   recipe: recipeSchema.optional(),
@@ -64,16 +72,37 @@ export interface BoxFacts {
   metadata: BoxMetadata;
   /** sha256 of the disk file on disk now (may differ from metadata.disk.sha256 if it was modified). */
   diskSha256: string;
+  /** sha256 of the kernel and initrd files now, for a box that boots a kernel. */
+  kernelSha256?: string;
+  initrdSha256?: string;
 }
 
-/** The lock entry describing `metadata`, keys in their fixed order. */
-export function entryFor(metadata: BoxMetadata): LockEntry {
+type BootFile = 'kernel' | 'initrd';
+const BOOT_FILES: readonly BootFile[] = ['kernel', 'initrd'];
+
+/** The digest box.json records for a boot file (absent in boxes made before vmfile recorded them). */
+function recordedBootDigest(metadata: BoxMetadata, file: BootFile): string | undefined {
+  const boot = metadata.boot;
+  if (boot.type !== 'kernel') return undefined;
+  return file === 'kernel' ? boot.kernelSha256 : boot.initrd === undefined ? undefined : boot.initrdSha256;
+}
+
+/**
+ * The lock entry describing `metadata`, keys in their fixed order. Kernel and initrd
+ * digests are box.json's, or, for a box that records none, those of `files` (the files
+ * as they are now: first use of an older box).
+ */
+export function entryFor(metadata: BoxMetadata, files: Pick<BoxFacts, 'kernelSha256' | 'initrdSha256'> = {}): LockEntry {
   const entry: LockEntry = { box: metadata.name, version: metadata.version, sha256: metadata.disk.sha256, source: metadata.source.kind };
+  const kernelSha256 = recordedBootDigest(metadata, 'kernel') ?? files.kernelSha256;
+  const initrdSha256 = recordedBootDigest(metadata, 'initrd') ?? files.initrdSha256;
+  if (kernelSha256 !== undefined) entry.kernelSha256 = kernelSha256;
+  if (initrdSha256 !== undefined) entry.initrdSha256 = initrdSha256;
   if (metadata.source.kind === 'recipe') {
     const { recipe, recipeHash, suite, sourceDateEpoch, snapshot, built } = metadata.source;
     entry.recipe = orderedRecipe({ name: recipe, hash: recipeHash, suite, sourceDateEpoch, snapshot, built });
   }
-  return entry;
+  return orderedEntry(entry);
 }
 
 type RecipeEntry = NonNullable<LockEntry['recipe']>;
@@ -112,12 +141,25 @@ export function compareEntry(entry: LockEntry, box: BoxFacts): string[] {
       differences.push(`disk sha256: ${LOCK_FILE_NAME} has ${entry.sha256}, box.json has ${recorded}, and the disk file hashes to ${diskSha256}`);
     }
   }
+  for (const file of BOOT_FILES) {
+    const difference = bootFileDifference(file, entry[`${file}Sha256`], recordedBootDigest(metadata, file), box[`${file}Sha256`]);
+    if (difference !== undefined) differences.push(difference);
+  }
   const lockedRecipe = entry.recipe?.hash;
   const boxRecipe = metadata.source.kind === 'recipe' ? metadata.source.recipeHash : undefined;
   if (lockedRecipe !== boxRecipe) {
     differences.push(`recipe hash: ${LOCK_FILE_NAME} has ${lockedRecipe ?? '(not built from a recipe)'}, the box was built from ${boxRecipe ?? '(not built from a recipe)'}`);
   }
   return differences;
+}
+
+/** How a kernel or initrd differs from the lock; undefined when it does not, or when the lock records no digest for it (an older lock). */
+function bootFileDifference(file: BootFile, locked: string | undefined, recorded: string | undefined, now: string | undefined): string | undefined {
+  if (locked === undefined || locked === now) return undefined;
+  if (now === undefined) return `${file} sha256: ${LOCK_FILE_NAME} has ${locked}, the installed box has no ${file}`;
+  if (recorded === locked) return `${file} sha256: ${LOCK_FILE_NAME} and box.json have ${locked}, but the ${file} file now hashes to ${now} (it was modified after the box was installed)`;
+  if (recorded === now) return `${file} sha256: ${LOCK_FILE_NAME} has ${locked}, the installed box has ${now} (a different build of the box)`;
+  return `${file} sha256: ${LOCK_FILE_NAME} has ${locked}, ${recorded === undefined ? 'box.json records none' : `box.json has ${recorded}`}, and the ${file} file hashes to ${now}`;
 }
 
 /**
@@ -160,7 +202,14 @@ export function formatLockFile(lock: LockFile): string {
 }
 
 function orderedEntry(entry: LockEntry): LockEntry {
-  const ordered: LockEntry = { box: entry.box, version: entry.version, sha256: entry.sha256, source: entry.source };
+  const ordered: LockEntry = {
+    box: entry.box,
+    version: entry.version,
+    sha256: entry.sha256,
+    ...(entry.kernelSha256 === undefined ? {} : { kernelSha256: entry.kernelSha256 }),
+    ...(entry.initrdSha256 === undefined ? {} : { initrdSha256: entry.initrdSha256 }),
+    source: entry.source,
+  };
   if (entry.recipe !== undefined) ordered.recipe = orderedRecipe(entry.recipe);
   return ordered;
 }
@@ -178,21 +227,36 @@ export type LockOutcome = 'written' | 'verified' | 'updated';
 export function settleLock(lock: LockFile, where: { machine: string; lockPath: string }, facts: BoxFacts, options: { update: boolean }): { outcome: LockOutcome; lock: LockFile } {
   const existing = lock.machines[where.machine];
   if (options.update) {
-    const entry = { ...entryFor(facts.metadata), sha256: facts.diskSha256 };
+    const entry = orderedEntry({ ...entryFor(facts.metadata, facts), sha256: facts.diskSha256, ...bootDigestsOf(facts) });
     return { outcome: 'updated', lock: { ...lock, machines: { ...lock.machines, [where.machine]: entry } } };
   }
   if (existing === undefined) {
-    // First use: never lock in a disk that already differs from what its box says it is.
-    const fresh = entryFor(facts.metadata);
+    // First use: never lock in a disk (or kernel, or initrd) that already differs from what its box says it is.
+    const fresh = entryFor(facts.metadata, facts);
+    const sentences: string[] = [];
     if (facts.diskSha256 !== fresh.sha256) {
-      const sentence = `disk sha256: box.json records ${fresh.sha256}, but the disk file hashes to ${facts.diskSha256} (it was modified after the box was installed)`;
-      throw mismatchError(where, facts.metadata, [sentence], 'cannot write');
+      sentences.push(`disk sha256: box.json records ${fresh.sha256}, but the disk file hashes to ${facts.diskSha256} (it was modified after the box was installed)`);
     }
+    for (const file of BOOT_FILES) {
+      const recorded = recordedBootDigest(facts.metadata, file);
+      const now = facts[`${file}Sha256`];
+      if (recorded !== undefined && recorded !== now) {
+        sentences.push(`${file} sha256: box.json records ${recorded}, but the ${file} file ${now === undefined ? 'is missing' : `hashes to ${now}`} (it was modified after the box was installed)`);
+      }
+    }
+    if (sentences.length > 0) throw mismatchError(where, facts.metadata, sentences, 'cannot write');
     return { outcome: 'written', lock: { ...lock, machines: { ...lock.machines, [where.machine]: fresh } } };
   }
   const differences = compareEntry(existing, facts);
   if (differences.length === 0) return { outcome: 'verified', lock };
   throw mismatchError(where, facts.metadata, differences, 'does not match');
+}
+
+function bootDigestsOf(facts: BoxFacts): Pick<LockEntry, 'kernelSha256' | 'initrdSha256'> {
+  return {
+    ...(facts.kernelSha256 === undefined ? {} : { kernelSha256: facts.kernelSha256 }),
+    ...(facts.initrdSha256 === undefined ? {} : { initrdSha256: facts.initrdSha256 }),
+  };
 }
 
 function mismatchError(where: { machine: string; lockPath: string }, box: BoxMetadata, differences: readonly string[], verb: 'does not match' | 'cannot write'): ConfigError {

@@ -254,11 +254,39 @@ describe('a vmfile box file', () => {
     expect(error.message).not.toMatch(/[\u0000-\u001f]/);
   });
 
+  test('whose kernel does not match the digest its box.json records is refused', async () => {
+    const s = await scene();
+    const dir = await freshDir(s, 'box');
+    cleanQcow2(join(dir, 'disk.qcow2'));
+    await writeFile(join(dir, 'kernel'), 'a different kernel');
+    const metadata = await boxJson(dir, { boot: { type: 'kernel', kernel: 'kernel', cmdline: 'root=/dev/vda', kernelSha256: 'a'.repeat(64) } });
+    await expectRefused(s, await vmfileBox(s, dir, metadata, ['disk.qcow2', 'kernel']), /the sha256 of the kernel kernel is [0-9a-f]{64}, but its box\.json records a{64}/);
+  });
+
   test('with a box.json over 1 MiB is refused before it is parsed', async () => {
     const s = await scene();
     const dir = await freshDir(s, 'box');
     cleanQcow2(join(dir, 'disk.qcow2'));
     await expectRefused(s, await vmfileBox(s, dir, await boxJson(dir, { created: 'x'.repeat(1024 * 1024) }), ['disk.qcow2']), /"box\.json" is 1\.0MiB \(\d+ bytes\), more than the 1MiB a metadata file may have/);
+  });
+
+  test('made before kernel digests were recorded imports, with the digests of its files recorded', async () => {
+    const s = await scene();
+    const dir = await freshDir(s, 'box');
+    cleanQcow2(join(dir, 'disk.qcow2'));
+    await writeFile(join(dir, 'kernel'), 'k');
+    await writeFile(join(dir, 'initrd'), 'i');
+    const metadata = await boxJson(dir, { boot: { type: 'kernel', kernel: 'kernel', initrd: 'initrd', cmdline: 'root=/dev/vda' } });
+    const box = await addBox({ home: s.home, name: 'old', file: await vmfileBox(s, dir, metadata, ['disk.qcow2', 'kernel', 'initrd']) });
+    expect(box.metadata.boot).toEqual({
+      type: 'kernel',
+      kernel: 'kernel',
+      initrd: 'initrd',
+      cmdline: 'root=/dev/vda',
+      kernelSha256: await sha256File(join(dir, 'kernel')),
+      initrdSha256: await sha256File(join(dir, 'initrd')),
+    });
+    expect(JSON.parse(await readFile(box.paths.metadata, 'utf8')).boot.kernelSha256).toBe(await sha256File(join(dir, 'kernel')));
   });
 });
 

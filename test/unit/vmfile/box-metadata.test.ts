@@ -8,7 +8,7 @@ const built: BoxMetadata = {
   version: '2026.11.28',
   architecture: 'x86_64',
   disk: { file: 'disk.qcow2', format: 'qcow2', sha256: 'a'.repeat(64), virtualSize: 3 * 1024 ** 3 },
-  boot: { type: 'kernel', kernel: 'kernel', initrd: 'initrd', cmdline: 'root=/dev/vda rw console=ttyS0' },
+  boot: { type: 'kernel', kernel: 'kernel', initrd: 'initrd', cmdline: 'root=/dev/vda rw console=ttyS0', kernelSha256: 'b'.repeat(64), initrdSha256: 'c'.repeat(64) },
   user: 'vm',
   firstLogin: 'cloud-init',
   created: '2026-11-28T10:00:00.000Z',
@@ -32,6 +32,7 @@ function problems(value: unknown): string[] {
 describe('box.json', () => {
   test.each<[string, unknown]>([
     ['a built box', built],
+    ['a box without kernel digests (made before they were recorded)', { ...built, boot: { type: 'kernel', kernel: 'kernel', cmdline: 'root=/dev/vda' } }],
     ['an imported box', { ...built, boot: { type: 'firmware', firmware: 'uefi' }, source: { kind: 'import', file: 'debian 12 (1).qcow2', format: 'qcow2' } }],
     ['a packaged box', { ...built, firstLogin: 'vagrant-insecure-key', source: { kind: 'package', machine: 'web', fromBox: 'debian-12 2026.11.1', packages: [], importedFrom: 'web.box' } }],
     ['user names with _ and -', { ...built, user: '_build-user9' }],
@@ -51,6 +52,7 @@ describe('box.json', () => {
     ['a disk named ..', { ...built, disk: { ...built.disk, file: '..' } }, 'disk.file: expected a plain file name'],
     ['a fractional size', { ...built, disk: { ...built.disk, virtualSize: 1.5 } }, 'disk.virtualSize: '],
     ['an upper-case digest', { ...built, disk: { ...built.disk, sha256: 'A'.repeat(64) } }, 'disk.sha256: expected 64 lower-case hex digits'],
+    ['a short kernel digest', { ...built, boot: { ...built.boot, kernelSha256: 'b' } }, 'boot.kernelSha256: expected 64 lower-case hex digits'],
     ['an initrd path', { ...built, boot: { ...built.boot, initrd: '/boot/initrd.img' } }, 'boot.initrd: expected a plain file name'],
     ['a newline in the command line', { ...built, boot: { ...built.boot, cmdline: 'root=/dev/vda\ninit=/bin/sh' } }, 'boot.cmdline: must not contain control characters'],
     ['a command line over 2048 characters', { ...built, boot: { ...built.boot, cmdline: 'x'.repeat(2049) } }, 'boot.cmdline: '],

@@ -1,4 +1,4 @@
-import { readFile, writeFile, appendFile } from 'node:fs/promises';
+import { appendFile, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { cachedSha256, sha256File } from '../../../src/store/digest.js';
@@ -117,6 +117,8 @@ describe('checkLock', () => {
     const dir = await tempDir();
     const staging = await makeStaging(home, 'add');
     await writeFile(join(staging, 'disk.qcow2'), 'the disk');
+    await writeFile(join(staging, 'kernel'), 'the kernel');
+    await writeFile(join(staging, 'initrd'), 'the initrd');
     const box = await installStaged(home, staging, recipeBox({ sha256: await sha256File(join(staging, 'disk.qcow2')) }));
     return { project: { dir, vmfilePath: join(dir, 'Vmfile.ts'), machines: [machine] }, box, home };
   }
@@ -163,5 +165,87 @@ describe('checkLock', () => {
     const again = await cachedSha256(box.paths.disk, box.paths.diskDigestCache);
     expect(again.cached).toBe(false);
     expect(again.sha256).not.toBe(box.metadata.disk.sha256);
+  });
+});
+
+describe('kernel and initrd digests', () => {
+  const K1 = 'e'.repeat(64);
+  const K2 = 'f'.repeat(64);
+  const I1 = '3'.repeat(64);
+  const withBoot = (kernelSha256?: string, initrdSha256?: string): BoxMetadata => ({
+    ...recipeBox(),
+    boot: { type: 'kernel', kernel: 'kernel', initrd: 'initrd', cmdline: 'root=/dev/vda', ...(kernelSha256 === undefined ? {} : { kernelSha256 }), ...(initrdSha256 === undefined ? {} : { initrdSha256 }) },
+  });
+  const entry: LockEntry = { ...entryFor(recipeBox()), kernelSha256: K1, initrdSha256: I1 };
+
+  test.each<[string, BoxMetadata, { kernelSha256?: string; initrdSha256?: string }, string[]]>([
+    ['the same files', withBoot(K1, I1), { kernelSha256: K1, initrdSha256: I1 }, []],
+    ['a kernel modified in place', withBoot(K1, I1), { kernelSha256: K2, initrdSha256: I1 }, [`kernel sha256: Vmfile.lock and box.json have ${K1}, but the kernel file now hashes to ${K2} (it was modified after the box was installed)`]],
+    ['a rebuilt kernel', withBoot(K2, I1), { kernelSha256: K2, initrdSha256: I1 }, [`kernel sha256: Vmfile.lock has ${K1}, the installed box has ${K2} (a different build of the box)`]],
+    ['an old box with no digests, whose kernel changed', withBoot(), { kernelSha256: K2, initrdSha256: I1 }, [`kernel sha256: Vmfile.lock has ${K1}, box.json records none, and the kernel file hashes to ${K2}`]],
+    ['a box without an initrd now', withBoot(K1, I1), { kernelSha256: K1 }, [`initrd sha256: Vmfile.lock has ${I1}, the installed box has no initrd`]],
+  ])('%s', (_label, metadata, files, differences) => {
+    expect(compareEntry(entry, { metadata, diskSha256: A, ...files })).toEqual(differences);
+  });
+
+  test('a lock written before the digests were recorded compares none (old locks keep working)', () => {
+    expect(compareEntry(locked, { metadata: withBoot(K1, I1), diskSha256: A, kernelSha256: K2, initrdSha256: K2 })).toEqual([]);
+  });
+
+  test('entries keep the digests in their fixed place, and old entries without them still parse', () => {
+    const text = formatLockFile({ lockVersion: 1, machines: { web: { ...entry }, old: { ...locked } } });
+    expect(Object.keys(JSON.parse(text).machines.web)).toEqual(['box', 'version', 'sha256', 'kernelSha256', 'initrdSha256', 'source', 'recipe']);
+    expect(parseLockFile(text, LOCK_FILE_NAME).machines['old']).toEqual(locked);
+    expect(() => parseLockFile(JSON.stringify({ lockVersion: 1, machines: { web: { ...entry, kernelSha256: 'zz' } } }), LOCK_FILE_NAME)).toThrow(/machines\.web\.kernelSha256: expected 64 lower-case hex digits/);
+  });
+
+  test('entryFor takes box.json\'s digests, or the files\' for a box that records none', () => {
+    expect(entryFor(withBoot(K1, I1), { kernelSha256: K2, initrdSha256: K2 })).toMatchObject({ kernelSha256: K1, initrdSha256: I1 });
+    expect(entryFor(withBoot(), { kernelSha256: K2, initrdSha256: I1 })).toMatchObject({ kernelSha256: K2, initrdSha256: I1 });
+    expect(entryFor({ ...recipeBox(), boot: { type: 'firmware', firmware: 'bios' } }, { kernelSha256: K2 })).not.toHaveProperty('initrdSha256');
+  });
+});
+
+describe('checkLock with the kernel and initrd of a real store', () => {
+  const machine = { name: 'default', box: { name: 'debian-12' } } as MachineConfig;
+
+  async function setup(recordDigests: boolean): Promise<{ project: Project; box: InstalledBox }> {
+    const home = await tempDir();
+    const dir = await tempDir();
+    const staging = await makeStaging(home, 'add');
+    await writeFile(join(staging, 'disk.qcow2'), 'the disk');
+    await writeFile(join(staging, 'kernel'), 'the kernel');
+    await writeFile(join(staging, 'initrd'), 'the initrd');
+    const metadata = recipeBox({ sha256: await sha256File(join(staging, 'disk.qcow2')) });
+    if (recordDigests && metadata.boot.type === 'kernel') {
+      metadata.boot = { ...metadata.boot, kernelSha256: await sha256File(join(staging, 'kernel')), initrdSha256: await sha256File(join(staging, 'initrd')) };
+    }
+    const box = await installStaged(home, staging, metadata);
+    return { project: { dir, vmfilePath: join(dir, 'Vmfile.ts'), machines: [machine] }, box };
+  }
+
+  test('first use locks the files of a box that records no digests, and a kernel changed afterwards is refused', async () => {
+    const { project, box } = await setup(false);
+    expect(await checkLock(project, machine, box, { update: false })).toBe('written');
+    expect((await readLockFile(project.dir)).machines['default']).toMatchObject({ kernelSha256: await sha256File(box.paths.kernel), initrdSha256: await sha256File(box.paths.initrd) });
+    await writeFile(box.paths.kernel, 'another kernel');
+    const error = await checkLock(project, machine, box, { update: false }).catch((reason: unknown) => reason);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).message).toContain('kernel sha256: Vmfile.lock has');
+    expect((error as ConfigError).message).toContain('Nothing was created or booted.');
+    expect(await checkLock(project, machine, box, { update: true })).toBe('updated');
+    expect((await readLockFile(project.dir)).machines['default']?.kernelSha256).toBe(await sha256File(box.paths.kernel));
+  });
+
+  test('an initrd that differs from its box.json is never locked in on first use', async () => {
+    const { project, box } = await setup(true);
+    await appendFile(box.paths.initrd, 'tampered');
+    await expect(checkLock(project, machine, box, { update: false })).rejects.toThrow(/was not written:\n {2}- initrd sha256: box\.json records [0-9a-f]{64}, but the initrd file hashes to/);
+  });
+
+  test('a missing kernel is a ConfigError naming the box and the file', async () => {
+    const { project, box } = await setup(true);
+    await rm(box.paths.kernel);
+    await expect(checkLock(project, machine, box, { update: false })).rejects.toThrow(/box debian-12 2026\.11\.1 has no kernel file .*kernel/);
   });
 });
