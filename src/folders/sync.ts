@@ -121,7 +121,7 @@ export async function rsyncFolders(
 ): Promise<number> {
   const rsyncs = folders.filter((folder) => folder.type === 'rsync');
   if (rsyncs.length === 0) return 0;
-  await writeFile(paths.sshConfig, sshConfigBlock('vmfile-target', sshOptions), { mode: 0o600 });
+  await writeFile(paths.sshConfig, sshConfigBlock(machine, 'vmfile-target', sshOptions), { mode: 0o600 });
   const tool = await guestCopyTool(session, machine, tell.notice, tell.progress);
   for (const folder of rsyncs) {
     const prepare = await session.exec(

@@ -32,7 +32,7 @@ export interface AnsibleRun {
 
 /** The OpenSSH config: one Host block per machine, values quoted for ssh_config. */
 export function sshConfigFor(hosts: readonly AnsibleHost[]): string {
-  return hosts.map((host) => sshConfigBlock(host.name, host.sshOptions)).join('\n');
+  return hosts.map((host) => sshConfigBlock(host.name, host.name, host.sshOptions)).join('\n');
 }
 
 /** The inventory (JSON is YAML, which Ansible reads): every host under `all`, and the step's groups. */

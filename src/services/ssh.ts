@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { runAttached } from '../exec.js';
 import { UserError } from '../errors.js';
 import { openSshOptions } from '../guest/communicator.js';
+import { sshConfigBlock, sshOptionArgs } from '../ssh/config.js';
 import { requireRunning } from '../guest/running.js';
 import { inspect, isRunning, type RunningInstance } from '../instance/inspect.js';
 import { selectMachines, selectOne } from '../instance/select.js';
@@ -59,7 +60,7 @@ export async function copy(options: CopyOptions): Promise<void> {
 }
 
 function optionArgs(target: RunningInstance): string[] {
-  return Object.entries(openSshOptions(target.paths, target.state, target.state.sshPort)).flatMap(([key, value]) => ['-o', `${key}=${value}`]);
+  return sshOptionArgs(target.name, openSshOptions(target.paths, target.state, target.state.sshPort));
 }
 
 /** An OpenSSH config block per running machine, usable with `ssh -F FILE NAME`. */
@@ -68,13 +69,8 @@ export async function sshConfig(options: { project: Project; machines?: readonly
   for (const machine of selectMachines(options.project, options.machines)) {
     const current = await inspect(options.project.dir, machine.name);
     if (!isRunning(current)) continue;
-    const lines = Object.entries(openSshOptions(current.paths, current.state, current.state.sshPort)).map(([key, value]) => `  ${key} ${quoteConfig(value)}`);
-    blocks.push(`Host ${machine.name}\n${lines.join('\n')}\n`);
+    blocks.push(sshConfigBlock(machine.name, machine.name, openSshOptions(current.paths, current.state, current.state.sshPort)));
   }
   if (blocks.length === 0) throw new UserError('no machine of this Vmfile is running', { hint: 'start it with: vmup' });
   return blocks.join('\n');
-}
-
-function quoteConfig(value: string): string {
-  return /[\s"]/.test(value) ? `"${value.replaceAll('"', '\\"')}"` : value;
 }
