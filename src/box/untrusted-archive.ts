@@ -137,8 +137,10 @@ export async function unpackUntrusted(file: string, dir: string, origin: Archive
   const listing = await tarOutput(['--list', '--verbose', '--numeric-owner', '--full-time', '--absolute-names', '--quoting-style=escape', `--file=${file}`], origin);
   const { members, unreadable } = parseTarListing(listing);
   const problems = [...unreadable.slice(0, 3).map((line) => `tar lists ${JSON.stringify(printable(line, 200))}, which is not a file`), ...memberProblems(members, limits)];
-  refuseIfAny(problems, origin, 'nothing was unpacked');
   const files = members.filter((member) => member.type === 'file').map((member) => member.name);
+  // tar given no member names would extract every member.
+  if (files.length === 0) problems.push('it holds no files');
+  refuseIfAny(problems, origin, 'nothing was unpacked');
   await tarOutput(
     ['--extract', `--file=${file}`, `--directory=${dir}`, '--no-same-owner', '--no-same-permissions', '--no-overwrite-dir', '--no-xattrs', '--no-acls', '--no-selinux', '--', ...files],
     origin,

@@ -166,6 +166,12 @@ describe('a Vagrant .box', () => {
     expect(await treeOf(s.home)).toEqual(['tmp/']);
   });
 
+  test('holding no files at all is refused', async () => {
+    const s = await scene();
+    const dir = await freshDir(s, 'box');
+    await expectRefused(s, await vagrantBox(s, dir, { tarArgs: ['--no-recursion', '-cf'], members: ['.'] }), /: it holds no files\. Nothing was unpacked/);
+  });
+
   test('with an absolute member is refused', async () => {
     const s = await scene();
     const dir = await freshDir(s, 'box');
