@@ -4,20 +4,25 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(qemu-system-x86 qemu-utils mmdebstrap e2fsprogs zerofree openssh-client rsync git ansible-core tar ca-certificates)
+# ovmf: UEFI boxes. grub-*-bin, fdisk, dosfstools, mtools: the e2e tests build boot images.
+packages=(qemu-system-x86 qemu-utils ovmf mmdebstrap e2fsprogs zerofree openssh-client rsync git ansible-core tar ca-certificates grub-pc-bin grub-efi-amd64-bin fdisk dosfstools mtools)
+# vagrant only for Vagrant's insecure key (the first login to a Vagrant box), without its recommends.
+lean_packages=(vagrant)
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 missing=()
-for pkg in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
+for pkg in "${packages[@]}"; do installed "$pkg" || missing+=("$pkg"); done
+missing_lean=()
+for pkg in "${lean_packages[@]}"; do installed "$pkg" || missing_lean+=("$pkg"); done
+if [ "$(( ${#missing[@]} + ${#missing_lean[@]} ))" -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
-    echo "==> installing Debian packages: ${missing[*]}"
+    echo "==> installing Debian packages: ${missing[*]} ${missing_lean[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq "${missing[@]}" >/dev/null
+    [ "${#missing[@]}" -eq 0 ] || apt-get install -y -qq "${missing[@]}" >/dev/null
+    [ "${#missing_lean[@]}" -eq 0 ] || apt-get install -y -qq --no-install-recommends "${missing_lean[@]}" >/dev/null
   else
-    echo "missing Debian packages: ${missing[*]}" >&2
-    echo "run as root, or: sudo apt-get install ${missing[*]}" >&2
+    echo "missing Debian packages: ${missing[*]} ${missing_lean[*]}" >&2
+    echo "run as root, or: sudo apt-get install ${missing[*]} ${missing_lean[*]}" >&2
     exit 1
   fi
 fi

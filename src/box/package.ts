@@ -41,6 +41,13 @@ export interface PackageSpec {
 export async function packageBox(spec: PackageSpec): Promise<{ metadata: BoxMetadata; scrubbed: string[]; bytes: number }> {
   const { box, machine, reporter } = spec;
   const label = `machine "${machine}"`;
+  if (box.metadata.boot.type === 'firmware') {
+    // Scrubbing keys and identity edits the file system in place with debugfs, which
+    // needs it at the start of the image; a partitioned disk holds it at an offset.
+    throw new UserError(`${label}: vmfile package makes boxes only of machines whose box boots its kernel directly, and box ${box.metadata.name} boots itself from a partitioned disk`, {
+      hint: 'a cloud image or Vagrant box can be shared as it is (vmfile box add on the other host); provisioning in the Vmfile rebuilds the rest there',
+    });
+  }
   const staging = await makeStaging(spec.home, `package-${machine}`);
   try {
     const raw = join(staging, STAGING_RAW_DISK);

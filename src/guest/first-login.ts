@@ -24,10 +24,10 @@ import type { MachinePaths } from '../store/layout.js';
 /** Where Vagrant's gem (holding keys/vagrant, the insecure private key) is installed: Debian's vagrant package, HashiCorp's. */
 const VAGRANT_GEM_DIRS = ['/usr/share/rubygems-integration/all/gems', '/opt/vagrant/embedded/gems/gems', '/opt/vagrant/embedded/gems'];
 
-export async function insecureKey(machine: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+export async function insecureKey(machine: string, env: NodeJS.ProcessEnv = process.env, gemDirs: readonly string[] = VAGRANT_GEM_DIRS): Promise<string> {
   const given = env['VMFILE_VAGRANT_KEY'];
   const candidates = given !== undefined && given !== '' ? [given] : [];
-  for (const dir of VAGRANT_GEM_DIRS) {
+  for (const dir of gemDirs) {
     const gems = (await readdir(dir).catch(() => [])).filter((entry) => /^vagrant-\d/.test(entry)).sort().reverse();
     candidates.push(...gems.map((gem) => join(dir, gem, 'keys', 'vagrant')));
   }

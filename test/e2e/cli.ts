@@ -90,6 +90,8 @@ export function explain(result: CliResult): string {
 declare module 'vitest' {
   export interface ProvidedContext {
     vmfileHome: string;
+    /** Holds cloud.qcow2 and vagrant.box (test/images/build.sh). */
+    testImages: string;
   }
 }
 

@@ -4,7 +4,8 @@
  * a cache keyed by the recipe's hash so later runs reuse it.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { TestProject } from 'vitest/node';
@@ -13,7 +14,7 @@ import { recipeHash } from '../../src/box/build.js';
 const repoRoot = resolve(import.meta.dirname, '..', '..');
 
 export default async function setup(project: TestProject): Promise<void> {
-  for (const tool of ['qemu-system-x86_64', 'qemu-img', 'mmdebstrap', 'mke2fs', 'ssh', 'ssh-keygen']) {
+  for (const tool of ['qemu-system-x86_64', 'qemu-img', 'mmdebstrap', 'mke2fs', 'ssh', 'ssh-keygen', 'sfdisk', 'mkfs.vfat', 'mcopy', 'grub-mkimage']) {
     if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) {
       throw new Error(`e2e tests need ${tool}, which is not installed: run scripts/install.sh (as root) first`);
     }
@@ -32,4 +33,20 @@ export default async function setup(project: TestProject): Promise<void> {
     });
   }
   project.provide('vmfileHome', home);
+  project.provide('testImages', testImages());
+}
+
+/**
+ * The images that boot themselves (a GPT cloud image, a Vagrant libvirt box), built by
+ * test/images/build.sh from Debian's packages into a cache keyed by the script's hash.
+ */
+function testImages(): string {
+  const script = join(repoRoot, 'test', 'images', 'build.sh');
+  const hash = createHash('sha256').update(readFileSync(script)).digest('hex').slice(0, 16);
+  const dir = join(homedir(), '.cache', 'vmfile-test', `images-${hash}`);
+  if (!existsSync(join(dir, 'cloud.qcow2')) || !existsSync(join(dir, 'vagrant.box'))) {
+    process.stderr.write(`e2e: building the test images into ${dir} (a few minutes)\n`);
+    execFileSync('bash', [script, dir], { stdio: ['ignore', 'inherit', 'inherit'] });
+  }
+  return dir;
 }

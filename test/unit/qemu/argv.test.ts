@@ -141,3 +141,22 @@ describe('hostForward', () => {
     expect(hostForward(forward)).toBe(text);
   });
 });
+
+describe('qemuArgs for boxes that boot themselves', () => {
+  test('BIOS: no kernel options and no firmware drives (SeaBIOS is built in)', () => {
+    const args = qemuArgs(spec({ boot: { type: 'firmware', firmware: 'bios' } }));
+    expect(args).not.toContain('-kernel');
+    expect(values(args, '-drive').some((drive) => drive.includes('pflash'))).toBe(false);
+  });
+
+  test("UEFI: OVMF's code read-only, the machine's own qcow2 variable store, both after the disk", () => {
+    const args = qemuArgs(spec({ boot: { type: 'firmware', firmware: 'uefi', code: '/usr/share/OVMF/OVMF_CODE_4M.fd', vars: '/p/m,1/efivars.qcow2' } }));
+    const drives = values(args, '-drive');
+    const code = drives.indexOf('if=pflash,unit=0,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd');
+    const vars = drives.indexOf('if=pflash,unit=1,format=qcow2,file=/p/m,,1/efivars.qcow2');
+    expect(code).toBeGreaterThan(0);
+    expect(vars).toBeGreaterThan(0);
+    // savevm puts memory in the first snapshot-capable drive: the overlay, not the variable store.
+    expect(drives[0]).toContain('overlay.qcow2');
+  });
+});
