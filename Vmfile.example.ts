@@ -16,6 +16,9 @@ export default defineVm({
   // 'auto' (default) uses KVM only where it really works, else software emulation;
   // 'kvm' or 'tcg' force one. The VMFILE_ACCEL environment variable overrides this.
   accel: 'auto',
+  // For a box that boots itself (a cloud image, a Vagrant box): 'bios' or 'uefi'.
+  // Default: what `vmfile box add` found on its disk. debian-12 boots its kernel directly.
+  // firmware: 'uefi',
   // Seconds to wait for SSH after QEMU starts before giving up (default 300).
   bootTimeout: 300,
   // Steps run over SSH in order. `run`: 'once' (default; until it has succeeded once),

@@ -112,10 +112,16 @@ describe('a GPT cloud image under BIOS and UEFI', () => {
   });
 
   it('refuses a firmware the box cannot boot, naming the field', async () => {
-    await writeFile(join(h.project(), 'Vmfile.ts'), `import { defineVm } from 'vmfile';\nexport default defineVm({ box: 'debian-12', firmware: 'uefi' });\n`);
-    const refused = await cli('vmup', [], { cwd: h.project() });
-    expect(refused.code, explain(refused)).toBe(78);
-    expect(refused.stderr).toContain('firmware "uefi" is set, but box debian-12 boots its kernel directly');
+    const project = await makeProject(`import { defineVm } from 'vmfile';\nexport default defineVm({ box: 'debian-12', firmware: 'uefi' });\n`);
+    try {
+      const refused = await cli('vmup', [], { cwd: project });
+      expect(refused.code, explain(refused)).toBe(78);
+      expect(refused.stderr).toContain('firmware "uefi" is set, but box debian-12 boots its kernel directly');
+      const status = await cli('vmfile', ['status', '--json'], { cwd: project });
+      expect(JSON.parse(status.stdout)).toEqual([expect.objectContaining({ status: 'not created' })]);
+    } finally {
+      await rm(project, { recursive: true, force: true });
+    }
   });
 });
 

@@ -18,10 +18,15 @@ mkdir -p "$out"
 base_packages=systemd-sysv,udev,dbus,openssh-server,linux-image-cloud-amd64,ifupdown,isc-dhcp-client,sudo,netbase,iproute2,e2fsprogs,locales
 # One debootstrap: the tree is copied out as the Vagrant box's root before cloud-init
 # goes in, so both images share every other package.
-mmdebstrap --variant=minbase --include="$base_packages" \
+# The cloud image keeps apt's package lists, as if apt-get update had run in it: then
+# vmfile's installing rsync (the default folder) is one apt-get install, not a download
+# of the whole index under software emulation. The locale cloud-init sets is generated
+# here, as in distributions' images, not at first boot.
+mmdebstrap --variant=minbase --include="$base_packages" --skip=cleanup/apt/lists \
   --customize-hook="mkdir $work/vagrant-root && cp -a --one-file-system \"\$1\"/. $work/vagrant-root/" \
   --customize-hook='chroot "$1" apt-get install -y --no-install-recommends cloud-init cloud-guest-utils' \
   --customize-hook='chroot "$1" systemctl disable apt-daily.timer apt-daily-upgrade.timer' \
+  --customize-hook='sed -i "s/^# *en_US.UTF-8 UTF-8/en_US.UTF-8 UTF-8/" "$1"/etc/locale.gen && chroot "$1" locale-gen && echo LANG=en_US.UTF-8 >"$1"/etc/default/locale' \
   --customize-hook='rm -f "$1"/etc/ssh/ssh_host_*' \
   bookworm "$work/cloud-root" http://deb.debian.org/debian
 
@@ -113,7 +118,7 @@ echo vagrant-box >"$v/etc/hostname"
 printf '[Match]\nName=en* eth*\n\n[Network]\nDHCP=yes\n' >"$v/etc/systemd/network/80-dhcp.network"
 chroot "$v" systemctl enable systemd-networkd >/dev/null 2>&1
 chroot "$v" systemctl disable apt-daily.timer apt-daily-upgrade.timer >/dev/null 2>&1 || true
-rm -f "$v"/etc/apt/sources.list "$v"/etc/apt/sources.list.d/* "$v"/etc/resolv.conf
+rm -rf "$v"/etc/apt/sources.list "$v"/etc/apt/sources.list.d/* "$v"/etc/resolv.conf "$v"/var/lib/apt/lists/*
 image "$v" "$work/vagrant.raw" dos
 mkdir "$work/box"
 qemu-img convert -f raw -O qcow2 "$work/vagrant.raw" "$work/box/box.img"
