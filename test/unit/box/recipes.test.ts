@@ -1,0 +1,26 @@
+import { describe, expect, test } from 'vitest';
+import { listRecipes, readRecipe, recipeHash } from '../../../src/box/build.js';
+
+describe('the recipes shipped in boxes/', () => {
+  test('debian-11, debian-12 and debian-13 are there and valid', async () => {
+    expect(await listRecipes()).toEqual(expect.arrayContaining(['debian-11', 'debian-12', 'debian-13']));
+    for (const name of await listRecipes()) expect((await readRecipe(name)).name).toBe(name);
+  });
+
+  test('the Debian releases differ only in their release, never in what makes a box reproducible', async () => {
+    const [bullseye, bookworm, trixie] = await Promise.all(['debian-11', 'debian-12', 'debian-13'].map((name) => readRecipe(name)));
+    const shape = (recipe: Awaited<ReturnType<typeof readRecipe>>) => {
+      const { name: _name, description: _description, suite, sources, filesystem: _filesystem, ...rest } = recipe;
+      return { ...rest, sources: sources.map((line) => line.replaceAll(suite, 'SUITE')) };
+    };
+    expect(shape(bullseye!)).toEqual(shape(bookworm!));
+    expect(shape(trixie!)).toEqual(shape(bookworm!));
+    expect([bullseye!.suite, bookworm!.suite, trixie!.suite]).toEqual(['bullseye', 'bookworm', 'trixie']);
+    // Each has its own fixed file system UUID and hash seed, so builds repeat but boxes never share one.
+    const ids = [bullseye!, bookworm!, trixie!].flatMap((recipe) => [recipe.filesystem.uuid, recipe.filesystem.hashSeed]);
+    expect(new Set(ids).size).toBe(6);
+    // Their hashes (what a Vmfile.lock records) differ.
+    const hashes = await Promise.all(['debian-11', 'debian-12', 'debian-13'].map((name) => recipeHash(name)));
+    expect(new Set(hashes).size).toBe(3);
+  });
+});
