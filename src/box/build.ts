@@ -17,7 +17,7 @@ import { z } from 'zod';
 import { run } from '../exec.js';
 import { ConfigError, UserError } from '../errors.js';
 import { convertImage, imageInfo } from '../qemu/img.js';
-import { BOX_DISK_FILE, BOX_INITRD_FILE, BOX_KERNEL_FILE, RECIPE_FILE, STAGING_RAW_DISK } from '../store/layout.js';
+import { BOX_DISK_FILE, BOX_INITRD_FILE, BOX_KERNEL_FILE, boxDirName, RECIPE_FILE, STAGING_RAW_DISK } from '../store/layout.js';
 import type { Reporter } from '../ui/reporter.js';
 import { inPhase } from '../ui/reporter.js';
 import { parseSize } from '../vmfile/size.js';
@@ -56,7 +56,7 @@ export function recipesDir(): string {
 
 export async function hasRecipe(name: string, dir = recipesDir()): Promise<boolean> {
   try {
-    await stat(join(dir, name, RECIPE_FILE));
+    await stat(join(dir, boxDirName(name), RECIPE_FILE));
     return true;
   } catch {
     return false;
@@ -71,7 +71,7 @@ export async function listRecipes(dir = recipesDir()): Promise<string[]> {
 }
 
 export async function readRecipe(name: string, dir = recipesDir()): Promise<Recipe> {
-  const path = join(dir, name, RECIPE_FILE);
+  const path = join(dir, boxDirName(name), RECIPE_FILE);
   const parsed = recipeSchema.safeParse(JSON.parse(await readFile(path, 'utf8')));
   if (!parsed.success) throw new ConfigError(`recipe ${path} is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   return parsed.data;
@@ -79,7 +79,7 @@ export async function readRecipe(name: string, dir = recipesDir()): Promise<Reci
 
 /** Digest of everything that defines the box: recipe.json and the files it copies in. */
 export async function recipeHash(name: string, dir = recipesDir()): Promise<string> {
-  const root = join(dir, name);
+  const root = join(dir, boxDirName(name));
   const hash = createHash('sha256');
   for (const file of await walk(root)) {
     const info = await stat(file);
@@ -142,7 +142,7 @@ export async function buildBox(options: BuildOptions): Promise<InstalledBox> {
           ...recipe.essential.map((hook) => `--essential-hook=${hook}`),
           // The recipe's files go in before the kernel and cloud-init are installed, so the
           // initramfs is built with them (fstab, FSTYPE) and no package overwrites them.
-          `--essential-hook=sync-in ${join(recipes, options.name, 'rootfs')} /`,
+          `--essential-hook=sync-in ${join(recipes, boxDirName(options.name), 'rootfs')} /`,
           ...recipe.customize.map((hook) => `--customize-hook=${hook}`),
           recipe.suite,
           rootfs,

@@ -26,7 +26,7 @@ import { convertImage, imageInfo, type ImageFormat } from '../qemu/img.js';
 import { readDiskLayout } from './firmware.js';
 import { BOX_DISK_FILE, BOX_INITRD_FILE, BOX_KERNEL_FILE, BOX_METADATA_FILE, VAGRANT_DISK_FILE, VAGRANT_METADATA_FILE } from '../store/layout.js';
 import { sha256File } from '../store/digest.js';
-import { BOX_NAME_PATTERN, BOX_VERSION_PATTERN, boxMetadataSchema, printable, type BoxBoot, type BoxMetadata } from '../vmfile/box-metadata.js';
+import { BOX_NAME_PATTERN, BOX_NAME_RULE, BOX_VERSION_PATTERN, boxMetadataSchema, printable, type BoxBoot, type BoxMetadata } from '../vmfile/box-metadata.js';
 import { formatIssues } from '../vmfile/config.js';
 import { cleanStaging, installStaged, makeStaging, type InstalledBox } from './store.js';
 import { inPhase, type Reporter } from '../ui/reporter.js';
@@ -265,7 +265,7 @@ async function readHead(file: string): Promise<Buffer> {
 
 /** Refuses names and versions that could not be used from a Vmfile or would escape the store. */
 export function checkBoxName(name: string, version: string | undefined): void {
-  if (!BOX_NAME_PATTERN.test(name)) throw new UserError(`box name ${JSON.stringify(name)} is not valid`, { hint: 'use letters, digits, ".", "_" and "-", starting with a letter or digit' });
+  if (!BOX_NAME_PATTERN.test(name)) throw new UserError(`box name ${JSON.stringify(name)} is not valid`, { hint: `use ${BOX_NAME_RULE}` });
   if (version !== undefined && !BOX_VERSION_PATTERN.test(version)) {
     throw new UserError(`box version ${JSON.stringify(version)} is not valid`, { hint: 'use letters, digits, ".", "_", "+" and "-", for example 2026.11.1' });
   }

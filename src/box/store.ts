@@ -10,7 +10,7 @@ import { run, uninterrupted } from '../exec.js';
 import { cachedSha256 } from '../store/digest.js';
 import { writeJsonAtomic } from '../store/json.js';
 import { mountsUnder, processAlive, processesUnder, processStartTime } from '../store/process.js';
-import { BOX_METADATA_FILE, boxDir, boxesDir, boxPaths, stagingDir, type BoxPaths } from '../store/layout.js';
+import { BOX_METADATA_FILE, boxDir, boxDirName, boxesDir, boxPaths, stagingDir, type BoxPaths } from '../store/layout.js';
 import type { BoxRef } from '../vmfile/config.js';
 import { boxMetadataSchema, printable, type BoxMetadata } from '../vmfile/box-metadata.js';
 import type { BoxFacts } from '../vmfile/lock.js';
@@ -39,13 +39,13 @@ export async function readBoxMetadata(path: string): Promise<BoxMetadata> {
 
 export async function listBoxes(home: string): Promise<InstalledBox[]> {
   const boxes: InstalledBox[] = [];
-  for (const name of await listDir(boxesDir(home))) {
-    for (const version of await listDir(boxDir(home, name))) {
-      const paths = boxPaths(home, name, version);
+  for (const entry of await listDir(boxesDir(home))) {
+    for (const version of await listDir(join(boxesDir(home), entry))) {
       try {
-        const metadata = await readBoxMetadata(paths.metadata);
-        // Only a directory named after its own version is that version (see removeBox).
-        if (metadata.name === name && metadata.version === version) boxes.push({ metadata, paths });
+        const metadata = await readBoxMetadata(join(boxesDir(home), entry, version, BOX_METADATA_FILE));
+        const paths = boxPaths(home, metadata.name, metadata.version);
+        // Only the directory named after its own name and version is that box (see removeBox).
+        if (paths.dir === join(boxesDir(home), entry, version)) boxes.push({ metadata, paths });
       } catch {
         // A directory without valid metadata is not a box (never produced by a rename).
       }
@@ -91,12 +91,13 @@ async function digestOf(box: InstalledBox, file: string, cache: string, what: st
  * A fresh staging directory inside the store (same file system, so install is a rename).
  * Its name carries the owner's pid and start time: staging left by a process that is
  * gone (killed, Ctrl-C) is removed here, by the next command that stages anything.
+ * `purpose` ("add-org/name") may hold a box name, so it is spelt as the store spells names.
  */
 export async function makeStaging(home: string, purpose: string): Promise<string> {
   const root = stagingDir(home);
   await mkdir(root, { recursive: true, mode: 0o700 });
   await sweepStaging(root);
-  return mkdtemp(join(root, `${purpose}@${process.pid}@${(await processStartTime(process.pid)) ?? '0'}-`));
+  return mkdtemp(join(root, `${boxDirName(purpose)}@${process.pid}@${(await processStartTime(process.pid)) ?? '0'}-`));
 }
 
 /** Removes staging whose owner is gone. */

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import Handlebars from 'handlebars';
 import { templatesDir } from '../cloudinit/seed.js';
 import { ConfigError, UserError } from '../errors.js';
-import { BOX_NAME_PATTERN } from '../vmfile/box-metadata.js';
+import { BOX_NAME_PATTERN, BOX_NAME_RULE } from '../vmfile/box-metadata.js';
 
 export interface InitResult {
   vmfile: string;
@@ -19,7 +19,7 @@ export interface InitResult {
 export async function init(options: { dir: string; box?: string }): Promise<InitResult> {
   const box = options.box ?? 'debian-12';
   if (!BOX_NAME_PATTERN.test(box)) {
-    throw new ConfigError(`--box: "${box}" is not a box name (letters, digits, ".", "_" and "-")`, { hint: 'see installed boxes with: vmfile box list' });
+    throw new ConfigError(`--box: "${box}" is not a box name (${BOX_NAME_RULE})`, { hint: 'see installed boxes with: vmfile box list' });
   }
   const vmfile = join(options.dir, 'Vmfile.ts');
   const template = Handlebars.compile(await readFile(join(templatesDir(), 'Vmfile.ts.hbs'), 'utf8'), { noEscape: true, strict: true });

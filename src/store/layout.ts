@@ -5,6 +5,7 @@
  *   boxes/<name>/<version>/box.json, disk.qcow2, kernel, initrd,
  *                             disk.verified.json, kernel.verified.json, initrd.verified.json
  *                             (digest caches, see store/digest.ts)
+ *                             <name> is boxDirName(name): "org/name" is org-VAGRANTSLASH-name
  *   tmp/                      staging for imports and builds (same filesystem as boxes/,
  *                             so a finished box is moved into place atomically)
  *   projects/<hash>.json      one per project that ran vmup (global-status; see store/projects.ts)
@@ -42,8 +43,20 @@ export function boxesDir(home: string): string {
   return join(home, 'boxes');
 }
 
+/**
+ * The directory name of a box in the store. Vagrant-style names ("org/name") hold a
+ * slash, which must not become a directory level: it is spelt -VAGRANTSLASH-, as Vagrant
+ * does, and box names may not contain that marker, so two names never share a directory.
+ * Every path made from a box name goes through here.
+ */
+export function boxDirName(name: string): string {
+  return name.replaceAll('/', BOX_NAME_SLASH);
+}
+
+export const BOX_NAME_SLASH = '-VAGRANTSLASH-';
+
 export function boxDir(home: string, name: string): string {
-  return join(boxesDir(home), name);
+  return join(boxesDir(home), boxDirName(name));
 }
 
 export function boxPaths(home: string, name: string, version: string): BoxPaths {

@@ -5,7 +5,7 @@
  */
 import { posix } from 'node:path';
 import { z } from 'zod';
-import { BOX_NAME_PATTERN as BOX_NAME, BOX_VERSION_PATTERN } from './box-metadata.js';
+import { BOX_NAME_PATTERN as BOX_NAME, BOX_NAME_RULE, BOX_VERSION_PATTERN } from './box-metadata.js';
 import { formatSize, parseSize } from './size.js';
 
 const MiB = 1024 ** 2;
@@ -135,9 +135,9 @@ export type RunPolicy = z.infer<typeof runPolicySchema>;
 
 const boxRefSchema = z.union(
   [
-    z.string().regex(BOX_NAME, { error: 'box names are letters, digits, ".", "_" and "-"' }),
+    z.string().regex(BOX_NAME, { error: `box names are ${BOX_NAME_RULE}` }),
     z.strictObject({
-      name: z.string().regex(BOX_NAME, { error: 'box names are letters, digits, ".", "_" and "-"' }),
+      name: z.string().regex(BOX_NAME, { error: `box names are ${BOX_NAME_RULE}` }),
       version: z.string().regex(BOX_VERSION_PATTERN, { error: 'box versions are letters, digits, ".", "_", "+" and "-"' }).optional(),
     }),
   ],

@@ -126,6 +126,34 @@ describe('listBoxes and findBox', () => {
   });
 });
 
+describe('Vagrant-style names ("org/name")', () => {
+  test('install, list, find and remove through one directory level, spelt -VAGRANTSLASH-', async () => {
+    const home = await tempDir();
+    await install(home, 'org/name', '1.0');
+    await install(home, 'org/name', '2.0');
+    await install(home, 'org', '1.0');
+
+    expect(await readdir(boxesDir(home))).toEqual(expect.arrayContaining(['org', 'org-VAGRANTSLASH-name']));
+    expect(await installed(home)).toEqual(['org@1.0', 'org/name@1.0', 'org/name@2.0']);
+    expect((await findBox(home, { name: 'org/name' }))?.paths.dir).toBe(join(boxesDir(home), 'org-VAGRANTSLASH-name', '2.0'));
+
+    await removeBox(home, 'org/name');
+    expect(await installed(home)).toEqual(['org@1.0']);
+    expect(await readdir(boxesDir(home))).toEqual(['org']);
+    expect(await readdir(stagingDir(home))).toEqual([]);
+  });
+
+  test('a box.json that claims another name is not listed from a directory that is not its own', async () => {
+    const home = await tempDir();
+    await install(home, 'org/name', '1.0');
+    // Copied by hand under the name the marker spells: the directory is not "org/name"'s to claim twice.
+    await mkdir(join(boxesDir(home), 'elsewhere', '1.0'), { recursive: true });
+    await writeFile(join(boxesDir(home), 'elsewhere', '1.0', 'box.json'), JSON.stringify(metadata('org/name', '1.0')));
+
+    expect(await installed(home)).toEqual(['org/name@1.0']);
+  });
+});
+
 describe('removeBox', () => {
   test('removes one version and keeps the others', async () => {
     const home = await tempDir();

@@ -1,7 +1,28 @@
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { machinePaths, runtimeDir, vmfileHome } from '../../../src/store/layout.js';
+import { boxDir, boxDirName, boxPaths, machinePaths, runtimeDir, vmfileHome } from '../../../src/store/layout.js';
+import { BOX_NAME_PATTERN } from '../../../src/vmfile/box-metadata.js';
+
+describe('box names in the store', () => {
+  test.each([
+    ['debian-12', 'debian-12'],
+    ['org/name', 'org-VAGRANTSLASH-name'],
+    ['hashicorp/bionic64', 'hashicorp-VAGRANTSLASH-bionic64'],
+  ])('%s is the directory %s', (name, dir) => {
+    expect(boxDirName(name)).toBe(dir);
+    expect(boxDir('/h', name)).toBe(`/h/boxes/${dir}`);
+    expect(boxPaths('/h', name, '1.0').disk).toBe(`/h/boxes/${dir}/1.0/disk.qcow2`);
+  });
+
+  test('no valid name spells another one\'s directory, and none climbs out of the store', () => {
+    // The marker cannot be part of a name, in any case, so the mapping is one to one.
+    for (const name of ['org-VAGRANTSLASH-name', 'org-vagrantslash-name', 'a/b/c', '../x', 'a/..', '/a', 'a/', '.hidden', `${'a'.repeat(129)}`]) {
+      expect(BOX_NAME_PATTERN.test(name), name).toBe(false);
+    }
+    expect(BOX_NAME_PATTERN.test(`${'a'.repeat(64)}/${'b'.repeat(63)}`)).toBe(true);
+  });
+});
 
 describe('machinePaths', () => {
   test('puts every file in the machine directory when the socket path is short', () => {

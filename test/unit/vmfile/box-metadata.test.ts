@@ -36,6 +36,7 @@ describe('box.json', () => {
     ['an imported box', { ...built, boot: { type: 'firmware', firmware: 'uefi' }, source: { kind: 'import', file: 'debian 12 (1).qcow2', format: 'qcow2' } }],
     ['a packaged box', { ...built, firstLogin: 'vagrant-insecure-key', source: { kind: 'package', machine: 'web', fromBox: 'debian-12 2026.11.1', packages: [], importedFrom: 'web.box' } }],
     ['user names with _ and -', { ...built, user: '_build-user9' }],
+    ['a Vagrant-style name', { ...built, name: 'org/name' }],
   ])('%s parses', (_label, value) => {
     expect(problems(value)).toEqual([]);
   });
@@ -45,7 +46,8 @@ describe('box.json', () => {
     ['a space in user', { ...built, user: 'v m' }, 'user: expected a POSIX user name'],
     ['a user of 33 characters', { ...built, user: 'a'.repeat(33) }, 'user: expected a POSIX user name'],
     ['a user starting with a digit', { ...built, user: '1vm' }, 'user: expected a POSIX user name'],
-    ['a name with a slash', { ...built, name: 'a/b' }, 'name: '],
+    ['a name with two slashes', { ...built, name: 'a/b/c' }, 'name: '],
+    ['a name that spells the store\'s slash', { ...built, name: 'a-VAGRANTSLASH-b' }, 'name: '],
     ['a name of 129 characters', { ...built, name: 'a'.repeat(129) }, 'name: '],
     ['a version of ..', { ...built, version: '..' }, 'version: '],
     ['a disk path', { ...built, disk: { ...built.disk, file: 'sub/disk.qcow2' } }, 'disk.file: expected a plain file name'],

@@ -76,6 +76,7 @@ describe('parseVmfile defaults', () => {
     ['a string', 'debian-12', { name: 'debian-12' }],
     ['an object without version', { name: 'debian-12' }, { name: 'debian-12' }],
     ['an object with version', { name: 'debian-12', version: '2026.11.10' }, { name: 'debian-12', version: '2026.11.10' }],
+    ['a Vagrant-style name', 'hashicorp/bionic64', { name: 'hashicorp/bionic64' }],
   ])('box as %s', (_label, box, expected) => {
     const machine = machineOf({ box });
     expect(machine.box).toStrictEqual(expected);
@@ -182,8 +183,10 @@ describe('parseVmfile errors', () => {
     // Beyond a safe integer, so parseSize gives up before the range check (see the report).
     ['memory beyond any range', { box: 'd', memory: '9999TiB' }, ['memory: memory "9999TiB" is out of range: must be between 128MiB and 4TiB']],
     ['no box', {}, ['box: expected a box name like "debian-12" or { name: "debian-12", version: "..." }']],
-    ['a bad box name', { box: 'Debian 12!' }, ['box: box names are letters, digits, ".", "_" and "-"']],
-    ['a bad box name in an object', { box: { name: '../etc' } }, ['box.name: box names are letters, digits, ".", "_" and "-"']],
+    ['a bad box name', { box: 'Debian 12!' }, ['box: box names are letters, digits, ".", "_" and "-", starting with a letter or digit, optionally as "org/name"']],
+    ['a bad box name in an object', { box: { name: '../etc' } }, ['box.name: box names are letters, digits, ".", "_" and "-", starting with a letter or digit, optionally as "org/name"']],
+    ['a box name with two slashes', { box: 'a/b/c' }, ['box: box names are letters, digits, ".", "_" and "-", starting with a letter or digit, optionally as "org/name"']],
+    ['a box name that spells the store\'s slash', { box: 'org-VAGRANTSLASH-name' }, ['box: box names are letters, digits, ".", "_" and "-", starting with a letter or digit, optionally as "org/name"']],
     ['a bad hostname', { box: 'd', hostname: '-web' }, ['hostname: a hostname is 1-63 letters, digits and "-", not starting or ending with "-"']],
     ['a bad accel', { box: 'd', accel: 'fast' }, ['accel: expected "auto", "kvm" or "tcg"']],
     ['a zero boot timeout', { box: 'd', bootTimeout: 0 }, ['bootTimeout: bootTimeout must be more than 0 seconds']],
