@@ -15,6 +15,7 @@ import type { BoxRef } from '../vmfile/config.js';
 import { boxMetadataSchema, printable, type BoxMetadata } from '../vmfile/box-metadata.js';
 import type { BoxFacts } from '../vmfile/lock.js';
 import { formatIssues } from '../vmfile/config.js';
+import { compareVersions, satisfies } from '../vmfile/version.js';
 
 export interface InstalledBox {
   metadata: BoxMetadata;
@@ -54,11 +55,12 @@ export async function listBoxes(home: string): Promise<InstalledBox[]> {
   return boxes.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name) || compareVersions(a.metadata.version, b.metadata.version));
 }
 
-/** The requested version, or the newest one when the Vmfile pins none. */
-export async function findBox(home: string, ref: BoxRef): Promise<InstalledBox | undefined> {
+/** The requested version, or the newest one (that meets the constraints, when there are any) when the Vmfile pins none. */
+export async function findBox(home: string, ref: Pick<BoxRef, 'name' | 'version' | 'constraints'>): Promise<InstalledBox | undefined> {
   const candidates = (await listBoxes(home)).filter((box) => box.metadata.name === ref.name);
   if (ref.version !== undefined) return candidates.find((box) => box.metadata.version === ref.version);
-  return candidates.at(-1);
+  const constraints = ref.constraints ?? [];
+  return candidates.filter((box) => satisfies(box.metadata.version, constraints)).at(-1);
 }
 
 /**
@@ -174,11 +176,6 @@ export async function removeBox(home: string, name: string, version?: string): P
 
 export async function cleanStaging(path: string): Promise<void> {
   await removeStaging(path);
-}
-
-/** Numeric-aware ordering: 2026.11.2 < 2026.11.10. */
-export function compareVersions(a: string, b: string): number {
-  return a.localeCompare(b, 'en', { numeric: true });
 }
 
 async function listDir(path: string): Promise<string[]> {

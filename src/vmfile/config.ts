@@ -6,11 +6,16 @@ import { basename, resolve } from 'node:path';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { validatePrivateIps } from './private-ip.js';
+import type { VersionConstraint } from './version.js';
 import { machineSchema, multiMachineSchema, normalizeStep, type FolderSpec, type MachineOutput, type PortSpec, type ProvisionStep } from './schema.js';
 
+/** Which box a machine uses. */
 export interface BoxRef {
   name: string;
+  /** One exact version. */
   version?: string;
+  /** Or a range: the newest installed (or published) version that meets every constraint. */
+  constraints?: VersionConstraint[];
 }
 
 export interface MachineConfig {
