@@ -8,6 +8,9 @@
  *                             <name> is boxDirName(name): "org/name" is org-VAGRANTSLASH-name
  *   tmp/                      staging for imports and builds (same filesystem as boxes/,
  *                             so a finished box is moved into place atomically)
+ *   downloads/<key>.part      a box file being downloaded, kept across runs so that an
+ *                             interrupted download resumes (.part.json: its validators;
+ *                             .lock: held while a download runs); <key> hashes the URL
  *   projects/<hash>.json      one per project that ran vmup (global-status; see store/projects.ts)
  * Per project (next to the Vmfile):
  *   .vmfile/machines/<machine>/  overlay.qcow2, machine.json, provisioned.json, keys,
@@ -81,6 +84,33 @@ export function projectsIndexDir(home: string): string {
 export function projectIndexFile(home: string, projectDir: string): string {
   return join(projectsIndexDir(home), `${createHash('sha256').update(projectDir).digest('hex').slice(0, 24)}.json`);
 }
+
+/** Partial downloads of box files, resumed across runs (see box/download.ts). */
+export function downloadsDir(home: string): string {
+  return join(home, 'downloads');
+}
+
+export interface DownloadPaths {
+  /** The bytes received so far. */
+  partial: string;
+  /** The URL and the validators (ETag, Last-Modified, size) the bytes belong to. */
+  meta: string;
+  /** Held while a download runs, so two vmfile processes never append to one file. */
+  lock: string;
+}
+
+/** Named by a hash of the URL: the same URL resumes the same file, whatever the box is called. */
+export function downloadPaths(home: string, url: string): DownloadPaths {
+  return downloadPathsOf(home, createHash('sha256').update(url).digest('hex').slice(0, 32));
+}
+
+/** A download's files from its key (the name of its .part file without the suffix). */
+export function downloadPathsOf(home: string, key: string): DownloadPaths {
+  const base = join(downloadsDir(home), key);
+  return { partial: `${base}${PARTIAL_SUFFIX}`, meta: `${base}${PARTIAL_SUFFIX}.json`, lock: `${base}.lock` };
+}
+
+export const PARTIAL_SUFFIX = '.part';
 
 /** Scratch space for imports and builds; lives inside the home so renames are atomic. */
 export function stagingDir(home: string): string {

@@ -33,8 +33,9 @@ export function consoleReporter(stream: NodeJS.WriteStream = process.stderr): Re
           endBar();
           write(`    ${machine}: ${text}\n`);
         },
-        measure(fraction, totalBytes) {
-          const line = `    ${machine}: ${renderProgress({ fraction, elapsedMs: performance.now() - started, ...(totalBytes === undefined ? {} : { totalBytes }) })}`;
+        measure(fraction, totalBytes, startFraction) {
+          const sample = { fraction, elapsedMs: performance.now() - started, ...(totalBytes === undefined ? {} : { totalBytes }), ...(startFraction === undefined ? {} : { startFraction }) };
+          const line = `    ${machine}: ${renderProgress(sample)}`;
           if (stream.isTTY) {
             const now = performance.now();
             if (now - lastDraw < 100 && fraction < 1) return;

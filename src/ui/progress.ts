@@ -12,6 +12,8 @@ export interface ProgressSample {
   totalBytes?: number;
   /** Milliseconds since the work started. */
   elapsedMs: number;
+  /** How far it already was when it started (a resumed download): rate and time left count only what followed. */
+  startFraction?: number;
 }
 
 const WIDTH = 24;
@@ -21,11 +23,12 @@ export function renderProgress(sample: ProgressSample): string {
   const filled = Math.round(fraction * WIDTH);
   const parts = [`[${'#'.repeat(filled)}${'.'.repeat(WIDTH - filled)}] ${(fraction * 100).toFixed(0).padStart(3)}%`];
   const seconds = sample.elapsedMs / 1000;
+  const done = fraction - Math.min(fraction, Math.max(0, sample.startFraction ?? 0));
   if (sample.totalBytes !== undefined) {
     parts.push(`${formatSize(Math.round(fraction * sample.totalBytes))} of ${formatSize(sample.totalBytes)}`);
-    if (seconds > 0.5) parts.push(`${formatSize(Math.round((fraction * sample.totalBytes) / seconds))}/s`);
+    if (seconds > 0.5) parts.push(`${formatSize(Math.round((done * sample.totalBytes) / seconds))}/s`);
   }
-  if (fraction > 0.02 && fraction < 1 && seconds > 1) parts.push(`ETA ${formatDuration((seconds * (1 - fraction)) / fraction)}`);
+  if (done > 0.02 && fraction < 1 && seconds > 1) parts.push(`ETA ${formatDuration((seconds * (1 - fraction)) / done)}`);
   return parts.join(', ');
 }
 

@@ -5,8 +5,11 @@
 export interface Phase {
   /** Still waiting; shown as a progress line. */
   progress(text: string): void;
-  /** How far a measurable piece of work is (0..1), with its size in bytes when known; drawn as a bar. */
-  measure(fraction: number, totalBytes?: number): void;
+  /**
+   * How far a measurable piece of work is (0..1), with its size in bytes when known; drawn
+   * as a bar. `startFraction`: how far it was when the phase began (a resumed download).
+   */
+  measure(fraction: number, totalBytes?: number, startFraction?: number): void;
   done(detail?: string): void;
   fail(): void;
 }

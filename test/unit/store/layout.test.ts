@@ -1,7 +1,7 @@
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { boxDir, boxDirName, boxPaths, machinePaths, runtimeDir, vmfileHome } from '../../../src/store/layout.js';
+import { boxDir, boxDirName, boxPaths, downloadPaths, machinePaths, runtimeDir, vmfileHome } from '../../../src/store/layout.js';
 import { BOX_NAME_PATTERN } from '../../../src/vmfile/box-metadata.js';
 
 describe('box names in the store', () => {
@@ -21,6 +21,17 @@ describe('box names in the store', () => {
       expect(BOX_NAME_PATTERN.test(name), name).toBe(false);
     }
     expect(BOX_NAME_PATTERN.test(`${'a'.repeat(64)}/${'b'.repeat(63)}`)).toBe(true);
+  });
+});
+
+describe('downloadPaths', () => {
+  test('one set of files per URL, in the downloads directory, none named after the box', () => {
+    const a = downloadPaths('/h', 'http://127.0.0.1/a.box');
+    expect(a.partial).toMatch(/^\/h\/downloads\/[0-9a-f]{32}\.part$/);
+    expect(a.meta).toBe(`${a.partial}.json`);
+    expect(a.lock).toBe(a.partial.replace(/\.part$/, '.lock'));
+    expect(downloadPaths('/h', 'http://127.0.0.1/a.box')).toEqual(a);
+    expect(downloadPaths('/h', 'http://127.0.0.1/b.box').partial).not.toBe(a.partial);
   });
 });
 

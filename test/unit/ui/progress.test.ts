@@ -13,6 +13,12 @@ describe('renderProgress', () => {
     expect(renderProgress({ fraction: 1, elapsedMs: 3000 })).toBe('[########################] 100%');
     expect(renderProgress({ fraction: 0.25, elapsedMs: 90_000 })).toBe('[######..................]  25%, ETA 4 min 30 s');
   });
+
+  test('a resumed transfer: rate and time left count only what came in this run', () => {
+    // Half was there already; a quarter more came in 10 s: 51.2MiB/s, and the last quarter takes 10 s more.
+    expect(renderProgress({ fraction: 0.75, totalBytes: 2 * 1024 ** 3, elapsedMs: 10_000, startFraction: 0.5 })).toBe('[##################......]  75%, 1.5GiB of 2GiB, 51.2MiB/s, ETA 10 s');
+    expect(renderProgress({ fraction: 0.5, totalBytes: 2 * 1024 ** 3, elapsedMs: 2000, startFraction: 0.5 })).toBe('[############............]  50%, 1GiB of 2GiB, 0B/s');
+  });
 });
 
 /** A stream that is not a terminal, as in CI. */
