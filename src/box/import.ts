@@ -26,7 +26,7 @@ import { convertImage, imageInfo, type ImageFormat } from '../qemu/img.js';
 import { readDiskLayout } from './firmware.js';
 import { BOX_DISK_FILE, BOX_INITRD_FILE, BOX_KERNEL_FILE, BOX_METADATA_FILE, VAGRANT_DISK_FILE, VAGRANT_METADATA_FILE } from '../store/layout.js';
 import { sha256File } from '../store/digest.js';
-import { BOX_NAME_PATTERN, BOX_NAME_RULE, BOX_VERSION_PATTERN, boxMetadataSchema, printable, type BoxBoot, type BoxMetadata } from '../vmfile/box-metadata.js';
+import { BOX_NAME_PATTERN, BOX_NAME_RULE, BOX_VERSION_PATTERN, boxMetadataSchema, printable, type BoxBoot, type BoxMetadata, type BoxOrigin } from '../vmfile/box-metadata.js';
 import { formatIssues } from '../vmfile/config.js';
 import { cleanStaging, installStaged, makeStaging, type InstalledBox } from './store.js';
 import { inPhase, type Reporter } from '../ui/reporter.js';
@@ -61,6 +61,8 @@ export interface AddBoxOptions {
   file: string;
   checksum?: string;
   version?: string;
+  /** Where `file` was downloaded from (box/remote.ts), recorded in box.json's source. */
+  origin?: BoxOrigin;
 }
 
 type ImportDisk = (source: string, format: ImageFormat, disk: string) => Promise<void>;
@@ -79,11 +81,11 @@ export async function addBox(options: AddBoxOptions): Promise<InstalledBox> {
   }
   const kind = sniffImage(head);
   if (kind === 'unknown') {
-    throw new UserError(`box ${options.name}: ${options.file} is neither a qcow2 image nor a Vagrant .box archive nor a vmfile box file`, {
+    throw new UserError(`box ${options.name}: ${shownFile(options)} is neither a qcow2 image nor a Vagrant .box archive nor a vmfile box file`, {
       hint: 'convert a raw image first: qemu-img convert -f raw -O qcow2 IMAGE disk.qcow2',
     });
   }
-  const origin: ArchiveOrigin = { box: options.name, file: options.file };
+  const origin: ArchiveOrigin = { box: options.name, file: shownFile(options) };
   const staging = await makeStaging(options.home, `add-${options.name}`);
   // Flattening copies the image into the store; it was checked to have nothing to fold in.
   const importDisk: ImportDisk = (source, format, disk) =>
@@ -123,7 +125,7 @@ async function importedMetadata(options: AddBoxOptions, disk: string, format: 'q
   const layout = await readDiskLayout(disk);
   if (layout.boots.length === 0) {
     options.reporter?.notice(
-      `box ${options.name}: no boot loader found on ${basename(options.file)} (${layout.table === 'none' ? 'no partition table' : `a ${layout.table.toUpperCase()} disk with no EFI system partition or BIOS boot code`}); machines will try BIOS and may not boot`,
+      `box ${options.name}: no boot loader found on ${importedName(options)} (${layout.table === 'none' ? 'no partition table' : `a ${layout.table.toUpperCase()} disk with no EFI system partition or BIOS boot code`}); machines will try BIOS and may not boot`,
     );
   }
   return {
@@ -135,7 +137,7 @@ async function importedMetadata(options: AddBoxOptions, disk: string, format: 'q
     // Vagrant's convention: user "vagrant", first reached with Vagrant's insecure key.
     ...(format === 'vagrant-libvirt' ? { user: 'vagrant', firstLogin: 'vagrant-insecure-key' as const } : { user: 'vm' }),
     created: new Date().toISOString(),
-    source: { kind: 'import', file: printable(basename(options.file)), format },
+    source: { kind: 'import', file: importedName(options), format, ...options.origin },
   };
 }
 
@@ -154,7 +156,7 @@ interface Unpacked {
  */
 async function importVmfileBox(options: AddBoxOptions, unpacked: Unpacked & { staging: string }): Promise<BoxMetadata> {
   const { extracted, files, staging } = unpacked;
-  const where = `box ${options.name}: ${options.file}`;
+  const where = `box ${options.name}: ${shownFile(options)}`;
   let value: unknown;
   try {
     value = JSON.parse(await readFile(join(extracted, BOX_METADATA_FILE), 'utf8'));
@@ -177,7 +179,7 @@ async function importVmfileBox(options: AddBoxOptions, unpacked: Unpacked & { st
   };
   const source = member(original.disk.file, 'disk');
   // A backing file would make QEMU read whatever host file it names every time the box boots.
-  const info = await checkStandaloneImage(source, 'qcow2', { box: options.name, file: options.file, member: original.disk.file });
+  const info = await checkStandaloneImage(source, 'qcow2', { box: options.name, file: shownFile(options), member: original.disk.file });
   await verifyDigest(source, original.disk.sha256, `the disk ${original.disk.file}`, where);
   await rename(source, join(staging, BOX_DISK_FILE));
   let installedBoot: BoxBoot = boot;
@@ -192,15 +194,33 @@ async function importVmfileBox(options: AddBoxOptions, unpacked: Unpacked & { st
     }
     installedBoot = { type: 'kernel', kernel: BOX_KERNEL_FILE, cmdline: boot.cmdline, kernelSha256, ...initrd };
   }
-  const importedFrom = printable(basename(options.file));
+  const importedFrom = importedName(options);
   return {
     ...original,
     name: options.name,
     version: options.version ?? original.version,
     disk: { ...original.disk, file: BOX_DISK_FILE, virtualSize: info.virtualSize },
     boot: installedBoot,
-    source: original.source.kind === 'package' ? { ...original.source, importedFrom } : original.source,
+    source: original.source.kind === 'package' ? { ...withoutOrigin(original.source), importedFrom, ...options.origin } : original.source,
   };
+}
+
+/** Where a box came from is what this host downloaded it from, never what the box file says. */
+function withoutOrigin(source: PackageSource): PackageSource {
+  const { url: _url, catalog: _catalog, checksum: _checksum, ...rest } = source;
+  return rest;
+}
+
+type PackageSource = Extract<BoxMetadata['source'], { kind: 'package' }>;
+
+/** The file as messages name it: a download by its URL, not by its partial file. */
+function shownFile(options: AddBoxOptions): string {
+  return options.origin?.url ?? options.file;
+}
+
+/** The file's own name: the last part of the URL it was downloaded from, not the name of the download in progress. */
+function importedName(options: AddBoxOptions): string {
+  return printable(options.origin?.url === undefined ? basename(options.file) : basename(new URL(options.origin.url).pathname) || options.origin.url);
 }
 
 /** The file's sha256, which must be `recorded` when box.json records one. */

@@ -8,6 +8,7 @@
  * never half-understood.
  */
 import { z } from 'zod';
+import { CHECKSUM_PATTERN, httpUrlSchema } from './box-source.js';
 
 /**
  * Box names and versions become directory names in the store: no dot-dot, and at most
@@ -52,6 +53,18 @@ const bootSchema = z.discriminatedUnion('type', [
   }),
 ]);
 
+/**
+ * Where a box was downloaded from, when it was: the box file's URL, the catalog that
+ * named it (box outdated and box update read it again) and the checksum it was verified
+ * with. Read back from box.json and written into Vmfile.lock, so held to the same rules
+ * as any downloaded text.
+ */
+const originShape = {
+  url: httpUrlSchema.optional(),
+  catalog: httpUrlSchema.optional(),
+  checksum: z.string().regex(CHECKSUM_PATTERN, { error: 'expected sha256:HEX, sha384:HEX or sha512:HEX' }).optional(),
+};
+
 const sourceSchema = z.discriminatedUnion('kind', [
   z.strictObject({
     kind: z.literal('recipe'),
@@ -68,7 +81,7 @@ const sourceSchema = z.discriminatedUnion('kind', [
     /** When the build ran (ISO 8601): the mirror's state at that time decides the package versions. */
     built: text(64).optional(),
   }),
-  z.strictObject({ kind: z.literal('import'), file: text(255), format: z.enum(['qcow2', 'raw', 'vagrant-libvirt']) }),
+  z.strictObject({ kind: z.literal('import'), file: text(255), format: z.enum(['qcow2', 'raw', 'vagrant-libvirt']), ...originShape }),
   z.strictObject({
     kind: z.literal('package'),
     /** The machine it was exported from and that machine's box ("debian-12 2026.11.23"). */
@@ -78,6 +91,7 @@ const sourceSchema = z.discriminatedUnion('kind', [
     packages: packageList.optional(),
     /** Where `vmfile box add` took it from, on the importing host. */
     importedFrom: text(255).optional(),
+    ...originShape,
   }),
 ]);
 
@@ -100,6 +114,23 @@ export const boxMetadataSchema = z.strictObject({
 });
 
 export type BoxMetadata = z.infer<typeof boxMetadataSchema>;
+
+export interface BoxOrigin {
+  url?: string;
+  catalog?: string;
+  checksum?: string;
+}
+
+/** Where the box was downloaded from; empty for a box built here or imported from a file. */
+export function boxOrigin(metadata: BoxMetadata): BoxOrigin {
+  const source = metadata.source;
+  if (source.kind === 'recipe') return {};
+  return {
+    ...(source.url === undefined ? {} : { url: source.url }),
+    ...(source.catalog === undefined ? {} : { catalog: source.catalog }),
+    ...(source.checksum === undefined ? {} : { checksum: source.checksum }),
+  };
+}
 export type BoxBoot = z.infer<typeof bootSchema>;
 
 /** Text from outside (an imported file's name, a key in a hostile box.json) made safe to print and record: control characters become "?". */

@@ -37,6 +37,14 @@ describe('box.json', () => {
     ['a packaged box', { ...built, firstLogin: 'vagrant-insecure-key', source: { kind: 'package', machine: 'web', fromBox: 'debian-12 2026.11.1', packages: [], importedFrom: 'web.box' } }],
     ['user names with _ and -', { ...built, user: '_build-user9' }],
     ['a Vagrant-style name', { ...built, name: 'org/name' }],
+    [
+      'a downloaded box, with where it came from',
+      {
+        ...built,
+        name: 'org/name',
+        source: { kind: 'import', file: 'libvirt.box', format: 'vagrant-libvirt', url: 'https://boxes.example/org/name/1.0/libvirt.box', catalog: 'https://boxes.example/org/name.json', checksum: `sha512:${'e'.repeat(128)}` },
+      },
+    ],
   ])('%s parses', (_label, value) => {
     expect(problems(value)).toEqual([]);
   });
@@ -61,6 +69,10 @@ describe('box.json', () => {
     ['a C1 control in a package line', { ...built, source: { ...built.source, packages: ['bash\u009b2J'] } }, 'source.packages[0]: must not contain control characters'],
     ['an unknown boot key', { ...built, boot: { ...built.boot, dtb: 'x' } }, 'boot: unknown key "dtb"'],
     ['an unknown top-level key', { ...built, hooks: [] }, 'unknown key "hooks"'],
+    ['a download URL with a newline', { ...built, source: { kind: 'import', file: 'x', format: 'qcow2', url: 'http://x/a\nb' } }, 'source.url: expected a URL without spaces or control characters'],
+    ['a catalog that is a local file', { ...built, source: { kind: 'package', machine: 'm', fromBox: 'b', catalog: 'file:///etc/passwd' } }, 'source.catalog: expected an http:// or https:// URL, not file:'],
+    ['an md5 checksum', { ...built, source: { kind: 'import', file: 'x', format: 'qcow2', checksum: `md5:${'a'.repeat(32)}` } }, 'source.checksum: expected sha256:HEX, sha384:HEX or sha512:HEX'],
+    ['a recipe box claiming a catalog', { ...built, source: { ...built.source, catalog: 'https://boxes.example/c.json' } }, 'source: unknown key "catalog"'],
   ])('%s is refused', (_label, value, problem) => {
     expect(problems(value).join('\n')).toContain(problem);
   });
