@@ -4,7 +4,10 @@ import { defineVm } from 'vmfile';
 
 export default defineVm({
   // Base box: a name ("debian-12" is built from Debian packages on first use), or
-  // { name, version } to pin one version of an installed box.
+  // { name, version } to pin one version of an installed box. vmup downloads a missing
+  // box from a url: a Vagrant catalog ({ name: 'org/name', url: 'https://…/catalog.json',
+  // version: '>= 1.2' }) or a box file, which needs its checksum
+  // ({ name: 'cloud', url: 'https://…/cloud.qcow2', checksum: 'sha256:…' }).
   box: 'debian-12',
   // Virtual CPUs (1 to the host's count).
   cpus: 2,

@@ -3,6 +3,7 @@
  * from its recipe on first use), then checked against Vmfile.lock.
  */
 import { buildBox, hasRecipe, listRecipes } from '../box/build.js';
+import { addBoxFromUrl, type NetworkSettings } from '../box/remote.js';
 import { boxFacts, findBox, listBoxes, type InstalledBox } from '../box/store.js';
 import { UserError } from '../errors.js';
 import { lockFilePath } from '../store/layout.js';
@@ -10,28 +11,50 @@ import { readLockFile, writeLockFile } from '../store/lockfile.js';
 import type { Reporter } from '../ui/reporter.js';
 import type { BoxRef, MachineConfig, Project } from '../vmfile/config.js';
 import { settleLock, type LockOutcome } from '../vmfile/lock.js';
+import { formatConstraints } from '../vmfile/version.js';
 
 /**
- * The box a machine needs: from the store, or built from its recipe on first use.
- * `fromLock` says the version came from Vmfile.lock rather than the Vmfile: a locked
- * version that is not installed is built from the recipe under that version (another
- * host, same lock), and the lock check that follows says whether it came out the same.
+ * The box a machine needs: from the store, downloaded from its url (the Vmfile's, or the
+ * one Vmfile.lock recorded), or built from its recipe on first use. `fromLock` says the
+ * version came from Vmfile.lock rather than the Vmfile: a locked version that is not
+ * installed is downloaded or built under that version (another host, same lock), and the
+ * lock check that follows says whether it came out the same.
  */
 export async function ensureBox(
   home: string,
   ref: BoxRef,
-  options: { reporter: Reporter; machine: string; fromLock?: boolean },
+  options: { reporter: Reporter; machine: string; fromLock?: boolean; network?: NetworkSettings },
 ): Promise<InstalledBox> {
   const found = await findBox(home, ref);
   if (found !== undefined) return found;
+  if (ref.url !== undefined) {
+    const which = ref.version === undefined ? '' : ` ${ref.version}${options.fromLock === true ? ' (pinned by Vmfile.lock)' : ''}`;
+    options.reporter.info(options.machine, `box ${ref.name}${which} is not installed; downloading it from ${ref.url}`);
+    return addBoxFromUrl({
+      home,
+      reporter: options.reporter,
+      name: ref.name,
+      url: ref.url,
+      requireChecksum: true,
+      ...(ref.checksum === undefined ? {} : { checksum: ref.checksum }),
+      ...(ref.version === undefined ? {} : { version: ref.version }),
+      ...(ref.constraints === undefined ? {} : { constraints: ref.constraints }),
+      ...(options.network === undefined ? {} : { network: options.network }),
+    });
+  }
   const versions = (await listBoxes(home)).filter((box) => box.metadata.name === ref.name).map((box) => box.metadata.version);
+  if (ref.constraints !== undefined) {
+    throw new UserError(`machine "${options.machine}": no installed version of box ${ref.name} meets ${formatConstraints(ref.constraints)}${versions.length > 0 ? ` (installed: ${versions.join(', ')})` : ''}`, {
+      hint: 'add a version that does (vmfile box add), or give the box a url in the Vmfile to download one',
+    });
+  }
   if (options.fromLock === true && ref.version !== undefined) {
     if (await hasRecipe(ref.name)) {
       options.reporter.info(options.machine, `box ${ref.name} ${ref.version} (pinned by Vmfile.lock) is not installed; building it from its recipe, then checking it against the lock`);
       return buildBox({ home, name: ref.name, version: ref.version, reporter: options.reporter });
     }
     throw new UserError(`machine "${options.machine}": box ${ref.name} version ${ref.version}, pinned by Vmfile.lock, is not installed${versions.length > 0 ? ` (installed: ${versions.join(', ')})` : ''}`, {
-      hint: `add that version (vmfile box add ${ref.name} FILE --version ${ref.version}), or switch to an installed one and record it with: vmfile lock --update`,
+      hint: `add that version (vmfile box add ${ref.name} FILE --version ${ref.version}), give the box a url in the Vmfile, or switch to an installed one and record it with: vmfile lock --update`,
     });
   }
   if (ref.version !== undefined && versions.length > 0) {
@@ -45,7 +68,7 @@ export async function ensureBox(
   }
   const recipes = await listRecipes();
   throw new UserError(`machine "${options.machine}": unknown box "${ref.name}"`, {
-    hint: `add it with "vmfile box add ${ref.name} FILE", or use a box with a recipe: ${recipes.join(', ') || 'none'}`,
+    hint: `add it with "vmfile box add ${ref.name} FILE-OR-URL", give it a url in the Vmfile, or use a box with a recipe: ${recipes.join(', ') || 'none'}`,
   });
 }
 

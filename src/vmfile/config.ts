@@ -6,16 +6,20 @@ import { basename, resolve } from 'node:path';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { validatePrivateIps } from './private-ip.js';
-import type { VersionConstraint } from './version.js';
+import { isExactVersion, parseVersionConstraints, type VersionConstraint } from './version.js';
 import { machineSchema, multiMachineSchema, normalizeStep, type FolderSpec, type MachineOutput, type PortSpec, type ProvisionStep } from './schema.js';
 
-/** Which box a machine uses. */
+/** Which box a machine uses, and where to download it when it is missing. */
 export interface BoxRef {
   name: string;
   /** One exact version. */
   version?: string;
   /** Or a range: the newest installed (or published) version that meets every constraint. */
   constraints?: VersionConstraint[];
+  /** A Vagrant catalog or a box file (see schema.ts). */
+  url?: string;
+  /** "sha256:HEX" of the box file at `url`. */
+  checksum?: string;
 }
 
 export interface MachineConfig {
@@ -86,10 +90,9 @@ export function parseVmfile(value: unknown, vmfilePath: string, projectDir: stri
 }
 
 function toMachine(name: string, vm: MachineOutput, defaultHostname: string, projectDir: string): MachineConfig {
-  const box: BoxRef = typeof vm.box === 'string' ? { name: vm.box } : vm.box.version === undefined ? { name: vm.box.name } : { name: vm.box.name, version: vm.box.version };
   return {
     name,
-    box,
+    box: boxRefOf(vm.box),
     cpus: vm.cpus,
     memory: vm.memory,
     disk: vm.disk,
@@ -106,6 +109,17 @@ function toMachine(name: string, vm: MachineOutput, defaultHostname: string, pro
     }),
     primary: vm.primary,
     autostart: vm.autostart,
+  };
+}
+
+function boxRefOf(box: MachineOutput['box']): BoxRef {
+  if (typeof box === 'string') return { name: box };
+  const constraints = box.version === undefined || isExactVersion(box.version) ? undefined : parseVersionConstraints(box.version);
+  return {
+    name: box.name,
+    ...(box.version === undefined ? {} : constraints === undefined ? { version: box.version } : { constraints }),
+    ...(box.url === undefined ? {} : { url: box.url }),
+    ...(box.checksum === undefined ? {} : { checksum: box.checksum.toLowerCase() }),
   };
 }
 

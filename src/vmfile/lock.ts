@@ -4,8 +4,10 @@
  * months later — or vmup says precisely what differs.
  *
  * Per machine it records the box name, version and the sha256 of its disk (and of its
- * kernel and initrd, for a box that boots a kernel directly; and, for a box built from a
- * recipe, the recipe's hash, the SOURCE_DATE_EPOCH and the build date).
+ * kernel and initrd, for a box that boots a kernel directly; for a box built from a
+ * recipe, the recipe's hash, the SOURCE_DATE_EPOCH and the build date; for a downloaded
+ * box, the URL, catalog and checksum it came with, so that a vmup elsewhere fetches the
+ * same version).
  * The first vmup writes the entry; every later vmup verifies it before anything is
  * created or booted, and a mismatch is a ConfigError naming the machine, each
  * difference, and `vmfile lock --update`.
@@ -28,9 +30,11 @@
  */
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
-import type { BoxMetadata } from './box-metadata.js';
+import { boxOrigin, type BoxMetadata } from './box-metadata.js';
+import { CHECKSUM_PATTERN, httpUrlSchema } from './box-source.js';
 import type { BoxRef } from './config.js';
 import { formatIssues } from './config.js';
+import { satisfies } from './version.js';
 
 /** The lock file's name, next to the Vmfile. */
 export const LOCK_FILE_NAME = 'Vmfile.lock';
@@ -57,6 +61,14 @@ const entrySchema = z.strictObject({
   /** Where the box came from: built from a recipe, imported, or packaged from a machine. */
   source: z.enum(['recipe', 'import', 'package']),
   recipe: recipeSchema.optional(),
+  /**
+   * Where the box was downloaded from (absent for a box built or imported from a file):
+   * a colleague's vmup fetches the locked version from the same catalog or URL. Optional,
+   * so lock files written before vmfile downloaded boxes still read as lockVersion 1.
+   */
+  url: httpUrlSchema.optional(),
+  catalog: httpUrlSchema.optional(),
+  checksum: z.string().regex(CHECKSUM_PATTERN, { error: 'expected sha256:HEX, sha384:HEX or sha512:HEX' }).optional(),
 });
 
 export const lockFileSchema = z.strictObject({
@@ -102,7 +114,7 @@ export function entryFor(metadata: BoxMetadata, files: Pick<BoxFacts, 'kernelSha
     const { recipe, recipeHash, suite, sourceDateEpoch, snapshot, built } = metadata.source;
     entry.recipe = orderedRecipe({ name: recipe, hash: recipeHash, suite, sourceDateEpoch, snapshot, built });
   }
-  return orderedEntry(entry);
+  return orderedEntry({ ...entry, ...boxOrigin(metadata) });
 }
 
 type RecipeEntry = NonNullable<LockEntry['recipe']>;
@@ -164,13 +176,20 @@ function bootFileDifference(file: BootFile, locked: string | undefined, recorded
 
 /**
  * The box a machine should use: the Vmfile's reference, except that when the Vmfile
- * names no version and the lock has an entry for the same box name, the locked version
- * is the one to use (that is what the lock is for). A Vmfile that pins a version, or
+ * names no version (or a range the locked version is in) and the lock has an entry for
+ * the same box name, the locked version is the one to use (that is what the lock is for),
+ * downloaded if need be from the Vmfile's url, else from where the lock says it came
+ * from (its catalog, else its URL with its checksum). A Vmfile that pins a version, or
  * names another box, wins; verification then says how it differs from the lock.
  */
 export function lockedBoxRef(ref: BoxRef, entry: LockEntry | undefined): BoxRef & { fromLock: boolean } {
   if (ref.version !== undefined || entry === undefined || entry.box !== ref.name) return { ...ref, fromLock: false };
-  return { name: ref.name, version: entry.version, fromLock: true };
+  if (ref.constraints !== undefined && !satisfies(entry.version, ref.constraints)) return { ...ref, fromLock: false };
+  const locked: BoxRef & { fromLock: boolean } = { name: ref.name, version: entry.version, fromLock: true };
+  if (ref.url !== undefined) return { ...locked, url: ref.url, ...(ref.checksum === undefined ? {} : { checksum: ref.checksum }) };
+  if (entry.catalog !== undefined) return { ...locked, url: entry.catalog };
+  if (entry.url !== undefined) return { ...locked, url: entry.url, ...(entry.checksum === undefined ? {} : { checksum: entry.checksum }) };
+  return locked;
 }
 
 export function parseLockFile(text: string, path: string): LockFile {
@@ -211,6 +230,9 @@ function orderedEntry(entry: LockEntry): LockEntry {
     source: entry.source,
   };
   if (entry.recipe !== undefined) ordered.recipe = orderedRecipe(entry.recipe);
+  if (entry.url !== undefined) ordered.url = entry.url;
+  if (entry.catalog !== undefined) ordered.catalog = entry.catalog;
+  if (entry.checksum !== undefined) ordered.checksum = entry.checksum;
   return ordered;
 }
 

@@ -5,8 +5,10 @@
  */
 import { posix } from 'node:path';
 import { z } from 'zod';
-import { BOX_NAME_PATTERN as BOX_NAME, BOX_NAME_RULE, BOX_VERSION_PATTERN } from './box-metadata.js';
+import { BOX_NAME_PATTERN as BOX_NAME, BOX_NAME_RULE } from './box-metadata.js';
+import { httpUrlSchema, USER_CHECKSUM_PATTERN } from './box-source.js';
 import { formatSize, parseSize } from './size.js';
+import { CONSTRAINT_RULE, parseVersionConstraints } from './version.js';
 
 const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;
@@ -133,13 +135,32 @@ export type ProvisionStep =
 
 export type RunPolicy = z.infer<typeof runPolicySchema>;
 
+const boxNameSchema = z.string().regex(BOX_NAME, { error: `box names are ${BOX_NAME_RULE}` });
+
+/**
+ * A box: a name, or { name, version?, url?, checksum? }. `version` is exact or a
+ * Vagrant-style constraint (">= 1.2, < 2"). `url` is where vmup downloads the box when it
+ * is missing: a Vagrant catalog (JSON) or a box file. A box file from a Vmfile must come
+ * with its `checksum`, checked before anything is installed: the Vmfile is shared, and
+ * whoever runs vmup on it should get the file its author meant (a catalog carries its
+ * own checksums). `vmfile box add NAME URL` leaves that choice to the user, as Vagrant does.
+ */
 const boxRefSchema = z.union(
   [
-    z.string().regex(BOX_NAME, { error: `box names are ${BOX_NAME_RULE}` }),
-    z.strictObject({
-      name: z.string().regex(BOX_NAME, { error: `box names are ${BOX_NAME_RULE}` }),
-      version: z.string().regex(BOX_VERSION_PATTERN, { error: 'box versions are letters, digits, ".", "_", "+" and "-"' }).optional(),
-    }),
+    boxNameSchema,
+    z
+      .strictObject({
+        name: boxNameSchema,
+        version: z
+          .string()
+          .refine((text) => parseVersionConstraints(text) !== undefined, { error: `expected ${CONSTRAINT_RULE}` })
+          .optional(),
+        url: httpUrlSchema.optional(),
+        checksum: z.string().regex(USER_CHECKSUM_PATTERN, { error: 'expected "sha256:" and 64 hex digits' }).optional(),
+      })
+      .superRefine((box, ctx) => {
+        if (box.checksum !== undefined && box.url === undefined) ctx.addIssue({ code: 'custom', path: ['checksum'], message: 'a checksum applies to a box downloaded from "url"; add the url' });
+      }),
   ],
   { error: 'expected a box name like "debian-12" or { name: "debian-12", version: "..." }' },
 );

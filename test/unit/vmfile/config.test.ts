@@ -77,6 +77,24 @@ describe('parseVmfile defaults', () => {
     ['an object without version', { name: 'debian-12' }, { name: 'debian-12' }],
     ['an object with version', { name: 'debian-12', version: '2026.11.10' }, { name: 'debian-12', version: '2026.11.10' }],
     ['a Vagrant-style name', 'hashicorp/bionic64', { name: 'hashicorp/bionic64' }],
+    [
+      'a catalog url and a version range',
+      { name: 'org/name', url: 'https://boxes.example/org/name.json', version: '>= 1.2, < 2' },
+      {
+        name: 'org/name',
+        constraints: [
+          { operator: '>=', version: '1.2' },
+          { operator: '<', version: '2' },
+        ],
+        url: 'https://boxes.example/org/name.json',
+      },
+    ],
+    [
+      'a box file url with its checksum (hex in lower case)',
+      { name: 'cloud', url: 'http://127.0.0.1:8080/cloud.qcow2', checksum: `sha256:${'AB'.repeat(32)}` },
+      { name: 'cloud', url: 'http://127.0.0.1:8080/cloud.qcow2', checksum: `sha256:${'ab'.repeat(32)}` },
+    ],
+    ['"= V" is a constraint that only V meets', { name: 'd', version: '= 1.0' }, { name: 'd', constraints: [{ operator: '=', version: '1.0' }] }],
   ])('box as %s', (_label, box, expected) => {
     const machine = machineOf({ box });
     expect(machine.box).toStrictEqual(expected);
@@ -187,6 +205,16 @@ describe('parseVmfile errors', () => {
     ['a bad box name in an object', { box: { name: '../etc' } }, ['box.name: box names are letters, digits, ".", "_" and "-", starting with a letter or digit, optionally as "org/name"']],
     ['a box name with two slashes', { box: 'a/b/c' }, ['box: box names are letters, digits, ".", "_" and "-", starting with a letter or digit, optionally as "org/name"']],
     ['a box name that spells the store\'s slash', { box: 'org-VAGRANTSLASH-name' }, ['box: box names are letters, digits, ".", "_" and "-", starting with a letter or digit, optionally as "org/name"']],
+    ['a file:// box url', { box: { name: 'd', url: 'file:///etc/passwd' } }, ['box.url: expected an http:// or https:// URL, not file:']],
+    ['a box url with a space', { box: { name: 'd', url: 'http://x/a b.box' } }, ['box.url: expected a URL without spaces or control characters (percent-encode them)']],
+    ['a relative box url', { box: { name: 'd', url: 'boxes/d.box' } }, ['box.url: expected an absolute http:// or https:// URL']],
+    ['a checksum without a url', { box: { name: 'd', checksum: `sha256:${'a'.repeat(64)}` } }, ['box.checksum: a checksum applies to a box downloaded from "url"; add the url']],
+    ['an md5 checksum', { box: { name: 'd', url: 'http://x/d.box', checksum: `md5:${'a'.repeat(32)}` } }, ['box.checksum: expected "sha256:" and 64 hex digits']],
+    [
+      'a version that is neither a version nor a constraint',
+      { box: { name: 'd', version: '>= ../1' } },
+      ['box.version: expected a version like "2026.11.1", or constraints like ">= 1.2", "< 2", "~> 1.2", "!= 1.3" separated by commas'],
+    ],
     ['a bad hostname', { box: 'd', hostname: '-web' }, ['hostname: a hostname is 1-63 letters, digits and "-", not starting or ending with "-"']],
     ['a bad accel', { box: 'd', accel: 'fast' }, ['accel: expected "auto", "kvm" or "tcg"']],
     ['a zero boot timeout', { box: 'd', bootTimeout: 0 }, ['bootTimeout: bootTimeout must be more than 0 seconds']],

@@ -6,7 +6,7 @@ import type { BoxMetadata } from '../../../src/vmfile/box-metadata.js';
 import { installStaged, makeStaging, type InstalledBox } from '../../../src/box/store.js';
 import { ConfigError } from '../../../src/errors.js';
 
-import type { MachineConfig, Project } from '../../../src/vmfile/config.js';
+import type { BoxRef, MachineConfig, Project } from '../../../src/vmfile/config.js';
 import { checkLock } from '../../../src/lifecycle/box.js';
 import { readLockFile } from '../../../src/store/lockfile.js';
 import { compareEntry, entryFor, formatLockFile, LOCK_FILE_NAME, lockedBoxRef, parseLockFile, type LockEntry } from '../../../src/vmfile/lock.js';
@@ -77,6 +77,17 @@ describe('compareEntry', () => {
   });
 });
 
+const CATALOG = 'https://boxes.example/org/name.json';
+const FILE_URL = 'https://boxes.example/org/name/1.0/libvirt.box';
+
+/** A box downloaded through a catalog, as box add records it. */
+function catalogBox(version = '1.0'): BoxMetadata {
+  return {
+    ...recipeBox({ name: 'org/name', version }),
+    source: { kind: 'import', file: 'libvirt.box', format: 'vagrant-libvirt', url: FILE_URL, catalog: CATALOG, checksum: `sha256:${C}` },
+  };
+}
+
 describe('lockedBoxRef', () => {
   test.each<[string, { name: string; version?: string }, LockEntry | undefined, { name: string; version?: string; fromLock: boolean }]>([
     ['no lock entry: the Vmfile as it is', { name: 'debian-12' }, undefined, { name: 'debian-12', fromLock: false }],
@@ -85,6 +96,59 @@ describe('lockedBoxRef', () => {
     ['another box in the Vmfile: the lock does not apply', { name: 'ubuntu' }, locked, { name: 'ubuntu', fromLock: false }],
   ])('%s', (_label, ref, entry, expected) => {
     expect(lockedBoxRef(ref, entry)).toEqual(expected);
+  });
+
+  const fromCatalog = entryFor(catalogBox());
+  const fromUrl: LockEntry = { ...entryFor(catalogBox()), url: 'http://127.0.0.1/x.box' };
+  delete fromUrl.catalog;
+
+  test.each<[string, BoxRef, LockEntry, BoxRef & { fromLock: boolean }]>([
+    ['the lock\'s catalog, to fetch the locked version from', { name: 'org/name' }, fromCatalog, { name: 'org/name', version: '1.0', url: CATALOG, fromLock: true }],
+    ['the lock\'s box file URL with its checksum', { name: 'org/name' }, fromUrl, { name: 'org/name', version: '1.0', url: 'http://127.0.0.1/x.box', checksum: `sha256:${C}`, fromLock: true }],
+    [
+      'the Vmfile\'s url wins over the lock\'s',
+      { name: 'org/name', url: 'https://mirror.example/c.json' },
+      fromCatalog,
+      { name: 'org/name', version: '1.0', url: 'https://mirror.example/c.json', fromLock: true },
+    ],
+    [
+      'a range the locked version is in: the locked version',
+      { name: 'org/name', constraints: [{ operator: '>=', version: '1.0' }] },
+      fromCatalog,
+      { name: 'org/name', version: '1.0', url: CATALOG, fromLock: true },
+    ],
+    [
+      'a range the locked version is not in: the Vmfile wins (and the lock check says so)',
+      { name: 'org/name', constraints: [{ operator: '>=', version: '2' }], url: CATALOG },
+      fromCatalog,
+      { name: 'org/name', constraints: [{ operator: '>=', version: '2' }], url: CATALOG, fromLock: false },
+    ],
+  ])('downloads: %s', (_label, ref, entry, expected) => {
+    expect(lockedBoxRef(ref, entry)).toEqual(expected);
+  });
+});
+
+describe('a box that was downloaded', () => {
+  test('its lock entry records the file URL, the catalog and the checksum, after the fields older locks have', () => {
+    const entry = entryFor(catalogBox());
+    expect(entry).toEqual({ box: 'org/name', version: '1.0', sha256: A, source: 'import', url: FILE_URL, catalog: CATALOG, checksum: `sha256:${C}` });
+    const text = formatLockFile({ lockVersion: 1, machines: { default: entry } });
+    expect(Object.keys(JSON.parse(text).machines.default)).toEqual(['box', 'version', 'sha256', 'source', 'url', 'catalog', 'checksum']);
+    expect(formatLockFile(parseLockFile(text, LOCK_FILE_NAME))).toBe(text);
+    expect(JSON.parse(text).lockVersion).toBe(1);
+  });
+
+  test('a box built or imported from a file records none of them, as before', () => {
+    expect(Object.keys(entryFor(recipeBox()))).toEqual(['box', 'version', 'sha256', 'source', 'recipe']);
+  });
+
+  test.each([
+    ['a file:// URL', { url: 'file:///etc/shadow' }, /machines\.default\.url: expected an http:\/\/ or https:\/\/ URL, not file:/],
+    ['a catalog URL with a newline', { catalog: 'http://x/a\nb' }, /machines\.default\.catalog: expected a URL without spaces or control characters/],
+    ['an md5 checksum', { checksum: `md5:${'a'.repeat(32)}` }, /machines\.default\.checksum: expected sha256:HEX, sha384:HEX or sha512:HEX/],
+  ])('a lock from a repository with %s is refused', (_label, fields, message) => {
+    const text = JSON.stringify({ lockVersion: 1, machines: { default: { ...entryFor(recipeBox()), ...fields } } });
+    expect(() => parseLockFile(text, 'Vmfile.lock')).toThrow(message);
   });
 });
 
