@@ -2,7 +2,10 @@
 import BoxAdd from './box/add.js';
 import BoxBuild from './box/build.js';
 import BoxList from './box/list.js';
+import BoxOutdated from './box/outdated.js';
+import BoxPrune from './box/prune.js';
 import BoxRemove from './box/remove.js';
+import BoxUpdate from './box/update.js';
 import Destroy from './destroy.js';
 import Download from './download.js';
 import GlobalStatus from './global-status.js';
@@ -59,4 +62,7 @@ export const COMMANDS = {
   'box:add': BoxAdd,
   'box:list': BoxList,
   'box:remove': BoxRemove,
+  'box:outdated': BoxOutdated,
+  'box:update': BoxUpdate,
+  'box:prune': BoxPrune,
 };

@@ -1,8 +1,14 @@
-/** The `vmfile box` commands: build, add, list, remove. */
+/** The `vmfile box` commands: build, add, list, remove, outdated, update, prune. */
+import { idleDownloads } from '../box/download.js';
 import { addBox as addBoxFromFile } from '../box/import.js';
-import { addBoxFromUrl, type NetworkSettings } from '../box/remote.js';
-import type { InstalledBox } from '../box/store.js';
+import { boxesInUse, planPrune, type BoxVersionRef, type PrunePlan } from '../box/prune.js';
+import { addBoxFromUrl, installFromCatalog, newestInCatalog, type NetworkSettings } from '../box/remote.js';
+import { listBoxes, removeBox, type InstalledBox } from '../box/store.js';
+import { UserError, VmfileError } from '../errors.js';
 import type { Reporter } from '../ui/reporter.js';
+import { boxOrigin } from '../vmfile/box-metadata.js';
+import type { CatalogChoice } from '../vmfile/catalog.js';
+import { compareVersions } from '../vmfile/version.js';
 
 export { buildBox } from '../box/build.js';
 export { listBoxes, removeBox } from '../box/store.js';
@@ -23,4 +29,108 @@ export async function addBox(options: AddBoxOptions): Promise<InstalledBox> {
   const { source, network, ...common } = options;
   if (/^https?:\/\//i.test(source)) return addBoxFromUrl({ ...common, url: source, ...(network === undefined ? {} : { network }) });
   return addBoxFromFile({ ...common, file: source });
+}
+
+export type OutdatedStatus = 'outdated' | 'up to date' | 'no catalog' | 'failed';
+
+export interface OutdatedReport {
+  name: string;
+  /** The newest installed version. */
+  installed: string;
+  status: OutdatedStatus;
+  /** The newest version the catalog offers this host. */
+  latest?: string;
+  catalog?: string;
+  /** For 'failed': what went wrong. */
+  error?: string;
+}
+
+/**
+ * Each installed box (or those named) against its catalog: the one recorded by the newest
+ * installed version that came from a catalog. A catalog that cannot be read fails that
+ * box only.
+ */
+export async function boxOutdated(options: { home: string; names?: readonly string[]; network?: NetworkSettings }): Promise<OutdatedReport[]> {
+  return (await compareWithCatalogs(options)).map(({ report }) => report);
+}
+
+async function compareWithCatalogs(options: { home: string; names?: readonly string[]; network?: NetworkSettings }): Promise<{ report: OutdatedReport; choice?: CatalogChoice }[]> {
+  const results: { report: OutdatedReport; choice?: CatalogChoice }[] = [];
+  for (const [name, versions] of await installedByName(options.home, options.names)) {
+    const installed = versions.at(-1)?.metadata.version ?? '';
+    const catalog = versions
+      .map((box) => boxOrigin(box.metadata).catalog)
+      .filter((url) => url !== undefined)
+      .at(-1);
+    if (catalog === undefined) {
+      results.push({ report: { name, installed, status: 'no catalog' } });
+      continue;
+    }
+    try {
+      const choice = await newestInCatalog(name, catalog, options.network);
+      const status = compareVersions(choice.version, installed) > 0 ? 'outdated' : 'up to date';
+      results.push({ report: { name, installed, status, latest: choice.version, catalog }, choice });
+    } catch (error) {
+      if (!(error instanceof VmfileError)) throw error;
+      results.push({ report: { name, installed, status: 'failed', catalog, error: error.message } });
+    }
+  }
+  return results;
+}
+
+export interface UpdateReport extends OutdatedReport {
+  /** Set when a newer version was installed. */
+  updated?: string;
+}
+
+/**
+ * Installs the newest catalog version of each outdated box (or those named). Machines and
+ * Vmfile.lock are left alone: a lock keeps pinning its version until `vmfile lock
+ * --update`, and machines keep the disk they were made from.
+ */
+export async function boxUpdate(options: { home: string; reporter: Reporter; names?: readonly string[]; network?: NetworkSettings }): Promise<UpdateReport[]> {
+  const reports: UpdateReport[] = [];
+  for (const { report, choice } of await compareWithCatalogs(options)) {
+    if (report.status !== 'outdated' || report.catalog === undefined || choice === undefined) {
+      reports.push(report);
+      continue;
+    }
+    try {
+      const network = options.network === undefined ? {} : { network: options.network };
+      const box = await installFromCatalog({ home: options.home, reporter: options.reporter, name: report.name, catalog: report.catalog, ...network }, choice);
+      reports.push({ ...report, updated: box.metadata.version });
+    } catch (error) {
+      if (!(error instanceof VmfileError)) throw error;
+      reports.push({ ...report, status: 'failed', error: error.message });
+    }
+  }
+  return reports;
+}
+
+export interface PruneResult extends PrunePlan {
+  dryRun: boolean;
+  /** Partial downloads no vmfile is working on: removed (or, with dryRun, to be removed). */
+  partialDownloads: { files: number; bytes: number };
+  /** Records that could not be read, so what they use is not known. */
+  warnings: string[];
+}
+
+/** Removes the box versions nothing uses (see box/prune.ts), or with dryRun says which it would. */
+export async function boxPrune(options: { home: string; dryRun: boolean; names?: readonly string[] }): Promise<PruneResult> {
+  const installed: BoxVersionRef[] = [...(await installedByName(options.home, options.names)).values()].flat().map(({ metadata }) => ({ name: metadata.name, version: metadata.version }));
+  const { uses, warnings } = await boxesInUse(options.home);
+  const plan = planPrune(installed, uses);
+  if (!options.dryRun) for (const box of plan.remove) await removeBox(options.home, box.name, box.version);
+  const partialDownloads = await idleDownloads(options.home, { dryRun: options.dryRun });
+  return { ...plan, dryRun: options.dryRun, partialDownloads, warnings };
+}
+
+/** Installed boxes by name, oldest version first; a name asked for that is not installed is a UserError. */
+async function installedByName(home: string, names: readonly string[] | undefined): Promise<Map<string, InstalledBox[]>> {
+  const byName = new Map<string, InstalledBox[]>();
+  for (const box of await listBoxes(home)) byName.set(box.metadata.name, [...(byName.get(box.metadata.name) ?? []), box]);
+  if (names === undefined || names.length === 0) return byName;
+  const missing = names.filter((name) => !byName.has(name));
+  if (missing.length > 0) throw new UserError(`box ${missing.join(', ')} is not installed`, { hint: 'see installed boxes with: vmfile box list' });
+  return new Map([...byName].filter(([name]) => names.includes(name)));
 }

@@ -9,6 +9,7 @@ import type { ServiceContext } from '../instance/context.js';
 import { selectMachines } from '../instance/select.js';
 import { checkLock } from '../lifecycle/box.js';
 import { readLockFile, writeLockFile } from '../store/lockfile.js';
+import { recordProject } from '../store/projects.js';
 import type { Project } from '../vmfile/config.js';
 import { compareEntry, lockedBoxRef, type LockEntry } from '../vmfile/lock.js';
 
@@ -68,6 +69,8 @@ async function updateLock(options: LockOptions, context: ServiceContext): Promis
     await checkLock(options.project, machine, box, { update: true });
     reports.push({ machine: machine.name, status: 'updated', ...entryOf(await readLockFile(options.project.dir), machine.name), differences: [] });
   }
+  // box prune keeps what this lock pins only if it knows the project.
+  await recordProject(context.home, { project: options.project.dir, vmfile: options.project.vmfilePath });
   // Machines no longer in the Vmfile have no business in its lock (only on a full update).
   if (options.machines === undefined || options.machines.length === 0) {
     const file = await readLockFile(options.project.dir);

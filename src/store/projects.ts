@@ -1,15 +1,18 @@
 /**
- * Which projects on this host have machines, for `vmfile global-status`: one small file
- * per project under VMFILE_HOME/projects, written by vmup. One file each (not one shared
- * list) so that vmups of different projects never write the same file. The index only
- * points at projects; what their machines are doing is read from the projects
- * themselves, and an entry whose project has no machines any more is pruned.
+ * Which projects on this host use vmfile, for `vmfile global-status` (their machines)
+ * and `vmfile box prune` (the boxes their machines and Vmfile.lock files use): one small
+ * file per project under VMFILE_HOME/projects, written by vmup and by `vmfile lock
+ * --update`. One file each (not one shared list) so that vmups of different projects
+ * never write the same file. The index only points at projects; what their machines are
+ * doing is read from the projects themselves, and an entry whose project has neither
+ * machines nor a Vmfile.lock any more is pruned.
  */
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from './json.js';
-import { machinesDir, projectIndexFile, projectsIndexDir } from './layout.js';
+import { pathExists } from './exists.js';
+import { lockFilePath, machinesDir, projectIndexFile, projectsIndexDir } from './layout.js';
 
 const entrySchema = z.strictObject({ project: z.string().startsWith('/'), vmfile: z.string().startsWith('/') });
 
@@ -21,8 +24,9 @@ export async function recordProject(home: string, entry: ProjectEntry): Promise<
 }
 
 /**
- * The projects that still have machines, in path order; entries whose project (or its
- * machines) is gone, or that are not an index entry at all, are removed and counted.
+ * The projects that still have machines or a Vmfile.lock, in path order; entries whose
+ * project (or all it had) is gone, or that are not an index entry at all, are removed
+ * and counted.
  */
 export async function listProjects(home: string): Promise<{ projects: ProjectEntry[]; pruned: number }> {
   const dir = projectsIndexDir(home);
@@ -33,7 +37,8 @@ export async function listProjects(home: string): Promise<{ projects: ProjectEnt
     const path = join(dir, name);
     const parsed = entrySchema.safeParse(await readFile(path, 'utf8').then((text) => JSON.parse(text) as unknown).catch(() => undefined));
     const machines = parsed.success ? await readdir(machinesDir(parsed.data.project)).catch(() => [] as string[]) : [];
-    if (!parsed.success || path !== projectIndexFile(home, parsed.data.project) || machines.length === 0) {
+    const locked = parsed.success && (await pathExists(lockFilePath(parsed.data.project)));
+    if (!parsed.success || path !== projectIndexFile(home, parsed.data.project) || (machines.length === 0 && !locked)) {
       await rm(path, { force: true });
       pruned++;
       continue;

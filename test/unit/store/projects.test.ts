@@ -2,7 +2,7 @@ import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { globalStatus } from '../../../src/services/global-status.js';
-import { machinePaths, projectIndexFile, projectsIndexDir } from '../../../src/store/layout.js';
+import { lockFilePath, machinePaths, projectIndexFile, projectsIndexDir } from '../../../src/store/layout.js';
 import { writeMachineState } from '../../../src/store/machine.js';
 import { listProjects, recordProject } from '../../../src/store/projects.js';
 import { tempDir } from '../temp-dir.js';
@@ -34,6 +34,15 @@ describe('the project index', () => {
     expect(projects).toEqual([{ project: kept, vmfile: join(kept, 'Vmfile.ts') }]);
     expect(pruned).toBe(4);
     expect(await readdir(projectsIndexDir(home))).toEqual([projectIndexFile(home, kept).split('/').at(-1)]);
+  });
+
+  test('a project with a Vmfile.lock and no machines stays (box prune keeps what its lock pins)', async () => {
+    const home = await tempDir();
+    const locked = await tempDir('vmfile-project-');
+    await writeFile(lockFilePath(locked), '{"lockVersion":1,"machines":{}}\n');
+    await recordProject(home, { project: locked, vmfile: join(locked, 'Vmfile.ts') });
+
+    expect(await listProjects(home)).toEqual({ projects: [{ project: locked, vmfile: join(locked, 'Vmfile.ts') }], pruned: 0 });
   });
 
   test('global-status reads each machine from its project, without loading any Vmfile', async () => {

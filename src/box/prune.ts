@@ -1,0 +1,81 @@
+/**
+ * `vmfile box prune`: which installed box versions can go. Kept: the newest version of
+ * each box, and every version that a machine or a Vmfile.lock of a project on this host
+ * still uses. Projects are known from the project index (store/projects.ts: every project
+ * that ran vmup or `vmfile lock --update` here); a project this host never saw cannot be
+ * asked, and a lock file committed but not yet used here protects nothing.
+ */
+import { readdir } from 'node:fs/promises';
+import { VmfileError } from '../errors.js';
+import { lockFilePath, machinePaths, machinesDir } from '../store/layout.js';
+import { readLockFile } from '../store/lockfile.js';
+import { readMachineState } from '../store/machine.js';
+import { listProjects } from '../store/projects.js';
+import { compareVersions } from '../vmfile/version.js';
+
+export interface BoxUse {
+  name: string;
+  version: string;
+  /** Who uses it, for people: 'machine "web" of /src/app', 'Vmfile.lock of /src/app (machine "web")'. */
+  by: string;
+}
+
+export interface BoxVersionRef {
+  name: string;
+  version: string;
+}
+
+export interface PrunePlan {
+  remove: BoxVersionRef[];
+  keep: (BoxVersionRef & { reasons: string[] })[];
+}
+
+/**
+ * What the projects on this host use: each machine's box (machine.json) and each
+ * Vmfile.lock entry. A record that cannot be read is a warning, not a failure: prune then
+ * knows less, and says so.
+ */
+export async function boxesInUse(home: string): Promise<{ uses: BoxUse[]; warnings: string[] }> {
+  const uses: BoxUse[] = [];
+  const warnings: string[] = [];
+  const { projects } = await listProjects(home);
+  for (const { project } of projects) {
+    try {
+      const lock = await readLockFile(project);
+      for (const [machine, entry] of Object.entries(lock.machines)) {
+        uses.push({ name: entry.box, version: entry.version, by: `${lockFilePath(project)} (machine "${machine}")` });
+      }
+    } catch (error) {
+      if (!(error instanceof VmfileError)) throw error;
+      warnings.push(`${error.message}: the versions it pins are not known`);
+    }
+    const machines = (await readdir(machinesDir(project), { withFileTypes: true }).catch(() => [])).filter((entry) => entry.isDirectory()).map((entry) => entry.name);
+    for (const machine of machines.sort()) {
+      try {
+        const state = await readMachineState(machinePaths(project, machine).state);
+        if (state !== undefined) uses.push({ name: state.box.name, version: state.box.version, by: `machine "${machine}" of ${project}` });
+      } catch (error) {
+        if (!(error instanceof VmfileError)) throw error;
+        warnings.push(`${error.message}: the box it uses is not known`);
+      }
+    }
+  }
+  return { uses, warnings };
+}
+
+/** Pure: the newest version of each box and every used one stay; the rest go. */
+export function planPrune(installed: readonly BoxVersionRef[], uses: readonly BoxUse[]): PrunePlan {
+  const newest = new Map<string, string>();
+  for (const { name, version } of installed) {
+    const current = newest.get(name);
+    if (current === undefined || compareVersions(version, current) > 0) newest.set(name, version);
+  }
+  const plan: PrunePlan = { remove: [], keep: [] };
+  for (const box of installed) {
+    const reasons = uses.filter((use) => use.name === box.name && use.version === box.version).map((use) => `used by ${use.by}`);
+    if (newest.get(box.name) === box.version) reasons.unshift('newest');
+    if (reasons.length === 0) plan.remove.push({ name: box.name, version: box.version });
+    else plan.keep.push({ name: box.name, version: box.version, reasons });
+  }
+  return plan;
+}
