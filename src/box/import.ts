@@ -91,7 +91,7 @@ export async function addBox(options: AddBoxOptions): Promise<InstalledBox> {
   const importDisk: ImportDisk = (source, format, disk) =>
     options.reporter === undefined
       ? convertImage(source, disk, 'qcow2', { sourceFormat: format })
-      : inPhase(options.reporter, `box ${options.name}`, `Importing the disk ${basename(source)}`, (phase) =>
+      : inPhase(options.reporter, `box ${options.name}`, `Importing the disk ${source === options.file ? importedName(options) : basename(source)}`, (phase) =>
           convertImage(source, disk, 'qcow2', { sourceFormat: format, onProgress: (fraction) => phase.measure(fraction) }),
         );
   try {

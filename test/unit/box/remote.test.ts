@@ -82,6 +82,8 @@ describe('a box file URL', () => {
     expect(JSON.parse(await readFile(box.paths.metadata, 'utf8'))).toEqual(box.metadata);
     expect(reporter.lines).toContain(`phase box cloud: Downloading ${url}`);
     expect(reporter.lines).toContain('measure 1.00');
+    // Named as the user knows it, not as the download in progress is.
+    expect(reporter.lines).toContain('phase box cloud: Importing the disk cloud.qcow2');
     expect(await readdir(downloadsDir(home))).toEqual([]);
   });
 
