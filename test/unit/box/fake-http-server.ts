@@ -2,7 +2,8 @@
  * A small HTTP file server on 127.0.0.1 for download tests: serves files with ETag,
  * Last-Modified, Range and If-Range as a real server does, and can misbehave on
  * request: cut the connection after some bytes, ignore Range, lie in Content-Range,
- * stall. It records every request and counts the body bytes it sent.
+ * stall. It records every request and counts the body bytes it sent. The e2e download
+ * test serves its boxes with it too.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -25,6 +26,8 @@ export interface FakeFile {
   chunked?: boolean;
   /** Send headers, then nothing. */
   stall?: boolean;
+  /** Send this many body bytes, then nothing more, keeping the connection open (for the next response only). */
+  hangAfter?: number;
 }
 
 export interface RecordedRequest {
@@ -125,6 +128,12 @@ function serve(file: FakeFile, req: IncomingMessage, res: ServerResponse, record
     return;
   }
   let body = file.body.subarray(start);
+  if (file.hangAfter !== undefined) {
+    record.bytes = Math.min(file.hangAfter, body.length);
+    res.write(body.subarray(0, file.hangAfter));
+    delete file.hangAfter;
+    return;
+  }
   if (file.cutAfter !== undefined && (file.cuts ?? 1) > 0) {
     file.cuts = (file.cuts ?? 1) - 1;
     body = body.subarray(0, file.cutAfter);
