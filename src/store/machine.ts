@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { formatIssues } from '../vmfile/config.js';
+import { POSIX_USER_PATTERN } from '../vmfile/box-metadata.js';
 import { writeJsonAtomic } from './json.js';
 
 /** A forwarded port as QEMU bound it (autoCorrect may have moved the host port). */
@@ -15,7 +16,8 @@ export const machineStateSchema = z.object({
   instanceId: z.string(),
   createdAt: z.string(),
   box: z.object({ name: z.string(), version: z.string(), sha256: z.string() }),
-  user: z.string(),
+  /** The login user, from box.json: reaches ssh_config and the package scrubber, so held to the same pattern. */
+  user: z.string().regex(POSIX_USER_PATTERN),
   /**
    * Set while the guest still has its box's own login (a Vagrant box: Vagrant's insecure
    * key, the box's host key) and has not yet been given the machine's keys; cleared by
