@@ -117,5 +117,7 @@ export async function listSnapshots(path: string): Promise<DiskSnapshot[]> {
 /** Offline snapshot operations (the image must not be in use). */
 export async function snapshotOffline(path: string, action: 'create' | 'apply' | 'delete', name: string): Promise<void> {
   const flag = { create: '-c', apply: '-a', delete: '-d' }[action];
-  await run('qemu-img', ['snapshot', '-f', 'qcow2', flag, name, path], { purpose: `${action} snapshot "${name}" of ${path}` });
+  // qemu-img 7.2's snapshot takes no -f; the file is one vmfile made itself as qcow2 (an
+  // overlay or a variable store), never an image from outside.
+  await run('qemu-img', ['snapshot', flag, name, path], { purpose: `${action} snapshot "${name}" of ${path}` });
 }

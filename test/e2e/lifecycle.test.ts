@@ -111,7 +111,7 @@ describe('machine lifecycle', () => {
     await import('node:fs/promises').then((fs) => fs.writeFile(file, config.stdout));
     const { execFileSync } = await import('node:child_process');
     expect(execFileSync('ssh', ['-F', file, 'default', 'cat', '/home/vm/once-count']).toString().trim()).toBe('ran');
-    expect(config.stdout).toContain('StrictHostKeyChecking yes');
+    expect(config.stdout).toContain('StrictHostKeyChecking "yes"');
   });
 
   it('vmup on a running machine says so and changes nothing', async () => {
