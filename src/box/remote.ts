@@ -17,7 +17,8 @@ import { checkHttpUrl, formatChecksum, parseChecksum, type Checksum } from '../v
 import { chooseFromCatalog, MAX_CATALOG_BYTES, parseCatalog, type Catalog, type CatalogChoice } from '../vmfile/catalog.js';
 import { formatSize } from '../vmfile/size.js';
 import type { VersionConstraint } from '../vmfile/version.js';
-import { contentTypeOf, discardDownload, download, downloadText, type HttpOptions } from './download.js';
+import { discardDownload, download } from './download.js';
+import { contentTypeOf, downloadText, type HttpOptions } from './http.js';
 import { addBox, checkBoxName } from './import.js';
 import { findBox, type InstalledBox } from './store.js';
 

@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { requireCommands, run } from '../exec.js';
 import { sshConfigBlock } from '../ssh/config.js';
-import type { ProvisionStep } from '../vmfile/schema.js';
+import type { ProvisionStep } from '../vmfile/steps.js';
 
 type AnsibleStep = Extract<ProvisionStep, { kind: 'ansible' }>;
 

@@ -12,7 +12,7 @@ import { ConfigError, GuestError } from '../errors.js';
 import type { SshSession } from '../ssh/client.js';
 import { shellCommand } from '../ssh/quote.js';
 import type { Reporter } from '../ui/reporter.js';
-import type { ProvisionStep } from '../vmfile/schema.js';
+import type { ProvisionStep } from '../vmfile/steps.js';
 import { markDone, type ProvisionRecord } from '../store/provision-record.js';
 import { runAnsible, type AnsibleHost } from './ansible.js';
 

@@ -7,7 +7,8 @@ import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { validatePrivateIps } from './private-ip.js';
 import { isExactVersion, parseVersionConstraints, type VersionConstraint } from './version.js';
-import { machineSchema, multiMachineSchema, normalizeStep, type FolderSpec, type MachineOutput, type PortSpec, type ProvisionStep } from './schema.js';
+import { machineSchema, multiMachineSchema, type FolderSpec, type MachineOutput, type PortSpec } from './schema.js';
+import { normalizeStep, type ProvisionStep } from './steps.js';
 
 /** Which box a machine uses, and where to download it when it is missing. */
 export interface BoxRef {

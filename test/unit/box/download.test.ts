@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { download, downloadText, idleDownloads, type DownloadOptions } from '../../../src/box/download.js';
+import { download, idleDownloads, type DownloadOptions } from '../../../src/box/download.js';
+import { downloadText } from '../../../src/box/http.js';
 import { BusyError, UserError } from '../../../src/errors.js';
 import { downloadPaths, downloadsDir } from '../../../src/store/layout.js';
 import { withLock } from '../../../src/store/lock.js';

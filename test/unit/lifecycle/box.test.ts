@@ -8,18 +8,11 @@ import { ConfigError, UserError } from '../../../src/errors.js';
 import { run } from '../../../src/exec.js';
 import { checkLock, ensureBox } from '../../../src/lifecycle/box.js';
 import { readLockFile } from '../../../src/store/lockfile.js';
-import type { Reporter } from '../../../src/ui/reporter.js';
 import type { BoxRef, MachineConfig, Project } from '../../../src/vmfile/config.js';
 import { lockedBoxRef } from '../../../src/vmfile/lock.js';
 import { startFakeHttpServer, type FakeHttpServer } from '../box/fake-http-server.js';
 import { tempDir } from '../temp-dir.js';
-
-const quiet: Reporter = {
-  phase: () => ({ progress: () => undefined, measure: () => undefined, done: () => undefined, fail: () => undefined }),
-  info: () => undefined,
-  notice: () => undefined,
-  output: () => undefined,
-};
+import { quiet } from '../quiet-reporter.js';
 
 let server: FakeHttpServer;
 let boxFile: Buffer;

@@ -5,7 +5,7 @@ import { describe, expect, test } from 'vitest';
 import { ConfigError } from '../../../src/errors.js';
 import type { ProvisionRecord } from '../../../src/store/provision-record.js';
 import { checkStepFiles, fileInstallCommand, scriptCommand, shouldRun, type ProvisionMode } from '../../../src/provision/runner.js';
-import type { ProvisionStep, RunPolicy } from '../../../src/vmfile/schema.js';
+import type { ProvisionStep, RunPolicy } from '../../../src/vmfile/steps.js';
 import { tempDir } from '../temp-dir.js';
 
 function shellStep(id: string, run: RunPolicy): ProvisionStep {

@@ -8,17 +8,10 @@ import { run } from '../../../src/exec.js';
 import { boxOutdated, boxPrune, boxUpdate, addBox } from '../../../src/services/box.js';
 import { downloadPaths, downloadsDir, lockFilePath } from '../../../src/store/layout.js';
 import { recordProject } from '../../../src/store/projects.js';
-import type { Reporter } from '../../../src/ui/reporter.js';
 import type { BoxMetadata } from '../../../src/vmfile/box-metadata.js';
 import { startFakeHttpServer, type FakeHttpServer } from '../box/fake-http-server.js';
 import { tempDir } from '../temp-dir.js';
-
-const quiet: Reporter = {
-  phase: () => ({ progress: () => undefined, measure: () => undefined, done: () => undefined, fail: () => undefined }),
-  info: () => undefined,
-  notice: () => undefined,
-  output: () => undefined,
-};
+import { quiet } from '../quiet-reporter.js';
 
 let server: FakeHttpServer;
 let home: string;

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { ConfigError } from '../../../src/errors.js';
 import { DEFAULT_MACHINE, hostnameFrom, parseVmfile, type MachineConfig } from '../../../src/vmfile/config.js';
-import { normalizeStep, type ProvisionStep } from '../../../src/vmfile/schema.js';
+import { normalizeStep, type ProvisionStep } from '../../../src/vmfile/steps.js';
 
 const GiB = 1024 ** 3;
 const VMFILE = '/projects/web/Vmfile.ts';
