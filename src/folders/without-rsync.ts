@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { run } from '../exec.js';
-import { GuestError } from '../errors.js';
+import { GuestError, lastLines } from '../errors.js';
 import type { SshSession } from '../ssh/client.js';
 import { shellCommand, shellQuote } from '../ssh/quote.js';
 import type { PlannedFolder } from './plan.js';
@@ -41,7 +41,7 @@ export async function guestCopyTool(session: SshSession, machine: string, notice
     notice(`machine "${machine}": the guest had no rsync; installed it with its package manager, as Vagrant does`);
     return 'rsync';
   }
-  const why = lastLine(install.stderr) ?? lastLine(install.stdout) ?? `exit ${install.code}`;
+  const why = lastLines(install.stderr, 1).trim() || lastLines(install.stdout, 1).trim() || `exit ${install.code}`;
   if ((await session.exec('command -v tar >/dev/null')) === 0) {
     notice(`machine "${machine}": the guest has no rsync and it could not be installed (${why}); copying folders with tar over SSH instead: each sync copies everything, and files deleted on the host stay in the guest`);
     return 'tar';
@@ -49,11 +49,6 @@ export async function guestCopyTool(session: SshSession, machine: string, notice
   throw new GuestError(`machine "${machine}": cannot sync folders: the guest has neither rsync nor tar, and installing rsync failed (${why})`, {
     hint: "install rsync in the box, or give the machine folders: [] (or a virtiofs folder) in the Vmfile",
   });
-}
-
-function lastLine(text: string): string | undefined {
-  const lines = text.trim().split('\n').filter((line) => line.trim() !== '');
-  return lines.at(-1)?.trim();
 }
 
 /**
