@@ -16,8 +16,7 @@ import type { FolderSpec } from '../vmfile/schema.js';
 import type { PlannedFolder } from './plan.js';
 import { rsyncFilterArgs } from './rsync-filter.js';
 import { copyWithTar, guestCopyTool } from './without-rsync.js';
-import { pathExists } from '../store/exists.js';
-import { ensureSocketDir } from '../store/socket-dir.js';
+import { ensureSocketDir, unixSocketListens } from '../store/socket-dir.js';
 
 export const VIRTIOFSD = '/usr/lib/qemu/virtiofsd';
 
@@ -77,8 +76,9 @@ export async function startVirtiofsd(paths: MachinePaths, folders: readonly Plan
     await rm(socket, { force: true });
     await spawnDetached(VIRTIOFSD, [`--socket-path=${socket}`, '-o', `source=${folder.host}`, '-o', 'cache=auto']);
     const deadline = Date.now() + 5000;
-    while (!(await pathExists(socket))) {
-      if (Date.now() > deadline) throw new GuestError(`virtiofsd for ${folder.host} did not start (no socket ${socket})`, { hint: 'run it by hand to see why: ' + VIRTIOFSD });
+    // Listening, not merely created: QEMU connecting in between would be refused and exit.
+    while (!(await unixSocketListens(socket))) {
+      if (Date.now() > deadline) throw new GuestError(`virtiofsd for ${folder.host} did not start (nothing listens on ${socket})`, { hint: 'run it by hand to see why: ' + VIRTIOFSD });
       await sleep(50);
     }
     shares.push({ tag: folder.tag, socket });

@@ -1,7 +1,7 @@
 /**
  * Entry point of the hub daemon: `node dist/network/hub-main.js SOCKET`. ensureHub
  * starts it detached; it stops by itself once no machine has been connected for a
- * few seconds, or on SIGTERM/SIGINT. Exit code 0 when it stopped cleanly.
+ * minute, or on SIGTERM/SIGINT. Exit code 0 when it stopped cleanly.
  */
 import { startHub } from './hub.js';
 

@@ -15,7 +15,7 @@
  *   detached process if none answers. A second call finds the first hub running.
  */
 import { spawn } from 'node:child_process';
-import { chmod, rm } from 'node:fs/promises';
+import { chmod, rm, stat } from 'node:fs/promises';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { VmfileError } from '../errors.js';
@@ -24,7 +24,7 @@ import { EthernetSwitch, FrameDecoder, encodeFrame } from './switch.js';
 export class HubError extends VmfileError {}
 
 export interface HubOptions {
-  /** How long the hub waits without clients before it stops. Default 5000 ms. */
+  /** How long the hub waits without clients before it stops. Default 60 s. */
   idleExitMs?: number;
 }
 
@@ -37,7 +37,13 @@ export interface Hub {
   close(): Promise<void>;
 }
 
-const DEFAULT_IDLE_EXIT_MS = 5_000;
+/**
+ * vmup finds a hub answering and only then starts QEMU, which connects seconds later
+ * (after virtiofsd, on a busy host). A hub whose last client left just before the probe
+ * must still be there; a minute covers that window with room, and a halted project's
+ * hub still goes away soon after.
+ */
+const DEFAULT_IDLE_EXIT_MS = 60_000;
 /** sun_path is 108 bytes on Linux, including the terminating NUL. */
 const MAX_SOCKET_PATH_BYTES = 107;
 /**
@@ -104,7 +110,7 @@ export async function startHub(socketPath: string, options: HubOptions = {}): Pr
       for (const socket of clients) socket.destroy();
       // server.close removes the socket file of a Unix socket server.
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await rm(socketPath, { force: true });
+      await removeOwnSocket();
     })();
     return closing;
   }
@@ -119,13 +125,20 @@ export async function startHub(socketPath: string, options: HubOptions = {}): Pr
   // Mode is set after listen: the window is tiny and the socket sits in the project's
   // own .vmfile directory.
   await chmod(socketPath, 0o600);
+  const ownInode = (await stat(socketPath)).ino;
+  // libuv unlinks the path as the listening socket closes; a new hub may bind it right
+  // after, before this one's close callback runs, and that file is not ours to remove.
+  async function removeOwnSocket(): Promise<void> {
+    const now = await stat(socketPath).catch(() => undefined);
+    if (now?.ino === ownInode) await rm(socketPath, { force: true });
+  }
   startIdleTimer();
 
   let resolveDone = (): void => {};
   const done = new Promise<void>((resolve) => {
     resolveDone = resolve;
   });
-  server.on('close', () => void rm(socketPath, { force: true }).finally(resolveDone));
+  server.on('close', () => void removeOwnSocket().finally(resolveDone));
 
   return {
     socketPath,

@@ -4,7 +4,7 @@
  * so it is made with mode 0700 and refused unless it is a real directory of ours that
  * nobody else can enter: a socket there is never one another user planted.
  */
-import { lstat, mkdir } from 'node:fs/promises';
+import { lstat, mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { runtimeDir } from './layout.js';
@@ -33,4 +33,22 @@ export async function ensureSocketDir(socket: string, env: NodeJS.ProcessEnv = p
       hint: `remove it (vmfile makes it again, mode 0700), or set XDG_RUNTIME_DIR to a private directory`,
     });
   }
+}
+
+/** Set in /proc/net/unix's Flags column for a socket that listen() was called on. */
+const SO_ACCEPTCON = 0x10000;
+
+/**
+ * True once a process listens on the Unix socket at `socket`. The file appears at
+ * bind(), a moment before listen(); a client connecting in between is refused. Read from
+ * /proc/net/unix rather than by connecting, because a probe would use up a server that
+ * takes one client (virtiofsd).
+ */
+export async function unixSocketListens(socket: string): Promise<boolean> {
+  const table = await readFile('/proc/net/unix', 'utf8');
+  return table.split('\n').some((line) => {
+    const fields = line.trim().split(/\s+/);
+    // Num RefCount Protocol Flags Type St Inode Path; a path with spaces is not one of ours.
+    return fields.length === 8 && fields[7] === socket && (Number.parseInt(fields[3] ?? '0', 16) & SO_ACCEPTCON) !== 0;
+  });
 }

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { ConfigError, UserError } from '../../../src/errors.js';
+import { ConfigError, ExternalCommandError, UserError } from '../../../src/errors.js';
 import { forEachMachine, SeveralFailed } from '../../../src/instance/fanout.js';
 
 const machines = [{ name: 'web' }, { name: 'db' }, { name: 'cache' }];
@@ -36,6 +36,21 @@ describe('forEachMachine', () => {
     ).catch((reason: unknown) => reason)) as SeveralFailed;
     expect(error.message).toBe('2 of 3 machines failed (web halted):\n  - machine "db": bad record\n  - machine "cache": boom');
     expect(error.exitCode).toBe(78);
+  });
+
+  test("a failed program's last lines of stderr are shown under its machine", async () => {
+    const qemu = new ExternalCommandError('start QEMU: qemu-system-x86_64 exit code 1', 'qemu-system-x86_64', [], 'line 1\nqemu-system-x86_64: -chardev socket,id=fs0: Failed to connect to fs0.sock: Connection refused\n');
+    const error = (await forEachMachine(
+      machines,
+      async (machine) => {
+        if (machine.name === 'web') throw qemu;
+        return 1;
+      },
+      { ...options, parallel: true },
+    ).catch((reason: unknown) => reason)) as SeveralFailed;
+    expect(error.message).toBe(
+      '1 of 3 machines failed (db, cache halted):\n  - machine "web": start QEMU: qemu-system-x86_64 exit code 1\n      | line 1\n      | qemu-system-x86_64: -chardev socket,id=fs0: Failed to connect to fs0.sock: Connection refused',
+    );
   });
 
   test('only bugs make the exit code 70', async () => {
