@@ -19,6 +19,7 @@ import { convertImage, createOverlay, imageInfo, listSnapshots, snapshotOffline,
 import { killProcess, launchQemu, runningPid, waitForExit } from '../qemu/process.js';
 import { QmpClient } from '../qmp/client.js';
 import { hmpQuiet, withQmp } from '../qmp/session.js';
+import { closeSshMaster } from '../ssh/master.js';
 import { SUSPEND_SNAPSHOT, type MachinePaths } from '../store/layout.js';
 import { readMachineState, withoutRuntime, writeMachineState } from '../store/machine.js';
 import { ensureSocketDir } from '../store/socket-dir.js';
@@ -85,6 +86,7 @@ class QemuDriver implements Driver {
     await this.checkDisk(spec.box);
     await writeFile(this.paths.serialLog, '', { mode: 0o600 });
     await ensureSocketDir(this.paths.qmpSocket);
+    await ensureSocketDir(this.paths.sshControl);
     const forwards = await resolveForwards(spec.machine, spec.ports, spec.onPortMoved ?? (() => {}));
     const virtiofs = await startVirtiofsd(this.paths, spec.folders);
     const ninep = spec.folders.filter((folder) => folder.type === '9p').map((folder) => ({ tag: folder.tag, path: folder.host, readonly: folder.readonly }));
@@ -165,6 +167,7 @@ class QemuDriver implements Driver {
     if (state !== undefined && (state.sshPort !== undefined || state.accel !== undefined)) await writeMachineState(this.paths.state, withoutRuntime(state));
     await rm(this.paths.pidFile, { force: true });
     await rm(this.paths.qmpSocket, { force: true });
+    await closeSshMaster(this.paths.sshControl);
   }
 
   async suspend(saved: () => Promise<void>): Promise<void> {
@@ -241,6 +244,8 @@ class QemuDriver implements Driver {
         hint: `halt the machine (vmhalt), then restore it: vmfile snapshot restore ${name}`,
       });
     }
+    // The guest's TCP state goes back in time; a connection master would hang on it.
+    await closeSshMaster(this.paths.sshControl);
     await withQmp(this.paths.qmpSocket, (qmp) => hmpQuiet(qmp, `loadvm ${name}`, `machine "${this.name}": restore snapshot "${name}"`));
     return { memory: true };
   }
@@ -264,6 +269,7 @@ class QemuDriver implements Driver {
     const pid = await this.pid();
     if (pid !== undefined) await this.stopProcess(pid, { graceful: false, timeoutMs: 0 });
     await rm(this.paths.qmpSocket, { force: true });
+    await closeSshMaster(this.paths.sshControl);
     // The machine lock lives in the directory; its holder's release tolerates its absence.
     await rm(this.paths.dir, { recursive: true, force: true });
   }

@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { publicKeyBlob, hostKeyAlias, readPublicKey } from '../ssh/keys.js';
 import { SshSession, type SshTarget } from '../ssh/client.js';
+import { connectionSharing } from '../ssh/master.js';
 import { shellCommand } from '../ssh/quote.js';
 import type { MachinePaths } from '../store/layout.js';
 import type { MachineState } from '../store/machine.js';
@@ -24,7 +25,7 @@ export async function connectGuest(paths: MachinePaths, state: MachineState, por
   return SshSession.connect(await sshTargetFor(paths, state, port));
 }
 
-/** OpenSSH options that log in with the machine's key and pin its host key. */
+/** OpenSSH options that log in with the machine's key, pin its host key, and share one connection per boot (ssh/master.ts). */
 export function openSshOptions(paths: MachinePaths, state: MachineState, port: number): Record<string, string> {
   return {
     HostName: '127.0.0.1',
@@ -37,6 +38,7 @@ export function openSshOptions(paths: MachinePaths, state: MachineState, port: n
     StrictHostKeyChecking: 'yes',
     PasswordAuthentication: 'no',
     LogLevel: 'ERROR',
+    ...connectionSharing(paths.sshControl),
   };
 }
 

@@ -149,6 +149,8 @@ export interface MachinePaths {
   serialLog: string;
   pidFile: string;
   qmpSocket: string;
+  /** OpenSSH's connection master for this machine (ControlPath): one key exchange per boot. */
+  sshControl: string;
   lock: string;
   /** OpenSSH client config for this machine (used by rsync). */
   sshConfig: string;
@@ -197,6 +199,8 @@ export function machinePaths(projectDir: string, machine: string): MachinePaths 
     serialLog: join(dir, 'serial.log'),
     pidFile: join(dir, 'qemu.pid'),
     qmpSocket: socketPath(dir, 'qmp.sock'),
+    // OpenSSH binds the master at this path plus a 17-byte temporary suffix, then renames it.
+    sshControl: socketPath(dir, 'ssh.sock', 17),
     lock: join(dir, 'lock'),
     sshConfig: join(dir, 'ssh_config'),
   };
@@ -204,10 +208,10 @@ export function machinePaths(projectDir: string, machine: string): MachinePaths 
 
 const MAX_SOCKET_PATH = 100;
 
-/** A Unix socket belonging to a machine (QMP, virtiofsd), short enough to bind. */
-export function socketPath(dir: string, name: string): string {
+/** A Unix socket belonging to a machine (QMP, virtiofsd), short enough to bind, with `reserve` bytes to spare. */
+export function socketPath(dir: string, name: string, reserve = 0): string {
   const direct = join(dir, name);
-  if (Buffer.byteLength(direct) <= MAX_SOCKET_PATH) return direct;
+  if (Buffer.byteLength(direct) + reserve <= MAX_SOCKET_PATH) return direct;
   const digest = createHash('sha256').update(dir).digest('hex').slice(0, 16);
   return join(runtimeDir(), `${digest}-${name}`);
 }

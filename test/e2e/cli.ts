@@ -104,15 +104,20 @@ export function processRunning(pid: number): boolean {
   }
 }
 
-/** Pids of network switches (hub processes) serving this socket. */
-export async function hubsFor(socket: string): Promise<number[]> {
+/** Pids of processes whose command line contains every one of `texts`. */
+export async function processesNaming(...texts: string[]): Promise<number[]> {
   const pids: number[] = [];
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     const argv = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
-    if (argv.includes('hub-main.js') && argv.includes(socket)) pids.push(Number(entry));
+    if (texts.every((text) => argv.includes(text))) pids.push(Number(entry));
   }
   return pids;
+}
+
+/** Pids of network switches (hub processes) serving this socket. */
+export function hubsFor(socket: string): Promise<number[]> {
+  return processesNaming('hub-main.js', socket);
 }
 
 /** A TCP port on 127.0.0.1 that nothing listens on right now. */

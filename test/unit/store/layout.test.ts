@@ -54,6 +54,7 @@ describe('machinePaths', () => {
       serialLog: `${dir}/serial.log`,
       pidFile: `${dir}/qemu.pid`,
       qmpSocket: `${dir}/qmp.sock`,
+      sshControl: `${dir}/ssh.sock`,
       lock: `${dir}/lock`,
       sshConfig: `${dir}/ssh_config`,
     });
@@ -68,6 +69,14 @@ describe('machinePaths', () => {
     const socket = machinePaths(projectDir, 'web').qmpSocket;
     expect(socket === join(projectDir, '.vmfile/machines/web/qmp.sock')).toBe(direct);
     expect(Buffer.byteLength(socket)).toBeLessThanOrEqual(100);
+  });
+
+  test("OpenSSH's control socket keeps room for the 17-byte suffix it binds first", () => {
+    // "/.vmfile/machines/web/ssh.sock" is 30 bytes; with the suffix, a 53-byte project path is the longest kept in place.
+    expect(machinePaths(`/${'a'.repeat(52)}`, 'web').sshControl).toBe(`/${'a'.repeat(52)}/.vmfile/machines/web/ssh.sock`);
+    const moved = machinePaths(`/${'a'.repeat(53)}`, 'web').sshControl;
+    expect(moved).toMatch(new RegExp(`^${runtimeDir()}/[0-9a-f]{16}-ssh\\.sock$`));
+    expect(Buffer.byteLength(moved) + 17).toBeLessThanOrEqual(100);
   });
 
   test('a long path gets a hashed socket name in the runtime dir, the same every time', () => {
