@@ -12,7 +12,7 @@ import { chooseAccel, type HostInfo } from '../driver/qemu.js';
 import type { Accel, StartSpec } from '../driver/driver.js';
 import { UserError } from '../errors.js';
 import type { PlannedFolder } from '../folders/plan.js';
-import { provisionMachine } from '../guest/provisioner.js';
+import { provisionMachine, reportChangedSteps } from '../guest/provisioner.js';
 import { meetRequirements } from '../guest/requirements.js';
 import { withRunningMachine } from '../guest/running.js';
 import { describeStatus, inspect, isRunning, type Instance, type RunningInstance } from '../instance/inspect.js';
@@ -25,6 +25,7 @@ import { networkLock, networkSocket } from '../store/layout.js';
 import { withLock } from '../store/lock.js';
 import { ensureSocketDir } from '../store/socket-dir.js';
 import { writeMachineState, type MachineState } from '../store/machine.js';
+import { readRecord } from '../store/provision-record.js';
 import { inPhase } from '../ui/reporter.js';
 import type { MachineConfig, Project } from '../vmfile/config.js';
 import { formatSize } from '../vmfile/size.js';
@@ -68,6 +69,7 @@ export async function startMachine(plan: MachinePlan, options: StartOptions, hos
       context.reporter.notice(`machine "${machine.name}" runs with settings that differ from the Vmfile:\n${drift.map((line) => `  - ${line}`).join('\n')}\n  vmfile reload${options.project.machines.length > 1 ? ` ${machine.name}` : ''} applies them`);
     }
     let stepsRun = 0;
+    if (options.provision !== 'all') await reportChangedSteps(options.project, machine, await readRecord(current.paths.provisioned), context.reporter);
     if (options.provision === 'all') {
       stepsRun = await withRunningMachine(options.project, machine.name, (running, session) =>
         provisionMachine({ project: options.project, machine, state: running.state, paths: running.paths, session }, { kind: 'all' }, context.reporter),

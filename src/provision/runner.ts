@@ -5,9 +5,9 @@
  * one (src/ssh/quote.ts), so no Vmfile value is ever parsed by a shell. Privileged
  * steps run through `sudo -n`, as in Vagrant.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
-import { posix, resolve } from 'node:path';
+import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { lstat, readFile, readdir, stat } from 'node:fs/promises';
+import { join, posix, resolve } from 'node:path';
 import { ConfigError, GuestError } from '../errors.js';
 import type { SshSession } from '../ssh/client.js';
 import { shellCommand } from '../ssh/quote.js';
@@ -167,5 +167,35 @@ export async function stepHash(step: ProvisionStep, projectDir: string): Promise
   const hash = createHash('sha256').update(JSON.stringify(step));
   if (step.kind === 'script') hash.update(await readFile(resolve(projectDir, step.script)));
   if (step.kind === 'ansible') hash.update(await readFile(resolve(projectDir, step.playbook)));
+  if (step.kind === 'file') await hashTree(hash, resolve(projectDir, step.source));
   return hash.digest('hex');
+}
+
+/** A file's bytes, or a directory's names and files in a fixed order: what an upload would copy. */
+async function hashTree(hash: Hash, path: string): Promise<void> {
+  const info = await lstat(path);
+  if (info.isFile()) {
+    hash.update(await readFile(path));
+    return;
+  }
+  if (!info.isDirectory()) return;
+  for (const name of (await readdir(path)).sort()) {
+    hash.update(`\0${name}\0`);
+    await hashTree(hash, join(path, name));
+  }
+}
+
+/**
+ * Once steps that completed but whose definition or files differ now. A step whose file
+ * cannot be read is left out: the step itself will say why when it runs.
+ */
+export async function changedSteps(steps: readonly ProvisionStep[], record: ProvisionRecord, projectDir: string): Promise<{ step: ProvisionStep; ranAt: string }[]> {
+  const changed = [];
+  for (const step of steps) {
+    const done = record.steps[step.id];
+    if (step.run !== 'once' || done === undefined) continue;
+    const now = await stepHash(step, projectDir).catch(() => done.hash);
+    if (now !== done.hash) changed.push({ step, ranAt: done.at });
+  }
+  return changed;
 }

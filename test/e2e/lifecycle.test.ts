@@ -10,7 +10,8 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli, explain, freePort, makeProject, processRunning } from './cli.js';
+import { machinePaths } from '../../src/store/layout.js';
+import { cli, explain, freePort, makeProject, processesNaming, processRunning } from './cli.js';
 
 const VMFILE = `import { defineVm } from 'vmfile';
 export default defineVm({
@@ -59,6 +60,7 @@ describe('machine lifecycle', () => {
     return result.stdout.trim();
   };
   const pid = async () => Number.parseInt(await readFile(join(project, '.vmfile/machines/default/qemu.pid'), 'utf8'), 10);
+  const control = () => machinePaths(project, 'default').sshControl;
 
   beforeAll(async () => {
     project = await makeProject(VMFILE, { 'greet.sh': GREET, '.gitignore': 'ignored.txt\n', 'ignored.txt': 'not copied', 'kept.txt': 'copied' });
@@ -93,6 +95,14 @@ describe('machine lifecycle', () => {
     const result = await run('vmssh', '-c', 'echo out; exit 7');
     expect(result.code, explain(result)).toBe(7);
     expect(result.stdout.trim()).toBe('out');
+  });
+
+  it('vmssh commands share one SSH connection per boot: no key exchange after the first', async () => {
+    // $SSH_CONNECTION names the client's TCP port: one connection, one port.
+    const ports = new Set<string>();
+    for (let i = 0; i < 3; i++) ports.add((await guest('echo $SSH_CONNECTION')).split(' ')[1] ?? '');
+    expect(ports.size).toBe(1);
+    expect(await processesNaming(control(), '[mux]')).toHaveLength(1);
   });
 
   it('status reports running with the SSH port on 127.0.0.1', async () => {
@@ -204,6 +214,9 @@ describe('machine lifecycle', () => {
     expect(JSON.parse(result.stdout)).toEqual([{ machine: 'default', outcome: 'clean', seconds: expect.any(Number) as number }]);
     expect(result.seconds).toBeLessThan(60);
     expect(processRunning(qemu)).toBe(false);
+    // The connection master went with the boot it belonged to.
+    expect(existsSync(control())).toBe(false);
+    expect(await processesNaming(control(), '[mux]')).toEqual([]);
     const status = await run('vmfile', 'status');
     expect(status.stdout).toMatch(/default\s+halted/);
   });
@@ -214,10 +227,13 @@ describe('machine lifecycle', () => {
     expect(result.stderr).toContain('is not running');
   });
 
-  it('vmup boots the same disk again: data kept, once steps not re-run, always steps re-run', async () => {
+  it('vmup boots the same disk again: data kept, once steps not re-run (a changed one is named), always steps re-run', async () => {
+    await writeFile(join(project, 'greet.sh'), `${GREET}# edited since it ran\n`);
     const result = await run('vmup');
     expect(result.code, explain(result)).toBe(0);
     expect(result.stderr).not.toContain('Provisioning step "count"');
+    expect(result.stderr).not.toContain('Provisioning step "greet"');
+    expect(result.stderr).toMatch(/machine "default": a once step has changed since it ran:\n  - "greet" \(ran [^)]+\)\n  vmup --provision runs the steps again; vmfile provision --step greet runs only this one/);
     expect(await guest('cat /home/vm/persist')).toBe('kept');
     expect(await guest('cat /home/vm/once-count')).toBe('ran');
     expect(await guest('cat /home/vm/boots')).toBe('boot\nboot');

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { ConfigError } from '../../../src/errors.js';
 import type { ProvisionRecord } from '../../../src/store/provision-record.js';
-import { checkStepFiles, fileInstallCommand, scriptCommand, shouldRun, type ProvisionMode } from '../../../src/provision/runner.js';
+import { changedSteps, checkStepFiles, fileInstallCommand, scriptCommand, shouldRun, stepHash, type ProvisionMode } from '../../../src/provision/runner.js';
 import type { ProvisionStep, RunPolicy } from '../../../src/vmfile/steps.js';
 import { tempDir } from '../temp-dir.js';
 
@@ -213,5 +213,48 @@ describe('checkStepFiles', () => {
     const error = await checkError(dir);
 
     expect(error.message).toBe(`machine "web": provisioning step "conf": file.source ${join(dir, 'conf', 'app.conf')} does not exist`);
+  });
+});
+
+describe('changedSteps', () => {
+  const steps: ProvisionStep[] = [
+    { kind: 'script', id: 'setup', name: 'setup', run: 'once', script: 'setup.sh', args: [], env: {}, privileged: true },
+    { kind: 'file', id: 'conf', name: 'conf', run: 'once', source: 'conf', destination: '/etc/app' },
+    { kind: 'shell', id: 'each', name: 'each', run: 'always', inline: 'date', env: {}, privileged: true },
+    { kind: 'shell', id: 'later', name: 'later', run: 'once', inline: 'true', env: {}, privileged: true },
+  ];
+  const ranAt = '2026-01-01T00:00:00.000Z';
+
+  async function recorded(dir: string): Promise<ProvisionRecord> {
+    const record: ProvisionRecord = { steps: {} };
+    // "later" never ran: nothing to compare it with.
+    for (const step of steps.slice(0, 3)) record.steps[step.id] = { hash: await stepHash(step, dir), at: ranAt };
+    return record;
+  }
+
+  test('nothing changed: nothing reported', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'setup.sh'), 'echo one\n');
+    await mkdir(join(dir, 'conf', 'sub'), { recursive: true });
+    await writeFile(join(dir, 'conf', 'sub', 'a.conf'), 'a=1\n');
+    expect(await changedSteps(steps, await recorded(dir), dir)).toEqual([]);
+  });
+
+  test("a script's contents, a file deep in an uploaded directory, and the step's own settings each count as a change; always steps never do", async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'setup.sh'), 'echo one\n');
+    await mkdir(join(dir, 'conf', 'sub'), { recursive: true });
+    await writeFile(join(dir, 'conf', 'sub', 'a.conf'), 'a=1\n');
+    const record = await recorded(dir);
+
+    await writeFile(join(dir, 'setup.sh'), 'echo two\n');
+    expect((await changedSteps(steps, record, dir)).map(({ step }) => step.id)).toEqual(['setup']);
+    await writeFile(join(dir, 'conf', 'sub', 'a.conf'), 'a=2\n');
+    expect(await changedSteps(steps, record, dir)).toEqual([{ step: steps[0], ranAt }, { step: steps[1], ranAt }]);
+
+    const withArgs = steps.map((step) => (step.kind === 'script' ? { ...step, args: ['--fast'] } : step));
+    await writeFile(join(dir, 'setup.sh'), 'echo one\n');
+    await writeFile(join(dir, 'conf', 'sub', 'a.conf'), 'a=1\n');
+    expect((await changedSteps(withArgs, record, dir)).map(({ step }) => step.id)).toEqual(['setup']);
   });
 });
