@@ -4,6 +4,7 @@ import { runAttached } from '../exec.js';
 import { UserError } from '../errors.js';
 import { openSshOptions } from '../guest/communicator.js';
 import { sshConfigBlock, sshOptionArgs } from '../ssh/config.js';
+import { NO_SHARING } from '../ssh/master.js';
 import { requireRunning } from '../guest/running.js';
 import { inspect, isRunning, type RunningInstance } from '../instance/inspect.js';
 import { selectMachines, selectOne } from '../instance/select.js';
@@ -21,7 +22,10 @@ export interface SshOptions {
 export async function ssh(options: SshOptions): Promise<number> {
   const machine = selectOne(options.project, options.machine, { command: 'vmssh MACHINE', usePrimary: true });
   const target = await requireRunning(options.project, machine.name);
-  const args = [...optionArgs(target), ...(options.sshArgs ?? [])];
+  const extra = options.sshArgs ?? [];
+  // Forwards or other options after -- would be set up on the shared master and outlive
+  // this command there, so such a session gets a connection of its own.
+  const args = [...optionArgs(target, extra.length === 0), ...extra];
   if (options.command === undefined) {
     if (process.stdin.isTTY) args.push('-t');
   } else {
@@ -59,8 +63,9 @@ export async function copy(options: CopyOptions): Promise<void> {
   }
 }
 
-function optionArgs(target: RunningInstance): string[] {
-  return sshOptionArgs(target.name, openSshOptions(target.paths, target.state, target.state.sshPort));
+function optionArgs(target: RunningInstance, shared = true): string[] {
+  const options = openSshOptions(target.paths, target.state, target.state.sshPort);
+  return sshOptionArgs(target.name, shared ? options : { ...options, ...NO_SHARING });
 }
 
 /** An OpenSSH config block per running machine, usable with `ssh -F FILE NAME`. */

@@ -22,6 +22,9 @@ export function connectionSharing(controlPath: string): Record<string, string> {
   return { ControlMaster: 'auto', ControlPath: controlPath, ControlPersist: CONTROL_PERSIST };
 }
 
+/** For a client that must have its own connection. */
+export const NO_SHARING: Readonly<Record<string, string>> = { ControlMaster: 'no', ControlPath: 'none', ControlPersist: 'no' };
+
 /** Ends the master listening on `controlPath`, if one does; a master that does not answer has its socket removed all the same. */
 export async function closeSshMaster(controlPath: string): Promise<void> {
   if (!(await pathExists(controlPath))) return;

@@ -51,6 +51,17 @@ async function banner(port: number, withinMs: number): Promise<string> {
   }
 }
 
+function refused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(true));
+  });
+}
+
 describe('machine lifecycle', () => {
   let project: string;
   const run = (bin: Parameters<typeof cli>[0], ...args: string[]) => cli(bin, args, { cwd: project });
@@ -166,6 +177,8 @@ describe('machine lifecycle', () => {
       const forwarding = run('vmssh', '-c', 'sleep 8', '--', '-L', `${port}:127.0.0.1:22`, '-o', 'ExitOnForwardFailure=yes');
       expect(await banner(port, 7000)).toMatch(/^SSH-2\.0-OpenSSH/);
       expect((await forwarding).code).toBe(0);
+      // Its own connection, not the shared one: the forward ends with the command.
+      expect(await refused(port)).toBe(true);
     } finally {
       await rm(local, { recursive: true, force: true });
     }
