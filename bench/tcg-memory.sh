@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): QEMU's resident memory under TCG against its translation-cache
+# size (-accel tcg,tb-size=MiB), and what a smaller cache costs in boot time. The
+# machine's own QEMU command line is rerun bare, on a fresh overlay each time, with only
+# the accelerator changed; "default" is QEMU's own size. For each size: seconds to SSH,
+# then RSS after the guest has idled IDLE seconds, and RSS against guest memory. Sizes are
+# interleaved run by run so background noise hits them alike.
+#   usage: bench/tcg-memory.sh [RUNS] [SIZES...]   (default: 2 runs of default 512 256 128)
+#   VMFILE_HOME selects the box store; IDLE (default 20) the idle seconds.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+runs=${1:-2}; [ $# -gt 0 ] && shift
+if [ $# -eq 0 ]; then sizes=(default 512 256 128); else sizes=("$@"); fi
+idle=${IDLE:-20}
+work=$(mktemp -d /tmp/vmfile-bench-tcg.XXXXXX)
+trap 'pkill -f "$work/bare" 2>/dev/null || true; cd "$work/project" 2>/dev/null && node "$root/bin/vmfile.js" destroy -f >/dev/null 2>&1; rm -rf "$work"' EXIT
+now() { date +%s.%N; }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+mkdir -p "$work/project"; cd "$work/project"
+cat > Vmfile.ts <<VMFILE
+import { defineVm } from 'vmfile';
+export default defineVm({ box: 'debian-12', cpus: 2, memory: '1GiB', disk: '4GiB', folders: [] });
+VMFILE
+node "$root/bin/vmfile.js" up --no-provision >/dev/null 2>&1
+m=.vmfile/machines/default
+pid=$(cat $m/qemu.pid)
+mapfile -d '' argv < /proc/$pid/cmdline
+backing=$(qemu-img info --output=json -U $m/overlay.qcow2 | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s)["backing-filename"]))')
+guest_mib=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")).launch.memory/1048576)' $m/machine.json)
+mkdir -p "$work/seed"; cp -r $m/seed/. "$work/seed/"; cp $m/id_ed25519 "$work/key"; chmod 600 "$work/key"
+node "$root/bin/vmfile.js" halt --force >/dev/null 2>&1
+
+for size in "${sizes[@]}"; do : > "$work/boot-$size"; : > "$work/rss-$size"; done
+for i in $(seq 1 "$runs"); do
+  for size in "${sizes[@]}"; do
+    rm -rf "$work/bare"; mkdir -p "$work/bare"
+    qemu-img create -q -f qcow2 -b "$backing" -F qcow2 "$work/bare/overlay.qcow2" 4G
+    port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+    bare=()
+    for arg in "${argv[@]:1}"; do
+      arg=${arg//$PWD\/$m\/overlay.qcow2/$work/bare/overlay.qcow2}
+      arg=${arg//$PWD\/$m\/seed/$work/seed}
+      arg=${arg//$PWD\/$m\/qemu.pid/$work/bare/qemu.pid}
+      arg=${arg//$PWD\/$m\/serial.log/$work/bare/serial.log}
+      arg=$(echo "$arg" | sed -E "s#unix:[^,]*qmp.sock#unix:$work/bare/qmp.sock#; s#hostfwd=tcp:127.0.0.1:[0-9]+-:22#hostfwd=tcp:127.0.0.1:$port-:22#; s#^q35,accel=tcg\$#q35#")
+      bare+=("$arg")
+    done
+    if [ "$size" = default ]; then accel=(-accel tcg); else accel=(-accel "tcg,tb-size=$size"); fi
+    t0=$(now)
+    qemu-system-x86_64 "${bare[@]}" "${accel[@]}"
+    until ssh -q -i "$work/key" -p "$port" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=5 vm@127.0.0.1 true 2>/dev/null; do sleep 0.5; done
+    t1=$(now)
+    sleep "$idle"
+    qpid=$(cat "$work/bare/qemu.pid")
+    rss=$(awk '/^VmRSS/ {print $2 / 1024}' /proc/$qpid/status)
+    kill "$qpid"; while kill -0 "$qpid" 2>/dev/null; do sleep 0.2; done
+    awk "BEGIN{print $t1 - $t0}" >> "$work/boot-$size"; echo "$rss" >> "$work/rss-$size"
+    printf 'run %d tb-size %-7s to SSH %5.1f s, RSS %6.0f MiB\n' "$i" "$size" "$(tail -1 "$work/boot-$size")" "$rss"
+  done
+done
+
+printf '\nmedian of %d runs, guest memory %d MiB, TCG:\n' "$runs" "$guest_mib"
+b0=$(median < "$work/boot-${sizes[0]}"); r0=$(median < "$work/rss-${sizes[0]}")
+for size in "${sizes[@]}"; do
+  b=$(median < "$work/boot-$size"); r=$(median < "$work/rss-$size")
+  printf '  tb-size %-7s to SSH %6.2f s (x%.3f)   RSS %6.0f MiB (x%.3f of %s; %.2f of guest memory)\n' "$size" "$b" "$(awk "BEGIN{print $b / $b0}")" "$r" "$(awk "BEGIN{print $r / $r0}")" "${sizes[0]}" "$(awk "BEGIN{print $r / $guest_mib}")"
+done
