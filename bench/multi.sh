@@ -8,7 +8,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /tmp/vmfile-bench-multi.XXXXXX)
 trap 'for p in one two; do (cd "$work/$p" 2>/dev/null && node "$root/bin/vmfile.js" destroy -f >/dev/null 2>&1); done; rm -rf "$work"' EXIT
-now() { date +%s.%N; }
+. "$root/bench/lib.sh"
 vmfile() { node "$root/bin/vmfile.js" "$@"; }
 
 mkdir -p "$work/one/shared" "$work/two"

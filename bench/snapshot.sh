@@ -15,9 +15,8 @@ import { defineVm } from 'vmfile';
 export default defineVm({ box: 'debian-12', cpus: 2, memory: '1GiB', disk: '4GiB', folders: [] });
 VMFILE
 vmfile() { node "$root/bin/vmfile.js" "$@"; }
-now() { date +%s.%N; }
+. "$root/bench/lib.sh"
 elapsed() { awk "BEGIN{printf \"%.3f\", $2 - $1}"; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 # Direct QMP: one HMP command through vmfile's own client, timed inside node.
 qmp() { node --input-type=module -e "
   import { QmpClient } from '$root/dist/qmp/client.js';

@@ -10,8 +10,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 runs=${1:-7}
 work=$(mktemp -d /tmp/vmfile-bench-ssh.XXXXXX)
 trap 'cd "$work" && node "$root/bin/vmfile.js" destroy -f >/dev/null 2>&1; rm -rf "$work"' EXIT
-now() { date +%s.%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+. "$root/bench/lib.sh"
 cd "$work"
 cat > Vmfile.ts <<VMFILE
 import { defineVm } from 'vmfile';

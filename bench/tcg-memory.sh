@@ -17,8 +17,7 @@ idle=${IDLE:-20}
 work_cmd=${WORK:-'sudo python3 -m compileall -f -q /usr/lib/python3.11 /usr/lib/python3/dist-packages; sudo dpkg --verify; perl -MPOSIX -MData::Dumper -MFile::Find -e 1; apt-cache dump >/dev/null; true'}
 work=$(mktemp -d /tmp/vmfile-bench-tcg.XXXXXX)
 trap 'pkill -f "$work/bare" 2>/dev/null || true; cd "$work/project" 2>/dev/null && node "$root/bin/vmfile.js" destroy -f >/dev/null 2>&1; rm -rf "$work"' EXIT
-now() { date +%s.%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+. "$root/bench/lib.sh"
 
 mkdir -p "$work/project"; cd "$work/project"
 cat > Vmfile.ts <<VMFILE
@@ -29,9 +28,9 @@ node "$root/bin/vmfile.js" up --no-provision >/dev/null 2>&1
 m=.vmfile/machines/default
 pid=$(cat $m/qemu.pid)
 mapfile -d '' argv < /proc/$pid/cmdline
-backing=$(qemu-img info --output=json -U $m/overlay.qcow2 | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s)["backing-filename"]))')
+backing=$(backing_of $m/overlay.qcow2)
 guest_mib=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")).launch.memory/1048576)' $m/machine.json)
-mkdir -p "$work/seed"; cp -r $m/seed/. "$work/seed/"; cp $m/id_ed25519 "$work/key"; chmod 600 "$work/key"
+cp -r $m/seed "$work/seed"; cp $m/id_ed25519 "$work/key"; chmod 600 "$work/key"
 node "$root/bin/vmfile.js" halt --force >/dev/null 2>&1
 
 for size in "${sizes[@]}"; do : > "$work/boot-$size"; : > "$work/rss-$size"; : > "$work/work-$size"; done
@@ -39,16 +38,11 @@ for i in $(seq 1 "$runs"); do
   for size in "${sizes[@]}"; do
     rm -rf "$work/bare"; mkdir -p "$work/bare"
     qemu-img create -q -f qcow2 -b "$backing" -F qcow2 "$work/bare/overlay.qcow2" 4G
-    port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
-    bare=()
-    for arg in "${argv[@]:1}"; do
-      arg=${arg//$PWD\/$m\/overlay.qcow2/$work/bare/overlay.qcow2}
-      arg=${arg//$PWD\/$m\/seed/$work/seed}
-      arg=${arg//$PWD\/$m\/qemu.pid/$work/bare/qemu.pid}
-      arg=${arg//$PWD\/$m\/serial.log/$work/bare/serial.log}
-      arg=$(echo "$arg" | sed -E "s#unix:[^,]*qmp.sock#unix:$work/bare/qmp.sock#; s#hostfwd=tcp:127.0.0.1:[0-9]+-:22#hostfwd=tcp:127.0.0.1:$port-:22#; s#^q35,accel=tcg\$#q35#")
-      bare+=("$arg")
-    done
+    cp -r "$work/seed" "$work/bare/seed"
+    port=$(free_port)
+    bare_argv "$PWD/$m" "$work/bare" "$port"
+    # The accelerator is given below with its cache size; -machine must not name one too.
+    bare=("${bare[@]/#q35,accel=tcg/q35}")
     if [ "$size" = default ]; then accel=(-accel tcg); else accel=(-accel "tcg,tb-size=$size"); fi
     t0_boot=$(now)
     qemu-system-x86_64 "${bare[@]}" "${accel[@]}"

@@ -13,8 +13,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 runs=${1:-3}
 work=$(mktemp -d /tmp/vmfile-bench-up.XXXXXX)
 trap 'cd "$work/project" 2>/dev/null && node "$root/bin/vmfile.js" destroy -f >/dev/null 2>&1; pkill -f "$work/bare" 2>/dev/null || true; rm -rf "$work"' EXIT
-now() { date +%s.%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+. "$root/bench/lib.sh"
 
 mkdir -p "$work/project"
 write_vmfile() {
@@ -38,20 +37,12 @@ for i in $(seq 1 "$runs"); do
   # Same QEMU argv, pointed at a fresh overlay and our own pid/QMP/serial files.
   rm -rf "$work/bare"; mkdir -p "$work/bare"
   cp -r $m/seed "$work/bare/seed"; cp $m/id_ed25519 "$work/bare/key"; chmod 600 "$work/bare/key"
-  backing=$(qemu-img info --output=json -U $m/overlay.qcow2 | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s)["backing-filename"]))')
+  backing=$(backing_of $m/overlay.qcow2)
   mapfile -d '' argv < /proc/$pid/cmdline
   vmfile halt --force >/dev/null 2>&1
   qemu-img create -q -f qcow2 -b "$backing" -F qcow2 "$work/bare/overlay.qcow2" 4G
-  port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
-  bare=()
-  for arg in "${argv[@]:1}"; do
-    arg=${arg//$PWD\/$m\/overlay.qcow2/$work/bare/overlay.qcow2}
-    arg=${arg//$PWD\/$m\/seed/$work/bare/seed}
-    arg=${arg//$PWD\/$m\/qemu.pid/$work/bare/qemu.pid}
-    arg=${arg//$PWD\/$m\/serial.log/$work/bare/serial.log}
-    arg=$(echo "$arg" | sed -E "s#unix:[^,]*qmp.sock#unix:$work/bare/qmp.sock#; s#hostfwd=tcp:127.0.0.1:[0-9]+-:22#hostfwd=tcp:127.0.0.1:$port-:22#")
-    bare+=("$arg")
-  done
+  port=$(free_port)
+  bare_argv "$PWD/$m" "$work/bare" "$port"
   t0=$(now)
   qemu-system-x86_64 "${bare[@]}"
   until ssh -q -i "$work/bare/key" -p "$port" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=5 vm@127.0.0.1 true 2>/dev/null; do sleep 0.5; done

@@ -59,9 +59,7 @@ export class InternalError extends VmfileError {
 export function describeFailure(error: unknown, debug: boolean): { text: string; exitCode: number } {
   if (error instanceof VmfileError) {
     let text = `error: ${error.message}`;
-    if (error instanceof ExternalCommandError && error.stderr.trim() !== '' && !error.message.includes(error.stderr.trim())) {
-      text += `\n${indent(lastLines(error.stderr, 15))}`;
-    }
+    text += programSaid(error, 15, '  | ');
     if (error.hint !== undefined) text += `\nhint: ${error.hint}`;
     if (debug && error.stack !== undefined) text += `\n${error.stack}`;
     return { text, exitCode: error.exitCode };
@@ -77,9 +75,16 @@ export function lastLines(text: string, count: number): string {
   return text.trimEnd().split('\n').slice(-count).join('\n');
 }
 
-function indent(text: string): string {
-  return text
+/**
+ * The last `count` lines a failed program printed, each after `prefix`, on lines of their
+ * own under its error; empty for any other error, or when the message already holds them.
+ */
+export function programSaid(error: unknown, count: number, prefix: string): string {
+  if (!(error instanceof ExternalCommandError)) return '';
+  const said = error.stderr.trim();
+  if (said === '' || error.message.includes(said)) return '';
+  return `\n${lastLines(error.stderr, count)
     .split('\n')
-    .map((line) => `  | ${line}`)
-    .join('\n');
+    .map((line) => `${prefix}${line}`)
+    .join('\n')}`;
 }

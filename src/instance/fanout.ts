@@ -4,7 +4,7 @@
  * every failure (and which machines succeeded) after all have finished. A single
  * machine's failure is thrown as it is.
  */
-import { ExternalCommandError, VmfileError, lastLines } from '../errors.js';
+import { VmfileError, programSaid } from '../errors.js';
 
 export interface FanoutOptions {
   /** Machines at once: boot and halt overlap; anything holding a guest's console goes one by one. */
@@ -29,9 +29,8 @@ export async function forEachMachine<M extends { name: string }, T>(machines: re
   const ok = machines.filter((_, index) => settled[index]?.status === 'fulfilled').map((machine) => machine.name);
   const lines = failures.map(({ machine, error }) => {
     const message = error instanceof Error ? error.message : String(error);
-    // A failed program's own words say why (QEMU: which socket, which port); one machine's alone would print them too.
-    const said = error instanceof ExternalCommandError && error.stderr.trim() !== '' ? `\n${lastLines(error.stderr, 5).replace(/^/gm, '      | ')}` : '';
-    return `  - ${message.includes(`"${machine}"`) ? message : `machine "${machine}": ${message}`}${said}`;
+    // A failed program's own words say why (QEMU: which socket, which port), as for a single machine.
+    return `  - ${message.includes(`"${machine}"`) ? message : `machine "${machine}": ${message}`}${programSaid(error, 5, '      | ')}`;
   });
   throw new SeveralFailed(
     `${failures.length} of ${machines.length} machines failed${ok.length > 0 ? ` (${ok.join(', ')} ${options.succeeded})` : ''}:\n${lines.join('\n')}`,

@@ -120,6 +120,18 @@ export function hubsFor(socket: string): Promise<number[]> {
   return processesNaming('hub-main.js', socket);
 }
 
+/** Whether something accepts a TCP connection on 127.0.0.1:port right now. */
+export function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
 /** A TCP port on 127.0.0.1 that nothing listens on right now. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -7,7 +7,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli, explain, freePort, makeProject } from './cli.js';
+import { cli, explain, freePort, listening, makeProject } from './cli.js';
 
 /** Runs only when asked for by name (vmfile provision web --step site), on every machine at once (limit: all). */
 const ANSIBLE_STEP = `{ name: 'site', run: 'never', ansible: { playbook: 'site.yml', extraVars: { greeting: 'hello from ansible' }, groups: { front: ['web'], back: ['db'] }, limit: 'all' } }`;
@@ -20,17 +20,6 @@ const PLAYBOOK = `- hosts: all
         dest: /etc/vmfile-ansible
         content: "{{ inventory_hostname }} {{ greeting }} {{ group_names | join(',') }}\\n"
 `;
-
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
 
 const TCP_SERVER = `import socket
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", 5432)); s.listen()
