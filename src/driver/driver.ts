@@ -36,6 +36,17 @@ export interface StartSpec {
   privateNetwork?: { socket: string; mac: string };
   /** Continue from the memory saved by suspend() instead of booting. */
   fromSavedState: boolean;
+  /**
+   * Start from a warm state's saved memory (the file saveState() wrote) instead of
+   * booting; the disk must have been created over that state's disk (create's `base`).
+   */
+  fromWarmState?: string;
+  /**
+   * The VM generation ID the guest sees (a GUID). A guest started from saved state
+   * with another ID than it was saved with is told so and reseeds its RNG; kept for
+   * the machine's life, so its own suspend and resume are not taken for a clone.
+   */
+  generation?: string;
   /** Told when a taken host port was moved (autoCorrect). */
   onPortMoved?: (from: number, to: number, spec: PortSpec) => void;
 }
@@ -78,8 +89,11 @@ export interface Driver {
    */
   continueAfterIoError(): Promise<boolean>;
 
-  /** Creates the machine's disk over the box. Called once per machine; an existing disk is replaced. */
-  create(box: InstalledBox, diskBytes: number): Promise<void>;
+  /**
+   * Creates the machine's disk over the box, or over `base`: a disk saveState() left,
+   * which must then never change. Called once per machine; an existing disk is replaced.
+   */
+  create(box: InstalledBox, diskBytes: number, base?: string): Promise<void>;
 
   /**
    * Whether the machine's disk is there and readable; rejects with a UserError saying
@@ -106,6 +120,14 @@ export interface Driver {
    * On a machine that does not run: a UserError.
    */
   suspend(saved: () => Promise<void>): Promise<void>;
+
+  /**
+   * Pauses the running machine, writes its memory and device state to `file`, then
+   * stops the process. The disk is left as it was at the pause, to serve read-only as
+   * the base of other machines (a warm state). A failed save leaves no file.
+   * On a machine that does not run: a UserError.
+   */
+  saveState(file: string): Promise<void>;
 
   /**
    * Drops the memory saved by suspend(): on a running machine once a resume reached the

@@ -15,6 +15,7 @@ import { UserError } from '../errors.js';
 import { startVirtiofsd } from '../folders/sync.js';
 import { freePort, resolveForwards } from '../network/ports.js';
 import { qemuArgs, type BootSpec } from '../qemu/argv.js';
+import { loadStateFromFile, saveStateToFile } from './qemu-migration.js';
 import { convertImage, createOverlay, imageInfo, listSnapshots, snapshotOffline, type DiskSnapshot } from '../qemu/img.js';
 import { killProcess, launchQemu, runningPid, waitForExit } from '../qemu/process.js';
 import { QmpClient } from '../qmp/client.js';
@@ -28,7 +29,7 @@ import type { Driver, Snapshot, StartSpec, Started, StopOptions } from './driver
 import type { MachineBoot } from '../vmfile/boot.js';
 import { pathExists } from '../store/exists.js';
 
-export { chooseAccel, probeHost, type HostInfo } from '../qemu/host.js';
+export { chooseAccel, probeHost, qemuVersion, type HostInfo } from '../qemu/host.js';
 export { QEMU_BINARY } from '../qemu/process.js';
 
 /** Room the overlay needs beyond the memory itself (device state, qcow2 metadata). */
@@ -67,8 +68,8 @@ class QemuDriver implements Driver {
     });
   }
 
-  async create(box: InstalledBox, diskBytes: number): Promise<void> {
-    await createOverlay(box.paths.disk, this.paths.overlay, diskBytes);
+  async create(box: InstalledBox, diskBytes: number, base?: string): Promise<void> {
+    await createOverlay(base ?? box.paths.disk, this.paths.overlay, diskBytes);
   }
 
   async checkDisk(box: InstalledBox): Promise<void> {
@@ -107,13 +108,20 @@ class QemuDriver implements Driver {
         serialLog: this.paths.serialLog,
         pidFile: this.paths.pidFile,
         ...(spec.fromSavedState ? { loadvm: SUSPEND_SNAPSHOT } : {}),
+        ...(spec.fromWarmState === undefined ? {} : { incoming: true }),
+        ...(spec.generation === undefined ? {} : { generation: spec.generation }),
         virtiofs,
         ninep,
         ...(spec.privateNetwork === undefined ? {} : { privateNetwork: spec.privateNetwork }),
       });
       try {
         const pid = await launchQemu(args, this.paths.pidFile);
-        (await QmpClient.connect(this.paths.qmpSocket)).close();
+        const qmp = await QmpClient.connect(this.paths.qmpSocket);
+        try {
+          if (spec.fromWarmState !== undefined) await this.loadWarmState(pid, qmp, spec.fromWarmState);
+        } finally {
+          qmp.close();
+        }
         return { pid, sshPort, forwards };
       } catch (error) {
         const text = error instanceof Error ? `${error.message} ${'stderr' in error ? String(error.stderr) : ''}` : '';
@@ -121,6 +129,35 @@ class QemuDriver implements Driver {
         throw error;
       }
     }
+  }
+
+  /** A QEMU that cannot load the state is stopped: it would wait for a stream forever. */
+  private async loadWarmState(pid: number, qmp: QmpClient, file: string): Promise<void> {
+    try {
+      await loadStateFromFile(qmp, file, { timeoutMs: 120_000 });
+    } catch (error) {
+      killProcess(pid, 'SIGKILL');
+      await waitForExit(pid, this.paths.overlay, 5000);
+      await this.markStopped();
+      throw new UserError(`machine "${this.name}": its warm state ${file} could not be loaded: ${error instanceof Error ? error.message : String(error)}`, {
+        hint: 'vmfile box warm --clear drops warm states (each is made again on the next use), or set warm: false in the Vmfile to boot from scratch',
+        cause: error,
+      });
+    }
+  }
+
+  async saveState(file: string): Promise<void> {
+    const pid = await this.pid();
+    if (pid === undefined) throw new UserError(`machine "${this.name}" is not running, so there is no state to save`);
+    const partial = `${file}.partial`;
+    try {
+      await withQmp(this.paths.qmpSocket, (qmp) => saveStateToFile(qmp, partial, { timeoutMs: 600_000 }));
+      await rename(partial, file);
+    } finally {
+      await rm(partial, { force: true });
+    }
+    await this.stopProcess(pid, { graceful: false, timeoutMs: 0 });
+    await this.markStopped();
   }
 
   async stop(options: StopOptions): Promise<'clean' | 'forced' | 'not running'> {

@@ -13,11 +13,12 @@
  * If a box has cloud-init too, the seed has already installed the machine's keys; the
  * insecure key still logs in then, and is removed all the same.
  */
+import { randomBytes } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
 import type { SshSession, SshTarget } from '../ssh/client.js';
-import { readPublicKey } from '../ssh/keys.js';
+import { publicKeyBlob, readPublicKey } from '../ssh/keys.js';
 import { shellCommand } from '../ssh/quote.js';
 import type { MachinePaths } from '../store/layout.js';
 
@@ -45,8 +46,25 @@ export function insecureTarget(pinned: SshTarget, key: string): SshTarget {
   return { ...pinned, label: `${pinned.label} (first login, Vagrant's insecure key)`, privateKey: key, hostKey: 'unpinned' };
 }
 
+/** The login of the warm state a machine was made over (copied into the machine's directory), its host key pinned; undefined once it is gone. */
+export async function warmStateTarget(pinned: SshTarget, paths: MachinePaths): Promise<SshTarget | undefined> {
+  const [key, host] = await Promise.all([readFile(paths.warmLoginKey, 'utf8').catch(() => undefined), readPublicKey(paths.warmHostKey).catch(() => undefined)]);
+  if (key === undefined || host === undefined) return undefined;
+  return { ...pinned, label: `${pinned.label} (started from a warm state)`, privateKey: key, hostKey: publicKeyBlob(host) };
+}
+
 const TAKE_OVER = `set -eu
-user=$1 login_key=$2 host_public=$3 name=$4
+user=$1 login_key=$2 host_public=$3 name=$4 machine_id=$5 clock=$6
+# A guest from saved memory keeps the time it was saved at.
+if [ -n "$clock" ]; then date -u -s "@$clock" >/dev/null; fi
+# Standard input: a line of host randomness (may be empty), then the host private key.
+IFS= read -r seed
+if [ -n "$seed" ]; then
+  # Mixed into the kernel's input pool, then a reseed of the RNG (RNDRESEEDCRNG) so
+  # that this guest's random numbers part from any other copy of the same memory.
+  printf '%s' "$seed" >/dev/urandom
+  perl -e 'open(my $f, ">", "/dev/urandom") or die "$!\\n"; ioctl($f, 0x5207, 0) or die "RNDRESEEDCRNG: $!\\n"'
+fi
 home=$(getent passwd "$user" | cut -d: -f6)
 group=$(id -gn "$user")
 umask 077
@@ -58,23 +76,44 @@ rm -f /etc/ssh/ssh_host_*
 cat >/etc/ssh/ssh_host_ed25519_key
 printf '%s\\n' "$host_public" >/etc/ssh/ssh_host_ed25519_key.pub
 chmod 0644 /etc/ssh/ssh_host_ed25519_key.pub
+if [ -n "$machine_id" ]; then
+  printf '%s\\n' "$machine_id" >/etc/machine-id
+  if [ -f /var/lib/dbus/machine-id ] && [ ! -L /var/lib/dbus/machine-id ]; then printf '%s\\n' "$machine_id" >/var/lib/dbus/machine-id; fi
+fi
 printf '%s\\n' "$name" >/etc/hostname
 hostname "$name"
 if grep -q '^127\\.0\\.1\\.1[[:space:]]' /etc/hosts; then sed -i "s/^127\\.0\\.1\\.1[[:space:]].*/127.0.1.1\\t$name/" /etc/hosts; else printf '127.0.1.1\\t%s\\n' "$name" >>/etc/hosts; fi
 sync
-# sshd's running sessions (this one) outlive the restart; new ones get the new keys.
+# sshd's running sessions (this one) outlive it; new ones get the new keys. SIGHUP makes
+# sshd start itself again, quicker than a restart through the service manager.
+if [ -s /run/sshd.pid ] && kill -HUP "$(cat /run/sshd.pid)" 2>/dev/null; then exit 0; fi
 systemctl restart ssh 2>/dev/null || systemctl restart sshd 2>/dev/null || service ssh restart 2>/dev/null || service sshd restart
 `;
 
-/** Over the first login's session: the machine's keys and hostname in, the box's out. */
-export async function takeOver(session: SshSession, machine: string, paths: MachinePaths, user: string, hostname: string): Promise<void> {
-  const argv = ['sudo', '-n', 'sh', '-c', TAKE_OVER, 'vmfile-first-login', user, await readPublicKey(paths.publicKey), await readPublicKey(paths.hostPublicKey), hostname];
+export interface TakeOverOptions {
+  /** A new /etc/machine-id (32 hex digits); undefined leaves the guest's. */
+  machineId?: string;
+  /** Host randomness mixed into the guest's RNG, then reseeded, before anything else. */
+  reseed?: boolean;
+  /** Set the guest's clock from the host's (a guest from saved memory). */
+  setClock?: boolean;
+}
+
+/** Over the first login's session: the machine's keys and hostname in, the box's (or the warm state's) out. */
+export async function takeOver(session: SshSession, machine: string, paths: MachinePaths, user: string, hostname: string, options: TakeOverOptions = {}): Promise<void> {
+  const argv = ['sudo', '-n', 'sh', '-c', TAKE_OVER, 'vmfile-first-login', user, await readPublicKey(paths.publicKey), await readPublicKey(paths.hostPublicKey), hostname, options.machineId ?? '', options.setClock === true ? (Date.now() / 1000).toFixed(3) : ''];
+  const seed = options.reseed === true ? randomBytes(64).toString('hex') : '';
   let output = '';
   const collect = (chunk: string): void => void (output += chunk);
-  const code = await session.exec(shellCommand(argv), { stdin: await readFile(paths.hostPrivateKey, 'utf8'), onStdout: collect, onStderr: collect });
+  const code = await session.exec(shellCommand(argv), { stdin: `${seed}\n${await readFile(paths.hostPrivateKey, 'utf8')}`, onStdout: collect, onStderr: collect });
   if (code !== 0) {
     throw new UserError(`machine "${machine}": the first login could not install the machine's keys (exit ${code}): ${output.trim().slice(-500)}`, {
       hint: `the box must let user "${user}" run sudo without a password, as Vagrant boxes do; vmfile destroy removes the machine`,
     });
   }
+}
+
+/** A new machine-id, as systemd-id128 writes it. */
+export function newMachineId(): string {
+  return randomBytes(16).toString('hex');
 }

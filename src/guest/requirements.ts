@@ -5,7 +5,7 @@
  * adds an entry here (a warm start's "become yourself", a Vagrant box's first login)
  * instead of another copy of the sequence.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { configurePrivateNetwork } from '../network/guest.js';
 import { macFor } from '../network/address.js';
 import type { Driver } from '../driver/driver.js';
@@ -18,7 +18,7 @@ import { writeMachineState, type MachineState } from '../store/machine.js';
 import { inPhase, type Reporter } from '../ui/reporter.js';
 import type { MachineConfig, Project } from '../vmfile/config.js';
 import { openSshOptions, sshTargetFor, syncGuestClock } from './communicator.js';
-import { insecureKey, insecureTarget, takeOver } from './first-login.js';
+import { insecureKey, insecureTarget, newMachineId, takeOver, warmStateTarget } from './first-login.js';
 import { provisionMachine } from './provisioner.js';
 import { whenQemuGone } from './running.js';
 
@@ -137,6 +137,23 @@ async function waitReady(context: Omit<GuestContext, 'session' | 'stepsRun'>, pi
   const { machine, paths, state } = context;
   const deadline = Date.now() + machine.bootTimeout * 1000;
   const pinned = await sshTargetFor(paths, state, state.sshPort);
+  if (state.login === 'warm-state') {
+    // The warm state's login, its host key pinned; the machine's own once a boot (after a
+    // failed first start) gave the guest the machine's keys through cloud-init.
+    const warmTarget = await warmStateTarget(pinned, paths);
+    const session = await waitFor(context, pid, warmTarget === undefined ? [pinned] : [warmTarget, pinned], deadline, progress);
+    try {
+      progress('becoming this machine: its own keys, machine-id, hostname, RNG and clock');
+      // Over whichever login answered: the warm state's key is taken out either way.
+      await takeOver(session, machine.name, paths, state.user, machine.hostname, { machineId: newMachineId(), reseed: true, setClock: true });
+    } finally {
+      session.close();
+    }
+    const { login: _login, ...own } = state;
+    await writeMachineState(paths.state, own);
+    context.state = own;
+    await Promise.all([rm(paths.warmLoginKey, { force: true }), rm(paths.warmHostKey, { force: true })]);
+  }
   if (state.login === 'vagrant-insecure-key') {
     // Vagrant's insecure key first; the machine's own once a first login installed it.
     const session = await waitFor(context, pid, [insecureTarget(pinned, await insecureKey(machine.name)), pinned], deadline, progress);

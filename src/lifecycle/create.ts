@@ -4,7 +4,7 @@
  * written last, so a half-created machine is simply created again.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { chmod, copyFile, mkdir } from 'node:fs/promises';
 import type { InstalledBox } from '../box/store.js';
 import type { Driver } from '../driver/driver.js';
 import { ConfigError } from '../errors.js';
@@ -14,8 +14,10 @@ import type { MachinePaths } from '../store/layout.js';
 import { writeMachineState, type MachineState } from '../store/machine.js';
 import type { MachineConfig } from '../vmfile/config.js';
 import { formatSize } from '../vmfile/size.js';
+import type { WarmState } from './warm.js';
 
-export async function createMachine(machine: MachineConfig, box: InstalledBox, paths: MachinePaths, driver: Driver): Promise<MachineState> {
+/** With `warm`, the disk is made over the warm state's, and its first start loads the state's memory. */
+export async function createMachine(machine: MachineConfig, box: InstalledBox, paths: MachinePaths, driver: Driver, warm?: WarmState): Promise<MachineState> {
   if (machine.disk < box.metadata.disk.virtualSize) {
     throw new ConfigError(`machine "${machine.name}": disk ${formatSize(machine.disk)} is smaller than box ${box.metadata.name}'s disk (${formatSize(box.metadata.disk.virtualSize)})`, {
       hint: `set disk to at least "${formatSize(box.metadata.disk.virtualSize)}"`,
@@ -25,7 +27,13 @@ export async function createMachine(machine: MachineConfig, box: InstalledBox, p
   await generateKeyPair(paths.privateKey, `vmfile machine ${machine.name}`);
   await generateKeyPair(paths.hostPrivateKey, `vmfile host key ${machine.name}`);
   await writeFileAtomic(paths.knownHosts, knownHostsLine(hostKeyAlias(machine.name), await readPublicKey(paths.hostPublicKey)));
-  await driver.create(box, machine.disk);
+  if (warm !== undefined) {
+    // The state's own login and host key reach the guest until it has become this machine.
+    await copyFile(warm.paths.machine.privateKey, paths.warmLoginKey);
+    await chmod(paths.warmLoginKey, 0o600);
+    await copyFile(warm.paths.machine.hostPublicKey, paths.warmHostKey);
+  }
+  await driver.create(box, machine.disk, warm?.paths.machine.overlay);
   const state: MachineState = {
     name: machine.name,
     instanceId: newInstanceId(),
@@ -33,6 +41,7 @@ export async function createMachine(machine: MachineConfig, box: InstalledBox, p
     box: { name: box.metadata.name, version: box.metadata.version, sha256: box.metadata.disk.sha256 },
     user: box.metadata.user,
     ...(box.metadata.firstLogin === 'vagrant-insecure-key' ? { login: 'vagrant-insecure-key' as const } : {}),
+    ...(warm === undefined ? {} : { login: 'warm-state' as const, warmMemory: warm.paths.memory }),
   };
   await writeMachineState(paths.state, state);
   return state;

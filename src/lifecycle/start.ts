@@ -3,6 +3,7 @@
  * fresh, or continued from saved memory (suspended), or left as it is (running). Both
  * starts hand the guest to the same list of requirements (guest/requirements.ts).
  */
+import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +32,7 @@ import type { MachineConfig, Project } from '../vmfile/config.js';
 import { formatSize } from '../vmfile/size.js';
 import { machineBoot, type MachineBoot } from '../vmfile/boot.js';
 import { createMachine, newInstanceId } from './create.js';
+import { ensureWarmState, type WarmState } from './warm.js';
 
 export interface StartOptions {
   project: Project;
@@ -93,9 +95,14 @@ async function boot(plan: MachinePlan, current: Instance, options: StartOptions,
   const { paths, driver } = current;
   let state = current.state;
   const bootWith = machineBoot(machine.name, machine.firmware, box.metadata);
+  const accel = chooseAccel(machine.accel, context.env['VMFILE_ACCEL'], host);
+  if (accel.notice !== undefined) reporter.notice(accel.notice);
   if (current.status === 'not created' || state === undefined) {
-    state = await inPhase(reporter, machine.name, `Creating machine from box ${box.metadata.name} ${box.metadata.version}`, () => createMachine(machine, box, paths, driver));
-  } else if (state.initialized !== true) {
+    const warm = await warmStateFor(plan, accel.accel, bootWith, context);
+    state = await inPhase(reporter, machine.name, `Creating machine from box ${box.metadata.name} ${box.metadata.version}${warm === undefined ? '' : ' over its warm state'}`, () =>
+      createMachine(machine, box, paths, driver, warm),
+    );
+  } else if (state.initialized !== true && state.warmMemory === undefined) {
     // Its first boot never reached SSH (QEMU killed, timeout): cloud-init's first-boot
     // work may be half on disk (ext4 loses unflushed new files, e.g. the SSH host key).
     // A new instance id makes cloud-init do it all again; the disk's data is kept.
@@ -103,8 +110,6 @@ async function boot(plan: MachinePlan, current: Instance, options: StartOptions,
     await writeMachineState(paths.state, state);
     reporter.info(machine.name, 'its first boot did not finish; cloud-init will set it up again');
   }
-  const accel = chooseAccel(machine.accel, context.env['VMFILE_ACCEL'], host);
-  if (accel.notice !== undefined) reporter.notice(accel.notice);
   await writeSeed(
     paths.seedDir,
     renderSeed(await loadSeedTemplates(), {
@@ -117,9 +122,19 @@ async function boot(plan: MachinePlan, current: Instance, options: StartOptions,
       hostPublicKey: await readPublicKey(paths.hostPublicKey),
     }),
   );
-  const launch = { cpus: machine.cpus, memory: machine.memory, boot: bootWith };
-  const title = `Starting QEMU (${accel.accel}, ${bootWith === 'kernel' ? '' : `${bootWith.toUpperCase()}, `}${machine.cpus} CPUs, ${formatSize(machine.memory)})`;
-  const started = await inPhase(reporter, machine.name, title, async () => driver.start(await startSpec(plan, options.project, accel.accel, launch, folders, false, context)));
+  // A machine made over a warm state keeps a VM generation ID device for its life.
+  const generation = state.launch?.generation ?? (state.warmMemory === undefined ? undefined : randomUUID());
+  const launch = { cpus: machine.cpus, memory: machine.memory, boot: bootWith, ...(generation === undefined ? {} : { generation }) };
+  const warmMemory = state.warmMemory;
+  const shape = `${accel.accel}, ${bootWith === 'kernel' ? '' : `${bootWith.toUpperCase()}, `}${machine.cpus} CPUs, ${formatSize(machine.memory)}`;
+  const title = warmMemory === undefined ? `Starting QEMU (${shape})` : `Starting QEMU from the warm state (${shape})`;
+  // Loaded at most once: from here on the disk goes on from it, so a later start boots.
+  const { warmMemory: _once, ...rest } = state;
+  state = { ...rest, launch };
+  await writeMachineState(paths.state, state);
+  const started = await inPhase(reporter, machine.name, title, async () =>
+    driver.start({ ...(await startSpec(plan, options.project, accel.accel, launch, folders, false, context)), ...(warmMemory === undefined ? {} : { fromWarmState: warmMemory }) }),
+  );
   const booted = { ...state, sshPort: started.sshPort, forwards: started.forwards, accel: accel.accel, bootedAt: new Date().toISOString(), launch, folders, starting: 'boot' as const };
   await writeMachineState(paths.state, booted);
   const guest = { project: options.project, machine, paths, driver, reporter, start: 'boot', provision: options.provision, folders, state: booted } as const;
@@ -174,7 +189,7 @@ async function startSpec(
   plan: MachinePlan,
   project: Project,
   accel: Accel,
-  launch: { cpus: number; memory: number; boot: MachineBoot },
+  launch: { cpus: number; memory: number; boot: MachineBoot; generation?: string | undefined },
   folders: readonly PlannedFolder[],
   fromSavedState: boolean,
   context: ServiceContext,
@@ -192,9 +207,31 @@ async function startSpec(
     folders,
     ...(privateNetwork === undefined ? {} : { privateNetwork }),
     fromSavedState,
+    ...(launch.generation === undefined ? {} : { generation: launch.generation }),
     onPortMoved: (from, to, spec) =>
       context.reporter.notice(`machine "${machine.name}": host port ${from} is in use; guest port ${spec.guest}/${spec.protocol} is forwarded from ${spec.hostIp}:${to} instead`),
   };
+}
+
+/**
+ * The warm state a new machine starts from (made now if its shape has none yet), or
+ * undefined: not asked for, or the machine needs what a saved state cannot hold (then
+ * it boots, and says why).
+ */
+async function warmStateFor(plan: MachinePlan, accel: Accel, boot: MachineBoot, context: ServiceContext): Promise<WarmState | undefined> {
+  const { machine, box, folders } = plan;
+  if (!machine.warmStart) return undefined;
+  const reason =
+    boot !== 'kernel' ? 'its box boots with its own firmware'
+    : box.metadata.firstLogin !== undefined ? 'its box is first reached with its own login (a Vagrant box)'
+    : machine.privateIp !== undefined ? 'it joins a private network'
+    : folders.some((folder) => folder.type !== 'rsync') ? 'it has a live (virtiofs or 9p) folder, a device the saved state does not have'
+    : undefined;
+  if (reason !== undefined) {
+    context.reporter.notice(`machine "${machine.name}" boots from scratch although warmStart is set: ${reason}`);
+    return undefined;
+  }
+  return ensureWarmState(context.home, box, { cpus: machine.cpus, memory: machine.memory, disk: machine.disk, accel, boot }, { reporter: context.reporter, machine: machine.name, bootTimeout: machine.bootTimeout });
 }
 
 /** The switch every machine's private NIC connects to; QEMU starts without it, with a dead link, so it must run first. */

@@ -29,6 +29,13 @@ export interface LaunchSpec {
   pidFile: string;
   /** Start from this internal snapshot's saved memory instead of booting (resume). */
   loadvm?: string;
+  /** Wait for a migration stream (QMP migrate-incoming) instead of booting: a warm start. */
+  incoming?: boolean;
+  /**
+   * QEMU's VM generation ID device with this GUID. A guest restored with a GUID other
+   * than the one it was saved with is told so, and Linux reseeds its RNG at once.
+   */
+  generation?: string;
   /** virtiofs shares: each served by a virtiofsd listening on `socket`. */
   virtiofs?: readonly { tag: string; socket: string }[];
   /** Second NIC on the Vmfile's private network: a stream to vmfile's switch (src/network/hub.ts). */
@@ -85,12 +92,14 @@ export function qemuArgs(spec: LaunchSpec): string[] {
         ]),
     // Entropy from the host: sshd and cloud-init wait for it under TCG otherwise.
     '-device', 'virtio-rng-pci',
+    ...(spec.generation === undefined ? [] : ['-device', `vmgenid,guid=${spec.generation}`]),
     '-qmp', `unix:${escapeOption(spec.qmpSocket)},server=on,wait=off`,
     '-serial', `file:${spec.serialLog}`,
     '-display', 'none',
     '-daemonize',
     '-pidfile', spec.pidFile,
     ...(spec.loadvm === undefined ? [] : ['-loadvm', spec.loadvm]),
+    ...(spec.incoming === true ? ['-incoming', 'defer'] : []),
   ];
   return args;
 }

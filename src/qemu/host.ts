@@ -9,6 +9,8 @@
 import { constants } from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
+import { run } from '../exec.js';
+import { QEMU_BINARY } from './process.js';
 
 export type Accel = 'kvm' | 'tcg';
 
@@ -55,4 +57,10 @@ export function chooseAccel(requested: 'auto' | 'kvm' | 'tcg', envOverride: stri
   if (wanted === 'tcg') return { accel: 'tcg' };
   if (host.kvmUsable) return { accel: 'kvm' };
   return { accel: 'tcg', notice: `KVM not usable (${host.kvmReason}); using software emulation (TCG), which is slower` };
+}
+
+/** QEMU's version line ("QEMU emulator version 7.2.22 (…)"): saved machine state is only loaded by the QEMU that saved it. */
+export async function qemuVersion(): Promise<string> {
+  const { stdout } = await run(QEMU_BINARY, ['--version'], { purpose: 'read the QEMU version' });
+  return stdout.split('\n')[0]?.trim() ?? stdout;
 }

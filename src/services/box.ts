@@ -3,7 +3,9 @@ import { idleDownloads } from '../box/download.js';
 import { addBox as addBoxFromFile } from '../box/import.js';
 import { boxesInUse, planPrune, type BoxVersionRef, type PrunePlan } from '../box/prune.js';
 import { addBoxFromUrl, installFromCatalog, newestInCatalog, type NetworkSettings } from '../box/remote.js';
-import { listBoxes, removeBox, type InstalledBox } from '../box/store.js';
+import { listBoxes, removeBox as removeInstalledBox, type InstalledBox } from '../box/store.js';
+import type { BoxMetadata } from '../vmfile/box-metadata.js';
+import { listWarmStates, removeWarmStates, type WarmSummary } from '../lifecycle/warm.js';
 import { UserError, VmfileError } from '../errors.js';
 import type { Reporter } from '../ui/reporter.js';
 import { boxOrigin } from '../vmfile/box-metadata.js';
@@ -11,7 +13,20 @@ import type { CatalogChoice } from '../vmfile/catalog.js';
 import { compareVersions } from '../vmfile/version.js';
 
 export { buildBox } from '../box/build.js';
-export { listBoxes, removeBox } from '../box/store.js';
+export { listBoxes } from '../box/store.js';
+
+/** Removes a box (every version, or one), and the warm states made from it. */
+export async function removeBox(home: string, name: string, version?: string): Promise<BoxMetadata[]> {
+  const removed = await removeInstalledBox(home, name, version);
+  for (const box of removed) await removeWarmStates(home, { name: box.name, version: box.version });
+  return removed;
+}
+
+/** Installed boxes, each with the warm states made from it (lifecycle/warm.ts). */
+export async function listBoxesWithWarmStates(home: string): Promise<{ box: InstalledBox; warm: WarmSummary[] }[]> {
+  const [boxes, warm] = await Promise.all([listBoxes(home), listWarmStates(home)]);
+  return boxes.map((box) => ({ box, warm: warm.filter((state) => state.box.name === box.metadata.name && state.box.version === box.metadata.version) }));
+}
 
 export interface AddBoxOptions {
   home: string;

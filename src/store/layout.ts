@@ -12,6 +12,9 @@
  *                             interrupted download resumes (.part.json: its validators;
  *                             .lock: held while a download runs); <key> hashes the URL
  *   projects/<hash>.json      one per project that ran vmup (global-status; see store/projects.ts)
+ *   warm/<key>/               a warm state: a generic machine's files (overlay.qcow2 is the
+ *                             state's disk), memory.state, warm.json; <key>.partial while
+ *                             it is being made, <key>.lock while made or removed
  * Per project (next to the Vmfile):
  *   .vmfile/machines/<machine>/  overlay.qcow2, machine.json, provisioned.json, keys,
  *                                seed/, serial.log, qemu.pid, qmp.sock, lock
@@ -154,6 +157,9 @@ export interface MachinePaths {
   lock: string;
   /** OpenSSH client config for this machine (used by rsync). */
   sshConfig: string;
+  /** Copies of a warm state's login key and host key, kept until the machine has become itself. */
+  warmLoginKey: string;
+  warmHostKey: string;
 }
 
 /** Per-project state, next to the Vmfile; never synced into a guest or committed. */
@@ -183,7 +189,11 @@ export function machinesDir(projectDir: string): string {
 }
 
 export function machinePaths(projectDir: string, machine: string): MachinePaths {
-  const dir = join(machinesDir(projectDir), machine);
+  return machinePathsIn(join(machinesDir(projectDir), machine));
+}
+
+/** A machine's files in `dir` (a project's machine, or the machine a warm state is made from). */
+export function machinePathsIn(dir: string): MachinePaths {
   return {
     dir,
     overlay: join(dir, 'overlay.qcow2'),
@@ -203,7 +213,32 @@ export function machinePaths(projectDir: string, machine: string): MachinePaths 
     sshControl: socketPath(dir, 'ssh.sock', 17),
     lock: join(dir, 'lock'),
     sshConfig: join(dir, 'ssh_config'),
+    warmLoginKey: join(dir, 'warm_id_ed25519'),
+    warmHostKey: join(dir, 'warm_ssh_host_ed25519_key.pub'),
   };
+}
+
+/** Warm states: a box booted once per machine shape, its memory and disk kept (lifecycle/warm.ts). */
+export function warmStatesDir(home: string): string {
+  return join(home, 'warm');
+}
+
+export interface WarmPaths {
+  /** The state's directory; while it is being made, `<key>.partial`, renamed once complete. */
+  dir: string;
+  /** The generic machine it was made from: its overlay is the state's disk, its keys log in. */
+  machine: MachinePaths;
+  /** The migration stream: memory and devices. */
+  memory: string;
+  /** warm.json, written last: what the state is, for whom. */
+  record: string;
+  /** Held while the state is made or removed. */
+  lock: string;
+}
+
+export function warmPaths(home: string, key: string, partial = false): WarmPaths {
+  const dir = join(warmStatesDir(home), partial ? `${key}.partial` : key);
+  return { dir, machine: machinePathsIn(dir), memory: join(dir, 'memory.state'), record: join(dir, 'warm.json'), lock: join(warmStatesDir(home), `${key}.lock`) };
 }
 
 const MAX_SOCKET_PATH = 100;

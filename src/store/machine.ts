@@ -20,10 +20,16 @@ export const machineStateSchema = z.object({
   user: z.string().regex(POSIX_USER_PATTERN),
   /**
    * Set while the guest still has its box's own login (a Vagrant box: Vagrant's insecure
-   * key, the box's host key) and has not yet been given the machine's keys; cleared by
-   * the first login (guest/first-login.ts).
+   * key, the box's host key; a warm state: the state's login and host key) and has not
+   * yet been given the machine's keys; cleared by the first login (guest/first-login.ts).
    */
-  login: z.literal('vagrant-insecure-key').optional(),
+  login: z.enum(['vagrant-insecure-key', 'warm-state']).optional(),
+  /**
+   * A machine made over a warm state (lifecycle/warm.ts): the state's saved memory, which
+   * its first start loads. Cleared as that start begins, so it is loaded at most once
+   * (the disk goes on from it); later starts boot.
+   */
+  warmMemory: z.string().optional(),
   /** Set while running: where SSH is forwarded and which accelerator runs it. */
   sshPort: z.number().optional(),
   /** Forwarded ports as actually bound (autoCorrect may have moved them). */
@@ -33,7 +39,7 @@ export const machineStateSchema = z.object({
   /** Set once a boot reached SSH and the guest flushed its first-boot work (keys, user) to disk. */
   initialized: z.boolean().optional(),
   /** CPUs, memory and boot QEMU was started with: a suspended machine must resume with the same. */
-  launch: z.object({ cpus: z.number(), memory: z.number(), boot: z.enum(['kernel', 'bios', 'uefi']).optional() }).optional(),
+  launch: z.object({ cpus: z.number(), memory: z.number(), boot: z.enum(['kernel', 'bios', 'uefi']).optional(), generation: z.string().uuid().optional() }).optional(),
   /** Synced folders as set up at the last boot (type decided then). */
   folders: z
     .array(

@@ -37,6 +37,8 @@ export interface MachineConfig {
   firmware?: 'bios' | 'uefi';
   /** Seconds to wait for SSH after QEMU starts. */
   bootTimeout: number;
+  /** A new machine starts from a warm state of its box where it can (lifecycle/warm.ts). */
+  warmStart: boolean;
   provision: ProvisionStep[];
   ports: PortSpec[];
   /** Address on the Vmfile's private network, if the machine joins it. */
@@ -101,6 +103,7 @@ function toMachine(name: string, vm: MachineOutput, defaultHostname: string, pro
     accel: vm.accel,
     ...(vm.firmware === undefined ? {} : { firmware: vm.firmware }),
     bootTimeout: vm.bootTimeout,
+    warmStart: vm.warmStart,
     provision: vm.provision.map(normalizeStep),
     ports: vm.ports,
     ...(vm.network === undefined ? {} : { privateIp: vm.network.ip }),

@@ -169,6 +169,8 @@ export const machineSchema = z.strictObject({
   accel: z.enum(['auto', 'kvm', 'tcg'], { error: 'expected "auto", "kvm" or "tcg"' }).default('auto'),
   /** For boxes that boot themselves: 'bios' (SeaBIOS) or 'uefi' (OVMF). Default: what the box records. */
   firmware: z.enum(['bios', 'uefi'], { error: 'expected "bios" or "uefi"' }).optional(),
+  /** Start a new machine from a warm state of its box (saved running state) instead of booting it. */
+  warmStart: z.boolean({ error: 'expected true or false' }).default(false),
   bootTimeout: z
     .number({ error: 'expected seconds as a number' })
     .positive({ error: 'bootTimeout must be more than 0 seconds' })

@@ -7,16 +7,21 @@ export default class BoxList extends VmfileCommand {
   static override flags = { json: Flags.boolean({ description: 'print JSON' }) };
 
   async run(): Promise<void> {
-    const { listBoxes } = await import('../../services/box.js');
+    const { listBoxesWithWarmStates } = await import('../../services/box.js');
     const { flags } = await this.parse(BoxList);
-    const boxes = await listBoxes(this.context().home);
+    const boxes = await listBoxesWithWarmStates(this.context().home);
     if (flags.json) {
-      this.log(JSON.stringify(boxes.map((box) => box.metadata), null, 2));
+      const warmOf = (states: typeof boxes[number]['warm']) => states.map(({ key, shape, bytes, createdAt }) => ({ key, shape, bytes, createdAt }));
+      this.log(JSON.stringify(boxes.map(({ box, warm }) => ({ ...box.metadata, warmStates: warmOf(warm) })), null, 2));
       return;
     }
     if (boxes.length === 0) this.log('no boxes installed (vmfile box build debian-12, or vmfile box add NAME FILE)');
-    for (const { metadata } of boxes) {
+    for (const { box: { metadata }, warm } of boxes) {
       this.log(`${metadata.name.padEnd(16)} ${metadata.version.padEnd(12)} ${formatSize(metadata.disk.virtualSize).padEnd(7)} sha256:${metadata.disk.sha256.slice(0, 16)}  ${metadata.source.kind}`);
+      for (const state of warm) {
+        const { shape } = state;
+        this.log(`  warm state: ${shape.cpus} CPUs, ${formatSize(shape.memory)} memory, ${formatSize(shape.disk)} disk, ${shape.accel}; ${formatSize(state.bytes)} on disk`);
+      }
     }
   }
 }

@@ -26,6 +26,16 @@ function values(args: readonly string[], option: string): string[] {
 }
 
 describe('qemuArgs', () => {
+  test('a warm start waits for its state (-incoming defer) with a VM generation ID; a boot has neither', () => {
+    const generation = '7f1c3b0e-0a4e-4d55-9c1b-2f0d6f1e8a11';
+    const warm = qemuArgs(spec({ incoming: true, generation }));
+    expect(values(warm, '-incoming')).toEqual(['defer']);
+    expect(values(warm, '-device')).toContain(`vmgenid,guid=${generation}`);
+    const boot = qemuArgs(spec());
+    expect(values(boot, '-incoming')).toEqual([]);
+    expect(values(boot, '-device').some((device) => device.startsWith('vmgenid'))).toBe(false);
+  });
+
   test.each([
     ['kvm', ['q35,accel=kvm'], ['host']],
     ['tcg', ['q35,accel=tcg'], []],

@@ -57,6 +57,8 @@ describe('machinePaths', () => {
       sshControl: `${dir}/ssh.sock`,
       lock: `${dir}/lock`,
       sshConfig: `${dir}/ssh_config`,
+      warmLoginKey: `${dir}/warm_id_ed25519`,
+      warmHostKey: `${dir}/warm_ssh_host_ed25519_key.pub`,
     });
   });
 

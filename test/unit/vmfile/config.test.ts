@@ -48,6 +48,7 @@ describe('parseVmfile defaults', () => {
           hostname: 'web',
           accel: 'auto',
           bootTimeout: 300,
+          warmStart: false,
           provision: [],
           ports: [],
           // The project directory is synced at /vmfile unless the Vmfile says otherwise.

@@ -1,0 +1,208 @@
+/**
+ * Warm states: a new machine from saved running state instead of a boot.
+ *
+ * The first time a box is used with a given shape (CPUs, memory, disk, accelerator,
+ * boot, QEMU version), vmfile boots it once as a generic machine: its own throwaway
+ * login key and host key, hostname vmfile-warm, cloud-init finished, the disk synced.
+ * Then the driver pauses it and writes its memory and devices to a file (saveState);
+ * its disk is kept as a read-only layer. A new machine of that shape gets its own
+ * copy-on-write disk over that layer and starts from the saved memory, then becomes
+ * itself over SSH (guest/first-login.ts): its own host key, login key, machine-id and
+ * hostname, its RNG reseeded from the host, its clock set.
+ *
+ * Everything about the shape that the saved state depends on is in the key, so a
+ * changed box, QEMU or shape simply finds no state and makes a new one. A state is
+ * made in `<key>.partial` under a lock and renamed when complete: a vmfile or QEMU
+ * killed while making it leaves a partial directory, which the next maker clears.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { chmod, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { z } from 'zod';
+import type { InstalledBox } from '../box/store.js';
+import { loadSeedTemplates, renderSeed, writeSeed } from '../cloudinit/seed.js';
+import { qemuDriver, qemuVersion } from '../driver/qemu.js';
+import type { Accel } from '../driver/driver.js';
+import { GuestError } from '../errors.js';
+import { SshTimeout, waitForSsh, type SshTarget } from '../ssh/client.js';
+import { generateKeyPair, publicKeyBlob, readPublicKey } from '../ssh/keys.js';
+import { writeJsonAtomic } from '../store/json.js';
+import { warmPaths, warmStatesDir, type WarmPaths } from '../store/layout.js';
+import { withLock } from '../store/lock.js';
+import { inPhase, type Reporter } from '../ui/reporter.js';
+import type { MachineBoot } from '../vmfile/boot.js';
+import { formatSize } from '../vmfile/size.js';
+
+/** Bumped when what a warm state holds changes; older states are then never used. */
+const WARM_FORMAT = 1;
+
+export interface WarmShape {
+  cpus: number;
+  /** Bytes. */
+  memory: number;
+  /** Bytes: the guest's file system was grown to it when the state was made. */
+  disk: number;
+  accel: Accel;
+  boot: MachineBoot;
+}
+
+const warmRecordSchema = z.strictObject({
+  format: z.literal(WARM_FORMAT),
+  key: z.string().regex(/^[0-9a-f]{32}$/),
+  box: z.strictObject({ name: z.string(), version: z.string(), sha256: z.string() }),
+  shape: z.strictObject({ cpus: z.number(), memory: z.number(), disk: z.number(), accel: z.enum(['kvm', 'tcg']), boot: z.enum(['kernel', 'bios', 'uefi']) }),
+  qemu: z.string(),
+  user: z.string(),
+  /** The VM generation ID the state was saved with; every machine started from it gets another. */
+  generation: z.string().uuid(),
+  createdAt: z.string(),
+});
+
+export type WarmRecord = z.infer<typeof warmRecordSchema>;
+
+export interface WarmState {
+  record: WarmRecord;
+  paths: WarmPaths;
+}
+
+/** The state for this box and shape, made now (a generic boot) when there is none yet. */
+export async function ensureWarmState(home: string, box: InstalledBox, shape: WarmShape, options: { reporter: Reporter; machine: string; bootTimeout: number }): Promise<WarmState> {
+  const qemu = await qemuVersion();
+  const key = warmKey(box, shape, qemu);
+  const found = await readWarmState(home, key);
+  if (found !== undefined) return found;
+  await mkdir(warmStatesDir(home), { recursive: true, mode: 0o700 });
+  return withLock(warmPaths(home, key).lock, `the warm state of box ${box.metadata.name}`, 'make it', async () => {
+    // Another vmup may have made it while this one waited for the lock.
+    const made = await readWarmState(home, key);
+    if (made !== undefined) return made;
+    const title = `Making a warm state of box ${box.metadata.name} (${shape.cpus} CPUs, ${formatSize(shape.memory)}): one generic boot, reused by every new machine of this shape`;
+    return inPhase(options.reporter, options.machine, title, (phase) => makeWarmState(home, key, box, shape, qemu, options.bootTimeout, (text) => phase.progress(text)));
+    // Machines of one shape started together: one makes the state, the others wait for it.
+  }, { waitMs: options.bootTimeout * 1000 + 180_000 });
+}
+
+export function warmKey(box: InstalledBox, shape: WarmShape, qemu: string): string {
+  const { name, version, disk, boot } = box.metadata;
+  const identity = { format: WARM_FORMAT, box: { name, version, sha256: disk.sha256, boot }, shape, qemu };
+  return createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 32);
+}
+
+/** A complete state, or undefined when there is none (or only a damaged one, which is removed). */
+async function readWarmState(home: string, key: string): Promise<WarmState | undefined> {
+  const paths = warmPaths(home, key);
+  const text = await readFile(paths.record, 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  let parsed: WarmRecord | undefined;
+  try {
+    const result = warmRecordSchema.safeParse(JSON.parse(text));
+    parsed = result.success && result.data.key === key ? result.data : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  const complete = parsed !== undefined && (await Promise.all([paths.memory, paths.machine.overlay, paths.machine.privateKey, paths.machine.hostPublicKey].map((file) => stat(file).then(() => true, () => false)))).every(Boolean);
+  if (parsed === undefined || !complete) return undefined;
+  return { record: parsed, paths };
+}
+
+async function makeWarmState(home: string, key: string, box: InstalledBox, shape: WarmShape, qemu: string, bootTimeout: number, progress: (text: string) => void): Promise<WarmState> {
+  const partial = warmPaths(home, key, true);
+  const driver = qemuDriver('vmfile-warm', partial.machine);
+  // A leftover of a maker that was killed: its QEMU may still run.
+  await driver.destroy();
+  await mkdir(partial.dir, { recursive: true, mode: 0o700 });
+  const paths = partial.machine;
+  await generateKeyPair(paths.privateKey, 'vmfile warm state login');
+  await generateKeyPair(paths.hostPrivateKey, 'vmfile warm state host key');
+  await driver.create(box, shape.disk);
+  const generation = randomUUID();
+  await writeSeed(
+    paths.seedDir,
+    renderSeed(await loadSeedTemplates(), {
+      machine: 'vmfile-warm',
+      instanceId: `vmfile-warm-${key}`,
+      hostname: 'vmfile-warm',
+      user: box.metadata.user,
+      authorizedKey: await readPublicKey(paths.publicKey),
+      hostPrivateKey: await readFile(paths.hostPrivateKey, 'utf8'),
+      hostPublicKey: await readPublicKey(paths.hostPublicKey),
+    }),
+  );
+  try {
+    const started = await driver.start({ machine: 'vmfile-warm', box, boot: shape.boot, accel: shape.accel, cpus: shape.cpus, memory: shape.memory, ports: [], folders: [], fromSavedState: false, generation });
+    progress('booting the generic machine');
+    const target: SshTarget = { label: 'the warm state\'s generic machine', host: '127.0.0.1', port: started.sshPort, user: box.metadata.user, privateKey: await readFile(paths.privateKey, 'utf8'), hostKey: publicKeyBlob(await readPublicKey(paths.hostPublicKey)) };
+    const session = await waitForSsh(target, {
+      deadline: Date.now() + bootTimeout * 1000,
+      onAttempt: (elapsed) => progress(`booting the generic machine (${Math.round(elapsed / 1000)} s)`),
+      giveUp: async () => ((await driver.pid()) === undefined ? 'the warm state\'s generic machine: QEMU exited while booting' : undefined),
+    }).catch((error: unknown) => {
+      throw error instanceof SshTimeout ? new GuestError(`the warm state's generic machine did not answer SSH within ${bootTimeout} s (${error.lastError})`, { hint: `its console: ${paths.serialLog}` }) : error;
+    });
+    try {
+      progress('waiting for cloud-init to finish');
+      // 0: done; 2: done with recoverable errors. Either way nothing is still running.
+      await session.exec('cloud-init status --wait >/dev/null 2>&1; sudo -n sync');
+    } finally {
+      session.close();
+    }
+    progress('saving its memory and devices');
+    await driver.saveState(partial.memory);
+    // The state's disk is a layer under every machine made from it: it must never change.
+    await chmod(paths.overlay, 0o400);
+    const record: WarmRecord = {
+      format: WARM_FORMAT,
+      key,
+      box: { name: box.metadata.name, version: box.metadata.version, sha256: box.metadata.disk.sha256 },
+      shape: { cpus: shape.cpus, memory: shape.memory, disk: shape.disk, accel: shape.accel, boot: shape.boot },
+      qemu,
+      user: box.metadata.user,
+      generation,
+      createdAt: new Date().toISOString(),
+    };
+    await writeJsonAtomic(partial.record, record);
+    const final = warmPaths(home, key);
+    await rm(final.dir, { recursive: true, force: true });
+    await rename(partial.dir, final.dir);
+    return { record, paths: final };
+  } catch (error) {
+    await driver.destroy().catch(() => {});
+    throw error;
+  }
+}
+
+export interface WarmSummary {
+  key: string;
+  box: { name: string; version: string };
+  shape: WarmRecord['shape'];
+  /** Bytes on disk: the saved memory and the disk layer. */
+  bytes: number;
+  createdAt: string;
+}
+
+/** Every complete warm state, with the disk it takes. */
+export async function listWarmStates(home: string): Promise<WarmSummary[]> {
+  const entries = await readdir(warmStatesDir(home)).catch(() => [] as string[]);
+  const states: WarmSummary[] = [];
+  for (const key of entries.filter((entry) => /^[0-9a-f]{32}$/.test(entry)).sort()) {
+    const state = await readWarmState(home, key);
+    if (state === undefined) continue;
+    const sizes = await Promise.all([state.paths.memory, state.paths.machine.overlay].map((file) => stat(file).then((s) => s.blocks * 512, () => 0)));
+    states.push({ key, box: { name: state.record.box.name, version: state.record.box.version }, shape: state.record.shape, bytes: sizes.reduce((a, b) => a + b, 0), createdAt: state.record.createdAt });
+  }
+  return states;
+}
+
+/**
+ * Removes the warm states of one box version, with the box: the caller has checked
+ * that no machine uses that version, and so none has a state's disk under its own.
+ */
+export async function removeWarmStates(home: string, box: { name: string; version: string }): Promise<number> {
+  let removed = 0;
+  for (const state of await listWarmStates(home)) {
+    if (state.box.name !== box.name || state.box.version !== box.version) continue;
+    const paths = warmPaths(home, state.key);
+    await withLock(paths.lock, `the warm state of box ${box.name} ${box.version}`, 'remove it', () => rm(paths.dir, { recursive: true, force: true }));
+    removed++;
+  }
+  return removed;
+}
