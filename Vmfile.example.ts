@@ -24,6 +24,9 @@ export default defineVm({
   // firmware: 'uefi',
   // Seconds to wait for SSH after QEMU starts before giving up (default 300).
   bootTimeout: 300,
+  // Start a new machine from the box's saved running state instead of booting it
+  // (default false). The first machine of this shape makes that state with one boot.
+  warmStart: false,
   // Steps run over SSH in order. `run`: 'once' (default; until it has succeeded once),
   // 'always' (every vmup) or 'never' (only by name: vmfile provision --step NAME).
   provision: [

@@ -12,6 +12,11 @@
  * guest, and nothing else can answer there; the key it is given is never recorded.
  * If a box has cloud-init too, the seed has already installed the machine's keys; the
  * insecure key still logs in then, and is removed all the same.
+ *
+ * A machine started from a warm state (lifecycle/warm.ts) is taken over the same way,
+ * with the state's own login and its host key pinned, and more: a new machine-id, the
+ * clock, and first of all the RNG, fed from the host and reseeded, because every machine
+ * from that state starts with the same kernel RNG state (docs/design.md).
  */
 import { randomBytes } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
