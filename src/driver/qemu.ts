@@ -14,7 +14,8 @@ import type { InstalledBox } from '../box/store.js';
 import { UserError } from '../errors.js';
 import { startVirtiofsd } from '../folders/sync.js';
 import { freePort, resolveForwards } from '../network/ports.js';
-import { qemuArgs, type BootSpec } from '../qemu/argv.js';
+import { qemuArgs } from '../qemu/argv.js';
+import { bootSpec } from './qemu-boot.js';
 import { loadStateFromFile, saveStateToFile } from './qemu-migration.js';
 import { convertImage, createOverlay, imageInfo, listSnapshots, snapshotOffline, type DiskSnapshot } from '../qemu/img.js';
 import { killProcess, launchQemu, runningPid, waitForExit } from '../qemu/process.js';
@@ -26,7 +27,6 @@ import { readMachineState, withoutRuntime, writeMachineState } from '../store/ma
 import { ensureSocketDir } from '../store/socket-dir.js';
 import { formatSize } from '../vmfile/size.js';
 import type { Driver, Snapshot, StartSpec, Started, StopOptions } from './driver.js';
-import type { MachineBoot } from '../vmfile/boot.js';
 import { pathExists } from '../store/exists.js';
 
 export { chooseAccel, probeHost, qemuVersion, type HostInfo } from '../qemu/host.js';
@@ -100,7 +100,7 @@ class QemuDriver implements Driver {
         accel: spec.accel,
         cpus: spec.cpus,
         memory: spec.memory,
-        boot: await this.bootSpec(spec.box, spec.boot),
+        boot: await bootSpec(this.name, this.paths, spec.box, spec.boot),
         overlay: this.paths.overlay,
         seedDir: this.paths.seedDir,
         forwards: [{ protocol: 'tcp', hostIp: '127.0.0.1', hostPort: sshPort, guestPort: 22 }, ...forwards],
@@ -140,7 +140,7 @@ class QemuDriver implements Driver {
       await waitForExit(pid, this.paths.overlay, 5000);
       await this.markStopped();
       throw new UserError(`machine "${this.name}": its warm state ${file} could not be loaded: ${error instanceof Error ? error.message : String(error)}`, {
-        hint: 'vmfile box warm --clear drops warm states (each is made again on the next use), or set warm: false in the Vmfile to boot from scratch',
+        hint: 'run vmup again: this machine then boots from its disk instead. If new machines keep failing to load the state, set warmStart: false in the Vmfile',
         cause: error,
       });
     }
@@ -311,23 +311,6 @@ class QemuDriver implements Driver {
     await rm(this.paths.dir, { recursive: true, force: true });
   }
 
-  private async bootSpec(box: InstalledBox, boot: MachineBoot): Promise<BootSpec> {
-    const metadata = box.metadata.boot;
-    if (metadata.type === 'kernel') {
-      return { type: 'kernel', kernel: box.paths.kernel, ...(metadata.initrd === undefined ? {} : { initrd: box.paths.initrd }), cmdline: metadata.cmdline };
-    }
-    if (boot !== 'uefi') return { type: 'firmware', firmware: 'bios' };
-    const firmware = await ovmf();
-    // The variable store is the machine's own from its first UEFI boot on; qcow2, so that
-    // savevm (snapshots, suspend) can include it: QEMU refuses to savevm a writable raw drive.
-    if (!(await pathExists(this.paths.firmwareVars))) {
-      const partial = `${this.paths.firmwareVars}.partial`;
-      await convertImage(firmware.vars, partial, 'qcow2', { sourceFormat: 'raw', purpose: `copy OVMF's variable store for machine "${this.name}"` });
-      await rename(partial, this.paths.firmwareVars);
-    }
-    return { type: 'firmware', firmware: 'uefi', code: firmware.code, vars: this.paths.firmwareVars };
-  }
-
   /** Offline snapshot work touches the variable store too, so both stay one snapshot. */
   private async snapshotStopped(action: 'create' | 'apply' | 'delete', name: string): Promise<void> {
     await snapshotOffline(this.paths.overlay, action, name);
@@ -350,16 +333,4 @@ class QemuDriver implements Driver {
     }
     return found;
   }
-}
-
-
-/** Debian's OVMF (package ovmf): the 4 MiB build without Secure Boot, as libvirt picks by default. */
-export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
-export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
-
-async function ovmf(): Promise<{ code: string; vars: string }> {
-  for (const file of [OVMF_CODE, OVMF_VARS]) {
-    if (!(await pathExists(file))) throw new UserError(`UEFI firmware ${file} is missing`, { hint: "install Debian's ovmf package (apt-get install ovmf), or set firmware: 'bios' if the box boots with BIOS too" });
-  }
-  return { code: OVMF_CODE, vars: OVMF_VARS };
 }
