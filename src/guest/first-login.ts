@@ -59,7 +59,7 @@ export async function warmStateTarget(pinned: SshTarget, paths: MachinePaths): P
 }
 
 const TAKE_OVER = `set -eu
-user=$1 login_key=$2 host_public=$3 name=$4 machine_id=$5 clock=$6
+user=$1 login_key=$2 host_public=$3 name=$4 machine_id=$5 clock=$6 nic_from=$7 nic_to=$8
 # A guest from saved memory keeps the time it was saved at.
 if [ -n "$clock" ]; then date -u -s "@$clock" >/dev/null; fi
 # Standard input: a line of host randomness (may be empty), then the host private key.
@@ -85,6 +85,11 @@ if [ -n "$machine_id" ]; then
   printf '%s\\n' "$machine_id" >/etc/machine-id
   if [ -f /var/lib/dbus/machine-id ] && [ ! -L /var/lib/dbus/machine-id ]; then printf '%s\\n' "$machine_id" >/var/lib/dbus/machine-id; fi
 fi
+if [ -n "$nic_from" ]; then
+  # The NIC's MAC came with the saved memory; the machine's own is what its network knows.
+  dev=$(ip -o link | awk -v mac="$nic_from" 'tolower($0) ~ mac {sub(":", "", $2); print $2; exit}')
+  if [ -n "$dev" ]; then ip link set dev "$dev" address "$nic_to"; fi
+fi
 printf '%s\\n' "$name" >/etc/hostname
 hostname "$name"
 if grep -q '^127\\.0\\.1\\.1[[:space:]]' /etc/hosts; then sed -i "s/^127\\.0\\.1\\.1[[:space:]].*/127.0.1.1\\t$name/" /etc/hosts; else printf '127.0.1.1\\t%s\\n' "$name" >>/etc/hosts; fi
@@ -102,11 +107,13 @@ export interface TakeOverOptions {
   reseed?: boolean;
   /** Set the guest's clock from the host's (a guest from saved memory). */
   setClock?: boolean;
+  /** Give the NIC with MAC `from` the MAC `to` (a private NIC whose MAC came with saved memory). */
+  nic?: { from: string; to: string };
 }
 
 /** Over the first login's session: the machine's keys and hostname in, the box's (or the warm state's) out. */
 export async function takeOver(session: SshSession, machine: string, paths: MachinePaths, user: string, hostname: string, options: TakeOverOptions = {}): Promise<void> {
-  const argv = ['sudo', '-n', 'sh', '-c', TAKE_OVER, 'vmfile-first-login', user, await readPublicKey(paths.publicKey), await readPublicKey(paths.hostPublicKey), hostname, options.machineId ?? '', options.setClock === true ? (Date.now() / 1000).toFixed(3) : ''];
+  const argv = ['sudo', '-n', 'sh', '-c', TAKE_OVER, 'vmfile-first-login', user, await readPublicKey(paths.publicKey), await readPublicKey(paths.hostPublicKey), hostname, options.machineId ?? '', options.setClock === true ? (Date.now() / 1000).toFixed(3) : '', options.nic?.from ?? '', options.nic?.to ?? ''];
   const seed = options.reseed === true ? randomBytes(64).toString('hex') : '';
   let output = '';
   const collect = (chunk: string): void => void (output += chunk);

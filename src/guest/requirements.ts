@@ -7,7 +7,7 @@
  */
 import { readFile, rm } from 'node:fs/promises';
 import { configurePrivateNetwork } from '../network/guest.js';
-import { macFor } from '../network/address.js';
+import { macFor, WARM_PRIVATE_MAC } from '../network/address.js';
 import type { Driver } from '../driver/driver.js';
 import { GuestError, lastLines } from '../errors.js';
 import type { PlannedFolder } from '../folders/plan.js';
@@ -145,7 +145,8 @@ async function waitReady(context: Omit<GuestContext, 'session' | 'stepsRun'>, pi
     try {
       progress('becoming this machine: its own keys, machine-id, hostname, RNG and clock');
       // Over whichever login answered: the warm state's key is taken out either way.
-      await takeOver(session, machine.name, paths, state.user, machine.hostname, { machineId: newMachineId(), reseed: true, setClock: true });
+      const nic = machine.privateIp === undefined ? {} : { nic: { from: WARM_PRIVATE_MAC, to: macFor(context.project.dir, machine.name, 1) } };
+      await takeOver(session, machine.name, paths, state.user, machine.hostname, { machineId: newMachineId(), reseed: true, setClock: true, ...nic });
     } finally {
       session.close();
     }

@@ -224,14 +224,13 @@ async function warmStateFor(plan: MachinePlan, accel: Accel, boot: MachineBoot, 
   const reason =
     boot !== 'kernel' ? 'its box boots with its own firmware'
     : box.metadata.firstLogin !== undefined ? 'its box is first reached with its own login (a Vagrant box)'
-    : machine.privateIp !== undefined ? 'it joins a private network'
     : folders.some((folder) => folder.type !== 'rsync') ? 'it has a live (virtiofs or 9p) folder, a device the saved state does not have'
     : undefined;
   if (reason !== undefined) {
     context.reporter.notice(`machine "${machine.name}" boots from scratch although warmStart is set: ${reason}`);
     return undefined;
   }
-  return ensureWarmState(context.home, box, { cpus: machine.cpus, memory: machine.memory, disk: machine.disk, accel, boot }, { reporter: context.reporter, machine: machine.name, bootTimeout: machine.bootTimeout });
+  return ensureWarmState(context.home, box, { cpus: machine.cpus, memory: machine.memory, disk: machine.disk, accel, boot, privateNic: machine.privateIp !== undefined }, { reporter: context.reporter, machine: machine.name, bootTimeout: machine.bootTimeout });
 }
 
 /** The switch every machine's private NIC connects to; QEMU starts without it, with a dead link, so it must run first. */

@@ -26,7 +26,8 @@ import { GuestError } from '../errors.js';
 import { SshTimeout, waitForSsh, type SshTarget } from '../ssh/client.js';
 import { generateKeyPair, publicKeyBlob, readPublicKey } from '../ssh/keys.js';
 import { writeJsonAtomic } from '../store/json.js';
-import { warmPaths, warmStatesDir, type WarmPaths } from '../store/layout.js';
+import { socketPath, warmPaths, warmStatesDir, type WarmPaths } from '../store/layout.js';
+import { WARM_PRIVATE_MAC } from '../network/address.js';
 import { withLock } from '../store/lock.js';
 import { inPhase, type Reporter } from '../ui/reporter.js';
 import type { MachineBoot } from '../vmfile/boot.js';
@@ -43,13 +44,15 @@ export interface WarmShape {
   disk: number;
   accel: Accel;
   boot: MachineBoot;
+  /** A second NIC, for a private network (its link is dead in the generic machine). */
+  privateNic: boolean;
 }
 
 const warmRecordSchema = z.strictObject({
   format: z.literal(WARM_FORMAT),
   key: z.string().regex(/^[0-9a-f]{32}$/),
   box: z.strictObject({ name: z.string(), version: z.string(), sha256: z.string() }),
-  shape: z.strictObject({ cpus: z.number(), memory: z.number(), disk: z.number(), accel: z.enum(['kvm', 'tcg']), boot: z.enum(['kernel', 'bios', 'uefi']) }),
+  shape: z.strictObject({ cpus: z.number(), memory: z.number(), disk: z.number(), accel: z.enum(['kvm', 'tcg']), boot: z.enum(['kernel', 'bios', 'uefi']), privateNic: z.boolean() }),
   qemu: z.string(),
   user: z.string(),
   /** The VM generation ID the state was saved with; every machine started from it gets another. */
@@ -128,7 +131,9 @@ async function makeWarmState(home: string, key: string, box: InstalledBox, shape
     }),
   );
   try {
-    const started = await driver.start({ machine: 'vmfile-warm', box, boot: shape.boot, accel: shape.accel, cpus: shape.cpus, memory: shape.memory, ports: [], folders: [], fromSavedState: false, generation });
+    // The private NIC points at a switch that never exists: no traffic, but the device is there.
+    const privateNetwork = shape.privateNic ? { privateNetwork: { socket: socketPath(partial.dir, 'no-network.sock'), mac: WARM_PRIVATE_MAC } } : {};
+    const started = await driver.start({ machine: 'vmfile-warm', box, boot: shape.boot, accel: shape.accel, cpus: shape.cpus, memory: shape.memory, ports: [], folders: [], fromSavedState: false, generation, ...privateNetwork });
     progress('booting the generic machine');
     const target: SshTarget = { label: 'the warm state\'s generic machine', host: '127.0.0.1', port: started.sshPort, user: box.metadata.user, privateKey: await readFile(paths.privateKey, 'utf8'), hostKey: publicKeyBlob(await readPublicKey(paths.hostPublicKey)) };
     const session = await waitForSsh(target, {
@@ -153,7 +158,7 @@ async function makeWarmState(home: string, key: string, box: InstalledBox, shape
       format: WARM_FORMAT,
       key,
       box: { name: box.metadata.name, version: box.metadata.version, sha256: box.metadata.disk.sha256 },
-      shape: { cpus: shape.cpus, memory: shape.memory, disk: shape.disk, accel: shape.accel, boot: shape.boot },
+      shape: { cpus: shape.cpus, memory: shape.memory, disk: shape.disk, accel: shape.accel, boot: shape.boot, privateNic: shape.privateNic },
       qemu,
       user: box.metadata.user,
       generation,

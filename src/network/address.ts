@@ -12,3 +12,10 @@ export function macFor(projectDir: string, machine: string, nic: number): string
   const tail = [...digest.subarray(0, 3)].map((byte) => byte.toString(16).padStart(2, '0'));
   return ['52', '54', '00', ...tail].join(':');
 }
+
+/**
+ * The private NIC's MAC in a warm state's generic machine. QEMU migrates a NIC's MAC with
+ * the device, so a machine started from the state has this one until it sets its own
+ * (guest/first-login.ts), before it joins its network.
+ */
+export const WARM_PRIVATE_MAC = '52:54:00:00:57:01';

@@ -2,9 +2,9 @@
  * Warm starts through the built CLI: the first machine of a shape makes the box's warm
  * state (one generic boot, its memory saved), later machines start from it and become
  * themselves. Two machines from one state must differ in everything that makes a
- * machine itself, starting with the first random bytes they read. A vmfile or QEMU
- * killed while the state is made, or during a warm start, must leave nothing that the
- * next vmup trips on.
+ * machine itself, starting with the first random bytes they read, and reach each other
+ * on their private network with their own MACs. A vmfile or QEMU killed while the state
+ * is made, or during a warm start, must leave nothing that the next vmup trips on.
  *
  * It runs in a store of its own (the box hard-linked from the shared one), so that the
  * first vmup really makes the state.
@@ -16,11 +16,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { machinePaths, warmStatesDir } from '../../src/store/layout.js';
+import { macFor, WARM_PRIVATE_MAC } from '../../src/network/address.js';
 import { cli, explain, makeProject, processesNaming, type CliOptions, type CliResult } from './cli.js';
 
-const vmfile = (hostname: string) => `import { defineVm } from 'vmfile';
-export default defineVm({ box: 'debian-12', cpus: 1, memory: '768MiB', disk: '4GiB', hostname: '${hostname}', warmStart: true });
+const VMFILE = `import { defineVm } from 'vmfile';
+export default defineVm({
+  defaults: { box: 'debian-12', cpus: 1, memory: '768MiB', disk: '4GiB', folders: [], warmStart: true },
+  machines: {
+    alpha: { network: { ip: '10.20.0.11' } },
+    beta: { network: { ip: '10.20.0.12' } },
+  },
+});
 `;
+
+const LISTEN = `nohup python3 -c "import socket; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', 7777)); s.listen(); c, _ = s.accept(); c.sendall(b'hello from beta')" </dev/null >/dev/null 2>&1 &`;
+const CONNECT = (host: string) => `python3 -c "import socket; print(socket.create_connection(('${host}', 7777), timeout=20).recv(100).decode())"`;
 
 /** What the test reads first in each machine, in one command. */
 const IDENTITY = [
@@ -29,6 +39,7 @@ const IDENTITY = [
   'hostname',
   'cut -d" " -f1,2 /etc/ssh/ssh_host_ed25519_key.pub',
   'cut -d" " -f1,2 ~/.ssh/authorized_keys',
+  'cat /sys/class/net/*/address',
 ].join('; ');
 
 interface Identity {
@@ -37,45 +48,43 @@ interface Identity {
   hostname: string;
   hostKey: string;
   authorized: string;
+  macs: string[];
 }
 
 describe('warm start', () => {
   let home: string;
-  let alpha: string;
-  let beta: string;
-  const run = (project: string, bin: Parameters<typeof cli>[0], args: string[], extra: Partial<CliOptions> = {}): Promise<CliResult> =>
+  let project: string;
+  const run = (bin: Parameters<typeof cli>[0], args: string[], extra: Partial<CliOptions> = {}): Promise<CliResult> =>
     cli(bin, args, { cwd: project, env: { VMFILE_HOME: home }, ...extra });
-  const ok = async (project: string, bin: Parameters<typeof cli>[0], ...args: string[]): Promise<CliResult> => {
-    const result = await run(project, bin, args);
+  const ok = async (bin: Parameters<typeof cli>[0], ...args: string[]): Promise<CliResult> => {
+    const result = await run(bin, args);
     expect(result.code, explain(result)).toBe(0);
     return result;
   };
-  const identity = async (project: string): Promise<Identity> => {
-    const lines = (await ok(project, 'vmssh', '-c', IDENTITY)).stdout.trim().split('\n');
-    const [random = '', machineId = '', hostname = '', hostKey = '', authorized = ''] = lines;
-    return { random, machineId, hostname, hostKey, authorized };
+  const identity = async (machine: string): Promise<Identity> => {
+    const lines = (await ok('vmssh', machine, '-c', IDENTITY)).stdout.trim().split('\n');
+    const [random = '', machineId = '', hostname = '', hostKey = '', authorized = '', ...macs] = lines;
+    return { random, machineId, hostname, hostKey, authorized, macs };
   };
-  const ownKey = (project: string, file: 'hostPublicKey' | 'publicKey') => readFileSync(machinePaths(project, 'default')[file], 'utf8').split(' ').slice(0, 2).join(' ');
+  const ownKey = (machine: string, file: 'hostPublicKey' | 'publicKey') => readFileSync(machinePaths(project, machine)[file], 'utf8').split(' ').slice(0, 2).join(' ');
   const partials = async () => (await readdir(warmStatesDir(home)).catch(() => [] as string[])).filter((entry) => entry.endsWith('.partial'));
+  const count = (text: string, part: string) => text.split(part).length - 1;
 
   beforeAll(async () => {
     home = await mkdtemp(join(tmpdir(), 'vmfile-warm-home-'));
     execFileSync('cp', ['-al', join(inject('vmfileHome'), 'boxes'), join(home, 'boxes')]);
-    alpha = await makeProject(vmfile('alpha'));
-    beta = await makeProject(vmfile('beta'));
+    project = await makeProject(VMFILE);
   });
 
   afterAll(async () => {
-    for (const project of [alpha, beta]) {
-      await run(project, 'vmfile', ['destroy', '-f']).catch(() => undefined);
-      await rm(project, { recursive: true, force: true });
-    }
+    await run('vmfile', ['destroy', '-f']).catch(() => undefined);
+    await rm(project, { recursive: true, force: true });
     await rm(home, { recursive: true, force: true });
   });
 
-  it('a vmfile killed while it makes the warm state: the next vmup clears what it left and makes it', async () => {
+  it('a vmfile killed while it makes the warm state: the next vmup clears what it left, makes it once, and starts both machines from it', async () => {
     let timer: NodeJS.Timeout | undefined;
-    const killed = await run(alpha, 'vmup', [], {
+    const killed = await run('vmup', [], {
       onOutput: (output: string, child: ChildProcess) => {
         // Some seconds into the generic boot: its QEMU runs, nothing is saved yet.
         if (timer === undefined && output.includes('Making a warm state')) timer = setTimeout(() => process.kill(-(child.pid ?? 0), 'SIGKILL'), 8000);
@@ -87,20 +96,20 @@ describe('warm start', () => {
     const overlay = join(warmStatesDir(home), partial ?? '', 'overlay.qcow2');
     expect(await processesNaming('qemu-system', overlay), 'its generic machine still runs').toHaveLength(1);
 
-    const up = await ok(alpha, 'vmup');
-    expect(up.stderr + up.stdout).toContain('Making a warm state of box debian-12');
-    expect(up.stderr + up.stdout).toContain('Starting QEMU from the warm state');
+    // Both machines have one shape: one makes the state, the other waits for it.
+    const up = await ok('vmup');
+    const output = up.stderr + up.stdout;
+    expect(count(output, 'Making a warm state of box debian-12'), output).toBe(2); // its start and its "done" line
+    expect(output).toMatch(/==> alpha: Starting QEMU from the warm state.*done in/);
+    expect(output).toMatch(/==> beta: Starting QEMU from the warm state.*done in/);
     expect(await partials()).toEqual([]);
     expect(await processesNaming('qemu-system', overlay), 'the leftover generic machine was stopped').toEqual([]);
-    const list = await ok(alpha, 'vmfile', 'box', 'list');
+    const list = await ok('vmfile', 'box', 'list');
     expect(list.stdout).toMatch(/warm state: 1 CPUs, 768 ?MiB memory, 4 ?GiB disk, tcg; .* on disk/);
   });
 
-  it('two machines from one warm state differ in RNG output, machine-id, hostname and keys', async () => {
-    const up = await ok(beta, 'vmup');
-    expect(up.stderr + up.stdout).not.toContain('Making a warm state');
-    expect(up.stderr + up.stdout).toContain('Starting QEMU from the warm state');
-    const [a, b] = [await identity(alpha), await identity(beta)];
+  it('two machines from one warm state differ in RNG output, machine-id, hostname, keys and MAC, and reach each other', async () => {
+    const [a, b] = [await identity('alpha'), await identity('beta')];
     expect(a.random).toMatch(/^[0-9a-f]{64}$/);
     expect(b.random).toMatch(/^[0-9a-f]{64}$/);
     expect(a.random).not.toBe(b.random);
@@ -109,49 +118,57 @@ describe('warm start', () => {
     expect(a.machineId).not.toBe(b.machineId);
     expect([a.hostname, b.hostname]).toEqual(['alpha', 'beta']);
     // Each guest holds its own machine's host key and authorizes only its own login key.
-    expect(a.hostKey).toBe(ownKey(alpha, 'hostPublicKey'));
-    expect(b.hostKey).toBe(ownKey(beta, 'hostPublicKey'));
+    expect(a.hostKey).toBe(ownKey('alpha', 'hostPublicKey'));
+    expect(b.hostKey).toBe(ownKey('beta', 'hostPublicKey'));
     expect(a.hostKey).not.toBe(b.hostKey);
-    expect(a.authorized).toBe(ownKey(alpha, 'publicKey'));
-    expect(b.authorized).toBe(ownKey(beta, 'publicKey'));
-    // The warm state's login is gone from the machine's directory once it became itself.
-    expect(existsSync(machinePaths(beta, 'default').warmLoginKey)).toBe(false);
+    expect(a.authorized).toBe(ownKey('alpha', 'publicKey'));
+    expect(b.authorized).toBe(ownKey('beta', 'publicKey'));
+    // The private NIC carries the machine's own MAC, not the one saved with the state.
+    expect(a.macs).toContain(macFor(project, 'alpha', 1));
+    expect(b.macs).toContain(macFor(project, 'beta', 1));
+    expect([...a.macs, ...b.macs]).not.toContain(WARM_PRIVATE_MAC);
+    await ok('vmssh', 'beta', '-c', LISTEN);
+    expect((await ok('vmssh', 'alpha', '-c', CONNECT('beta'))).stdout.trim()).toBe('hello from beta');
+    // The state's login is gone from the machine's directory once it became itself.
+    expect(existsSync(machinePaths(project, 'beta').warmLoginKey)).toBe(false);
   });
 
   it('a vmfile killed during a warm start: the next vmup finishes it', async () => {
-    await ok(beta, 'vmfile', 'destroy', '-f');
-    const killed = await run(beta, 'vmup', [], {
+    await ok('vmfile', 'destroy', '-f', 'beta');
+    const killed = await run('vmup', ['beta'], {
       onOutput: (output: string, child: ChildProcess) => {
         if (output.includes('Waiting for SSH')) process.kill(-(child.pid ?? 0), 'SIGKILL');
       },
     });
     expect(killed.signal, explain(killed)).toBe('SIGKILL');
-    const up = await ok(beta, 'vmup');
+    const up = await ok('vmup', 'beta');
     expect(up.stderr + up.stdout).toContain('did not finish; finishing it');
-    const b = await identity(beta);
+    const b = await identity('beta');
     expect(b.hostname).toBe('beta');
-    expect(b.hostKey).toBe(ownKey(beta, 'hostPublicKey'));
-    expect(b.authorized).toBe(ownKey(beta, 'publicKey'));
+    expect(b.hostKey).toBe(ownKey('beta', 'hostPublicKey'));
+    expect(b.authorized).toBe(ownKey('beta', 'publicKey'));
   });
 
   it('QEMU killed during a warm start: the next vmup boots the machine from its own disk, and it is itself', async () => {
-    await ok(beta, 'vmfile', 'destroy', '-f');
-    const pidFile = machinePaths(beta, 'default').pidFile;
-    const failed = await run(beta, 'vmup', [], {
+    await ok('vmfile', 'destroy', '-f', 'beta');
+    const pidFile = machinePaths(project, 'beta').pidFile;
+    const failed = await run('vmup', ['beta'], {
       onOutput: (output: string) => {
         if (output.includes('Waiting for SSH') && existsSync(pidFile)) process.kill(Number.parseInt(readFileSync(pidFile, 'utf8'), 10), 'SIGKILL');
       },
     });
     expect(failed.code, explain(failed)).not.toBe(0);
-    const up = await ok(beta, 'vmup');
+    const up = await ok('vmup', 'beta');
     // The saved memory is loaded at most once: the disk has gone on from it.
     expect(up.stderr + up.stdout).not.toContain('from the warm state');
-    const b = await identity(beta);
+    const b = await identity('beta');
     expect(b.hostname).toBe('beta');
-    expect(b.hostKey).toBe(ownKey(beta, 'hostPublicKey'));
-    expect(b.authorized).toBe(ownKey(beta, 'publicKey'));
+    expect(b.hostKey).toBe(ownKey('beta', 'hostPublicKey'));
+    expect(b.authorized).toBe(ownKey('beta', 'publicKey'));
     expect(b.machineId).toMatch(/^[0-9a-f]{32}$/);
-    expect(b.machineId).not.toBe((await identity(alpha)).machineId);
-    expect(JSON.parse(await readFile(machinePaths(beta, 'default').state, 'utf8'))).not.toHaveProperty('login');
+    expect(b.machineId).not.toBe((await identity('alpha')).machineId);
+    expect(JSON.parse(await readFile(machinePaths(project, 'beta').state, 'utf8'))).not.toHaveProperty('login');
+    await ok('vmssh', 'beta', '-c', LISTEN);
+    expect((await ok('vmssh', 'alpha', '-c', CONNECT('10.20.0.12'))).stdout.trim()).toBe('hello from beta');
   });
 });

@@ -6,7 +6,7 @@ import { warmPaths } from '../../../src/store/layout.js';
 import { tempDir } from '../temp-dir.js';
 
 const box = { metadata: { name: 'debian-12', version: '2026.11.28', disk: { sha256: 'a'.repeat(64) }, boot: { type: 'kernel', cmdline: 'root=/dev/vda' } } } as unknown as InstalledBox;
-const shape: WarmShape = { cpus: 2, memory: 1024 ** 3, disk: 4 * 1024 ** 3, accel: 'tcg', boot: 'kernel' };
+const shape: WarmShape = { cpus: 2, memory: 1024 ** 3, disk: 4 * 1024 ** 3, accel: 'tcg', boot: 'kernel', privateNic: false };
 const QEMU = 'QEMU emulator version 7.2.22';
 
 describe('warmKey', () => {
@@ -20,6 +20,7 @@ describe('warmKey', () => {
     ['memory', { ...shape, memory: 2 * 1024 ** 3 }, box, QEMU],
     ['disk', { ...shape, disk: 8 * 1024 ** 3 }, box, QEMU],
     ['accelerator', { ...shape, accel: 'kvm' as const }, box, QEMU],
+    ['private NIC', { ...shape, privateNic: true }, box, QEMU],
     ['QEMU version', shape, box, 'QEMU emulator version 8.0.0'],
     ['box disk', shape, { metadata: { ...box.metadata, disk: { sha256: 'b'.repeat(64) } } } as unknown as InstalledBox, QEMU],
     ['box version', shape, { metadata: { ...box.metadata, version: '2026.12.1' } } as unknown as InstalledBox, QEMU],
