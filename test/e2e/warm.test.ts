@@ -21,7 +21,7 @@ import { cli, explain, makeProject, processesNaming, type CliOptions, type CliRe
 
 const VMFILE = `import { defineVm } from 'vmfile';
 export default defineVm({
-  defaults: { box: 'debian-12', cpus: 1, memory: '768MiB', disk: '4GiB', folders: [], warmStart: true },
+  defaults: { box: 'debian-12', cpus: 2, memory: '768MiB', disk: '4GiB', folders: [], warmStart: true },
   machines: {
     alpha: { network: { ip: '10.20.0.11' } },
     beta: { network: { ip: '10.20.0.12' } },
@@ -105,7 +105,7 @@ describe('warm start', () => {
     expect(await partials()).toEqual([]);
     expect(await processesNaming('qemu-system', overlay), 'the leftover generic machine was stopped').toEqual([]);
     const list = await ok('vmfile', 'box', 'list');
-    expect(list.stdout).toMatch(/warm state: 1 CPUs, 768 ?MiB memory, 4 ?GiB disk, tcg; .* on disk/);
+    expect(list.stdout).toMatch(/warm state: 2 CPUs, 768 ?MiB memory, 4 ?GiB disk, tcg; .* on disk/);
   });
 
   it('two machines from one warm state differ in RNG output, machine-id, hostname, keys and MAC, and reach each other', async () => {
