@@ -15,8 +15,20 @@ import { compareVersions } from '../vmfile/version.js';
 export { buildBox } from '../box/build.js';
 export { listBoxes } from '../box/store.js';
 
-/** Removes a box (every version, or one), and the warm states made from it. */
-export async function removeBox(home: string, name: string, version?: string): Promise<BoxMetadata[]> {
+/**
+ * Removes a box (every version, or one), and the warm states made from it. A version a
+ * machine was made from is refused unless `force`: the machine's disk is an overlay on it.
+ */
+export async function removeBox(home: string, name: string, version?: string, options: { force?: boolean } = {}): Promise<BoxMetadata[]> {
+  if (options.force !== true) {
+    const { uses } = await boxesInUse(home);
+    const machines = uses.filter((use) => use.name === name && (version === undefined || use.version === version) && use.by.startsWith('machine '));
+    if (machines.length > 0) {
+      throw new UserError(`box ${name}${version === undefined ? '' : ` ${version}`} is in use: ${machines.map((use) => `${use.by} (version ${use.version})`).join(', ')}`, {
+        hint: 'destroy those machines first (their disks are overlays on the box), or remove it anyway with --force',
+      });
+    }
+  }
   const removed = await removeInstalledBox(home, name, version);
   for (const box of removed) await removeWarmStates(home, { name: box.name, version: box.version });
   return removed;

@@ -1,12 +1,13 @@
 /** box outdated, update and prune over a real store and a catalog on a local server. */
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { installStaged, listBoxes, makeStaging } from '../../../src/box/store.js';
 import { run } from '../../../src/exec.js';
-import { boxOutdated, boxPrune, boxUpdate, addBox } from '../../../src/services/box.js';
-import { downloadPaths, downloadsDir, lockFilePath } from '../../../src/store/layout.js';
+import { boxOutdated, boxPrune, boxUpdate, addBox, removeBox } from '../../../src/services/box.js';
+import { UserError } from '../../../src/errors.js';
+import { downloadPaths, downloadsDir, lockFilePath, machinePaths } from '../../../src/store/layout.js';
 import { recordProject } from '../../../src/store/projects.js';
 import type { BoxMetadata } from '../../../src/vmfile/box-metadata.js';
 import { startFakeHttpServer, type FakeHttpServer } from '../box/fake-http-server.js';
@@ -131,5 +132,25 @@ describe('box prune', () => {
     expect(result.partialDownloads).toEqual({ files: 1, bytes: 10 });
     expect(await installed()).toEqual(['alpine@1', 'alpine@2', 'debian@2']);
     expect(await readdir(downloadsDir(home))).toEqual([]);
+  });
+});
+
+describe('box remove', () => {
+  test('a version a machine was made from is refused, naming the machine; another version goes; --force removes it', async () => {
+    for (const version of ['1', '2']) await installLocal('debian', version);
+    const project = await tempDir();
+    const state = machinePaths(project, 'web').state;
+    await mkdir(dirname(state), { recursive: true });
+    await writeFile(state, JSON.stringify({ name: 'web', instanceId: 'i', createdAt: '2026-11-28T00:00:00.000Z', box: { name: 'debian', version: '1', sha256: 'ab'.repeat(32) }, user: 'vm' }));
+    await recordProject(home, { project, vmfile: join(project, 'Vmfile.ts') });
+
+    const error = await removeBox(home, 'debian').catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(UserError);
+    expect((error as UserError).message).toBe(`box debian is in use: machine "web" of ${project} (version 1)`);
+    expect(await installed()).toEqual(['debian@1', 'debian@2']);
+
+    expect((await removeBox(home, 'debian', '2')).map((box) => box.version)).toEqual(['2']);
+    expect((await removeBox(home, 'debian', '1', { force: true })).map((box) => box.version)).toEqual(['1']);
+    expect(await installed()).toEqual([]);
   });
 });
