@@ -22,7 +22,7 @@ import type { InstalledBox } from '../box/store.js';
 import { loadSeedTemplates, renderSeed, writeSeed } from '../cloudinit/seed.js';
 import { qemuDriver, qemuVersion } from '../driver/qemu.js';
 import type { Accel } from '../driver/driver.js';
-import { GuestError } from '../errors.js';
+import { ConfigError, GuestError } from '../errors.js';
 import { SshTimeout, waitForSsh, type SshTarget } from '../ssh/client.js';
 import { generateKeyPair, publicKeyBlob, readPublicKey } from '../ssh/keys.js';
 import { writeJsonAtomic } from '../store/json.js';
@@ -78,6 +78,7 @@ export async function ensureWarmState(home: string, box: InstalledBox, shape: Wa
     // Another vmup may have made it while this one waited for the lock.
     const made = await readWarmState(home, key);
     if (made !== undefined) return made;
+    await refuseDamaged(warmPaths(home, key), key);
     const title = `Making a warm state of box ${box.metadata.name} (${shape.cpus} CPUs, ${formatSize(shape.memory)}): one generic boot, reused by every new machine of this shape`;
     return inPhase(options.reporter, options.machine, title, (phase) => makeWarmState(home, key, box, shape, qemu, options.bootTimeout, (text) => phase.progress(text)));
     // Machines of one shape started together: one makes the state, the others wait for it.
@@ -90,21 +91,43 @@ export function warmKey(box: InstalledBox, shape: WarmShape, qemu: string): stri
   return createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 32);
 }
 
-/** A complete state, or undefined when there is none (or only a damaged one, which is removed). */
+/** A complete state, or undefined when there is none or it is damaged. */
 async function readWarmState(home: string, key: string): Promise<WarmState | undefined> {
   const paths = warmPaths(home, key);
+  const found = await inspectState(paths, key);
+  return 'record' in found ? { record: found.record, paths } : undefined;
+}
+
+/** The state's record when the state is whole, else what is wrong with it. */
+async function inspectState(paths: WarmPaths, key: string): Promise<{ record: WarmRecord } | { problem: string }> {
   const text = await readFile(paths.record, 'utf8').catch(() => undefined);
-  if (text === undefined) return undefined;
-  let parsed: WarmRecord | undefined;
+  if (text === undefined) return { problem: `${paths.record} is missing` };
+  let value: unknown;
   try {
-    const result = warmRecordSchema.safeParse(JSON.parse(text));
-    parsed = result.success && result.data.key === key ? result.data : undefined;
-  } catch {
-    parsed = undefined;
+    value = JSON.parse(text);
+  } catch (error) {
+    return { problem: `${paths.record} is not JSON (${(error as Error).message})` };
   }
-  const complete = parsed !== undefined && (await Promise.all([paths.memory, paths.machine.overlay, paths.machine.privateKey, paths.machine.hostPublicKey].map((file) => stat(file).then(() => true, () => false)))).every(Boolean);
-  if (parsed === undefined || !complete) return undefined;
-  return { record: parsed, paths };
+  const result = warmRecordSchema.safeParse(value);
+  if (!result.success) return { problem: `${paths.record} is not a warm state's record` };
+  if (result.data.key !== key) return { problem: `${paths.record} names another state (${result.data.key})` };
+  for (const file of [paths.memory, paths.machine.overlay, paths.machine.privateKey, paths.machine.hostPublicKey]) {
+    if (!(await stat(file).then(() => true, () => false))) return { problem: `${file} is missing` };
+  }
+  return { record: result.data };
+}
+
+/**
+ * A state directory that is there but not whole is not replaced: machines made from it
+ * may have its disk under their own. Said with what is wrong and what to do.
+ */
+async function refuseDamaged(paths: WarmPaths, key: string): Promise<void> {
+  if (!(await stat(paths.dir).then(() => true, () => false))) return;
+  const found = await inspectState(paths, key);
+  if ('record' in found) return;
+  throw new ConfigError(`the warm state ${paths.dir} is damaged: ${found.problem}`, {
+    hint: 'machines made from it have its disk under their own: destroy them, then remove that directory (vmup makes the state again); or set warmStart: false in the Vmfile',
+  });
 }
 
 async function makeWarmState(home: string, key: string, box: InstalledBox, shape: WarmShape, qemu: string, bootTimeout: number, progress: (text: string) => void): Promise<WarmState> {
@@ -166,7 +189,6 @@ async function makeWarmState(home: string, key: string, box: InstalledBox, shape
     };
     await writeJsonAtomic(partial.record, record);
     const final = warmPaths(home, key);
-    await rm(final.dir, { recursive: true, force: true });
     await rename(partial.dir, final.dir);
     return { record, paths: final };
   } catch (error) {

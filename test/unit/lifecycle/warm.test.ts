@@ -1,7 +1,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { describe, expect, test } from 'vitest';
 import type { InstalledBox } from '../../../src/box/store.js';
-import { listWarmStates, removeWarmStates, warmKey, type WarmShape } from '../../../src/lifecycle/warm.js';
+import { qemuVersion } from '../../../src/driver/qemu.js';
+import { ConfigError } from '../../../src/errors.js';
+import { ensureWarmState, listWarmStates, removeWarmStates, warmKey, type WarmShape } from '../../../src/lifecycle/warm.js';
+import { quiet } from '../quiet-reporter.js';
 import { warmPaths } from '../../../src/store/layout.js';
 import { tempDir } from '../temp-dir.js';
 
@@ -70,5 +73,15 @@ describe('warm states on disk', () => {
     await writeState(home, current, record(current));
     expect(await removeWarmStates(home, { name: 'debian-12', version: '2026.1.1' })).toBe(1);
     expect((await listWarmStates(home)).map((state) => state.key)).toEqual([current]);
+  });
+
+  test('a state directory that is there but damaged is refused with what is wrong, never replaced under its machines', async () => {
+    const home = await tempDir();
+    const key = warmKey(box, shape, await qemuVersion());
+    await writeState(home, key, record(key), false);
+    const error = await ensureWarmState(home, box, shape, { reporter: quiet, machine: 'web', bootTimeout: 60 }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).message).toBe(`the warm state ${warmPaths(home, key).dir} is damaged: ${warmPaths(home, key).memory} is missing`);
+    expect((error as ConfigError).hint).toContain('warmStart: false');
   });
 });
