@@ -6,7 +6,7 @@
  * on their private network with their own MACs. A vmfile or QEMU killed while the state
  * is made, or during a warm start, must leave nothing that the next vmup trips on.
  *
- * It runs in a store of its own (the box hard-linked from the shared one), so that the
+ * It runs in a store of its own (the box linked or copied from the shared one), so that the
  * first vmup really makes the state.
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
@@ -72,7 +72,14 @@ describe('warm start', () => {
 
   beforeAll(async () => {
     home = await mkdtemp(join(tmpdir(), 'vmfile-warm-home-'));
-    execFileSync('cp', ['-al', join(inject('vmfileHome'), 'boxes'), join(home, 'boxes')]);
+    // Hard links where the shared store is on the same file system, a copy where it is not.
+    const [shared, own] = [join(inject('vmfileHome'), 'boxes'), join(home, 'boxes')];
+    try {
+      execFileSync('cp', ['-al', shared, own], { stdio: 'ignore' });
+    } catch {
+      await rm(own, { recursive: true, force: true });
+      execFileSync('cp', ['-a', shared, own]);
+    }
     project = await makeProject(VMFILE);
   });
 
