@@ -22,6 +22,7 @@ import { randomBytes } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
+import { macFor, WARM_PRIVATE_MAC } from '../network/address.js';
 import type { SshSession, SshTarget } from '../ssh/client.js';
 import { publicKeyBlob, readPublicKey } from '../ssh/keys.js';
 import { shellCommand } from '../ssh/quote.js';
@@ -49,6 +50,36 @@ export async function insecureKey(machine: string, env: NodeJS.ProcessEnv = proc
 /** The target of the first login: the box's user, Vagrant's insecure key, any host key. */
 export function insecureTarget(pinned: SshTarget, key: string): SshTarget {
   return { ...pinned, label: `${pinned.label} (first login, Vagrant's insecure key)`, privateKey: key, hostKey: 'unpinned' };
+}
+
+export interface FirstLogin {
+  /** Tried before the machine's own login; undefined when it is gone (a warm state's copies, once removed). */
+  target?: SshTarget;
+  /** Take over even when the machine's own login answered (a warm state's key must go either way). */
+  overOwnLoginToo: boolean;
+  options: TakeOverOptions;
+  /** What the take-over is doing, for the progress line. */
+  progress: string;
+}
+
+/** How a machine still on its box's (or its warm state's) login is first reached and made its own. */
+export async function firstLogin(
+  login: 'vagrant-insecure-key' | 'warm-state',
+  pinned: SshTarget,
+  paths: MachinePaths,
+  machine: { name: string; projectDir: string; privateIp?: string | undefined },
+): Promise<FirstLogin> {
+  if (login === 'vagrant-insecure-key') {
+    return { target: insecureTarget(pinned, await insecureKey(machine.name)), overOwnLoginToo: false, options: {}, progress: "first login with Vagrant's insecure key: installing the machine's own keys" };
+  }
+  const target = await warmStateTarget(pinned, paths);
+  const nic = machine.privateIp === undefined ? {} : { nic: { from: WARM_PRIVATE_MAC, to: macFor(machine.projectDir, machine.name, 1) } };
+  return {
+    ...(target === undefined ? {} : { target }),
+    overOwnLoginToo: true,
+    options: { machineId: newMachineId(), reseed: true, setClock: true, ...nic },
+    progress: 'becoming this machine: its own keys, machine-id, hostname, RNG and clock',
+  };
 }
 
 /** The login of the warm state a machine was made over (copied into the machine's directory), its host key pinned; undefined once it is gone. */

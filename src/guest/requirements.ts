@@ -7,7 +7,7 @@
  */
 import { readFile, rm } from 'node:fs/promises';
 import { configurePrivateNetwork } from '../network/guest.js';
-import { macFor, WARM_PRIVATE_MAC } from '../network/address.js';
+import { macFor } from '../network/address.js';
 import type { Driver } from '../driver/driver.js';
 import { GuestError, lastLines } from '../errors.js';
 import type { PlannedFolder } from '../folders/plan.js';
@@ -18,7 +18,7 @@ import { writeMachineState, type MachineState } from '../store/machine.js';
 import { inPhase, type Reporter } from '../ui/reporter.js';
 import type { MachineConfig, Project } from '../vmfile/config.js';
 import { openSshOptions, sshTargetFor, syncGuestClock } from './communicator.js';
-import { insecureKey, insecureTarget, newMachineId, takeOver, warmStateTarget } from './first-login.js';
+import { firstLogin, takeOver } from './first-login.js';
 import { provisionMachine } from './provisioner.js';
 import { whenQemuGone } from './running.js';
 
@@ -137,16 +137,16 @@ async function waitReady(context: Omit<GuestContext, 'session' | 'stepsRun'>, pi
   const { machine, paths, state } = context;
   const deadline = Date.now() + machine.bootTimeout * 1000;
   const pinned = await sshTargetFor(paths, state, state.sshPort);
-  if (state.login === 'warm-state') {
-    // The warm state's login, its host key pinned; the machine's own once a boot (after a
-    // failed first start) gave the guest the machine's keys through cloud-init.
-    const warmTarget = await warmStateTarget(pinned, paths);
-    const session = await waitFor(context, pid, warmTarget === undefined ? [pinned] : [warmTarget, pinned], deadline, progress);
+  if (state.login !== undefined) {
+    // The box's or the warm state's own login first; the machine's own once a take-over
+    // (or, after a failed first start, cloud-init) installed it.
+    const first = await firstLogin(state.login, pinned, paths, { name: machine.name, projectDir: context.project.dir, privateIp: machine.privateIp });
+    const session = await waitFor(context, pid, first.target === undefined ? [pinned] : [first.target, pinned], deadline, progress);
     try {
-      progress('becoming this machine: its own keys, machine-id, hostname, RNG and clock');
-      // Over whichever login answered: the warm state's key is taken out either way.
-      const nic = machine.privateIp === undefined ? {} : { nic: { from: WARM_PRIVATE_MAC, to: macFor(context.project.dir, machine.name, 1) } };
-      await takeOver(session, machine.name, paths, state.user, machine.hostname, { machineId: newMachineId(), reseed: true, setClock: true, ...nic });
+      if (first.overOwnLoginToo || session.target === first.target) {
+        progress(first.progress);
+        await takeOver(session, machine.name, paths, state.user, machine.hostname, first.options);
+      }
     } finally {
       session.close();
     }
@@ -154,23 +154,6 @@ async function waitReady(context: Omit<GuestContext, 'session' | 'stepsRun'>, pi
     await writeMachineState(paths.state, own);
     context.state = own;
     await Promise.all([rm(paths.warmLoginKey, { force: true }), rm(paths.warmHostKey, { force: true })]);
-  }
-  if (state.login === 'vagrant-insecure-key') {
-    // Vagrant's insecure key first; the machine's own once a first login installed it.
-    const session = await waitFor(context, pid, [insecureTarget(pinned, await insecureKey(machine.name)), pinned], deadline, progress);
-    if (session.target.hostKey === 'unpinned') {
-      try {
-        progress('first login with Vagrant\'s insecure key: installing the machine\'s own keys');
-        await takeOver(session, machine.name, paths, state.user, machine.hostname);
-      } finally {
-        session.close();
-      }
-    } else {
-      session.close();
-    }
-    const { login: _login, ...own } = state;
-    await writeMachineState(paths.state, own);
-    context.state = own;
   }
   return waitFor(context, pid, [pinned], deadline, progress);
 }
