@@ -2,18 +2,20 @@
 # Benchmark (not a test): QEMU's resident memory under TCG against its translation-cache
 # size (-accel tcg,tb-size=MiB), and what a smaller cache costs in boot time. The
 # machine's own QEMU command line is rerun bare, on a fresh overlay each time, with only
-# the accelerator changed; "default" is QEMU's own size. For each size: seconds to SSH,
-# then RSS after the guest has idled IDLE seconds, and RSS against guest memory. Sizes are
+# the accelerator changed; "default" is QEMU's own size (vmfile's is a quarter of guest
+# memory, 64 to 256 MiB: qemu/argv.ts tcgCacheMiB). For each size: seconds to SSH, then RSS after the guest has idled IDLE seconds, and RSS against guest memory. Sizes are
 # interleaved run by run so background noise hits them alike. After the idle RSS, a
 # workload that runs much code the boot did not (WORK, over SSH) is timed, since a full
 # cache is what costs: translated code is thrown away and translated again.
 #   usage: bench/tcg-memory.sh [RUNS] [SIZES...]   (default: 2 runs of default 512 256 128)
-#   VMFILE_HOME selects the box store; IDLE (default 20) the idle seconds; WORK the workload.
+#   VMFILE_HOME selects the box store; MEMORY (default 1GiB) the guest memory; IDLE (default 20)
+#   the idle seconds; WORK the workload.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 runs=${1:-2}; [ $# -gt 0 ] && shift
 if [ $# -eq 0 ]; then sizes=(default 512 256 128); else sizes=("$@"); fi
 idle=${IDLE:-20}
+memory=${MEMORY:-1GiB}
 work_cmd=${WORK:-'sudo python3 -m compileall -f -q /usr/lib/python3.11 /usr/lib/python3/dist-packages; sudo dpkg --verify; perl -MPOSIX -MData::Dumper -MFile::Find -e 1; apt-cache dump >/dev/null; true'}
 work=$(mktemp -d /tmp/vmfile-bench-tcg.XXXXXX)
 trap 'pkill -f "$work/bare" 2>/dev/null || true; cd "$work/project" 2>/dev/null && node "$root/bin/vmfile.js" destroy -f >/dev/null 2>&1; rm -rf "$work"' EXIT
@@ -22,7 +24,7 @@ trap 'pkill -f "$work/bare" 2>/dev/null || true; cd "$work/project" 2>/dev/null 
 mkdir -p "$work/project"; cd "$work/project"
 cat > Vmfile.ts <<VMFILE
 import { defineVm } from 'vmfile';
-export default defineVm({ box: 'debian-12', cpus: 2, memory: '1GiB', disk: '4GiB', folders: [] });
+export default defineVm({ box: 'debian-12', cpus: 2, memory: '$memory', disk: '4GiB', folders: [] });
 VMFILE
 node "$root/bin/vmfile.js" up --no-provision >/dev/null 2>&1
 m=.vmfile/machines/default
@@ -41,8 +43,12 @@ for i in $(seq 1 "$runs"); do
     cp -r "$work/seed" "$work/bare/seed"
     port=$(free_port)
     bare_argv "$PWD/$m" "$work/bare" "$port"
-    # The accelerator is given below with its cache size; -machine must not name one too.
-    bare=("${bare[@]/#q35,accel=tcg/q35}")
+    # The accelerator is given below with its cache size: the machine's own -accel goes.
+    args=("${bare[@]}"); bare=()
+    for ((j = 0; j < ${#args[@]}; j++)); do
+      if [ "${args[j]}" = -accel ]; then j=$((j + 1)); continue; fi
+      bare+=("${args[j]/#q35,accel=tcg/q35}")
+    done
     if [ "$size" = default ]; then accel=(-accel tcg); else accel=(-accel "tcg,tb-size=$size"); fi
     t0_boot=$(now)
     qemu-system-x86_64 "${bare[@]}" "${accel[@]}"

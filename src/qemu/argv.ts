@@ -53,12 +53,22 @@ export function hostForward(forward: PortForward): string {
   return `hostfwd=${forward.protocol}:${forward.hostIp}:${forward.hostPort}-:${forward.guestPort}`;
 }
 
+/**
+ * TCG's translation cache in MiB: a quarter of guest memory, at least 64 and at most
+ * 256. QEMU's own default (1 GiB on a 64-bit host) made an idle 512 MiB guest's QEMU
+ * twice the guest's size; bench/tcg-memory.sh measured what smaller caches save and
+ * cost (docs/design.md, "TCG's translation cache").
+ */
+export function tcgCacheMiB(memory: number): number {
+  return Math.min(256, Math.max(64, Math.floor(memory / 1024 ** 2 / 4)));
+}
+
 export function qemuArgs(spec: LaunchSpec): string[] {
   const memoryMiB = Math.max(1, Math.floor(spec.memory / 1024 ** 2));
   const args = [
     '-name', `${escapeOption(spec.name)},process=vmfile-${escapeOption(spec.name)}`,
-    '-machine', spec.accel === 'kvm' ? 'q35,accel=kvm' : 'q35,accel=tcg',
-    ...(spec.accel === 'kvm' ? ['-cpu', 'host'] : []),
+    '-machine', 'q35',
+    ...(spec.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', `tcg,tb-size=${tcgCacheMiB(spec.memory)}`]),
     '-smp', String(spec.cpus),
     '-m', `${memoryMiB}M`,
     // vhost-user devices (virtiofs) need guest memory the daemon can map.

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { escapeOption, hostForward, qemuArgs, type BootSpec, type LaunchSpec } from '../../../src/qemu/argv.js';
+import { escapeOption, hostForward, qemuArgs, tcgCacheMiB, type BootSpec, type LaunchSpec } from '../../../src/qemu/argv.js';
 
 const KERNEL_BOOT: BootSpec = { type: 'kernel', kernel: '/box/kernel', initrd: '/box/initrd', cmdline: 'root=/dev/vda1 console=ttyS0' };
 
@@ -37,12 +37,23 @@ describe('qemuArgs', () => {
   });
 
   test.each([
-    ['kvm', ['q35,accel=kvm'], ['host']],
-    ['tcg', ['q35,accel=tcg'], []],
-  ] as const)('accel %s: -machine %j, -cpu %j', (accel, machine, cpu) => {
-    const args = qemuArgs(spec({ accel }));
-    expect(values(args, '-machine')).toEqual(machine);
+    ['kvm', ['kvm'], ['host']],
+    ['tcg', ['tcg,tb-size=256'], []],
+  ] as const)('accel %s (1 GiB): -accel %j, -cpu %j', (accel, accelValue, cpu) => {
+    const args = qemuArgs(spec({ accel, memory: 1024 ** 3 }));
+    expect(values(args, '-machine')).toEqual(['q35']);
+    expect(values(args, '-accel')).toEqual(accelValue);
     expect(values(args, '-cpu')).toEqual(cpu);
+  });
+
+  test.each([
+    [256, 64],
+    [512, 128],
+    [1024, 256],
+    [8192, 256],
+  ])('a %d MiB guest gets a %d MiB translation cache under TCG', (memoryMiB, cache) => {
+    expect(tcgCacheMiB(memoryMiB * 1024 ** 2)).toBe(cache);
+    expect(values(qemuArgs(spec({ accel: 'tcg', memory: memoryMiB * 1024 ** 2 })), '-accel')).toEqual([`tcg,tb-size=${cache}`]);
   });
 
   test.each([
