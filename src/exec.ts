@@ -25,6 +25,8 @@ const debianPackage: Record<string, string> = {
   'ansible-playbook': 'ansible-core',
   rsync: 'rsync',
   tar: 'tar',
+  virsh: 'libvirt-clients',
+  genisoimage: 'genisoimage',
 };
 
 export interface RunOptions {

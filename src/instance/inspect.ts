@@ -8,7 +8,9 @@ import { qemuDriver } from '../driver/qemu.js';
 import type { Driver } from '../driver/driver.js';
 import { pathExists } from '../store/exists.js';
 import { machinePaths, type MachinePaths } from '../store/layout.js';
-import { readMachineState, type MachineState } from '../store/machine.js';
+import { readMachineState, type LibvirtPlacement, type MachineState } from '../store/machine.js';
+import { libvirtDriver, libvirtPlacement } from '../driver/libvirt/driver.js';
+import type { ProviderSpec } from '../vmfile/schema.js';
 
 export type MachineStatusName = 'not created' | 'running' | 'halted' | 'suspended' | 'broken';
 
@@ -28,22 +30,39 @@ export interface Instance {
 /** A running machine, with what running guarantees. */
 export type RunningInstance = Instance & { status: 'running'; state: MachineState & { sshPort: number }; pid: number };
 
-export async function inspect(projectDir: string, name: string): Promise<Instance> {
+/**
+ * `provider` is the Vmfile's, for a machine not created yet (which driver creates it, or
+ * clears what a create cut short left). A created machine's record says where it is,
+ * whatever the Vmfile says now.
+ */
+export async function inspect(projectDir: string, name: string, provider?: ProviderSpec): Promise<Instance> {
   const paths = machinePaths(projectDir, name);
-  const driver = qemuDriver(name, paths);
-  const base = { name, paths, driver, errors: [] as string[] };
   let state: MachineState | undefined;
+  let damage: unknown;
   try {
     state = await readMachineState(paths.state);
   } catch (error) {
+    damage = error;
+  }
+  const driver = driverFor(name, paths, state?.provider, provider);
+  const base = { name, paths, driver, errors: [] as string[] };
+  if (damage !== undefined) {
+    const error = damage;
     const pid = await driver.pid();
     return { ...base, status: 'broken', ...(pid === undefined ? {} : { pid }), errors: [error instanceof VmfileError ? error.message : String(error)] };
   }
   // The record is written last at creation: without it (or without the disk) the machine is created again.
-  if (state === undefined || !(await pathExists(paths.overlay))) return { ...base, status: 'not created' };
+  if (state === undefined || (state.provider === undefined && !(await pathExists(paths.overlay)))) return { ...base, status: 'not created' };
   const pid = await driver.pid();
   if (pid !== undefined) return { ...base, status: 'running', state, pid };
   return { ...base, status: state.suspendedAt === undefined ? 'halted' : 'suspended', state };
+}
+
+/** The driver named in the record, else the Vmfile's choice, else vmfile's own QEMU. */
+function driverFor(name: string, paths: MachinePaths, recorded: LibvirtPlacement | undefined, configured: ProviderSpec | undefined): Driver {
+  if (recorded !== undefined) return libvirtDriver(name, paths, recorded);
+  if (configured?.type === 'libvirt') return libvirtDriver(name, paths, libvirtPlacement(configured, paths.dir, name));
+  return qemuDriver(name, paths);
 }
 
 export function isRunning(instance: Instance): instance is RunningInstance {

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { chmod, copyFile, mkdir } from 'node:fs/promises';
 import type { InstalledBox } from '../box/store.js';
 import type { Driver } from '../driver/driver.js';
+import { libvirtPlacement } from '../driver/libvirt/driver.js';
 import { ConfigError } from '../errors.js';
 import { generateKeyPair, hostKeyAlias, knownHostsLine, readPublicKey } from '../ssh/keys.js';
 import { writeFileAtomic } from '../store/json.js';
@@ -40,6 +41,7 @@ export async function createMachine(machine: MachineConfig, box: InstalledBox, p
     createdAt: new Date().toISOString(),
     box: { name: box.metadata.name, version: box.metadata.version, sha256: box.metadata.disk.sha256 },
     user: box.metadata.user,
+    ...(machine.provider.type === 'libvirt' ? { provider: libvirtPlacement(machine.provider, paths.dir, machine.name) } : {}),
     ...(box.metadata.firstLogin === 'vagrant-insecure-key' ? { login: 'vagrant-insecure-key' as const } : {}),
     ...(warm === undefined ? {} : { login: 'warm-state' as const, warmMemory: warm.paths.memory }),
   };

@@ -57,7 +57,7 @@ export interface MachinePlan {
 /** Call with the machine lock held. */
 export async function startMachine(plan: MachinePlan, options: StartOptions, host: HostInfo, context: ServiceContext): Promise<UpResult> {
   const { machine } = plan;
-  const current = await inspect(options.project.dir, machine.name);
+  const current = await inspect(options.project.dir, machine.name, machine.provider);
   if (current.status === 'broken') throw brokenError(current);
   // A monitor that does not answer (busy with a save) is no reason to fail vmup here.
   if (isRunning(current) && (await current.driver.continueAfterIoError().catch(() => false))) {
@@ -222,7 +222,8 @@ async function warmStateFor(plan: MachinePlan, accel: Accel, boot: MachineBoot, 
   const { machine, box, folders } = plan;
   if (!machine.warmStart) return undefined;
   const reason =
-    boot !== 'kernel' ? 'its box boots with its own firmware'
+    machine.provider.type !== 'qemu' ? `it runs on ${machine.provider.type}, which has no warm states yet`
+    : boot !== 'kernel' ? 'its box boots with its own firmware'
     : box.metadata.firstLogin !== undefined ? 'its box is first reached with its own login (a Vagrant box)'
     : folders.some((folder) => folder.type !== 'rsync') ? 'it has a live (virtiofs or 9p) folder, a device the saved state does not have'
     : undefined;

@@ -84,7 +84,7 @@ export async function preflight(project: Project, machines: readonly MachineConf
   const problems: unknown[] = [];
   for (const machine of machines) {
     const current = await inspect(project.dir, machine.name);
-    const folders = planFolders(machine.folders, { virtiofsd });
+    const folders = planFolders(machine.folders, { virtiofsd: virtiofsd && machine.provider.type === 'qemu' });
     const checks = [
       async () => {
         if (current.status === 'broken') throw brokenError(current);

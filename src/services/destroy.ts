@@ -1,6 +1,7 @@
 /** vmfile destroy: stop the machine if it runs and remove its state; the box stays. A broken machine is cleared too. */
 import type { ServiceContext } from '../instance/context.js';
 import { forEachMachine } from '../instance/fanout.js';
+import { pathExists } from '../store/exists.js';
 import { inspect } from '../instance/inspect.js';
 import { selectMachines } from '../instance/select.js';
 import { withMachineLock } from '../store/lock.js';
@@ -21,10 +22,11 @@ export async function destroy(options: DestroyOptions, context: ServiceContext):
   return forEachMachine(
     selectMachines(options.project, options.machines),
     async (machine): Promise<DestroyResult> => {
-      const first = await inspect(options.project.dir, machine.name);
+      const first = await inspect(options.project.dir, machine.name, machine.provider);
       if (first.status === 'not created' && first.state === undefined) {
-        // Leftovers of a creation cut short (keys, a disk without a record).
-        await first.driver.destroy();
+        // Leftovers of a creation cut short (keys, a disk without a record): a create
+        // makes the machine's directory before anything else, here or on a libvirt host.
+        if (await pathExists(first.paths.dir)) await first.driver.destroy();
         context.reporter.info(machine.name, 'not created; nothing to destroy');
         return { machine: machine.name, outcome: 'not created' };
       }

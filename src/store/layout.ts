@@ -150,6 +150,8 @@ export interface MachinePaths {
   knownHosts: string;
   seedDir: string;
   serialLog: string;
+  /** The libvirt domain definition vmfile last gave its host (driver/libvirt). */
+  domainXml: string;
   pidFile: string;
   qmpSocket: string;
   /** OpenSSH's connection master for this machine (ControlPath): one key exchange per boot. */
@@ -207,6 +209,7 @@ export function machinePathsIn(dir: string): MachinePaths {
     knownHosts: join(dir, 'known_hosts'),
     seedDir: join(dir, 'seed'),
     serialLog: join(dir, 'serial.log'),
+    domainXml: join(dir, 'domain.xml'),
     pidFile: join(dir, 'qemu.pid'),
     qmpSocket: socketPath(dir, 'qmp.sock'),
     // OpenSSH binds the master at this path plus a 17-byte temporary suffix, then renames it.

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { formatIssues } from '../vmfile/config.js';
 import { POSIX_USER_PATTERN } from '../vmfile/box-metadata.js';
+import { LIBVIRT_URI, POOL_NAME } from '../vmfile/schema.js';
 import { writeJsonAtomic } from './json.js';
 
 /** A forwarded port as QEMU bound it (autoCorrect may have moved the host port). */
@@ -18,6 +19,11 @@ export const machineStateSchema = z.object({
   box: z.object({ name: z.string(), version: z.string(), sha256: z.string() }),
   /** The login user, from box.json: reaches ssh_config and the package scrubber, so held to the same pattern. */
   user: z.string().regex(POSIX_USER_PATTERN),
+  /**
+   * Where the machine was created when that is a libvirt host: it stays there (a changed
+   * Vmfile does not move it). Absent: vmfile's own QEMU on this host.
+   */
+  provider: z.strictObject({ type: z.literal('libvirt'), uri: z.string().regex(LIBVIRT_URI), pool: z.string().regex(POOL_NAME), domain: z.string().regex(/^vmfile-[a-z0-9-]+$/) }).optional(),
   /**
    * Set while the guest still has its box's own login (a Vagrant box: Vagrant's insecure
    * key, the box's host key; a warm state: the state's login and host key) and has not
@@ -65,6 +71,7 @@ export const machineStateSchema = z.object({
 });
 
 export type MachineState = z.infer<typeof machineStateSchema>;
+export type LibvirtPlacement = NonNullable<MachineState['provider']>;
 
 /** The machine's record, or undefined when it has none; a damaged record is a ConfigError naming the file and what is wrong. */
 export async function readMachineState(path: string): Promise<MachineState | undefined> {

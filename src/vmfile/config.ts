@@ -7,7 +7,7 @@ import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { validatePrivateIps } from './private-ip.js';
 import { isExactVersion, parseVersionConstraints, type VersionConstraint } from './version.js';
-import { machineSchema, multiMachineSchema, type FolderSpec, type MachineOutput, type PortSpec } from './schema.js';
+import { machineSchema, multiMachineSchema, type FolderSpec, type MachineOutput, type PortSpec, type ProviderSpec } from './schema.js';
 import { normalizeStep, type ProvisionStep } from './steps.js';
 
 /** Which box a machine uses, and where to download it when it is missing. */
@@ -39,6 +39,8 @@ export interface MachineConfig {
   bootTimeout: number;
   /** A new machine starts from a warm state of its box where it can (lifecycle/warm.ts). */
   warmStart: boolean;
+  /** Where it runs: vmfile's own QEMU, or a libvirt host (driver/libvirt/). */
+  provider: ProviderSpec;
   provision: ProvisionStep[];
   ports: PortSpec[];
   /** Address on the Vmfile's private network, if the machine joins it. */
@@ -104,6 +106,7 @@ function toMachine(name: string, vm: MachineOutput, defaultHostname: string, pro
     ...(vm.firmware === undefined ? {} : { firmware: vm.firmware }),
     bootTimeout: vm.bootTimeout,
     warmStart: vm.warmStart,
+    provider: vm.provider,
     provision: vm.provision.map(normalizeStep),
     ports: vm.ports,
     ...(vm.network === undefined ? {} : { privateIp: vm.network.ip }),

@@ -151,6 +151,33 @@ const folderSchema = z.strictObject({
 export type PortSpec = z.output<typeof portSchema>;
 export type FolderSpec = z.output<typeof folderSchema>;
 
+/**
+ * A libvirt connection URI vmfile can use: the local system or session daemon, or one
+ * on another host over SSH (the SSH options libvirt itself reads, such as keyfile, may
+ * follow as a query). It reaches virsh and ssh as one argv element, never a shell.
+ */
+export const LIBVIRT_URI = /^qemu:\/\/\/(system|session)$|^qemu\+ssh:\/\/([a-z_][a-z0-9_.-]{0,31}@)?([A-Za-z0-9][A-Za-z0-9.-]{0,252}|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?\/(system|session)(\?[A-Za-z0-9_=&%/.,:+-]*)?$/;
+export const POOL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+export const providerSchema = z.discriminatedUnion(
+  'type',
+  [
+    z.strictObject({ type: z.literal('qemu') }),
+    z.strictObject({
+      type: z.literal('libvirt'),
+      uri: z
+        .string()
+        .regex(LIBVIRT_URI, { error: 'expected "qemu:///system", "qemu:///session" or "qemu+ssh://[user@]host[:port]/system"' })
+        .default('qemu:///system'),
+      /** The storage pool that holds box and machine volumes on that host. */
+      pool: z.string().regex(POOL_NAME, { error: 'a pool name is letters, digits, ".", "_" and "-"' }).default('default'),
+    }),
+  ],
+  { error: 'expected { type: "qemu" } or { type: "libvirt", uri?, pool? }' },
+);
+
+export type ProviderSpec = z.output<typeof providerSchema>;
+
 /** One machine. A single-machine Vmfile is exactly this; a multi-machine one merges `defaults` into each entry. */
 export const machineSchema = z.strictObject({
   box: boxRefSchema,
@@ -171,6 +198,8 @@ export const machineSchema = z.strictObject({
   firmware: z.enum(['bios', 'uefi'], { error: 'expected "bios" or "uefi"' }).optional(),
   /** Start a new machine from a warm state of its box (saved running state) instead of booting it. */
   warmStart: z.boolean({ error: 'expected true or false' }).default(false),
+  /** Where the machine runs: vmfile's own QEMU (the default), or a libvirt host, local or remote. */
+  provider: providerSchema.default({ type: 'qemu' }),
   bootTimeout: z
     .number({ error: 'expected seconds as a number' })
     .positive({ error: 'bootTimeout must be more than 0 seconds' })

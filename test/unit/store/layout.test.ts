@@ -52,6 +52,7 @@ describe('machinePaths', () => {
       knownHosts: `${dir}/known_hosts`,
       seedDir: `${dir}/seed`,
       serialLog: `${dir}/serial.log`,
+      domainXml: `${dir}/domain.xml`,
       pidFile: `${dir}/qemu.pid`,
       qmpSocket: `${dir}/qmp.sock`,
       sshControl: `${dir}/ssh.sock`,

@@ -49,6 +49,7 @@ describe('parseVmfile defaults', () => {
           accel: 'auto',
           bootTimeout: 300,
           warmStart: false,
+          provider: { type: 'qemu' },
           provision: [],
           ports: [],
           // The project directory is synced at /vmfile unless the Vmfile says otherwise.
@@ -274,5 +275,32 @@ describe('parseVmfile errors', () => {
   test('a duplicate step name is reported together with other problems', () => {
     const lines = problemLines(configError({ box: 'd', cpus: 0, provision: [{ name: 'a', shell: 'x' }, { name: 'a', shell: 'y' }] }));
     expect(lines).toEqual(['cpus: a machine needs at least 1 CPU', 'provision: two steps are named "a"']);
+  });
+});
+
+describe('provider', () => {
+  test('libvirt defaults to the local system daemon and the pool named "default"', () => {
+    expect(machineOf({ box: 'debian-12', provider: { type: 'libvirt' } }).provider).toEqual({ type: 'libvirt', uri: 'qemu:///system', pool: 'default' });
+  });
+
+  test.each(['qemu:///system', 'qemu:///session', 'qemu+ssh://root@lab.example.org/system', 'qemu+ssh://vm@10.0.0.5:2222/system?keyfile=/home/me/.ssh/lab', 'qemu+ssh://[::1]:22/system'])('accepts the URI %s', (uri) => {
+    expect(machineOf({ box: 'debian-12', provider: { type: 'libvirt', uri } }).provider).toMatchObject({ uri });
+  });
+
+  test.each([
+    'qemu+ssh://host/system; rm -rf /',
+    'qemu+tcp://host/system',
+    'qemu://host/system',
+    'qemu+ssh://-oProxyCommand=x/system',
+    'qemu+ssh://host/system?command=$(id)',
+    'xen:///system',
+  ])('refuses the URI %j, naming the field', (uri) => {
+    expect(problemLines(configError({ box: 'debian-12', provider: { type: 'libvirt', uri } }))[0]).toMatch(/^provider\.uri: expected "qemu:\/\/\/system"/);
+  });
+
+  test('an unknown provider type or key is refused', () => {
+    expect(problemLines(configError({ box: 'debian-12', provider: { type: 'virtualbox' } }))[0]).toMatch(/^provider/);
+    expect(problemLines(configError({ box: 'debian-12', provider: { type: 'libvirt', host: 'x' } }))[0]).toMatch(/^provider/);
+    expect(problemLines(configError({ box: 'debian-12', provider: { type: 'libvirt', pool: '../x' } }))[0]).toMatch(/^provider\.pool/);
   });
 });

@@ -1,0 +1,344 @@
+/**
+ * The libvirt driver: the machine is a persistent libvirt domain on a host named by its
+ * URI (this one, or another over qemu+ssh://), its disk an overlay volume over the box's
+ * volume in a storage pool, its seed an ISO volume. Everything goes through virsh.
+ *
+ * Where it keeps the contract differently from the built-in driver:
+ * - pid(): the QEMU process id when the host is this one (libvirt's pid file), else
+ *   libvirt's domain id; either way a number only while the domain runs. An unreachable
+ *   host reads as not running; the next command that needs the host says why.
+ * - suspend() is libvirt's managed save (the memory in the host's save directory, not
+ *   in the disk); start() of a domain with one resumes from it.
+ * - Snapshots are libvirt's internal snapshots: memory and disk while running, disk
+ *   only while shut off, as with the built-in driver.
+ * Not kept yet, and refused with why: saveState() and warm starts, a private network,
+ * live (virtiofs, 9p) folders, boxes that boot their own firmware, and exportDisk() of a
+ * machine on another host.
+ */
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import type { InstalledBox } from '../../box/store.js';
+import { UserError } from '../../errors.js';
+import { freePort, resolveForwards } from '../../network/ports.js';
+import { convertImage } from '../../qemu/img.js';
+import { closeSshMaster } from '../../ssh/master.js';
+import type { MachinePaths } from '../../store/layout.js';
+import { readMachineState, withoutRuntime, writeMachineState, type LibvirtPlacement, type PortForward } from '../../store/machine.js';
+import type { Driver, Snapshot, StartSpec, Started, StopOptions } from '../driver.js';
+import { domainName, loadDomainTemplate, renderDomain } from './domain.js';
+import { boxVolumeNames, checkPool, createOverlayVolume, deleteVolume, ensureBoxVolumes, uploadSeed, volumePath } from './storage.js';
+import { LibvirtError, virsh, virshMaybe, type LibvirtHost } from './virsh.js';
+
+export { domainName };
+
+const NO_DOMAIN = /domain not found|failed to get domain|no domain with matching/i;
+const NO_SNAPSHOT = /snapshot not found|no domain snapshot with matching/i;
+
+/** Where a new machine goes on the host its Vmfile names; `machineDir` is its directory here. */
+export function libvirtPlacement(provider: { uri: string; pool: string }, machineDir: string, machine: string): LibvirtPlacement {
+  return { type: 'libvirt', uri: provider.uri, pool: provider.pool, domain: domainName(hostname(), machineDir, machine) };
+}
+
+export function libvirtDriver(name: string, paths: MachinePaths, placement: LibvirtPlacement): Driver {
+  return new LibvirtDriver(name, paths, placement);
+}
+
+/** Whether the URI names this host (the SSH forwards are then on this host's loopback). */
+export function isLocalUri(uri: string): boolean {
+  return uri.startsWith('qemu:///');
+}
+
+class LibvirtDriver implements Driver {
+  private readonly host: LibvirtHost;
+  private readonly domain: string;
+
+  constructor(
+    private readonly name: string,
+    private readonly paths: MachinePaths,
+    placement: LibvirtPlacement,
+  ) {
+    this.host = { uri: placement.uri, pool: placement.pool };
+    this.domain = placement.domain;
+  }
+
+  private get disk(): string {
+    return `${this.domain}.qcow2`;
+  }
+
+  private get seed(): string {
+    return `${this.domain}-seed.iso`;
+  }
+
+  private async state(): Promise<string | undefined> {
+    const out = await virshMaybe(this.host, ['domstate', this.domain], NO_DOMAIN, { purpose: `ask for the state of ${this.domain}`, timeoutMs: 30_000 });
+    return out?.trim();
+  }
+
+  async pid(): Promise<number | undefined> {
+    try {
+      const state = await this.state();
+      if (state !== 'running' && state !== 'paused' && state !== 'in shutdown') return undefined;
+      if (this.host.uri === 'qemu:///system') {
+        const pid = Number.parseInt(await readFile(`/run/libvirt/qemu/${this.domain}.pid`, 'utf8').catch(() => ''), 10);
+        if (Number.isInteger(pid) && pid > 0) return pid;
+      }
+      const id = Number.parseInt((await virsh(this.host, ['domid', this.domain], { purpose: `ask for the id of ${this.domain}` })).trim(), 10);
+      return Number.isInteger(id) && id > 0 ? id : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async paused(): Promise<boolean> {
+    return (await this.state().catch(() => undefined)) === 'paused';
+  }
+
+  async continueAfterIoError(): Promise<boolean> {
+    const reason = await virshMaybe(this.host, ['domstate', '--reason', this.domain], NO_DOMAIN, { purpose: `ask for the state of ${this.domain}` });
+    if (reason === undefined || !/paused \(I\/O error\)/i.test(reason)) return false;
+    await virsh(this.host, ['resume', this.domain], { purpose: `continue ${this.domain}` });
+    return true;
+  }
+
+  async create(box: InstalledBox, diskBytes: number, base?: string): Promise<void> {
+    if (base !== undefined) throw new UserError(`machine "${this.name}": a warm start is not available on libvirt yet`, { hint: 'set warmStart: false for this machine' });
+    this.requireKernelBoot(box);
+    await checkPool(this.host);
+    const volumes = await ensureBoxVolumes(this.host, box, () => {});
+    await createOverlayVolume(this.host, this.disk, volumes.disk, diskBytes);
+  }
+
+  private requireKernelBoot(box: InstalledBox): void {
+    if (box.metadata.boot?.type !== 'kernel') {
+      throw new UserError(`machine "${this.name}": box ${box.metadata.name} boots with its own firmware, which the libvirt provider does not run yet`, {
+        hint: 'use a box with a kernel (such as debian-12), or provider: { type: "qemu" } for this machine',
+      });
+    }
+  }
+
+  async checkDisk(box: InstalledBox): Promise<void> {
+    const info = await virshMaybe(this.host, ['vol-info', '--pool', this.host.pool, this.disk], /storage vol not found|no storage vol/i, { purpose: `look up disk ${this.disk}` });
+    if (info === undefined) {
+      throw new UserError(`machine "${this.name}": its disk ${this.disk} is not in pool ${this.host.pool} on libvirt host ${this.host.uri}`, {
+        hint: `vmfile destroy ${this.name} clears the machine; vmup then creates it again from box ${box.metadata.name} ${box.metadata.version}`,
+      });
+    }
+  }
+
+  async start(spec: StartSpec): Promise<Started> {
+    const running = await this.pid();
+    if (running !== undefined) throw new UserError(`machine "${this.name}" is already running (on ${this.host.uri})`);
+    this.refuseUnsupported(spec);
+    await this.checkDisk(spec.box);
+    if (spec.fromSavedState) {
+      await virsh(this.host, ['start', this.domain], { purpose: `resume ${this.domain} from its managed save` });
+      return this.started();
+    }
+    const volumes = boxVolumeNames(spec.box);
+    const kernel = await volumePath(this.host, volumes.kernel ?? '');
+    const initrd = volumes.initrd === undefined ? undefined : await volumePath(this.host, volumes.initrd);
+    const boot = spec.box.metadata.boot;
+    const cmdline = boot?.type === 'kernel' ? boot.cmdline : '';
+    await uploadSeed(this.host, this.seed, this.paths.seedDir);
+    const uuid = await this.refuseForeignDomain();
+    const template = await loadDomainTemplate();
+    const local = isLocalUri(this.host.uri);
+    // Forwards bind on the libvirt host's loopback: free ports are checked here only when that is this host.
+    const forwards = local ? await resolveForwards(spec.machine, spec.ports, spec.onPortMoved ?? (() => {})) : remoteForwards(spec);
+    for (let attempt = 1; ; attempt++) {
+      const sshPort = local ? await freePort() : 20_000 + Math.floor(Math.random() * 40_000);
+      const ssh: PortForward = { protocol: 'tcp', hostIp: '127.0.0.1', hostPort: sshPort, guestPort: 22 };
+      const xml = renderDomain(template, {
+        domain: this.domain,
+        ...(uuid === undefined ? {} : { uuid }),
+        machine: this.name,
+        machineDir: this.paths.dir,
+        accel: spec.accel,
+        cpus: spec.cpus,
+        memory: spec.memory,
+        pool: this.host.pool,
+        disk: this.disk,
+        seed: this.seed,
+        kernel,
+        ...(initrd === undefined ? {} : { initrd }),
+        cmdline,
+        forwards: [ssh, ...forwards],
+      });
+      // virsh reads the file here and sends its text to the host (node's stdin pipes are sockets, which /dev/stdin cannot open).
+      await writeFile(this.paths.domainXml, xml, { mode: 0o600 });
+      await virsh(this.host, ['define', this.paths.domainXml], { purpose: `define domain ${this.domain}` });
+      try {
+        await virsh(this.host, ['start', this.domain], { purpose: `start domain ${this.domain}` });
+        return await this.started();
+      } catch (error) {
+        if (attempt < 3 && error instanceof LibvirtError && /host forwarding rule|address already in use/i.test(error.said)) continue;
+        throw error;
+      }
+    }
+  }
+
+  private refuseUnsupported(spec: StartSpec): void {
+    const not = (what: string, hint: string) => new UserError(`machine "${this.name}": ${what} is not available on libvirt yet`, { hint });
+    if (spec.fromWarmState !== undefined) throw not('a warm start', 'set warmStart: false for this machine');
+    if (spec.privateNetwork !== undefined) throw not('a private network', 'remove network from this machine, or use provider: { type: "qemu" }');
+    const live = spec.folders.find((folder) => folder.type !== 'rsync');
+    if (live !== undefined) throw not(`a ${live.type} folder (${live.guest})`, `give the folder type: "rsync"`);
+    this.requireKernelBoot(spec.box);
+  }
+
+  /**
+   * A domain of that name that vmfile did not define for this machine is someone else's:
+   * never redefined. Resolves with the UUID of this machine's own, which a new
+   * definition must keep (libvirt refuses the same name with another UUID).
+   */
+  private async refuseForeignDomain(): Promise<string | undefined> {
+    const xml = await virshMaybe(this.host, ['dumpxml', '--inactive', this.domain], NO_DOMAIN, { purpose: `look up domain ${this.domain}` });
+    if (xml === undefined) return undefined;
+    const dir = /<vmfile:machine[^>]*\bdir=(['"])([^'"]*)\1/.exec(xml)?.[2];
+    const uuid = /<uuid>([0-9a-f-]{36})<\/uuid>/.exec(xml)?.[1];
+    if (dir !== undefined && unescapeXml(dir) === this.paths.dir && uuid !== undefined) return uuid;
+    throw new UserError(`libvirt host ${this.host.uri} already has a domain named ${this.domain} that this machine did not make`, {
+      hint: `look at it with: virsh -c ${this.host.uri} dominfo ${this.domain}; undefine it there if it is left over, or rename the machine`,
+    });
+  }
+
+  /** The running domain's SSH port and forwards, read back from its definition (a resumed one keeps those it was started with). */
+  private async started(): Promise<Started> {
+    const xml = await virsh(this.host, ['dumpxml', this.domain], { purpose: `read domain ${this.domain}` });
+    const forwards = [...xml.matchAll(/hostfwd=(tcp|udp):([0-9.]+):(\d+)-:(\d+)/g)].map(
+      (m): PortForward => ({ protocol: m[1] === 'udp' ? 'udp' : 'tcp', hostIp: m[2] ?? '127.0.0.1', hostPort: Number(m[3]), guestPort: Number(m[4]) }),
+    );
+    const [ssh, ...rest] = forwards;
+    const pid = await this.pid();
+    if (ssh === undefined || ssh.guestPort !== 22 || pid === undefined) throw new LibvirtError(`libvirt host ${this.host.uri}: domain ${this.domain} did not start with its SSH forward`, '', { hint: `look at it with: virsh -c ${this.host.uri} dumpxml ${this.domain}` });
+    return { pid, sshPort: ssh.hostPort, forwards: rest };
+  }
+
+  async stop(options: StopOptions): Promise<'clean' | 'forced' | 'not running'> {
+    const running = (await this.pid()) !== undefined;
+    const outcome = running ? await this.stopDomain(options) : 'not running';
+    await this.markStopped();
+    return outcome;
+  }
+
+  private async stopDomain(options: StopOptions): Promise<'clean' | 'forced'> {
+    if (options.graceful && options.timeoutMs > 0) {
+      const asked = await virsh(this.host, ['shutdown', this.domain], { purpose: `shut down ${this.domain}` }).then(() => true, () => false);
+      const started = Date.now();
+      while (asked && Date.now() - started < options.timeoutMs) {
+        if ((await this.pid()) === undefined) return 'clean';
+        options.progress?.(`waiting for the guest to power off (${Math.round((Date.now() - started) / 1000)} s of ${options.timeoutMs / 1000} s)`);
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+    }
+    await virshMaybe(this.host, ['destroy', this.domain], /not running|domain not found/i, { purpose: `stop ${this.domain}` });
+    return 'forced';
+  }
+
+  private async markStopped(): Promise<void> {
+    const state = await readMachineState(this.paths.state).catch(() => undefined);
+    if (state !== undefined && (state.sshPort !== undefined || state.accel !== undefined)) await writeMachineState(this.paths.state, withoutRuntime(state));
+    await closeSshMaster(this.paths.sshControl);
+  }
+
+  async suspend(saved: () => Promise<void>): Promise<void> {
+    if ((await this.pid()) === undefined) throw new UserError(`machine "${this.name}" is not running, so there is no memory to save`);
+    await virsh(this.host, ['managedsave', this.domain], { purpose: `save the memory of ${this.domain}`, timeoutMs: 600_000 });
+    await saved();
+    await this.markStopped();
+  }
+
+  async saveState(): Promise<void> {
+    throw new UserError(`machine "${this.name}": a warm state cannot be made on libvirt yet`, { hint: 'set warmStart: false for this machine' });
+  }
+
+  async discardSavedState(): Promise<void> {
+    // A running domain has consumed its managed save already; only a shut-off one can hold one.
+    if ((await this.pid()) !== undefined) return;
+    await virshMaybe(this.host, ['managedsave-remove', this.domain], NO_DOMAIN, { purpose: `drop the saved memory of ${this.domain}` });
+  }
+
+  async listSnapshots(): Promise<Snapshot[]> {
+    const names = await virshMaybe(this.host, ['snapshot-list', this.domain, '--name'], NO_DOMAIN, { purpose: `list the snapshots of ${this.domain}` });
+    const snapshots: Snapshot[] = [];
+    for (const name of (names ?? '').split('\n').map((line) => line.trim()).filter((line) => line !== '')) {
+      const xml = await virsh(this.host, ['snapshot-dumpxml', this.domain, name], { purpose: `read snapshot ${name}` });
+      const date = Number(/<creationTime>(\d+)<\/creationTime>/.exec(xml)?.[1] ?? 0);
+      const memory = /<memory snapshot=(['"])internal\1/.test(xml) || /<state>(running|paused)<\/state>/.test(xml);
+      snapshots.push({ name, date, memoryBytes: memory ? ((await readMachineState(this.paths.state).catch(() => undefined))?.launch?.memory ?? 1) : 0 });
+    }
+    return snapshots;
+  }
+
+  async saveSnapshot(name: string): Promise<{ memory: boolean }> {
+    if ((await this.listSnapshots()).some((s) => s.name === name)) {
+      throw new UserError(`machine "${this.name}" already has a snapshot "${name}"`, { hint: `delete it first (vmfile snapshot delete ${name}) or choose another name` });
+    }
+    const memory = (await this.pid()) !== undefined;
+    await virsh(this.host, ['snapshot-create-as', this.domain, name, '--atomic'], { purpose: `save snapshot "${name}" of ${this.domain}`, timeoutMs: 600_000 });
+    return { memory };
+  }
+
+  async applySnapshot(name: string): Promise<{ memory: boolean }> {
+    const snapshot = await this.findSnapshot(name);
+    const running = (await this.pid()) !== undefined;
+    if (running && snapshot.memoryBytes === 0) {
+      throw new UserError(`machine "${this.name}": snapshot "${name}" holds no memory (it was taken while halted), so it cannot be loaded into the running machine`, {
+        hint: `halt the machine (vmhalt), then restore it: vmfile snapshot restore ${name}`,
+      });
+    }
+    // The guest's TCP state goes back in time; a connection master would hang on it.
+    await closeSshMaster(this.paths.sshControl);
+    // --running keeps a running machine running (a snapshot of a running guest would also say so); a halted one stays halted.
+    await virsh(this.host, ['snapshot-revert', this.domain, name, ...(running ? ['--running'] : ['--paused'])], { purpose: `restore snapshot "${name}" of ${this.domain}`, timeoutMs: 600_000 });
+    if (!running && (await this.pid()) !== undefined) await virsh(this.host, ['destroy', this.domain], { purpose: `leave ${this.domain} halted after the restore` });
+    return { memory: running };
+  }
+
+  async deleteSnapshot(name: string): Promise<void> {
+    await this.findSnapshot(name);
+    await virshMaybe(this.host, ['snapshot-delete', this.domain, name], NO_SNAPSHOT, { purpose: `delete snapshot "${name}" of ${this.domain}` });
+  }
+
+  private async findSnapshot(name: string): Promise<Snapshot> {
+    const snapshots = await this.listSnapshots();
+    const found = snapshots.find((s) => s.name === name);
+    if (found === undefined) {
+      throw new UserError(`machine "${this.name}" has no snapshot "${name}"`, {
+        hint: snapshots.length === 0 ? 'it has no snapshots; vmfile snapshot save NAME makes one' : `its snapshots: ${snapshots.map((s) => s.name).join(', ')}`,
+      });
+    }
+    return found;
+  }
+
+  async exportDisk(destination: string, onProgress?: (fraction: number) => void): Promise<void> {
+    if ((await this.pid()) !== undefined) throw new UserError(`machine "${this.name}" is running; its disk is still changing`, { hint: 'halt it first: vmhalt' });
+    if (!isLocalUri(this.host.uri)) {
+      throw new UserError(`machine "${this.name}" runs on ${this.host.uri}: packaging a machine on another host is not available yet`, { hint: 'package it on that host, or from a machine of the built-in provider' });
+    }
+    const disk = await volumePath(this.host, this.disk);
+    await convertImage(disk, destination, 'raw', { sourceFormat: 'qcow2', purpose: `flatten the disk of machine "${this.name}"`, ...(onProgress === undefined ? {} : { onProgress }) });
+  }
+
+  async destroy(): Promise<void> {
+    if ((await this.pid()) !== undefined) await virshMaybe(this.host, ['destroy', this.domain], /not running|domain not found/i, { purpose: `stop ${this.domain}` });
+    const defined = await virshMaybe(this.host, ['dumpxml', '--inactive', this.domain], NO_DOMAIN, { purpose: `look up domain ${this.domain}` });
+    if (defined !== undefined) {
+      await this.refuseForeignDomain();
+      await virsh(this.host, ['undefine', this.domain, '--managed-save', '--snapshots-metadata', '--nvram'], { purpose: `remove domain ${this.domain}` });
+    }
+    await deleteVolume(this.host, this.disk);
+    await deleteVolume(this.host, this.seed);
+    await closeSshMaster(this.paths.sshControl);
+    await rm(this.paths.dir, { recursive: true, force: true });
+  }
+}
+
+/** On another host the ports cannot be checked from here: they are asked for as written, and a taken one fails the start. */
+function remoteForwards(spec: StartSpec): PortForward[] {
+  return spec.ports.map((port) => ({ protocol: port.protocol, hostIp: port.hostIp, hostPort: port.host, guestPort: port.guest }));
+}
+
+function unescapeXml(value: string): string {
+  return value.replace(/&#(\d+);/g, (_, code: string) => String.fromCharCode(Number(code))).replace(/&apos;/g, "'").replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+}

@@ -1,0 +1,104 @@
+/**
+ * Volumes in the host's storage pool: the box, uploaded once per host, and per machine
+ * an overlay over it and a cloud-init seed ISO.
+ *
+ * A box's volumes are named by its disk digest, so every machine of that box on that
+ * host shares them and a changed box is a new set. libvirt cannot rename a volume, so an
+ * upload is known whole by a marker volume written after it: volumes without their
+ * marker (an upload cut short) are deleted and uploaded again.
+ */
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { InstalledBox } from '../../box/store.js';
+import { run } from '../../exec.js';
+import { UserError } from '../../errors.js';
+import { SEED_FILES } from '../../cloudinit/seed.js';
+import { virsh, virshMaybe, type LibvirtHost } from './virsh.js';
+
+const NOT_FOUND = /storage vol not found|no storage vol with matching/i;
+
+export interface BoxVolumes {
+  disk: string;
+  kernel?: string;
+  initrd?: string;
+}
+
+export function boxVolumeNames(box: InstalledBox): BoxVolumes & { marker: string } {
+  const base = `vmfile-box-${box.metadata.disk.sha256.slice(0, 16)}`;
+  const boot = box.metadata.boot;
+  return {
+    disk: `${base}.qcow2`,
+    ...(boot?.type === 'kernel' ? { kernel: `${base}.kernel`, ...(boot.initrd === undefined ? {} : { initrd: `${base}.initrd` }) } : {}),
+    marker: `${base}.complete`,
+  };
+}
+
+/** The pool must exist and be active; vmfile does not create or start pools on someone's host. */
+export async function checkPool(host: LibvirtHost): Promise<void> {
+  const info = await virsh(host, ['pool-info', host.pool], { purpose: `look up storage pool ${host.pool}` });
+  if (!/^State:\s+running/m.test(info)) {
+    throw new UserError(`storage pool "${host.pool}" on libvirt host ${host.uri} is not active`, { hint: `start it there: virsh -c ${host.uri} pool-start ${host.pool}` });
+  }
+}
+
+export async function volumeNames(host: LibvirtHost): Promise<Set<string>> {
+  // "NAME PATH" per line (virsh -q: no header); vmfile's volume names have no spaces.
+  const out = await virsh(host, ['vol-list', host.pool], { purpose: `list the volumes of pool ${host.pool}` });
+  return new Set(out.split('\n').map((line) => line.trim().split(/\s+/)[0] ?? '').filter((name) => name !== ''));
+}
+
+export async function volumePath(host: LibvirtHost, volume: string): Promise<string> {
+  return (await virsh(host, ['vol-path', '--pool', host.pool, volume], { purpose: `find volume ${volume}` })).trim();
+}
+
+/** Uploads the box's disk (and kernel, initrd) unless the host has them whole already. */
+export async function ensureBoxVolumes(host: LibvirtHost, box: InstalledBox, progress: (text: string) => void): Promise<BoxVolumes> {
+  const names = boxVolumeNames(box);
+  const have = await volumeNames(host);
+  const { marker, ...volumes } = names;
+  const files: [string, string][] = [[volumes.disk, box.paths.disk]];
+  if (volumes.kernel !== undefined) files.push([volumes.kernel, box.paths.kernel]);
+  if (volumes.initrd !== undefined) files.push([volumes.initrd, box.paths.initrd]);
+  if (have.has(marker) && files.every(([name]) => have.has(name))) return volumes;
+  for (const name of [marker, ...files.map(([volume]) => volume)]) if (have.has(name)) await deleteVolume(host, name);
+  for (const [name, file] of files) {
+    progress(`uploading ${name} to pool ${host.pool}`);
+    await uploadVolume(host, name, file);
+  }
+  await virsh(host, ['vol-create-as', host.pool, marker, '0', '--format', 'raw'], { purpose: `mark box ${box.metadata.name} ${box.metadata.version} as uploaded` });
+  return volumes;
+}
+
+/** A volume of the file's size, then the file's bytes into it (libvirt streams them to a remote host). */
+export async function uploadVolume(host: LibvirtHost, name: string, file: string): Promise<void> {
+  const { size } = await stat(file);
+  await virsh(host, ['vol-create-as', host.pool, name, String(Math.max(size, 1)), '--format', 'raw'], { purpose: `create volume ${name}` });
+  await virsh(host, ['vol-upload', '--pool', host.pool, name, file], { purpose: `upload ${name}`, timeoutMs: 3_600_000 });
+}
+
+export async function deleteVolume(host: LibvirtHost, name: string): Promise<void> {
+  await virshMaybe(host, ['vol-delete', '--pool', host.pool, name], NOT_FOUND, { purpose: `delete volume ${name}` });
+}
+
+/** The machine's disk: a qcow2 overlay over the box's volume, replacing any earlier one. */
+export async function createOverlayVolume(host: LibvirtHost, name: string, backing: string, bytes: number): Promise<void> {
+  await deleteVolume(host, name);
+  await virsh(host, ['vol-create-as', host.pool, name, String(bytes), '--format', 'qcow2', '--backing-vol', backing, '--backing-vol-format', 'qcow2'], {
+    purpose: `create disk ${name}`,
+  });
+}
+
+/** The NoCloud seed (SEED_FILES in `seedDir`) as an ISO 9660 volume labelled cidata, replacing any earlier one. */
+export async function uploadSeed(host: LibvirtHost, name: string, seedDir: string): Promise<void> {
+  const scratch = await mkdtemp(join(seedDir, '..', 'seed-iso-'));
+  try {
+    const iso = join(scratch, 'seed.iso');
+    await run('genisoimage', ['-quiet', '-output', iso, '-volid', 'cidata', '-joliet', '-rock', ...SEED_FILES.map((file) => join(seedDir, file))], {
+      purpose: 'make the cloud-init seed ISO',
+    });
+    await deleteVolume(host, name);
+    await uploadVolume(host, name, iso);
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
