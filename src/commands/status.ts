@@ -18,8 +18,10 @@ export default class Status extends VmfileCommand {
     for (const entry of entries) {
       const details = [
         entry.box === undefined ? undefined : `box ${entry.box}`,
+        entry.libvirt === undefined ? undefined : `libvirt on ${entry.libvirt.host} (domain ${entry.libvirt.domain})`,
         entry.accel,
-        entry.pid === undefined ? undefined : `pid ${entry.pid}`,
+        // On another libvirt host there is no process here: libvirt's domain id stands in.
+        entry.pid === undefined ? undefined : entry.libvirt !== undefined && entry.libvirt.host !== 'this host' ? `domain id ${entry.pid}` : `pid ${entry.pid}`,
         entry.starting === undefined ? undefined : `${entry.starting} not finished (in progress, or interrupted: vmup finishes it)`,
         ...entry.ports.map((port) => `${port.name} ${port.hostIp}:${port.host}->${port.guest}/${port.protocol}`),
         ...(entry.errors ?? []),

@@ -6,6 +6,7 @@ import { inspect, listedPorts, type ListedPort, type MachineStatusName } from '.
 import { driftOf } from '../instance/drift.js';
 import { selectMachines } from '../instance/select.js';
 import type { Project } from '../vmfile/config.js';
+import { describeHost } from '../vmfile/libvirt-uri.js';
 
 export interface StatusEntry {
   machine: string;
@@ -20,13 +21,19 @@ export interface StatusEntry {
   drift?: string[];
   /** Why a machine is broken. */
   errors?: string[];
+  /** A machine on a libvirt host: which host (as the Vmfile names it, and for people), and its domain there. */
+  libvirt?: { uri: string; host: string; domain: string };
 }
 
 export async function status(options: { project: Project; machines?: readonly string[] }): Promise<StatusEntry[]> {
   return Promise.all(
     selectMachines(options.project, options.machines).map(async (machine): Promise<StatusEntry> => {
       const current = await inspect(options.project.dir, machine.name);
-      const box = current.state === undefined ? {} : { box: `${current.state.box.name} ${current.state.box.version}` };
+      const placement = current.state?.provider;
+      const box = {
+        ...(current.state === undefined ? {} : { box: `${current.state.box.name} ${current.state.box.version}` }),
+        ...(placement === undefined ? {} : { libvirt: { uri: placement.uri, host: describeHost(placement.uri), domain: placement.domain } }),
+      };
       if (current.status === 'broken') return { machine: machine.name, status: 'broken', ...(current.pid === undefined ? {} : { pid: current.pid }), ports: [], errors: current.errors };
       if (current.status !== 'running' || current.pid === undefined) return { machine: machine.name, status: current.status, ...box, ports: [] };
       const drift = current.state === undefined ? [] : driftOf(machine, current.state);

@@ -12,6 +12,8 @@ import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { spawn } from 'node:child_process';
+import { Duplex } from 'node:stream';
 import { Client, type SFTPWrapper } from 'ssh2';
 import { GuestError } from '../errors.js';
 
@@ -27,6 +29,11 @@ export interface SshTarget {
    * first login to a Vagrant box, whose host key is not yet known (guest/first-login.ts).
    */
   hostKey: Buffer | 'unpinned';
+  /**
+   * A program whose stdin and stdout are the TCP stream to host:port (ssh/hop.ts), for a
+   * guest on another host; absent: a direct connection.
+   */
+  via?: readonly string[];
 }
 
 export interface ExecCallbacks {
@@ -91,8 +98,7 @@ export class SshSession {
             );
           })
           .connect({
-            host: target.host,
-            port: target.port,
+            ...(target.via === undefined ? { host: target.host, port: target.port } : { sock: hopStream(client, target.via) }),
             username: target.user,
             privateKey: target.privateKey,
             readyTimeout: timeoutMs,
@@ -232,4 +238,20 @@ export class SshTimeout extends Error {
   constructor(readonly lastError: string) {
     super(`SSH not ready: ${lastError}`);
   }
+}
+
+/** The hop program's stdio as the connection's socket; it ends with the connection, and what it says on failure becomes the error. */
+function hopStream(client: Client, argv: readonly string[]): Duplex {
+  const [command, ...args] = argv;
+  const child = spawn(command ?? 'ssh', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let said = '';
+  child.stderr.on('data', (chunk: Buffer) => (said = (said + chunk.toString('utf8')).slice(-2000)));
+  const stream = Duplex.from({ readable: child.stdout, writable: child.stdin });
+  const fail = (why: string) => stream.destroy(new Error(`the SSH hop (${argv.join(' ')}) ${why}${said.trim() === '' ? '' : `: ${said.trim()}`}`));
+  child.once('error', (error) => fail(`could not start (${error.message})`));
+  child.once('exit', (code) => {
+    if (code !== 0) fail(`exited with ${code ?? 'a signal'}`);
+  });
+  client.once('close', () => child.kill());
+  return stream;
 }
