@@ -6,8 +6,10 @@ cd "$(dirname "$0")/.."
 
 # ovmf: UEFI boxes. grub-*-bin, fdisk, dosfstools, mtools: the e2e tests build boot images.
 packages=(qemu-system-x86 qemu-utils ovmf mmdebstrap e2fsprogs zerofree openssh-client rsync git ansible-core tar ca-certificates grub-pc-bin grub-efi-amd64-bin fdisk dosfstools mtools)
-# vagrant only for Vagrant's insecure key (the first login to a Vagrant box), without its recommends.
-lean_packages=(vagrant)
+# vagrant only for Vagrant's insecure key (the first login to a Vagrant box), without its
+# recommends. libvirt, genisoimage and an sshd: the libvirt provider, and its e2e tests'
+# libvirt host (local and over qemu+ssh://).
+lean_packages=(vagrant libvirt-daemon-system libvirt-clients genisoimage openssh-server)
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 missing=()
 for pkg in "${packages[@]}"; do installed "$pkg" || missing+=("$pkg"); done
