@@ -1,8 +1,9 @@
 /**
- * The driver contract: everything that depends on how a machine is run (today QEMU
- * driven directly; libvirt next) behind one interface, in the spirit of Lima's
- * pkg/driver and Vagrant's Provider. Use-cases above it never see argv, pids, QMP or
- * qemu-img.
+ * The driver contract: everything that depends on how a machine is run (QEMU driven
+ * directly, driver/qemu.ts; a libvirt host, local or over SSH, driver/libvirt/) behind
+ * one interface, in the spirit of Lima's pkg/driver and Vagrant's Provider. Use-cases
+ * above it never see argv, pids, QMP, qemu-img or virsh. The driver of a machine is
+ * chosen in instance/inspect.ts: a third provider is a folder here and a line there.
  *
  * A driver is bound to one machine's directory. It knows nothing of the Vmfile or of
  * SSH: it is handed plain specs and answers with plain facts. The machine record
@@ -11,6 +12,7 @@
  * Promises every driver keeps, method by method, are written on the interface.
  */
 import type { InstalledBox } from '../box/store.js';
+import { UserError } from '../errors.js';
 import type { PlannedFolder } from '../folders/plan.js';
 import type { PortForward } from '../store/machine.js';
 import type { Accel } from '../qemu/host.js';
@@ -75,7 +77,11 @@ export interface Snapshot {
 }
 
 export interface Driver {
-  /** The machine's process id while it runs, else undefined. Never throws; cheap (no QMP). */
+  /**
+   * The machine's process id while it runs, else undefined. Never throws; cheap (no QMP).
+   * libvirt: on another host there is no process here, and libvirt's domain id stands
+   * in; a host that cannot be reached reads as not running.
+   */
   pid(): Promise<number | undefined>;
 
   /** Whether the running guest's CPUs are stopped. A machine that does not answer counts as not paused. */
@@ -117,7 +123,8 @@ export interface Driver {
   /**
    * Saves the running machine's memory into its disk, calls `saved` (the caller records
    * it), then stops the process. A failed save leaves the machine running as it was.
-   * On a machine that does not run: a UserError.
+   * On a machine that does not run: a UserError. libvirt: its managed save, which keeps
+   * the memory in the host's save directory rather than in the disk.
    */
   suspend(saved: () => Promise<void>): Promise<void>;
 
@@ -125,7 +132,7 @@ export interface Driver {
    * Pauses the running machine, writes its memory and device state to `file`, then
    * stops the process. The disk is left as it was at the pause, to serve read-only as
    * the base of other machines (a warm state). A failed save leaves no file.
-   * On a machine that does not run: a UserError.
+   * On a machine that does not run: a UserError. libvirt: not kept yet (a UserError).
    */
   saveState(file: string): Promise<void>;
 
@@ -153,9 +160,24 @@ export interface Driver {
   /** Deletes a snapshot, running or stopped. An unknown name is a UserError. */
   deleteSnapshot(name: string): Promise<void>;
 
-  /** Writes the machine's whole disk (the box folded in) as a standalone raw image, telling how far (0..1). The machine must be stopped. */
+  /**
+   * Writes the machine's whole disk (the box folded in) as a standalone raw image,
+   * telling how far (0..1). The machine must be stopped. libvirt: on this host only.
+   */
   exportDisk(destination: string, onProgress?: (fraction: number) => void): Promise<void>;
 
   /** Stops the machine if it runs and removes everything the driver made. Repeating it is a no-op. */
   destroy(): Promise<void>;
+}
+
+/** What every driver says when a snapshot name is unknown: the real ones, or how to make one. */
+export function unknownSnapshot(machine: string, name: string, snapshots: readonly { name: string }[]): UserError {
+  return new UserError(`machine "${machine}" has no snapshot "${name}"`, {
+    hint: snapshots.length === 0 ? 'it has no snapshots; vmfile snapshot save NAME makes one' : `its snapshots: ${snapshots.map((s) => s.name).join(', ')}`,
+  });
+}
+
+/** What every driver says when a snapshot name is taken. */
+export function snapshotTaken(machine: string, name: string): UserError {
+  return new UserError(`machine "${machine}" already has a snapshot "${name}"`, { hint: `delete it first (vmfile snapshot delete ${name}) or choose another name` });
 }

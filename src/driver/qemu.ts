@@ -26,7 +26,7 @@ import { SUSPEND_SNAPSHOT, type MachinePaths } from '../store/layout.js';
 import { readMachineState, withoutRuntime, writeMachineState } from '../store/machine.js';
 import { ensureSocketDir } from '../store/socket-dir.js';
 import { formatSize } from '../vmfile/size.js';
-import type { Driver, Snapshot, StartSpec, Started, StopOptions } from './driver.js';
+import { snapshotTaken, unknownSnapshot, type Driver, type Snapshot, type StartSpec, type Started, type StopOptions } from './driver.js';
 import { pathExists } from '../store/exists.js';
 
 export { chooseAccel, probeHost, qemuVersion, type HostInfo } from '../qemu/host.js';
@@ -260,7 +260,7 @@ class QemuDriver implements Driver {
 
   async saveSnapshot(name: string): Promise<{ memory: boolean }> {
     if ((await this.userSnapshots()).some((s) => s.name === name)) {
-      throw new UserError(`machine "${this.name}" already has a snapshot "${name}"`, { hint: `delete it first (vmfile snapshot delete ${name}) or choose another name` });
+      throw snapshotTaken(this.name, name);
     }
     if ((await this.pid()) !== undefined) {
       await withQmp(this.paths.qmpSocket, (qmp) => this.savingMemory((timeoutMs) => hmpQuiet(qmp, `savevm ${name}`, `machine "${this.name}": save snapshot "${name}"`, timeoutMs)));
@@ -327,9 +327,7 @@ class QemuDriver implements Driver {
     const snapshots = await this.userSnapshots();
     const found = snapshots.find((s) => s.name === name);
     if (found === undefined) {
-      throw new UserError(`machine "${this.name}" has no snapshot "${name}"`, {
-        hint: snapshots.length === 0 ? 'it has no snapshots; vmfile snapshot save NAME makes one' : `its snapshots: ${snapshots.map((s) => s.name).join(', ')}`,
-      });
+      throw unknownSnapshot(this.name, name, snapshots);
     }
     return found;
   }

@@ -24,7 +24,7 @@ import { convertImage } from '../../qemu/img.js';
 import { closeSshMaster } from '../../ssh/master.js';
 import type { MachinePaths } from '../../store/layout.js';
 import { readMachineState, withoutRuntime, writeMachineState, type LibvirtPlacement, type PortForward } from '../../store/machine.js';
-import type { Driver, Snapshot, StartSpec, Started, StopOptions } from '../driver.js';
+import { snapshotTaken, unknownSnapshot, type Driver, type Snapshot, type StartSpec, type Started, type StopOptions } from '../driver.js';
 import { domainName, loadDomainTemplate, renderDomain } from './domain.js';
 import { boxVolumeNames, checkPool, createOverlayVolume, deleteVolume, ensureBoxVolumes, uploadSeed, volumePath } from './storage.js';
 import { LibvirtError, virsh, virshMaybe, type LibvirtHost } from './virsh.js';
@@ -272,7 +272,7 @@ class LibvirtDriver implements Driver {
 
   async saveSnapshot(name: string): Promise<{ memory: boolean }> {
     if ((await this.listSnapshots()).some((s) => s.name === name)) {
-      throw new UserError(`machine "${this.name}" already has a snapshot "${name}"`, { hint: `delete it first (vmfile snapshot delete ${name}) or choose another name` });
+      throw snapshotTaken(this.name, name);
     }
     const memory = (await this.pid()) !== undefined;
     await virsh(this.host, ['snapshot-create-as', this.domain, name, '--atomic'], { purpose: `save snapshot "${name}" of ${this.domain}`, timeoutMs: 600_000 });
@@ -304,9 +304,7 @@ class LibvirtDriver implements Driver {
     const snapshots = await this.listSnapshots();
     const found = snapshots.find((s) => s.name === name);
     if (found === undefined) {
-      throw new UserError(`machine "${this.name}" has no snapshot "${name}"`, {
-        hint: snapshots.length === 0 ? 'it has no snapshots; vmfile snapshot save NAME makes one' : `its snapshots: ${snapshots.map((s) => s.name).join(', ')}`,
-      });
+      throw unknownSnapshot(this.name, name, snapshots);
     }
     return found;
   }
