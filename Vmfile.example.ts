@@ -27,6 +27,10 @@ export default defineVm({
   // Start a new machine from the box's saved running state instead of booting it
   // (default false). The first machine of this shape makes that state with one boot.
   warmStart: false,
+  // Where it runs: vmfile's own QEMU (the default), or a libvirt host, this one or a lab
+  // server: { type: 'libvirt', uri: 'qemu+ssh://me@lab/system', pool: 'default' }.
+  // In `defaults`, hosts: [URI, ...] spreads the machines over several hosts.
+  provider: { type: 'qemu' },
   // Steps run over SSH in order. `run`: 'once' (default; until it has succeeded once),
   // 'always' (every vmup) or 'never' (only by name: vmfile provision --step NAME).
   provision: [

@@ -10,7 +10,7 @@ import { pathExists } from '../store/exists.js';
 import { machinePaths, type MachinePaths } from '../store/layout.js';
 import { readMachineState, type LibvirtPlacement, type MachineState } from '../store/machine.js';
 import { libvirtDriver, libvirtPlacement } from '../driver/libvirt/driver.js';
-import type { ProviderSpec } from '../vmfile/schema.js';
+import type { MachineProvider } from '../vmfile/config.js';
 
 export type MachineStatusName = 'not created' | 'running' | 'halted' | 'suspended' | 'broken';
 
@@ -35,7 +35,7 @@ export type RunningInstance = Instance & { status: 'running'; state: MachineStat
  * clears what a create cut short left). A created machine's record says where it is,
  * whatever the Vmfile says now.
  */
-export async function inspect(projectDir: string, name: string, provider?: ProviderSpec): Promise<Instance> {
+export async function inspect(projectDir: string, name: string, provider?: MachineProvider): Promise<Instance> {
   const paths = machinePaths(projectDir, name);
   let state: MachineState | undefined;
   let damage: unknown;
@@ -59,7 +59,7 @@ export async function inspect(projectDir: string, name: string, provider?: Provi
 }
 
 /** The driver named in the record, else the Vmfile's choice, else vmfile's own QEMU. */
-function driverFor(name: string, paths: MachinePaths, recorded: LibvirtPlacement | undefined, configured: ProviderSpec | undefined): Driver {
+function driverFor(name: string, paths: MachinePaths, recorded: LibvirtPlacement | undefined, configured: MachineProvider | undefined): Driver {
   if (recorded !== undefined) return libvirtDriver(name, paths, recorded);
   if (configured?.type === 'libvirt') return libvirtDriver(name, paths, libvirtPlacement(configured, paths.dir, name));
   return qemuDriver(name, paths);

@@ -39,8 +39,8 @@ export interface MachineConfig {
   bootTimeout: number;
   /** A new machine starts from a warm state of its box where it can (lifecycle/warm.ts). */
   warmStart: boolean;
-  /** Where it runs: vmfile's own QEMU, or a libvirt host (driver/libvirt/). */
-  provider: ProviderSpec;
+  /** Where it runs: vmfile's own QEMU, or one libvirt host (driver/libvirt/), placed already when the Vmfile names several. */
+  provider: MachineProvider;
   provision: ProvisionStep[];
   ports: PortSpec[];
   /** Address on the Vmfile's private network, if the machine joins it. */
@@ -50,6 +50,8 @@ export interface MachineConfig {
   primary: boolean;
   autostart: boolean;
 }
+
+export type MachineProvider = { type: 'qemu' } | { type: 'libvirt'; uri: string; pool: string };
 
 export interface Project {
   /** Directory holding the Vmfile; relative paths in it resolve from here. */
@@ -71,16 +73,21 @@ export function parseVmfile(value: unknown, vmfilePath: string, projectDir: stri
       problems.push(...formatIssues(shape.error.issues));
     } else {
       const defaults = shape.data.defaults ?? {};
+      // The n-th machine that places itself over hosts takes the n-th host, round-robin.
+      let placements = 0;
       for (const [name, raw] of Object.entries(shape.data.machines)) {
         const result = machineSchema.safeParse({ ...defaults, ...raw });
-        if (result.success) machines.push(toMachine(name, result.data, name, projectDir));
+        if (result.success) {
+          machines.push(toMachine(name, result.data, name, projectDir, placements));
+          if (result.data.provider.type === 'libvirt' && result.data.provider.hosts !== undefined) placements++;
+        }
         // A problem in a key the machine sets is the machine's; otherwise it came from defaults.
         else problems.push(...formatIssues(result.error.issues, (key) => (key in raw ? ['machines', name] : ['defaults'])));
       }
     }
   } else {
     const result = machineSchema.safeParse(value);
-    if (result.success) machines.push(toMachine(DEFAULT_MACHINE, result.data, hostnameFrom(basename(projectDir)), projectDir));
+    if (result.success) machines.push(toMachine(DEFAULT_MACHINE, result.data, hostnameFrom(basename(projectDir)), projectDir, 0));
     else problems.push(...formatIssues(result.error.issues));
   }
   // Across the machines that parsed, so a problem in one machine hides no other.
@@ -94,7 +101,7 @@ export function parseVmfile(value: unknown, vmfilePath: string, projectDir: stri
   return { dir: projectDir, vmfilePath, machines };
 }
 
-function toMachine(name: string, vm: MachineOutput, defaultHostname: string, projectDir: string): MachineConfig {
+function toMachine(name: string, vm: MachineOutput, defaultHostname: string, projectDir: string, placement: number): MachineConfig {
   return {
     name,
     box: boxRefOf(vm.box),
@@ -106,7 +113,7 @@ function toMachine(name: string, vm: MachineOutput, defaultHostname: string, pro
     ...(vm.firmware === undefined ? {} : { firmware: vm.firmware }),
     bootTimeout: vm.bootTimeout,
     warmStart: vm.warmStart,
-    provider: vm.provider,
+    provider: placed(vm.provider, placement),
     provision: vm.provision.map(normalizeStep),
     ports: vm.ports,
     ...(vm.network === undefined ? {} : { privateIp: vm.network.ip }),
@@ -117,6 +124,14 @@ function toMachine(name: string, vm: MachineOutput, defaultHostname: string, pro
     primary: vm.primary,
     autostart: vm.autostart,
   };
+}
+
+/** The one host a machine goes to: its own uri, or its turn over hosts ('spread'). */
+function placed(provider: ProviderSpec, index: number): MachineProvider {
+  if (provider.type === 'qemu') return provider;
+  if (provider.hosts === undefined) return { type: 'libvirt', uri: provider.uri ?? 'qemu:///system', pool: provider.pool };
+  const host = provider.hosts[index % provider.hosts.length] ?? 'qemu:///system';
+  return typeof host === 'string' ? { type: 'libvirt', uri: host, pool: provider.pool } : { type: 'libvirt', uri: host.uri, pool: host.pool ?? provider.pool };
 }
 
 function boxRefOf(box: MachineOutput['box']): BoxRef {
@@ -137,6 +152,13 @@ function crossMachineProblems(machines: readonly MachineConfig[]): string[] {
   for (const problem of validatePrivateIps(addressed)) {
     const last = problem.machines.at(-1);
     problems.push(`${machines.length === 1 && machines[0]?.name === DEFAULT_MACHINE ? '' : `machines.${last ?? ''}.`}network.ip: ${problem.message}`);
+  }
+  // A private network is one switch on one host; joining machines on several hosts would need a tunnel between them.
+  const where = (machine: MachineConfig) => (machine.provider.type === 'qemu' ? 'this host' : machine.provider.uri);
+  const networked = machines.filter((machine) => machine.privateIp !== undefined);
+  const hosts = [...new Set(networked.map(where))];
+  if (hosts.length > 1) {
+    problems.push(`network: the private network would span several hosts (${networked.map((machine) => `${machine.name} on ${where(machine)}`).join(', ')}); put the machines that share it on one host`);
   }
   // One host port can be bound once per address, and 0.0.0.0 takes every address.
   const bound: { machine: string; hostIp: string; host: number; protocol: string }[] = [];

@@ -159,21 +159,36 @@ export type FolderSpec = z.output<typeof folderSchema>;
 export const LIBVIRT_URI = /^qemu:\/\/\/(system|session)$|^qemu\+ssh:\/\/([a-z_][a-z0-9_.-]{0,31}@)?([A-Za-z0-9][A-Za-z0-9.-]{0,252}|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?\/(system|session)(\?[A-Za-z0-9_=&%/.,:+-]*)?$/;
 export const POOL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
+const libvirtHostSchema = z.union(
+  [
+    z.string().regex(LIBVIRT_URI, { error: 'expected "qemu:///system" or "qemu+ssh://[user@]host[:port]/system"' }),
+    z.strictObject({
+      uri: z.string().regex(LIBVIRT_URI, { error: 'expected "qemu:///system" or "qemu+ssh://[user@]host[:port]/system"' }),
+      pool: z.string().regex(POOL_NAME, { error: 'a pool name is letters, digits, ".", "_" and "-"' }).optional(),
+    }),
+  ],
+  { error: 'expected a libvirt URI, or { uri, pool? }' },
+);
+
 export const providerSchema = z.discriminatedUnion(
   'type',
   [
     z.strictObject({ type: z.literal('qemu') }),
-    z.strictObject({
-      type: z.literal('libvirt'),
-      uri: z
-        .string()
-        .regex(LIBVIRT_URI, { error: 'expected "qemu:///system", "qemu:///session" or "qemu+ssh://[user@]host[:port]/system"' })
-        .default('qemu:///system'),
-      /** The storage pool that holds box and machine volumes on that host. */
-      pool: z.string().regex(POOL_NAME, { error: 'a pool name is letters, digits, ".", "_" and "-"' }).default('default'),
-    }),
+    z
+      .strictObject({
+        type: z.literal('libvirt'),
+        /** One host (default qemu:///system)... */
+        uri: z.string().regex(LIBVIRT_URI, { error: 'expected "qemu:///system", "qemu:///session" or "qemu+ssh://[user@]host[:port]/system"' }).optional(),
+        /** ...or several, over which the Vmfile's machines are placed by `placement`. */
+        hosts: z.array(libvirtHostSchema).min(1, { error: 'name at least one host' }).max(64).optional(),
+        /** 'spread': the machines that use `hosts` go round-robin over them, in the Vmfile's order. */
+        placement: z.enum(['spread'], { error: 'expected "spread"' }).default('spread'),
+        /** The storage pool that holds box and machine volumes on the host (a host entry may name its own). */
+        pool: z.string().regex(POOL_NAME, { error: 'a pool name is letters, digits, ".", "_" and "-"' }).default('default'),
+      })
+      .refine((provider) => provider.uri === undefined || provider.hosts === undefined, { error: 'give either uri or hosts, not both', path: ['hosts'] }),
   ],
-  { error: 'expected { type: "qemu" } or { type: "libvirt", uri?, pool? }' },
+  { error: 'expected { type: "qemu" } or { type: "libvirt", uri?, hosts?, pool? }' },
 );
 
 export type ProviderSpec = z.output<typeof providerSchema>;

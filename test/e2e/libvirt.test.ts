@@ -1,9 +1,11 @@
 /**
  * The libvirt provider through the built CLI, against a libvirt the test starts itself
  * (libvirt-host.ts), reached as qemu:///system and as qemu+ssh:// through a real sshd
- * on a loopback port. The same commands as with the built-in provider: up with a
- * provisioning step, vmssh, snapshot save and restore, halt, up again, destroy; and
- * what an unreachable host or a missing pool says.
+ * on a loopback port: two "hosts". A two-machine Vmfile is placed over them by its
+ * placement rule, and both machines go through the same commands as with the built-in
+ * provider: up with a provisioning step, vmssh, snapshot save and restore, halt, up
+ * again, destroy. Then what an unreachable host, a missing pool, and a private network
+ * over two hosts say.
  */
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,7 +22,18 @@ const vmfile = (uri: string, pool: string) => `import { defineVm } from 'vmfile'
 export default defineVm({
   box: 'debian-12', cpus: 2, memory: '1GiB', disk: '4GiB', folders: [],
   provider: { type: 'libvirt', uri: ${JSON.stringify(uri)}, pool: ${JSON.stringify(pool)} },
-  provision: [{ name: 'mark', shell: 'echo provisioned > /home/vm/mark' }],
+});
+`;
+
+/** Two machines placed over two "hosts" (the same libvirt, reached locally and over SSH). */
+const placed = (hosts: readonly string[], pool: string) => `import { defineVm } from 'vmfile';
+export default defineVm({
+  defaults: {
+    box: 'debian-12', cpus: 2, memory: '1GiB', disk: '4GiB', folders: [],
+    provider: { type: 'libvirt', hosts: ${JSON.stringify(hosts)}, placement: 'spread', pool: ${JSON.stringify(pool)} },
+    provision: [{ name: 'mark', shell: 'echo provisioned > /home/vm/mark' }],
+  },
+  machines: { near: {}, far: {} },
 });
 `;
 
@@ -33,67 +46,73 @@ describe('the libvirt provider', () => {
     await host?.stop();
   });
 
-  async function lifecycle(uri: string, label: string, options: { rebootAfterHalt: boolean }): Promise<void> {
-    const project = await makeProject(vmfile(uri, host.pool));
+  it('two machines placed over qemu:///system and qemu+ssh://: up with a step, ssh, snapshot save and restore, halt, up, destroy', async () => {
+    const project = await makeProject(placed([host.localUri, host.remoteUri], host.pool));
     const run = (bin: Parameters<typeof cli>[0], ...args: string[]) => cli(bin, args, { cwd: project });
     const ok = async (bin: Parameters<typeof cli>[0], ...args: string[]) => {
       const result = await run(bin, ...args);
       expect(result.code, explain(result)).toBe(0);
       return result;
     };
-    const guest = async (command: string) => (await ok('vmssh', '-c', command)).stdout.trim();
-    const status = async () => (JSON.parse((await ok('vmfile', 'status', '--json')).stdout) as StatusJson[])[0];
+    const guest = async (machine: string, command: string) => (await ok('vmssh', machine, '-c', command)).stdout.trim();
+    const statuses = async () => Object.fromEntries((JSON.parse((await ok('vmfile', 'status', '--json')).stdout) as (StatusJson & { machine: string })[]).map((entry) => [entry.machine, entry]));
+    const domainState = async (domain: string) => (await virsh(host.localUri, 'domstate', domain)).trim();
     try {
       await ok('vmup');
-      const up = await status();
-      expect(up).toMatchObject({ status: 'running', libvirt: { uri, host: label } });
-      const domain = up?.libvirt?.domain ?? '';
-      expect(domain).toMatch(/^vmfile-default-[0-9a-f]{12}$/);
-      // The machine is a domain of that libvirt, running there.
-      expect((await virsh(host.localUri, 'domstate', domain)).trim()).toBe('running');
-      expect(await guest('cat /home/vm/mark')).toBe('provisioned');
-      expect(await guest('hostname')).toMatch(/^vmfile-e2e-/i);
+      const up = await statuses();
+      // The placement rule: the first machine on the first host, the second on the second.
+      expect(up['near']).toMatchObject({ status: 'running', libvirt: { uri: host.localUri, host: 'this host' } });
+      expect(up['far']).toMatchObject({ status: 'running', libvirt: { uri: host.remoteUri, host: host.remoteLabel } });
+      const domains = ['near', 'far'].map((name) => up[name]?.libvirt?.domain ?? '');
+      for (const [index, name] of ['near', 'far'].entries()) {
+        expect(domains[index]).toMatch(new RegExp(`^vmfile-${name}-[0-9a-f]{12}$`));
+        expect(await domainState(domains[index] ?? '')).toBe('running');
+        expect(await guest(name, 'cat /home/vm/mark; hostname')).toBe(`provisioned\n${name}`);
+      }
 
-      await ok('vmfile', 'snapshot', 'save', 'clean');
-      await guest('echo later > /home/vm/after');
-      await ok('vmfile', 'snapshot', 'restore', 'clean');
-      expect(await guest('test -e /home/vm/after && echo present || echo gone')).toBe('gone');
-      expect((await virsh(host.localUri, 'snapshot-list', domain, '--name')).trim()).toBe('clean');
+      for (const name of ['near', 'far']) {
+        await ok('vmfile', 'snapshot', 'save', 'clean', '-m', name);
+        await guest(name, 'echo later > /home/vm/after');
+        await ok('vmfile', 'snapshot', 'restore', 'clean', '-m', name);
+        expect(await guest(name, 'test -e /home/vm/after && echo present || echo gone')).toBe('gone');
+      }
+      for (const domain of domains) expect((await virsh(host.localUri, 'snapshot-list', domain, '--name')).trim()).toBe('clean');
 
       const halt = await ok('vmhalt');
       expect(halt.stderr).toContain('guest powered off');
-      expect((await status())?.status).toBe('halted');
-      expect((await virsh(host.localUri, 'domstate', domain)).trim()).toBe('shut off');
-      if (options.rebootAfterHalt) {
-        await ok('vmup');
-        expect(await guest('cat /home/vm/mark')).toBe('provisioned');
-      }
+      expect(Object.values(await statuses()).map((entry) => entry.status)).toEqual(['halted', 'halted']);
+      for (const domain of domains) expect(await domainState(domain)).toBe('shut off');
+      // Up again: each machine comes back on the host it was created on.
+      await ok('vmup');
+      const again = await statuses();
+      expect(again['far']?.libvirt?.host).toBe(host.remoteLabel);
+      for (const name of ['near', 'far']) expect(await guest(name, 'cat /home/vm/mark')).toBe('provisioned');
 
       const destroyed = await ok('vmfile', 'destroy', '-f');
       expect(destroyed.stderr).toContain('destroyed with its 1 snapshot');
-      expect(await virsh(host.localUri, 'dominfo', domain).then(() => 'defined', () => 'gone')).toBe('gone');
-      // The machine's volumes are gone; the box's stay for the next machine on that host.
       const volumes = (await virsh(host.localUri, 'vol-list', host.pool)).split('\n').map((line) => line.trim().split(/\s+/)[0] ?? '').filter((name) => name !== '');
-      expect(volumes.filter((name) => name.startsWith(domain))).toEqual([]);
+      for (const domain of domains) {
+        expect(await virsh(host.localUri, 'dominfo', domain).then(() => 'defined', () => 'gone')).toBe('gone');
+        // The machine's volumes are gone; the box's stay for the next machine on that host.
+        expect(volumes.filter((name) => name.startsWith(domain))).toEqual([]);
+      }
       expect(volumes.some((name) => name.startsWith('vmfile-box-') && name.endsWith('.qcow2'))).toBe(true);
     } finally {
       await run('vmfile', 'destroy', '-f');
       await rm(project, { recursive: true, force: true });
     }
-  }
-
-  it('qemu:///system: up with a step, ssh, snapshot save and restore, halt, up, destroy', async () => {
-    await lifecycle(host.localUri, 'this host', { rebootAfterHalt: true });
   });
 
-  it('qemu+ssh:// through a real sshd: the same, with the guest reached through that host', async () => {
-    await lifecycle(host.remoteUri, host.remoteLabel, { rebootAfterHalt: false });
-  });
-
-  it('a host that cannot be reached, and a pool that does not exist, are said plainly and leave nothing behind', async () => {
+  it('an unreachable host, a missing pool and a private network over two hosts are said plainly, and leave nothing behind', async () => {
     const unreachable = await makeProject(vmfile('qemu+ssh://root@127.0.0.1:1/system', host.pool));
     const nopool = await makeProject(vmfile(host.localUri, 'no-such-pool'));
+    const spanning = await makeProject(
+      placed([host.localUri, host.remoteUri], host.pool).replace("machines: { near: {}, far: {} }", "machines: { near: { network: { ip: '10.30.0.2' } }, far: { network: { ip: '10.30.0.3' } } }"),
+    );
     try {
+      const span = await cli('vmup', [], { cwd: spanning });
+      expect(span.code, explain(span)).toBe(78);
+      expect(span.stderr).toContain('the private network would span several hosts (near on qemu:///system, far on qemu+ssh://');
       const down = await cli('vmup', [], { cwd: unreachable });
       expect(down.code, explain(down)).toBe(1);
       expect(down.stderr).toContain('libvirt host qemu+ssh://root@127.0.0.1:1/system cannot be reached');
@@ -107,8 +126,7 @@ describe('the libvirt provider', () => {
         expect(status[0]?.status).toBe('not created');
       }
     } finally {
-      await rm(unreachable, { recursive: true, force: true });
-      await rm(nopool, { recursive: true, force: true });
+      for (const project of [unreachable, nopool, spanning]) await rm(project, { recursive: true, force: true });
     }
   });
 });

@@ -303,4 +303,46 @@ describe('provider', () => {
     expect(problemLines(configError({ box: 'debian-12', provider: { type: 'libvirt', host: 'x' } }))[0]).toMatch(/^provider/);
     expect(problemLines(configError({ box: 'debian-12', provider: { type: 'libvirt', pool: '../x' } }))[0]).toMatch(/^provider\.pool/);
   });
+
+  describe('hosts', () => {
+    const local = 'qemu:///system';
+    const lab = 'qemu+ssh://root@lab/system';
+    const multi = (machines: Record<string, object>, provider: object) => parseVmfile({ defaults: { box: 'debian-12', provider }, machines }, VMFILE, '/projects/web').machines;
+
+    test("'spread' places the machines round-robin over the hosts, in the Vmfile's order, each with its pool", () => {
+      const machines = multi({ a: {}, b: {}, c: {} }, { type: 'libvirt', hosts: [local, { uri: lab, pool: 'fast' }], pool: 'vms' });
+      expect(machines.map((machine) => [machine.name, machine.provider])).toEqual([
+        ['a', { type: 'libvirt', uri: local, pool: 'vms' }],
+        ['b', { type: 'libvirt', uri: lab, pool: 'fast' }],
+        ['c', { type: 'libvirt', uri: local, pool: 'vms' }],
+      ]);
+    });
+
+    test('a machine that names its own provider is not placed, and takes no turn', () => {
+      const machines = multi({ a: {}, pinned: { provider: { type: 'libvirt', uri: lab } }, b: {}, mine: { provider: { type: 'qemu' } } }, { type: 'libvirt', hosts: [local, lab] });
+      expect(Object.fromEntries(machines.map((machine) => [machine.name, machine.provider]))).toEqual({
+        a: { type: 'libvirt', uri: local, pool: 'default' },
+        pinned: { type: 'libvirt', uri: lab, pool: 'default' },
+        b: { type: 'libvirt', uri: lab, pool: 'default' },
+        mine: { type: 'qemu' },
+      });
+    });
+
+    test('uri and hosts together, an empty hosts list or a bad host are refused', () => {
+      expect(problemLines(configError({ box: 'debian-12', provider: { type: 'libvirt', uri: local, hosts: [lab] } }))).toContain('provider.hosts: give either uri or hosts, not both');
+      expect(problemLines(configError({ box: 'debian-12', provider: { type: 'libvirt', hosts: [] } }))[0]).toMatch(/^provider\.hosts: name at least one host/);
+      expect(problemLines(configError({ box: 'debian-12', provider: { type: 'libvirt', hosts: ['qemu+ssh://x/system;id'] } }))[0]).toMatch(/^provider\.hosts\[0\]: expected/);
+    });
+
+    test('one private network over machines on several hosts is refused, naming where each would be', () => {
+      let error: unknown;
+      try {
+        parseVmfile({ defaults: { box: 'debian-12', provider: { type: 'libvirt', hosts: [local, lab] } }, machines: { a: { network: { ip: '10.0.0.2' } }, b: { network: { ip: '10.0.0.3' } } } }, VMFILE, '/projects/web');
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).message).toContain(`network: the private network would span several hosts (a on ${local}, b on ${lab})`);
+    });
+  });
 });
