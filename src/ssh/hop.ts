@@ -15,18 +15,31 @@ export interface SshHop {
   command?: string;
 }
 
-export function hopArgv(hop: SshHop, guestPort: number): string[] {
+/** OpenSSH to the host with the URI's settings; `options` go before the host. */
+function toHost(hop: SshHop, options: readonly string[]): string[] {
   return [
     hop.command ?? 'ssh',
     ...(hop.user === undefined ? [] : ['-l', hop.user]),
     ...(hop.port === undefined ? [] : ['-p', String(hop.port)]),
     ...(hop.keyfile === undefined ? [] : ['-i', hop.keyfile]),
-    // No password prompt can be answered here, and the guest's SSH runs inside this one.
+    // No password prompt can be answered here.
     '-o', 'BatchMode=yes',
     '-o', 'ControlMaster=no',
-    '-W', `127.0.0.1:${guestPort}`,
+    ...options,
     '--', hop.host,
   ];
+}
+
+export function hopArgv(hop: SshHop, guestPort: number): string[] {
+  return toHost(hop, ['-W', `127.0.0.1:${guestPort}`]);
+}
+
+/**
+ * A tunnel that listens on this workstation (`listen`) and leads to a port on the
+ * host's loopback (`to`), one -L per forward; it fails at once if a port cannot be bound.
+ */
+export function tunnelArgv(hop: SshHop, forwards: readonly { listen: string; port: number; to: number }[]): string[] {
+  return toHost(hop, ['-N', '-o', 'ExitOnForwardFailure=yes', '-o', 'ServerAliveInterval=15', ...forwards.flatMap((forward) => ['-L', `${forward.listen}:${forward.port}:127.0.0.1:${forward.to}`])]);
 }
 
 export function hopProxyCommand(hop: SshHop, guestPort: number): string {

@@ -9,11 +9,12 @@
  */
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli, explain, makeProject } from './cli.js';
+import { cli, explain, freePort, makeProject } from './cli.js';
 import { startLibvirtHost, virsh, type LibvirtHostFixture } from './libvirt-host.js';
 
 interface StatusJson {
   status: string;
+  ports?: { hostIp: string; host: number; guest: number }[];
   pid?: number;
   libvirt?: { uri: string; host: string; domain: string };
 }
@@ -25,15 +26,27 @@ export default defineVm({
 });
 `;
 
-/** Two machines placed over two "hosts" (the same libvirt, reached locally and over SSH). */
-const placed = (hosts: readonly string[], pool: string) => `import { defineVm } from 'vmfile';
+/**
+ * Two machines placed over two "hosts" (the same libvirt, reached locally and over SSH).
+ * The far one serves its home directory on a forwarded port, which must reach this host.
+ */
+const placed = (hosts: readonly string[], pool: string, port = 1) => `import { defineVm } from 'vmfile';
 export default defineVm({
   defaults: {
     box: 'debian-12', cpus: 2, memory: '1GiB', disk: '4GiB', folders: [],
     provider: { type: 'libvirt', hosts: ${JSON.stringify(hosts)}, placement: 'spread', pool: ${JSON.stringify(pool)} },
     provision: [{ name: 'mark', shell: 'echo provisioned > /home/vm/mark' }],
   },
-  machines: { near: {}, far: {} },
+  machines: {
+    near: {},
+    far: {
+      ports: [{ guest: 8000, host: ${port} }],
+      provision: [
+        { name: 'mark', shell: 'echo provisioned > /home/vm/mark' },
+        { name: 'serve', shell: 'cd /home/vm && setsid python3 -m http.server 8000 </dev/null >/dev/null 2>&1 &' },
+      ],
+    },
+  },
 });
 `;
 
@@ -47,7 +60,8 @@ describe('the libvirt provider', () => {
   });
 
   it('two machines placed over qemu:///system and qemu+ssh://: up with a step, ssh, snapshot save and restore, halt, up, destroy', async () => {
-    const project = await makeProject(placed([host.localUri, host.remoteUri], host.pool));
+    const port = await freePort();
+    const project = await makeProject(placed([host.localUri, host.remoteUri], host.pool, port));
     const run = (bin: Parameters<typeof cli>[0], ...args: string[]) => cli(bin, args, { cwd: project });
     const ok = async (bin: Parameters<typeof cli>[0], ...args: string[]) => {
       const result = await run(bin, ...args);
@@ -69,6 +83,10 @@ describe('the libvirt provider', () => {
         expect(await domainState(domains[index] ?? '')).toBe('running');
         expect(await guest(name, 'cat /home/vm/mark; hostname')).toBe(`provisioned\n${name}`);
       }
+      // The far machine's forwarded port listens on this host, through vmfile's tunnel to the other one.
+      expect(up['far']?.ports).toContainEqual(expect.objectContaining({ hostIp: '127.0.0.1', host: port, guest: 8000 }));
+      const served = await fetch(`http://127.0.0.1:${port}/mark`);
+      expect(await served.text()).toBe('provisioned\n');
 
       for (const name of ['near', 'far']) {
         await ok('vmfile', 'snapshot', 'save', 'clean', '-m', name);
@@ -81,6 +99,8 @@ describe('the libvirt provider', () => {
       const halt = await ok('vmhalt');
       expect(halt.stderr).toContain('guest powered off');
       expect(Object.values(await statuses()).map((entry) => entry.status)).toEqual(['halted', 'halted']);
+      // The tunnel ended with the machine.
+      await expect(fetch(`http://127.0.0.1:${port}/mark`)).rejects.toThrow();
       for (const domain of domains) expect(await domainState(domain)).toBe('shut off');
       // Up again: each machine comes back on the host it was created on.
       await ok('vmup');

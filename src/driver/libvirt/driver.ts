@@ -11,6 +11,8 @@
  *   in the disk); start() of a domain with one resumes from it.
  * - Snapshots are libvirt's internal snapshots: memory and disk while running, disk
  *   only while shut off, as with the built-in driver.
+ * - Forwarded ports of a machine on another host come to this one through an SSH
+ *   tunnel (tunnel.ts), so they are TCP only there.
  * Not kept yet, and refused with why: saveState() and warm starts, a private network,
  * live (virtiofs, 9p) folders, boxes that boot their own firmware, and exportDisk() of a
  * machine on another host.
@@ -28,6 +30,8 @@ import { snapshotTaken, unknownSnapshot, type Driver, type Snapshot, type StartS
 import { domainName, loadDomainTemplate, renderDomain } from './domain.js';
 import { boxVolumeNames, checkPool, createOverlayVolume, deleteVolume, ensureBoxVolumes, uploadSeed, volumePath } from './storage.js';
 import { LibvirtError, virsh, virshMaybe, type LibvirtHost } from './virsh.js';
+import { startTunnel, stopTunnel } from './tunnel.js';
+import { parseLibvirtUri } from '../../vmfile/libvirt-uri.js';
 
 export { domainName };
 
@@ -132,7 +136,7 @@ class LibvirtDriver implements Driver {
     await this.checkDisk(spec.box);
     if (spec.fromSavedState) {
       await virsh(this.host, ['start', this.domain], { purpose: `resume ${this.domain} from its managed save` });
-      return this.started();
+      return this.withTunnel(await this.started(), spec);
     }
     const volumes = boxVolumeNames(spec.box);
     const kernel = await volumePath(this.host, volumes.kernel ?? '');
@@ -144,7 +148,9 @@ class LibvirtDriver implements Driver {
     const template = await loadDomainTemplate();
     const local = isLocalUri(this.host.uri);
     // Forwards bind on the libvirt host's loopback: free ports are checked here only when that is this host.
-    const forwards = local ? await resolveForwards(spec.machine, spec.ports, spec.onPortMoved ?? (() => {})) : remoteForwards(spec);
+    // Forwards bind on the libvirt host's loopback. On another host they go to ports
+    // picked there, and a tunnel from this host (tunnel.ts) listens where the Vmfile asks.
+    const forwards = local ? await resolveForwards(spec.machine, spec.ports, spec.onPortMoved ?? (() => {})) : remoteForwards(this.name, spec);
     for (let attempt = 1; ; attempt++) {
       const sshPort = local ? await freePort() : 20_000 + Math.floor(Math.random() * 40_000);
       const ssh: PortForward = { protocol: 'tcp', hostIp: '127.0.0.1', hostPort: sshPort, guestPort: 22 };
@@ -169,7 +175,7 @@ class LibvirtDriver implements Driver {
       await virsh(this.host, ['define', this.paths.domainXml], { purpose: `define domain ${this.domain}` });
       try {
         await virsh(this.host, ['start', this.domain], { purpose: `start domain ${this.domain}` });
-        return await this.started();
+        return await this.withTunnel(await this.started(), spec);
       } catch (error) {
         if (attempt < 3 && error instanceof LibvirtError && /host forwarding rule|address already in use/i.test(error.said)) continue;
         throw error;
@@ -235,7 +241,23 @@ class LibvirtDriver implements Driver {
     return 'forced';
   }
 
+  /** On another host: the tunnel that brings its forwarded ports here, and the ports as seen here. */
+  private async withTunnel(started: Started, spec: StartSpec): Promise<Started> {
+    const uri = parseLibvirtUri(this.host.uri);
+    if (uri.local) return started;
+    const here = await resolveForwards(spec.machine, spec.ports, spec.onPortMoved ?? (() => {}));
+    // The domain's forwards are in the Vmfile's order (a resumed domain keeps those it was defined with).
+    const pairs = here.map((forward, index) => ({ forward, there: started.forwards[index] }));
+    const tunnel = pairs.flatMap(({ forward, there }) => (there === undefined ? [] : [{ listen: forward.hostIp, port: forward.hostPort, to: there.hostPort }]));
+    await startTunnel(this.name, this.paths.dir, uri, tunnel).catch(async (error: unknown) => {
+      await virshMaybe(this.host, ['destroy', this.domain], /not running|domain not found/i, { purpose: `stop ${this.domain}` });
+      throw error;
+    });
+    return { ...started, forwards: here };
+  }
+
   private async markStopped(): Promise<void> {
+    await stopTunnel(this.paths.dir);
     const state = await readMachineState(this.paths.state).catch(() => undefined);
     if (state !== undefined && (state.sshPort !== undefined || state.accel !== undefined)) await writeMachineState(this.paths.state, withoutRuntime(state));
     await closeSshMaster(this.paths.sshControl);
@@ -327,14 +349,25 @@ class LibvirtDriver implements Driver {
     }
     await deleteVolume(this.host, this.disk);
     await deleteVolume(this.host, this.seed);
+    await stopTunnel(this.paths.dir);
     await closeSshMaster(this.paths.sshControl);
     await rm(this.paths.dir, { recursive: true, force: true });
   }
 }
 
-/** On another host the ports cannot be checked from here: they are asked for as written, and a taken one fails the start. */
-function remoteForwards(spec: StartSpec): PortForward[] {
-  return spec.ports.map((port) => ({ protocol: port.protocol, hostIp: port.hostIp, hostPort: port.host, guestPort: port.guest }));
+/**
+ * The forwards QEMU makes on another host: to that host's loopback, on ports picked at
+ * random (a taken one fails the start, which is retried on others). ssh -L carries TCP
+ * only, so a UDP forward there is refused.
+ */
+function remoteForwards(machine: string, spec: StartSpec): PortForward[] {
+  const udp = spec.ports.find((port) => port.protocol === 'udp');
+  if (udp !== undefined) {
+    throw new UserError(`machine "${machine}": UDP port ${udp.host} cannot be forwarded from a machine on another libvirt host (its forwards come through an SSH tunnel, which carries TCP)`, {
+      hint: 'forward TCP ports only, or run this machine on this host',
+    });
+  }
+  return spec.ports.map((port) => ({ protocol: 'tcp', hostIp: '127.0.0.1', hostPort: 20_000 + Math.floor(Math.random() * 40_000), guestPort: port.guest }));
 }
 
 function unescapeXml(value: string): string {
