@@ -42,5 +42,9 @@ export function driftOf(machine: MachineConfig, state: MachineState): string[] {
   if (state.box.name !== machine.box.name || (machine.box.version !== undefined && machine.box.version !== state.box.version)) {
     lines.push(`box ${state.box.name} ${state.box.version} -> ${machine.box.name}${machine.box.version === undefined ? '' : ` ${machine.box.version}`} (only a new machine takes it: vmfile destroy, then vmup)`);
   }
+  const where = (provider: { uri: string } | undefined) => (provider === undefined ? 'vmfile\'s own QEMU' : `libvirt ${provider.uri}`);
+  const recorded = where(state.provider);
+  const wanted = where(machine.provider.type === 'libvirt' ? machine.provider : undefined);
+  if (recorded !== wanted) lines.push(`provider ${recorded} -> ${wanted} (a machine stays where it was created: vmfile destroy, then vmup, makes it there)`);
   return lines;
 }

@@ -79,6 +79,9 @@ export async function startMachine(plan: MachinePlan, options: StartOptions, hos
     }
     return { machine: machine.name, outcome: 'already running', sshPort: current.state.sshPort, accel: current.state.accel ?? 'tcg', stepsRun };
   }
+  // A machine starts where it was created, whatever the Vmfile names now.
+  const moved = current.state === undefined ? undefined : driftOf(machine, current.state).find((line) => line.startsWith('provider '));
+  if (moved !== undefined) context.reporter.notice(`machine "${machine.name}" starts where it was created: ${moved}`);
   if (current.status === 'suspended' && current.state !== undefined) return resume(plan, current, current.state, options, host, context);
   return boot(plan, current, options, host, context);
 }

@@ -55,4 +55,15 @@ describe('driftOf', () => {
   test('a suspended machine resumes as it was: its CPUs and memory are not reported again here', () => {
     expect(driftOf(machine({ cpus: 1 }), { ...running, suspendedAt: '2026-11-28T01:00:00.000Z' })).toEqual([]);
   });
+
+  test('a machine on another provider than the Vmfile now names stays where it is, and says how to move it', () => {
+    const libvirt = { type: 'libvirt' as const, uri: 'qemu+ssh://root@lab/system', pool: 'default', domain: 'vmfile-default-0123456789ab' };
+    expect(driftOf(machine({ provider: { type: 'libvirt', uri: 'qemu+ssh://root@lab/system' } }), { ...running, provider: libvirt })).toEqual([]);
+    expect(driftOf(machine({}), { ...running, provider: libvirt })).toEqual([
+      "provider libvirt qemu+ssh://root@lab/system -> vmfile's own QEMU (a machine stays where it was created: vmfile destroy, then vmup, makes it there)",
+    ]);
+    expect(driftOf(machine({ provider: { type: 'libvirt' } }), running)).toEqual([
+      "provider vmfile's own QEMU -> libvirt qemu:///system (a machine stays where it was created: vmfile destroy, then vmup, makes it there)",
+    ]);
+  });
 });
