@@ -13,6 +13,7 @@
  */
 import type { InstalledBox } from '../box/store.js';
 import { UserError } from '../errors.js';
+import type { Phase } from '../ui/reporter.js';
 import type { PlannedFolder } from '../folders/plan.js';
 import type { PortForward } from '../store/machine.js';
 import type { Accel } from '../qemu/host.js';
@@ -98,8 +99,9 @@ export interface Driver {
   /**
    * Creates the machine's disk over the box, or over `base`: a disk saveState() left,
    * which must then never change. Called once per machine; an existing disk is replaced.
+   * `phase` is told how far long work is (libvirt: the box's upload to its host).
    */
-  create(box: InstalledBox, diskBytes: number, base?: string): Promise<void>;
+  create(box: InstalledBox, diskBytes: number, base?: string, phase?: Phase): Promise<void>;
 
   /**
    * Whether the machine's disk is there and readable; rejects with a UserError saying

@@ -16,9 +16,10 @@ import { writeMachineState, type MachineState } from '../store/machine.js';
 import type { MachineConfig } from '../vmfile/config.js';
 import { formatSize } from '../vmfile/size.js';
 import type { WarmState } from './warm.js';
+import type { Phase } from '../ui/reporter.js';
 
 /** With `warm`, the disk is made over the warm state's, and its first start loads the state's memory. */
-export async function createMachine(machine: MachineConfig, box: InstalledBox, paths: MachinePaths, driver: Driver, warm?: WarmState): Promise<MachineState> {
+export async function createMachine(machine: MachineConfig, box: InstalledBox, paths: MachinePaths, driver: Driver, warm?: WarmState, phase?: Phase): Promise<MachineState> {
   if (machine.disk < box.metadata.disk.virtualSize) {
     throw new ConfigError(`machine "${machine.name}": disk ${formatSize(machine.disk)} is smaller than box ${box.metadata.name}'s disk (${formatSize(box.metadata.disk.virtualSize)})`, {
       hint: `set disk to at least "${formatSize(box.metadata.disk.virtualSize)}"`,
@@ -34,7 +35,7 @@ export async function createMachine(machine: MachineConfig, box: InstalledBox, p
     await chmod(paths.warmLoginKey, 0o600);
     await copyFile(warm.paths.machine.hostPublicKey, paths.warmHostKey);
   }
-  await driver.create(box, machine.disk, warm?.paths.machine.overlay);
+  await driver.create(box, machine.disk, warm?.paths.machine.overlay, phase);
   const state: MachineState = {
     name: machine.name,
     instanceId: newInstanceId(),

@@ -102,8 +102,8 @@ async function boot(plan: MachinePlan, current: Instance, options: StartOptions,
   if (accel.notice !== undefined) reporter.notice(accel.notice);
   if (current.status === 'not created' || state === undefined) {
     const warm = await warmStateFor(plan, accel.accel, bootWith, context);
-    state = await inPhase(reporter, machine.name, `Creating machine from box ${box.metadata.name} ${box.metadata.version}${warm === undefined ? '' : ' over its warm state'}`, () =>
-      createMachine(machine, box, paths, driver, warm),
+    state = await inPhase(reporter, machine.name, `Creating machine from box ${box.metadata.name} ${box.metadata.version}${warm === undefined ? '' : ' over its warm state'}`, (phase) =>
+      createMachine(machine, box, paths, driver, warm, phase),
     );
   } else if (state.initialized !== true && state.warmMemory === undefined) {
     // Its first boot never reached SSH (QEMU killed, timeout): cloud-init's first-boot

@@ -25,6 +25,7 @@ import { freePort, resolveForwards } from '../../network/ports.js';
 import { convertImage } from '../../qemu/img.js';
 import { closeSshMaster } from '../../ssh/master.js';
 import type { MachinePaths } from '../../store/layout.js';
+import type { Phase } from '../../ui/reporter.js';
 import { readMachineState, withoutRuntime, writeMachineState, type LibvirtPlacement, type PortForward } from '../../store/machine.js';
 import { snapshotTaken, unknownSnapshot, type Driver, type Snapshot, type StartSpec, type Started, type StopOptions } from '../driver.js';
 import { domainName, loadDomainTemplate, renderDomain } from './domain.js';
@@ -104,11 +105,11 @@ class LibvirtDriver implements Driver {
     return true;
   }
 
-  async create(box: InstalledBox, diskBytes: number, base?: string): Promise<void> {
+  async create(box: InstalledBox, diskBytes: number, base?: string, phase?: Phase): Promise<void> {
     if (base !== undefined) throw new UserError(`machine "${this.name}": a warm start is not available on libvirt yet`, { hint: 'set warmStart: false for this machine' });
     this.requireKernelBoot(box);
     await checkPool(this.host);
-    const volumes = await ensureBoxVolumes(this.host, box, () => {});
+    const volumes = await ensureBoxVolumes(this.host, box, phase);
     await createOverlayVolume(this.host, this.disk, volumes.disk, diskBytes);
   }
 

@@ -14,6 +14,7 @@ import { run } from '../../exec.js';
 import { UserError } from '../../errors.js';
 import { SEED_FILES } from '../../cloudinit/seed.js';
 import { virsh, virshMaybe, type LibvirtHost } from './virsh.js';
+import type { Phase } from '../../ui/reporter.js';
 
 const NOT_FOUND = /storage vol not found|no storage vol with matching/i;
 
@@ -52,7 +53,7 @@ export async function volumePath(host: LibvirtHost, volume: string): Promise<str
 }
 
 /** Uploads the box's disk (and kernel, initrd) unless the host has them whole already. */
-export async function ensureBoxVolumes(host: LibvirtHost, box: InstalledBox, progress: (text: string) => void): Promise<BoxVolumes> {
+export async function ensureBoxVolumes(host: LibvirtHost, box: InstalledBox, phase?: Phase): Promise<BoxVolumes> {
   const names = boxVolumeNames(box);
   const have = await volumeNames(host);
   const { marker, ...volumes } = names;
@@ -62,18 +63,41 @@ export async function ensureBoxVolumes(host: LibvirtHost, box: InstalledBox, pro
   if (have.has(marker) && files.every(([name]) => have.has(name))) return volumes;
   for (const name of [marker, ...files.map(([volume]) => volume)]) if (have.has(name)) await deleteVolume(host, name);
   for (const [name, file] of files) {
-    progress(`uploading ${name} to pool ${host.pool}`);
-    await uploadVolume(host, name, file);
+    phase?.progress(`uploading ${name} to pool ${host.pool} on ${host.uri} (once per host)`);
+    await uploadVolume(host, name, file, phase);
   }
   await virsh(host, ['vol-create-as', host.pool, marker, '0', '--format', 'raw'], { purpose: `mark box ${box.metadata.name} ${box.metadata.version} as uploaded` });
   return volumes;
 }
 
-/** A volume of the file's size, then the file's bytes into it (libvirt streams them to a remote host). */
-export async function uploadVolume(host: LibvirtHost, name: string, file: string): Promise<void> {
+/**
+ * A volume of the file's size, then the file's bytes into it (libvirt streams them to a
+ * remote host). virsh reports no progress, so the volume's allocation on the host is
+ * asked for every second and drawn as a bar.
+ */
+export async function uploadVolume(host: LibvirtHost, name: string, file: string, phase?: Phase): Promise<void> {
   const { size } = await stat(file);
   await virsh(host, ['vol-create-as', host.pool, name, String(Math.max(size, 1)), '--format', 'raw'], { purpose: `create volume ${name}` });
-  await virsh(host, ['vol-upload', '--pool', host.pool, name, file], { purpose: `upload ${name}`, timeoutMs: 3_600_000 });
+  const upload = virsh(host, ['vol-upload', '--pool', host.pool, name, file], { purpose: `upload ${name}`, timeoutMs: 3_600_000 });
+  if (phase === undefined || size < 16 * 1024 * 1024) {
+    await upload;
+    return;
+  }
+  let finished = false;
+  const watch = (async () => {
+    while (!finished) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const info = await virsh(host, ['vol-info', '--bytes', '--pool', host.pool, name], { purpose: `follow the upload of ${name}`, timeoutMs: 30_000 }).catch(() => '');
+      const allocated = Number(/^Allocation:\s+(\d+)/m.exec(info)?.[1] ?? Number.NaN);
+      if (!finished && Number.isFinite(allocated)) phase.measure(Math.min(1, allocated / size), size);
+    }
+  })();
+  try {
+    await upload;
+  } finally {
+    finished = true;
+    await watch;
+  }
 }
 
 export async function deleteVolume(host: LibvirtHost, name: string): Promise<void> {
