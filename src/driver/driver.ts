@@ -183,3 +183,10 @@ export function unknownSnapshot(machine: string, name: string, snapshots: readon
 export function snapshotTaken(machine: string, name: string): UserError {
   return new UserError(`machine "${machine}" already has a snapshot "${name}"`, { hint: `delete it first (vmfile snapshot delete ${name}) or choose another name` });
 }
+
+/** What every driver says when a snapshot taken while halted is to be loaded into a running machine. */
+export function snapshotWithoutMemory(machine: string, name: string): UserError {
+  return new UserError(`machine "${machine}": snapshot "${name}" holds no memory (it was taken while halted), so it cannot be loaded into the running machine`, {
+    hint: `halt the machine (vmhalt), then restore it: vmfile snapshot restore ${name}`,
+  });
+}

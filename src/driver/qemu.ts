@@ -26,7 +26,7 @@ import { SUSPEND_SNAPSHOT, type MachinePaths } from '../store/layout.js';
 import { readMachineState, withoutRuntime, writeMachineState } from '../store/machine.js';
 import { ensureSocketDir } from '../store/socket-dir.js';
 import { formatSize } from '../vmfile/size.js';
-import { snapshotTaken, unknownSnapshot, type Driver, type Snapshot, type StartSpec, type Started, type StopOptions } from './driver.js';
+import { snapshotTaken, snapshotWithoutMemory, unknownSnapshot, type Driver, type Snapshot, type StartSpec, type Started, type StopOptions } from './driver.js';
 import { pathExists } from '../store/exists.js';
 
 export { chooseAccel, probeHost, qemuVersion, type HostInfo } from '../qemu/host.js';
@@ -277,9 +277,7 @@ class QemuDriver implements Driver {
       return { memory: false };
     }
     if (snapshot.vmStateSize === 0) {
-      throw new UserError(`machine "${this.name}": snapshot "${name}" holds no memory (it was taken while halted), so it cannot be loaded into the running machine`, {
-        hint: `halt the machine (vmhalt), then restore it: vmfile snapshot restore ${name}`,
-      });
+      throw snapshotWithoutMemory(this.name, name);
     }
     // The guest's TCP state goes back in time; a connection master would hang on it.
     await closeSshMaster(this.paths.sshControl);

@@ -85,3 +85,23 @@ export function domainName(hostname: string, machineDir: string, machine: string
   const digest = createHash('sha256').update(`${hostname}\0${machineDir}\0${machine}`).digest('hex').slice(0, 12);
   return `vmfile-${machine}-${digest}`;
 }
+
+/** What vmfile reads back from a domain's XML: whose it is, its UUID, and its forwards (SSH's first). */
+export function readDomain(xml: string): { dir?: string; uuid?: string; forwards: PortForward[] } {
+  const dir = /<vmfile:machine[^>]*\bdir=(['"])([^'"]*)\1/.exec(xml)?.[2];
+  const uuid = /<uuid>([0-9a-f-]{36})<\/uuid>/.exec(xml)?.[1];
+  const forwards = [...xml.matchAll(/hostfwd=(tcp|udp):([0-9.]+):(\d+)-:(\d+)/g)].map(
+    (m): PortForward => ({ protocol: m[1] === 'udp' ? 'udp' : 'tcp', hostIp: m[2] ?? '127.0.0.1', hostPort: Number(m[3]), guestPort: Number(m[4]) }),
+  );
+  return { ...(dir === undefined ? {} : { dir: unescapeXml(dir) }), ...(uuid === undefined ? {} : { uuid }), forwards };
+}
+
+function unescapeXml(value: string): string {
+  return value
+    .replace(/&#(\d+);/g, (_, code: string) => String.fromCharCode(Number(code)))
+    .replace(/&apos;/g, "'")
+    .replace(/&quot;/g, '"')
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&');
+}

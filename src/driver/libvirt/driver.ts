@@ -27,17 +27,15 @@ import { closeSshMaster } from '../../ssh/master.js';
 import type { MachinePaths } from '../../store/layout.js';
 import type { Phase } from '../../ui/reporter.js';
 import { readMachineState, withoutRuntime, writeMachineState, type LibvirtPlacement, type PortForward } from '../../store/machine.js';
-import { snapshotTaken, unknownSnapshot, type Driver, type Snapshot, type StartSpec, type Started, type StopOptions } from '../driver.js';
-import { domainName, loadDomainTemplate, renderDomain } from './domain.js';
+import { snapshotTaken, snapshotWithoutMemory, unknownSnapshot, type Driver, type Snapshot, type StartSpec, type Started, type StopOptions } from '../driver.js';
+import { domainName, loadDomainTemplate, readDomain, renderDomain } from './domain.js';
+import { deleteDomainSnapshot, listDomainSnapshots, revertDomainSnapshot, saveDomainSnapshot } from './snapshots.js';
 import { boxVolumeNames, checkPool, createOverlayVolume, deleteVolume, ensureBoxVolumes, uploadSeed, volumePath } from './storage.js';
 import { LibvirtError, virsh, virshMaybe, type LibvirtHost } from './virsh.js';
 import { startTunnel, stopTunnel } from './tunnel.js';
 import { parseLibvirtUri } from '../../vmfile/libvirt-uri.js';
 
-export { domainName };
-
 const NO_DOMAIN = /domain not found|failed to get domain|no domain with matching/i;
-const NO_SNAPSHOT = /snapshot not found|no domain snapshot with matching/i;
 
 /** Where a new machine goes on the host its Vmfile names; `machineDir` is its directory here. */
 export function libvirtPlacement(provider: { uri: string; pool: string }, machineDir: string, machine: string): LibvirtPlacement {
@@ -201,9 +199,8 @@ class LibvirtDriver implements Driver {
   private async refuseForeignDomain(): Promise<string | undefined> {
     const xml = await virshMaybe(this.host, ['dumpxml', '--inactive', this.domain], NO_DOMAIN, { purpose: `look up domain ${this.domain}` });
     if (xml === undefined) return undefined;
-    const dir = /<vmfile:machine[^>]*\bdir=(['"])([^'"]*)\1/.exec(xml)?.[2];
-    const uuid = /<uuid>([0-9a-f-]{36})<\/uuid>/.exec(xml)?.[1];
-    if (dir !== undefined && unescapeXml(dir) === this.paths.dir && uuid !== undefined) return uuid;
+    const { dir, uuid } = readDomain(xml);
+    if (dir === this.paths.dir && uuid !== undefined) return uuid;
     throw new UserError(`libvirt host ${this.host.uri} already has a domain named ${this.domain} that this machine did not make`, {
       hint: `look at it with: virsh -c ${this.host.uri} dominfo ${this.domain}; undefine it there if it is left over, or rename the machine`,
     });
@@ -212,10 +209,7 @@ class LibvirtDriver implements Driver {
   /** The running domain's SSH port and forwards, read back from its definition (a resumed one keeps those it was started with). */
   private async started(): Promise<Started> {
     const xml = await virsh(this.host, ['dumpxml', this.domain], { purpose: `read domain ${this.domain}` });
-    const forwards = [...xml.matchAll(/hostfwd=(tcp|udp):([0-9.]+):(\d+)-:(\d+)/g)].map(
-      (m): PortForward => ({ protocol: m[1] === 'udp' ? 'udp' : 'tcp', hostIp: m[2] ?? '127.0.0.1', hostPort: Number(m[3]), guestPort: Number(m[4]) }),
-    );
-    const [ssh, ...rest] = forwards;
+    const [ssh, ...rest] = readDomain(xml).forwards;
     const pid = await this.pid();
     if (ssh === undefined || ssh.guestPort !== 22 || pid === undefined) throw new LibvirtError(`libvirt host ${this.host.uri}: domain ${this.domain} did not start with its SSH forward`, '', { hint: `look at it with: virsh -c ${this.host.uri} dumpxml ${this.domain}` });
     return { pid, sshPort: ssh.hostPort, forwards: rest };
@@ -282,53 +276,36 @@ class LibvirtDriver implements Driver {
   }
 
   async listSnapshots(): Promise<Snapshot[]> {
-    const names = await virshMaybe(this.host, ['snapshot-list', this.domain, '--name'], NO_DOMAIN, { purpose: `list the snapshots of ${this.domain}` });
-    const snapshots: Snapshot[] = [];
-    for (const name of (names ?? '').split('\n').map((line) => line.trim()).filter((line) => line !== '')) {
-      const xml = await virsh(this.host, ['snapshot-dumpxml', this.domain, name], { purpose: `read snapshot ${name}` });
-      const date = Number(/<creationTime>(\d+)<\/creationTime>/.exec(xml)?.[1] ?? 0);
-      const memory = /<memory snapshot=(['"])internal\1/.test(xml) || /<state>(running|paused)<\/state>/.test(xml);
-      snapshots.push({ name, date, memoryBytes: memory ? ((await readMachineState(this.paths.state).catch(() => undefined))?.launch?.memory ?? 1) : 0 });
-    }
-    return snapshots;
+    const memory = (await readMachineState(this.paths.state).catch(() => undefined))?.launch?.memory;
+    return listDomainSnapshots(this.host, this.domain, memory ?? 1);
   }
 
   async saveSnapshot(name: string): Promise<{ memory: boolean }> {
-    if ((await this.listSnapshots()).some((s) => s.name === name)) {
-      throw snapshotTaken(this.name, name);
-    }
+    if ((await this.listSnapshots()).some((s) => s.name === name)) throw snapshotTaken(this.name, name);
     const memory = (await this.pid()) !== undefined;
-    await virsh(this.host, ['snapshot-create-as', this.domain, name, '--atomic'], { purpose: `save snapshot "${name}" of ${this.domain}`, timeoutMs: 600_000 });
+    await saveDomainSnapshot(this.host, this.domain, name);
     return { memory };
   }
 
   async applySnapshot(name: string): Promise<{ memory: boolean }> {
     const snapshot = await this.findSnapshot(name);
     const running = (await this.pid()) !== undefined;
-    if (running && snapshot.memoryBytes === 0) {
-      throw new UserError(`machine "${this.name}": snapshot "${name}" holds no memory (it was taken while halted), so it cannot be loaded into the running machine`, {
-        hint: `halt the machine (vmhalt), then restore it: vmfile snapshot restore ${name}`,
-      });
-    }
+    if (running && snapshot.memoryBytes === 0) throw snapshotWithoutMemory(this.name, name);
     // The guest's TCP state goes back in time; a connection master would hang on it.
     await closeSshMaster(this.paths.sshControl);
-    // --running keeps a running machine running (a snapshot of a running guest would also say so); a halted one stays halted.
-    await virsh(this.host, ['snapshot-revert', this.domain, name, ...(running ? ['--running'] : ['--paused'])], { purpose: `restore snapshot "${name}" of ${this.domain}`, timeoutMs: 600_000 });
-    if (!running && (await this.pid()) !== undefined) await virsh(this.host, ['destroy', this.domain], { purpose: `leave ${this.domain} halted after the restore` });
+    await revertDomainSnapshot(this.host, this.domain, name, running);
     return { memory: running };
   }
 
   async deleteSnapshot(name: string): Promise<void> {
     await this.findSnapshot(name);
-    await virshMaybe(this.host, ['snapshot-delete', this.domain, name], NO_SNAPSHOT, { purpose: `delete snapshot "${name}" of ${this.domain}` });
+    await deleteDomainSnapshot(this.host, this.domain, name);
   }
 
   private async findSnapshot(name: string): Promise<Snapshot> {
     const snapshots = await this.listSnapshots();
     const found = snapshots.find((s) => s.name === name);
-    if (found === undefined) {
-      throw unknownSnapshot(this.name, name, snapshots);
-    }
+    if (found === undefined) throw unknownSnapshot(this.name, name, snapshots);
     return found;
   }
 
@@ -369,8 +346,4 @@ function remoteForwards(machine: string, spec: StartSpec): PortForward[] {
     });
   }
   return spec.ports.map((port) => ({ protocol: 'tcp', hostIp: '127.0.0.1', hostPort: 20_000 + Math.floor(Math.random() * 40_000), guestPort: port.guest }));
-}
-
-function unescapeXml(value: string): string {
-  return value.replace(/&#(\d+);/g, (_, code: string) => String.fromCharCode(Number(code))).replace(/&apos;/g, "'").replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
 }

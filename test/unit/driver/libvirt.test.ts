@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { domainName, escapeXml, loadDomainTemplate, renderDomain, type DomainSpec } from '../../../src/driver/libvirt/domain.js';
+import { domainName, escapeXml, loadDomainTemplate, readDomain, renderDomain, type DomainSpec } from '../../../src/driver/libvirt/domain.js';
 import { boxVolumeNames } from '../../../src/driver/libvirt/storage.js';
 import { LibvirtError, virshFailure } from '../../../src/driver/libvirt/virsh.js';
 import { ExternalCommandError } from '../../../src/errors.js';
@@ -58,6 +58,19 @@ describe('renderDomain', () => {
     expect(xml).not.toContain('<evil/>');
     expect(xml).not.toContain('<kernel>/etc/shadow');
     expect(xml).toContain(escapeXml("/x'/><evil/>"));
+  });
+
+  test('what vmfile rendered reads back: whose the domain is, its UUID, its forwards in order', async () => {
+    const xml = renderDomain(await loadDomainTemplate(), spec({ uuid: '8312bf3f-b94c-46cd-9137-55cfc3153c52', machineDir: "/p/it's here/.vmfile/machines/web" }));
+    expect(readDomain(xml)).toEqual({
+      dir: "/p/it's here/.vmfile/machines/web",
+      uuid: '8312bf3f-b94c-46cd-9137-55cfc3153c52',
+      forwards: [
+        { protocol: 'tcp', hostIp: '127.0.0.1', hostPort: 40022, guestPort: 22 },
+        { protocol: 'udp', hostIp: '0.0.0.0', hostPort: 5353, guestPort: 53 },
+      ],
+    });
+    expect(readDomain('<domain><name>other</name></domain>')).toEqual({ forwards: [] });
   });
 
   test('a value the template needs but the caller left out is an error, not an empty string', async () => {
