@@ -1,5 +1,12 @@
 #!/usr/bin/env node
-// Shortcut for: vmfile ssh ...
-import { main } from '../dist/cli/main.js';
+// Shortcut for: vmfile ssh ... (the common forms go straight to the machine: dist/cli/quick-ssh.js)
+import { quickSsh } from '../dist/cli/quick-ssh.js';
 
-await main(['ssh', ...process.argv.slice(2)], import.meta.url);
+const argv = process.argv.slice(2);
+const code = await quickSsh(argv);
+if (code === undefined) {
+  const { main } = await import('../dist/cli/main.js');
+  await main(['ssh', ...argv], import.meta.url);
+} else {
+  process.exitCode = code;
+}

@@ -18,7 +18,8 @@ import { qemuArgs } from '../qemu/argv.js';
 import { bootSpec } from './qemu-boot.js';
 import { loadStateFromFile, saveStateToFile } from './qemu-migration.js';
 import { convertImage, createOverlay, imageInfo, listSnapshots, snapshotOffline, type DiskSnapshot } from '../qemu/img.js';
-import { killProcess, launchQemu, runningPid, waitForExit } from '../qemu/process.js';
+import { killProcess, launchQemu, waitForExit } from '../qemu/process.js';
+import { qemuPid } from './qemu-pid.js';
 import { QmpClient } from '../qmp/client.js';
 import { hmpQuiet, withQmp } from '../qmp/session.js';
 import { closeSshMaster } from '../ssh/master.js';
@@ -46,7 +47,7 @@ class QemuDriver implements Driver {
   ) {}
 
   pid(): Promise<number | undefined> {
-    return runningPid(this.paths.pidFile, this.paths.overlay);
+    return qemuPid(this.paths);
   }
 
   async paused(): Promise<boolean> {

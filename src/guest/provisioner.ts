@@ -9,7 +9,7 @@ import type { MachineState } from '../store/machine.js';
 import { readRecord, type ProvisionRecord } from '../store/provision-record.js';
 import type { Reporter } from '../ui/reporter.js';
 import type { MachineConfig, Project } from '../vmfile/config.js';
-import { openSshOptions } from './communicator.js';
+import { openSshOptions } from './openssh.js';
 
 export type { ProvisionMode };
 

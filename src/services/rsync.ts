@@ -7,7 +7,7 @@ import { sep } from 'node:path';
 import { UserError } from '../errors.js';
 import type { PlannedFolder } from '../folders/plan.js';
 import { rsyncFolders } from '../folders/sync.js';
-import { openSshOptions } from '../guest/communicator.js';
+import { openSshOptions } from '../guest/openssh.js';
 import { withRunningMachine } from '../guest/running.js';
 import type { ServiceContext } from '../instance/context.js';
 import { forEachMachine } from '../instance/fanout.js';

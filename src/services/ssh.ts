@@ -2,7 +2,7 @@
 import { resolve } from 'node:path';
 import { runAttached } from '../exec.js';
 import { UserError } from '../errors.js';
-import { openSshOptions } from '../guest/communicator.js';
+import { openSshOptions } from '../guest/openssh.js';
 import { sshConfigBlock, sshOptionArgs } from '../ssh/config.js';
 import { NO_SHARING } from '../ssh/master.js';
 import { requireRunning } from '../guest/running.js';

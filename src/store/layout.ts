@@ -26,7 +26,7 @@
 import { createHash } from 'node:crypto';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LOCK_FILE_NAME } from '../vmfile/lock.js';
+import { LOCK_FILE_NAME } from '../vmfile/names.js';
 
 export function vmfileHome(env: NodeJS.ProcessEnv = process.env): string {
   const configured = env['VMFILE_HOME'];

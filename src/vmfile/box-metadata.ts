@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import { CHECKSUM_PATTERN, httpUrlSchema } from './box-source.js';
+import { POSIX_USER_PATTERN } from './names.js';
 
 /**
  * Box names and versions become directory names in the store: no dot-dot, and at most
@@ -20,7 +21,7 @@ export const BOX_NAME_PATTERN = /^(?=.{1,128}$)(?!.*-vagrantslash-)[a-z0-9][a-z0
 export const BOX_NAME_RULE = 'letters, digits, ".", "_" and "-", starting with a letter or digit, optionally as "org/name"';
 export const BOX_VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/;
 /** A POSIX portable user name (useradd's own rule): no whitespace, no quotes, no newline. */
-export const POSIX_USER_PATTERN = /^[a-z_][a-z0-9_-]{0,31}$/;
+export { POSIX_USER_PATTERN } from './names.js';
 /** A file inside the box: one plain name, never a path, never "." or "..". */
 export const BOX_FILE_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9._+-]{0,127}$/;
 /** C0 controls, DEL and C1 controls: a newline or an escape sequence in a printed or written value. */

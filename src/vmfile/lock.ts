@@ -35,9 +35,10 @@ import { CHECKSUM_PATTERN, httpUrlSchema } from './box-source.js';
 import type { BoxRef } from './config.js';
 import { formatIssues } from './config.js';
 import { satisfies } from './version.js';
+import { LOCK_FILE_NAME } from './names.js';
 
 /** The lock file's name, next to the Vmfile. */
-export const LOCK_FILE_NAME = 'Vmfile.lock';
+export { LOCK_FILE_NAME } from './names.js';
 
 const SHA256 = /^[0-9a-f]{64}$/;
 

@@ -1,0 +1,38 @@
+/**
+ * The OpenSSH options that reach a machine's guest (vmssh, scp, rsync, ssh-config): its
+ * own login key, its host key pinned, one shared connection per boot (ssh/master.ts),
+ * and through its libvirt host when it runs on another one. No ssh2 here: vmssh's quick
+ * path (cli/quick-ssh.ts) loads this without it.
+ */
+import { hostKeyAlias } from '../ssh/keys.js';
+import { connectionSharing } from '../ssh/master.js';
+import { hopProxyCommand, type SshHop } from '../ssh/hop.js';
+import type { MachinePaths } from '../store/layout.js';
+import type { MachineState } from '../store/machine.js';
+import { parseLibvirtUri } from '../vmfile/libvirt-uri.js';
+
+/** A machine on another libvirt host is reached through that host (its forwards are on that host's loopback). */
+export function hopOf(state: MachineState): SshHop | undefined {
+  if (state.provider === undefined) return undefined;
+  const uri = parseLibvirtUri(state.provider.uri);
+  return uri.local ? undefined : uri;
+}
+
+/** OpenSSH options that log in with the machine's key, pin its host key, and share one connection per boot (ssh/master.ts). */
+export function openSshOptions(paths: MachinePaths, state: MachineState, port: number): Record<string, string> {
+  const hop = hopOf(state);
+  return {
+    ...(hop === undefined ? {} : { ProxyCommand: hopProxyCommand(hop, port) }),
+    HostName: '127.0.0.1',
+    Port: String(port),
+    User: state.user,
+    IdentityFile: paths.privateKey,
+    IdentitiesOnly: 'yes',
+    UserKnownHostsFile: paths.knownHosts,
+    HostKeyAlias: hostKeyAlias(state.name),
+    StrictHostKeyChecking: 'yes',
+    PasswordAuthentication: 'no',
+    LogLevel: 'ERROR',
+    ...connectionSharing(paths.sshControl),
+  };
+}
