@@ -43,7 +43,7 @@ export default defineVm({
       ports: [{ guest: 8000, host: ${port} }],
       provision: [
         { name: 'mark', shell: 'echo provisioned > /home/vm/mark' },
-        { name: 'serve', shell: 'cd /home/vm && setsid python3 -m http.server 8000 </dev/null >/dev/null 2>&1 &' },
+        { name: 'serve', shell: 'setsid python3 -m http.server 8000 --directory /home/vm </dev/null >/dev/null 2>&1 &' },
       ],
     },
   },
@@ -126,9 +126,12 @@ describe('the libvirt provider', () => {
   it('an unreachable host, a missing pool and a private network over two hosts are said plainly, and leave nothing behind', async () => {
     const unreachable = await makeProject(vmfile('qemu+ssh://root@127.0.0.1:1/system', host.pool));
     const nopool = await makeProject(vmfile(host.localUri, 'no-such-pool'));
-    const spanning = await makeProject(
-      placed([host.localUri, host.remoteUri], host.pool).replace("machines: { near: {}, far: {} }", "machines: { near: { network: { ip: '10.30.0.2' } }, far: { network: { ip: '10.30.0.3' } } }"),
-    );
+    const spanning = await makeProject(`import { defineVm } from 'vmfile';
+export default defineVm({
+  defaults: { box: 'debian-12', folders: [], provider: { type: 'libvirt', hosts: ${JSON.stringify([host.localUri, host.remoteUri])}, pool: ${JSON.stringify(host.pool)} } },
+  machines: { near: { network: { ip: '10.30.0.2' } }, far: { network: { ip: '10.30.0.3' } } },
+});
+`);
     try {
       const span = await cli('vmup', [], { cwd: spanning });
       expect(span.code, explain(span)).toBe(78);
@@ -146,7 +149,10 @@ describe('the libvirt provider', () => {
         expect(status[0]?.status).toBe('not created');
       }
     } finally {
-      for (const project of [unreachable, nopool, spanning]) await rm(project, { recursive: true, force: true });
+      for (const project of [unreachable, nopool, spanning]) {
+        await cli('vmfile', ['destroy', '-f'], { cwd: project });
+        await rm(project, { recursive: true, force: true });
+      }
     }
   });
 });

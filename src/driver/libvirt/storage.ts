@@ -13,6 +13,9 @@ import type { InstalledBox } from '../../box/store.js';
 import { run } from '../../exec.js';
 import { UserError } from '../../errors.js';
 import { SEED_FILES } from '../../cloudinit/seed.js';
+import { runtimeDir } from '../../store/layout.js';
+import { withLock } from '../../store/lock.js';
+import { ensureSocketDir } from '../../store/socket-dir.js';
 import { virsh, virshMaybe, type LibvirtHost } from './virsh.js';
 import type { Phase } from '../../ui/reporter.js';
 
@@ -52,8 +55,18 @@ export async function volumePath(host: LibvirtHost, volume: string): Promise<str
   return (await virsh(host, ['vol-path', '--pool', host.pool, volume], { purpose: `find volume ${volume}` })).trim();
 }
 
-/** Uploads the box's disk (and kernel, initrd) unless the host has them whole already. */
+/**
+ * Uploads the box's disk (and kernel, initrd) unless the host has them whole already.
+ * Machines started together upload a box once: the upload holds a lock on this host,
+ * by box and not by URI, since two URIs can name one libvirt (then the second finds it done).
+ */
 export async function ensureBoxVolumes(host: LibvirtHost, box: InstalledBox, phase?: Phase): Promise<BoxVolumes> {
+  const lock = join(runtimeDir(), `libvirt-box-${box.metadata.disk.sha256.slice(0, 16)}.lock`);
+  await ensureSocketDir(lock);
+  return withLock(lock, `box ${box.metadata.name} ${box.metadata.version}`, `upload it to libvirt host ${host.uri}`, () => uploadBoxOnce(host, box, phase), { waitMs: 3_600_000 });
+}
+
+async function uploadBoxOnce(host: LibvirtHost, box: InstalledBox, phase?: Phase): Promise<BoxVolumes> {
   const names = boxVolumeNames(box);
   const have = await volumeNames(host);
   const { marker, ...volumes } = names;
