@@ -31,11 +31,10 @@ import { snapshotTaken, snapshotWithoutMemory, unknownSnapshot, type Driver, typ
 import { domainName, loadDomainTemplate, readDomain, renderDomain } from './domain.js';
 import { deleteDomainSnapshot, listDomainSnapshots, revertDomainSnapshot, saveDomainSnapshot } from './snapshots.js';
 import { boxVolumeNames, checkPool, createOverlayVolume, deleteVolume, ensureBoxVolumes, uploadSeed, volumePath } from './storage.js';
-import { LibvirtError, virsh, virshMaybe, type LibvirtHost } from './virsh.js';
+import { LibvirtError, NO_DOMAIN, NO_VOLUME, virsh, virshMaybe, type LibvirtHost } from './virsh.js';
 import { startTunnel, stopTunnel } from './tunnel.js';
 import { parseLibvirtUri } from '../../vmfile/libvirt-uri.js';
 
-const NO_DOMAIN = /domain not found|failed to get domain|no domain with matching/i;
 
 /** Where a new machine goes on the host its Vmfile names; `machineDir` is its directory here. */
 export function libvirtPlacement(provider: { uri: string; pool: string }, machineDir: string, machine: string): LibvirtPlacement {
@@ -44,11 +43,6 @@ export function libvirtPlacement(provider: { uri: string; pool: string }, machin
 
 export function libvirtDriver(name: string, paths: MachinePaths, placement: LibvirtPlacement): Driver {
   return new LibvirtDriver(name, paths, placement);
-}
-
-/** Whether the URI names this host (the SSH forwards are then on this host's loopback). */
-export function isLocalUri(uri: string): boolean {
-  return uri.startsWith('qemu:///');
 }
 
 class LibvirtDriver implements Driver {
@@ -120,7 +114,7 @@ class LibvirtDriver implements Driver {
   }
 
   async checkDisk(box: InstalledBox): Promise<void> {
-    const info = await virshMaybe(this.host, ['vol-info', '--pool', this.host.pool, this.disk], /storage vol not found|no storage vol/i, { purpose: `look up disk ${this.disk}` });
+    const info = await virshMaybe(this.host, ['vol-info', '--pool', this.host.pool, this.disk], NO_VOLUME, { purpose: `look up disk ${this.disk}` });
     if (info === undefined) {
       throw new UserError(`machine "${this.name}": its disk ${this.disk} is not in pool ${this.host.pool} on libvirt host ${this.host.uri}`, {
         hint: `vmfile destroy ${this.name} clears the machine; vmup then creates it again from box ${box.metadata.name} ${box.metadata.version}`,
@@ -145,7 +139,7 @@ class LibvirtDriver implements Driver {
     await uploadSeed(this.host, this.seed, this.paths.seedDir);
     const uuid = await this.refuseForeignDomain();
     const template = await loadDomainTemplate();
-    const local = isLocalUri(this.host.uri);
+    const local = parseLibvirtUri(this.host.uri).local;
     // Forwards bind on the libvirt host's loopback: free ports are checked here only when that is this host.
     // Forwards bind on the libvirt host's loopback. On another host they go to ports
     // picked there, and a tunnel from this host (tunnel.ts) listens where the Vmfile asks.
@@ -311,7 +305,7 @@ class LibvirtDriver implements Driver {
 
   async exportDisk(destination: string, onProgress?: (fraction: number) => void): Promise<void> {
     if ((await this.pid()) !== undefined) throw new UserError(`machine "${this.name}" is running; its disk is still changing`, { hint: 'halt it first: vmhalt' });
-    if (!isLocalUri(this.host.uri)) {
+    if (!parseLibvirtUri(this.host.uri).local) {
       throw new UserError(`machine "${this.name}" runs on ${this.host.uri}: packaging a machine on another host is not available yet`, { hint: 'package it on that host, or from a machine of the built-in provider' });
     }
     const disk = await volumePath(this.host, this.disk);

@@ -4,10 +4,7 @@
  * (snapshot='no' in the domain XML): it is read-only and made again at every boot.
  */
 import type { Snapshot } from '../driver.js';
-import { virsh, virshMaybe, type LibvirtHost } from './virsh.js';
-
-const NO_DOMAIN = /domain not found|failed to get domain|no domain with matching/i;
-const NO_SNAPSHOT = /snapshot not found|no domain snapshot with matching/i;
+import { NO_DOMAIN, NO_SNAPSHOT, virsh, virshMaybe, type LibvirtHost } from './virsh.js';
 
 /** `memoryBytes`: what a snapshot with memory is reported to hold (libvirt does not say; the guest's memory). */
 export async function listDomainSnapshots(host: LibvirtHost, domain: string, memoryBytes: number): Promise<Snapshot[]> {

@@ -16,10 +16,8 @@ import { SEED_FILES } from '../../cloudinit/seed.js';
 import { runtimeDir } from '../../store/layout.js';
 import { withLock } from '../../store/lock.js';
 import { ensureSocketDir } from '../../store/socket-dir.js';
-import { virsh, virshMaybe, type LibvirtHost } from './virsh.js';
+import { NO_VOLUME, virsh, virshMaybe, type LibvirtHost } from './virsh.js';
 import type { Phase } from '../../ui/reporter.js';
-
-const NOT_FOUND = /storage vol not found|no storage vol with matching/i;
 
 export interface BoxVolumes {
   disk: string;
@@ -114,7 +112,7 @@ export async function uploadVolume(host: LibvirtHost, name: string, file: string
 }
 
 export async function deleteVolume(host: LibvirtHost, name: string): Promise<void> {
-  await virshMaybe(host, ['vol-delete', '--pool', host.pool, name], NOT_FOUND, { purpose: `delete volume ${name}` });
+  await virshMaybe(host, ['vol-delete', '--pool', host.pool, name], NO_VOLUME, { purpose: `delete volume ${name}` });
 }
 
 /** The machine's disk: a qcow2 overlay over the box's volume, replacing any earlier one. */
