@@ -29,7 +29,8 @@ export default defineVm({
 });
 `;
 
-const LISTEN = `nohup python3 -c "import socket; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', 7777)); s.listen(); c, _ = s.accept(); c.sendall(b'hello from beta')" </dev/null >/dev/null 2>&1 &`;
+// The listener says when it listens; the command returns only then, so the connect that follows never races it.
+const LISTEN = `rm -f /tmp/listening; nohup python3 -c "import socket; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', 7777)); s.listen(); open('/tmp/listening', 'w').close(); c, _ = s.accept(); c.sendall(b'hello from beta')" </dev/null >/dev/null 2>&1 & for i in $(seq 100); do test -e /tmp/listening && exit 0; sleep 0.2; done; exit 1`;
 const CONNECT = (host: string) => `python3 -c "import socket; print(socket.create_connection(('${host}', 7777), timeout=20).recv(100).decode())"`;
 
 /** What the test reads first in each machine, in one command. */
