@@ -1,5 +1,6 @@
 import { VmfileCommand } from '../cli/command.js';
 import { formatSize } from '../vmfile/size.js';
+import { counted } from '../ui/words.js';
 
 export default class Validate extends VmfileCommand {
   static override summary = 'Check the Vmfile, and everything vmup checks before it creates anything, without booting';
@@ -10,7 +11,7 @@ export default class Validate extends VmfileCommand {
     const project = await this.project(flags);
     for (const machine of await validate({ project })) {
       const box = machine.box.version === undefined ? machine.box.name : `${machine.box.name} ${machine.box.version}`;
-      this.log(`${machine.name}: box ${box}, ${machine.cpus} CPUs, ${formatSize(machine.memory)} memory, ${formatSize(machine.disk)} disk, ${machine.provision.length} provisioning steps`);
+      this.log(`${machine.name}: box ${box}, ${counted(machine.cpus, 'CPU')}, ${formatSize(machine.memory)} memory, ${formatSize(machine.disk)} disk, ${counted(machine.provision.length, 'provisioning step')}`);
     }
     this.log(`${project.vmfilePath} is valid`);
   }

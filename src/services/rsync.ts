@@ -16,6 +16,7 @@ import { selectMachines } from '../instance/select.js';
 import { PROJECT_STATE_DIR } from '../store/layout.js';
 import { inPhase } from '../ui/reporter.js';
 import type { MachineConfig, Project } from '../vmfile/config.js';
+import { counted } from '../ui/words.js';
 
 export async function rsync(options: { project: Project; machines?: readonly string[]; watch?: boolean }, context: ServiceContext): Promise<void> {
   const machines = selectMachines(options.project, options.machines);
@@ -92,6 +93,6 @@ async function watchFolders(project: Project, machines: readonly MachineConfig[]
     }
   }
   if (watchers.length === 0) throw new UserError('there are no rsync folders to watch', { hint: "folders of type 'rsync' are watched; live folders (virtiofs, 9p) need no syncing" });
-  context.reporter.notice(`watching ${watchers.length} folder${watchers.length === 1 ? '' : 's'} for changes; Ctrl-C stops`);
+  context.reporter.notice(`watching ${counted(watchers.length, 'folder')} for changes; Ctrl-C stops`);
   return new Promise<never>(() => {});
 }

@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core';
 import { VmfileCommand } from '../../cli/command.js';
 import { formatSize } from '../../vmfile/size.js';
+import { counted } from '../../ui/words.js';
 
 export default class BoxList extends VmfileCommand {
   static override summary = 'List installed boxes';
@@ -20,7 +21,7 @@ export default class BoxList extends VmfileCommand {
       this.log(`${metadata.name.padEnd(16)} ${metadata.version.padEnd(12)} ${formatSize(metadata.disk.virtualSize).padEnd(7)} sha256:${metadata.disk.sha256.slice(0, 16)}  ${metadata.source.kind}`);
       for (const state of warm) {
         const { shape } = state;
-        this.log(`  warm state: ${shape.cpus} CPUs, ${formatSize(shape.memory)} memory, ${formatSize(shape.disk)} disk, ${shape.accel}; ${formatSize(state.bytes)} on disk`);
+        this.log(`  warm state: ${counted(shape.cpus, 'CPU')}, ${formatSize(shape.memory)} memory, ${formatSize(shape.disk)} disk, ${shape.accel}; ${formatSize(state.bytes)} on disk`);
       }
     }
   }
