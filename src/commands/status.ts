@@ -2,7 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import { VmfileCommand } from '../cli/command.js';
 
 export default class Status extends VmfileCommand {
-  static override summary = 'Show whether each machine is not created, running, suspended, halted or broken';
+  static override summary = 'Show whether each machine is not created, running, suspended, halted, broken or unreachable';
   static override strict = false;
   static override args = { machines: Args.string({ description: 'machine names (default: all)' }) };
   static override flags = { json: Flags.boolean({ description: 'print JSON' }) };

@@ -35,8 +35,12 @@ export interface StartSpec {
   ports: readonly PortSpec[];
   /** Folders the driver attaches as devices (virtiofs, 9p); rsync folders are ignored. */
   folders: readonly PlannedFolder[];
-  /** The Vmfile's private network: a stream socket to vmfile's switch and this NIC's MAC. */
-  privateNetwork?: { socket: string; mac: string };
+  /**
+   * The Vmfile's private network, named by the project's directory, and this NIC's MAC.
+   * Each driver joins it its own way (vmfile's switch, a libvirt network on the host).
+   * Without a project the NIC is on no network: a warm state's generic machine.
+   */
+  privateNetwork?: { project?: string; mac: string };
   /** Continue from the memory saved by suspend() instead of booting. */
   fromSavedState: boolean;
   /**
@@ -77,11 +81,14 @@ export interface Snapshot {
   memoryBytes: number;
 }
 
+/** The host a machine lives on cannot be asked whether it runs (a libvirt host down, SSH to it failing). */
+export class HostUnreachableError extends UserError {}
+
 export interface Driver {
   /**
-   * The machine's process id while it runs, else undefined. Never throws; cheap (no QMP).
-   * libvirt: on another host there is no process here, and libvirt's domain id stands
-   * in; a host that cannot be reached reads as not running.
+   * The machine's process id while it runs, else undefined. Cheap (no QMP); throws only
+   * HostUnreachableError, when the machine's host cannot be asked. libvirt: on another
+   * host there is no process here, and libvirt's domain id stands in.
    */
   pid(): Promise<number | undefined>;
 
@@ -164,7 +171,8 @@ export interface Driver {
 
   /**
    * Writes the machine's whole disk (the box folded in) as a standalone raw image,
-   * telling how far (0..1). The machine must be stopped. libvirt: on this host only.
+   * telling how far (0..1). The machine must be stopped. libvirt, on another host: the
+   * disk is flattened into a raw volume there and downloaded.
    */
   exportDisk(destination: string, onProgress?: (fraction: number) => void): Promise<void>;
 

@@ -14,6 +14,7 @@ import type { InstalledBox } from '../box/store.js';
 import { UserError } from '../errors.js';
 import { startVirtiofsd } from '../folders/sync.js';
 import { freePort, resolveForwards } from '../network/ports.js';
+import { startNetwork } from '../network/project-hub.js';
 import { qemuArgs } from '../qemu/argv.js';
 import { bootSpec } from './qemu-boot.js';
 import { loadStateFromFile, saveStateToFile } from './qemu-migration.js';
@@ -23,7 +24,7 @@ import { qemuPid } from './qemu-pid.js';
 import { QmpClient } from '../qmp/client.js';
 import { hmpQuiet, withQmp } from '../qmp/session.js';
 import { closeSshMaster } from '../ssh/master.js';
-import { SUSPEND_SNAPSHOT, type MachinePaths } from '../store/layout.js';
+import { SUSPEND_SNAPSHOT, socketPath, type MachinePaths } from '../store/layout.js';
 import { readMachineState, withoutRuntime, writeMachineState } from '../store/machine.js';
 import { ensureSocketDir } from '../store/socket-dir.js';
 import { formatSize } from '../vmfile/size.js';
@@ -94,6 +95,7 @@ class QemuDriver implements Driver {
     const ninep = spec.folders.filter((folder) => folder.type === '9p').map((folder) => ({ tag: folder.tag, path: folder.host, readonly: folder.readonly }));
     // The free SSH port is found by binding and releasing it; another program can take
     // it in between, so a failed forward is retried on a new port.
+    const privateNetwork = spec.privateNetwork === undefined ? undefined : { socket: await this.switchFor(spec.privateNetwork), mac: spec.privateNetwork.mac };
     for (let attempt = 1; ; attempt++) {
       const sshPort = await freePort();
       const args = qemuArgs({
@@ -113,7 +115,7 @@ class QemuDriver implements Driver {
         ...(spec.generation === undefined ? {} : { generation: spec.generation }),
         virtiofs,
         ninep,
-        ...(spec.privateNetwork === undefined ? {} : { privateNetwork: spec.privateNetwork }),
+        ...(privateNetwork === undefined ? {} : { privateNetwork }),
       });
       try {
         const pid = await launchQemu(args, this.paths.pidFile);
@@ -133,6 +135,11 @@ class QemuDriver implements Driver {
   }
 
   /** A QEMU that cannot load the state is stopped: it would wait for a stream forever. */
+  /** vmfile's switch for the project's network, or (no project) a socket no switch will ever answer on. */
+  private async switchFor(network: NonNullable<StartSpec['privateNetwork']>): Promise<string> {
+    return network.project === undefined ? socketPath(this.paths.dir, 'no-network.sock') : startNetwork(network.project);
+  }
+
   private async loadWarmState(pid: number, qmp: QmpClient, file: string): Promise<void> {
     try {
       await loadStateFromFile(qmp, file, { timeoutMs: 120_000 });

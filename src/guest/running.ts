@@ -34,7 +34,7 @@ export async function withRunningMachine<T>(
 export async function requireRunning(project: Project, name: string, hint?: string): Promise<RunningInstance> {
   const machine = await inspect(project.dir, name);
   if (isRunning(machine)) return machine;
-  const start = machine.status === 'suspended' ? 'continue it with: vmfile resume' : machine.status === 'broken' ? 'vmfile destroy clears it' : 'start it with: vmup';
+  const start = machine.status === 'suspended' ? 'continue it with: vmfile resume' : machine.status === 'broken' ? 'vmfile destroy clears it' : machine.status === 'unreachable' ? 'check its host, then run this again' : 'start it with: vmup';
   throw new UserError(`machine "${name}" ${describeStatus(machine)}, not running`, { hint: hint === undefined ? start : `${start}; ${hint}` });
 }
 

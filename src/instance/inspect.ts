@@ -5,14 +5,14 @@
  */
 import { VmfileError } from '../errors.js';
 import { qemuDriver } from '../driver/qemu.js';
-import type { Driver } from '../driver/driver.js';
+import { HostUnreachableError, type Driver } from '../driver/driver.js';
 import { pathExists } from '../store/exists.js';
 import { machinePaths, type MachinePaths } from '../store/layout.js';
 import { readMachineState, type LibvirtPlacement, type MachineState } from '../store/machine.js';
 import { libvirtDriver, libvirtPlacement } from '../driver/libvirt/driver.js';
 import type { MachineProvider } from '../vmfile/config.js';
 
-export type MachineStatusName = 'not created' | 'running' | 'halted' | 'suspended' | 'broken';
+export type MachineStatusName = 'not created' | 'running' | 'halted' | 'suspended' | 'broken' | 'unreachable';
 
 export interface Instance {
   name: string;
@@ -23,7 +23,7 @@ export interface Instance {
   state?: MachineState;
   /** While running (also for a broken machine whose QEMU still runs). */
   pid?: number;
-  /** Why a machine is broken. */
+  /** Why a machine is broken, or unreachable. */
   errors: string[];
 }
 
@@ -48,12 +48,18 @@ export async function inspect(projectDir: string, name: string, provider?: Machi
   const base = { name, paths, driver, errors: [] as string[] };
   if (damage !== undefined) {
     const error = damage;
-    const pid = await driver.pid();
+    const pid = await driver.pid().catch(() => undefined);
     return { ...base, status: 'broken', ...(pid === undefined ? {} : { pid }), errors: [error instanceof VmfileError ? error.message : String(error)] };
   }
   // The record is written last at creation: without it (or without the disk) the machine is created again.
   if (state === undefined || (state.provider === undefined && !(await pathExists(paths.overlay)))) return { ...base, status: 'not created' };
-  const pid = await driver.pid();
+  let pid: number | undefined;
+  try {
+    pid = await driver.pid();
+  } catch (error) {
+    if (!(error instanceof HostUnreachableError)) throw error;
+    return { ...base, status: 'unreachable', state, errors: [error.message] };
+  }
   if (pid !== undefined) return { ...base, status: 'running', state, pid };
   return { ...base, status: state.suspendedAt === undefined ? 'halted' : 'suspended', state };
 }
@@ -74,6 +80,8 @@ export function describeStatus(instance: Instance): string {
   switch (instance.status) {
     case 'broken':
       return `is broken (${instance.errors.join('; ')})`;
+    case 'unreachable':
+      return `is on a host that does not answer (${instance.errors.join('; ')})`;
     case 'suspended':
       return 'is suspended (its memory is saved and QEMU is stopped)';
     default:

@@ -5,8 +5,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { InstalledBox } from '../box/store.js';
 import { loadSeedTemplates, renderSeed, writeSeed } from '../cloudinit/seed.js';
 import { chooseAccel, type HostInfo } from '../driver/qemu.js';
@@ -20,11 +18,7 @@ import { describeStatus, inspect, isRunning, type Instance, type RunningInstance
 import type { ServiceContext } from '../instance/context.js';
 import { driftOf } from '../instance/drift.js';
 import { macFor } from '../network/address.js';
-import { ensureHub } from '../network/hub.js';
 import { readPublicKey } from '../ssh/keys.js';
-import { networkLock, networkSocket } from '../store/layout.js';
-import { withLock } from '../store/lock.js';
-import { ensureSocketDir } from '../store/socket-dir.js';
 import { writeMachineState, type MachineState } from '../store/machine.js';
 import { readRecord } from '../store/provision-record.js';
 import { inPhase } from '../ui/reporter.js';
@@ -33,6 +27,7 @@ import { formatSize } from '../vmfile/size.js';
 import { machineBoot, type MachineBoot } from '../vmfile/boot.js';
 import { createMachine, newInstanceId } from './create.js';
 import { ensureWarmState, type WarmState } from './warm.js';
+import { counted } from '../ui/words.js';
 
 export interface StartOptions {
   project: Project;
@@ -58,7 +53,7 @@ export interface MachinePlan {
 export async function startMachine(plan: MachinePlan, options: StartOptions, host: HostInfo, context: ServiceContext): Promise<UpResult> {
   const { machine } = plan;
   const current = await inspect(options.project.dir, machine.name, machine.provider);
-  if (current.status === 'broken') throw brokenError(current);
+  if (current.status === 'broken' || current.status === 'unreachable') throw brokenError(current);
   // A monitor that does not answer (busy with a save) is no reason to fail vmup here.
   if (isRunning(current) && (await current.driver.continueAfterIoError().catch(() => false))) {
     context.reporter.notice(`machine "${machine.name}" was paused by QEMU because its disk could not be written (the file system holding it was full); continued it`);
@@ -86,9 +81,12 @@ export async function startMachine(plan: MachinePlan, options: StartOptions, hos
   return boot(plan, current, options, host, context);
 }
 
+/** For a machine that is broken or unreachable: why, and what to do. */
 export function brokenError(machine: Instance): UserError {
   return new UserError(`machine "${machine.name}" ${describeStatus(machine)}`, {
-    hint: `vmfile destroy ${machine.name} clears it (the box is kept); vmup then creates it again`,
+    hint: machine.status === 'unreachable'
+      ? 'nothing was changed; once its host answers again, run this again (vmfile status shows it)'
+      : `vmfile destroy ${machine.name} clears it (the box is kept); vmup then creates it again`,
   });
 }
 
@@ -129,7 +127,7 @@ async function boot(plan: MachinePlan, current: Instance, options: StartOptions,
   const generation = state.launch?.generation ?? (state.warmMemory === undefined ? undefined : randomUUID());
   const launch = { cpus: machine.cpus, memory: machine.memory, boot: bootWith, ...(generation === undefined ? {} : { generation }) };
   const warmMemory = state.warmMemory;
-  const shape = `${accel.accel}, ${bootWith === 'kernel' ? '' : `${bootWith.toUpperCase()}, `}${machine.cpus} CPUs, ${formatSize(machine.memory)}`;
+  const shape = `${accel.accel}, ${bootWith === 'kernel' ? '' : `${bootWith.toUpperCase()}, `}${counted(machine.cpus, 'CPU')}, ${formatSize(machine.memory)}`;
   const title = warmMemory === undefined ? `Starting QEMU (${shape})` : `Starting QEMU from the warm state (${shape})`;
   // Loaded at most once: from here on the disk goes on from it, so a later start boots.
   const { warmMemory: _once, ...rest } = state;
@@ -198,7 +196,7 @@ async function startSpec(
   context: ServiceContext,
 ): Promise<StartSpec> {
   const { machine, box } = plan;
-  const privateNetwork = machine.privateIp === undefined ? undefined : { socket: await startNetwork(project.dir), mac: macFor(project.dir, machine.name, 1) };
+  const privateNetwork = machine.privateIp === undefined ? undefined : { project: project.dir, mac: macFor(project.dir, machine.name, 1) };
   return {
     machine: machine.name,
     box,
@@ -235,16 +233,4 @@ async function warmStateFor(plan: MachinePlan, accel: Accel, boot: MachineBoot, 
     return undefined;
   }
   return ensureWarmState(context.home, box, { cpus: machine.cpus, memory: machine.memory, disk: machine.disk, accel, boot, privateNic: machine.privateIp !== undefined }, { reporter: context.reporter, machine: machine.name, bootTimeout: machine.bootTimeout });
-}
-
-/** The switch every machine's private NIC connects to; QEMU starts without it, with a dead link, so it must run first. */
-export async function startNetwork(projectDir: string): Promise<string> {
-  const socket = networkSocket(projectDir);
-  await ensureSocketDir(socket);
-  // Two vmups of one project at once must not start two switches (the network would split).
-  await withLock(networkLock(projectDir), `the private network of ${projectDir}`, 'start the network switch', () =>
-    ensureHub(socket, join(dirname(fileURLToPath(import.meta.url)), '..', 'network', 'hub-main.js')),
-    { waitMs: 15_000 },
-  );
-  return socket;
 }

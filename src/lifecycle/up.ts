@@ -87,7 +87,7 @@ export async function preflight(project: Project, machines: readonly MachineConf
     const folders = planFolders(machine.folders, { virtiofsd: virtiofsd && machine.provider.type === 'qemu' });
     const checks = [
       async () => {
-        if (current.status === 'broken') throw brokenError(current);
+        if (current.status === 'broken' || current.status === 'unreachable') throw brokenError(current);
       },
       async () => checkHostFits(machine, host),
       () => checkStepFiles(machine.provision, project.dir, machine.name),

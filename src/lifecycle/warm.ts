@@ -26,12 +26,13 @@ import { ConfigError, GuestError } from '../errors.js';
 import { SshTimeout, waitForSsh, type SshTarget } from '../ssh/client.js';
 import { generateKeyPair, publicKeyBlob, readPublicKey } from '../ssh/keys.js';
 import { writeJsonAtomic } from '../store/json.js';
-import { socketPath, warmPaths, warmStatesDir, type WarmPaths } from '../store/layout.js';
+import { warmPaths, warmStatesDir, type WarmPaths } from '../store/layout.js';
 import { WARM_PRIVATE_MAC } from '../network/address.js';
 import { withLock } from '../store/lock.js';
 import { inPhase, type Reporter } from '../ui/reporter.js';
 import type { MachineBoot } from '../vmfile/boot.js';
 import { formatSize } from '../vmfile/size.js';
+import { counted } from '../ui/words.js';
 
 /** Bumped when what a warm state holds changes; older states are then never used. */
 const WARM_FORMAT = 1;
@@ -79,7 +80,7 @@ export async function ensureWarmState(home: string, box: InstalledBox, shape: Wa
     const made = await readWarmState(home, key);
     if (made !== undefined) return made;
     await refuseDamaged(warmPaths(home, key), key);
-    const title = `Making a warm state of box ${box.metadata.name} (${shape.cpus} CPUs, ${formatSize(shape.memory)}): one generic boot, reused by every new machine of this shape`;
+    const title = `Making a warm state of box ${box.metadata.name} (${counted(shape.cpus, 'CPU')}, ${formatSize(shape.memory)}): one generic boot, reused by every new machine of this shape`;
     return inPhase(options.reporter, options.machine, title, (phase) => makeWarmState(home, key, box, shape, qemu, options.bootTimeout, (text) => phase.progress(text)));
     // Machines of one shape started together: one makes the state, the others wait for it.
   }, { waitMs: options.bootTimeout * 1000 + 180_000 });
@@ -154,8 +155,8 @@ async function makeWarmState(home: string, key: string, box: InstalledBox, shape
     }),
   );
   try {
-    // The private NIC points at a switch that never exists: no traffic, but the device is there.
-    const privateNetwork = shape.privateNic ? { privateNetwork: { socket: socketPath(partial.dir, 'no-network.sock'), mac: WARM_PRIVATE_MAC } } : {};
+    // The private NIC is on no network: no traffic, but the device is there.
+    const privateNetwork = shape.privateNic ? { privateNetwork: { mac: WARM_PRIVATE_MAC } } : {};
     const started = await driver.start({ machine: 'vmfile-warm', box, boot: shape.boot, accel: shape.accel, cpus: shape.cpus, memory: shape.memory, ports: [], folders: [], fromSavedState: false, generation, ...privateNetwork });
     progress('booting the generic machine');
     const target: SshTarget = { label: 'the warm state\'s generic machine', host: '127.0.0.1', port: started.sshPort, user: box.metadata.user, privateKey: await readFile(paths.privateKey, 'utf8'), hostKey: publicKeyBlob(await readPublicKey(paths.hostPublicKey)) };

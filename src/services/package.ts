@@ -46,7 +46,7 @@ export async function packageMachine(options: PackageOptions, context: ServiceCo
   const first = await inspect(options.project.dir, machine.name);
   return withMachineLock(first.paths.lock, machine.name, 'package', async () => {
     const current = await inspect(options.project.dir, machine.name);
-    if (current.status === 'broken') throw brokenError(current);
+    if (current.status === 'broken' || current.status === 'unreachable') throw brokenError(current);
     if (current.status === 'not created' || current.state === undefined) {
       throw new UserError(`machine "${machine.name}" is not created, so there is nothing to package`, { hint: 'vmup creates and provisions it' });
     }

@@ -105,7 +105,7 @@ export async function snapshotPop(target: SnapshotTarget & { keep: boolean }, co
 async function created(target: SnapshotTarget): Promise<Instance> {
   const machine = selectOne(target.project, target.machine, { command: 'vmfile snapshot ... -m MACHINE', usePrimary: false });
   const current = await inspect(target.project.dir, machine.name);
-  if (current.status === 'broken') throw brokenError(current);
+  if (current.status === 'broken' || current.status === 'unreachable') throw brokenError(current);
   if (current.status === 'not created') throw new UserError(`machine "${machine.name}" is not created`, { hint: 'create it with: vmup' });
   return current;
 }

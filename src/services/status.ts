@@ -35,6 +35,7 @@ export async function status(options: { project: Project; machines?: readonly st
         ...(placement === undefined ? {} : { libvirt: { uri: placement.uri, host: describeHost(placement.uri), domain: placement.domain } }),
       };
       if (current.status === 'broken') return { machine: machine.name, status: 'broken', ...(current.pid === undefined ? {} : { pid: current.pid }), ports: [], errors: current.errors };
+      if (current.status === 'unreachable') return { machine: machine.name, status: 'unreachable', ...box, ports: [], errors: current.errors };
       if (current.status !== 'running' || current.pid === undefined) return { machine: machine.name, status: current.status, ...box, ports: [] };
       const drift = current.state === undefined ? [] : driftOf(machine, current.state);
       return {

@@ -34,13 +34,17 @@ export interface CliOptions {
   onOutput?: (output: string, child: ChildProcess) => void;
   /** Called with the child as soon as it is spawned (for faults not tied to output). */
   onSpawn?: (child: ChildProcess) => void;
+  /** Run inside this network namespace (one a test made: libvirt-host.ts). */
+  netns?: string;
 }
 
 /** `bin` is vmfile, vmup, vmssh or vmhalt. */
 export function cli(bin: 'vmfile' | 'vmup' | 'vmssh' | 'vmhalt', args: readonly string[], options: CliOptions): Promise<CliResult> {
   const started = performance.now();
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [join(repoRoot, 'bin', `${bin}.js`), ...args], {
+    const argv = [process.execPath, join(repoRoot, 'bin', `${bin}.js`), ...args];
+    const [program = '', ...rest] = options.netns === undefined ? argv : ['ip', 'netns', 'exec', options.netns, ...argv];
+    const child = spawn(program, rest, {
       cwd: options.cwd,
       env: { ...process.env, VMFILE_HOME: inject('vmfileHome'), ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hubsFor, repoRoot } from './cli.js';
 
 function startNetworkIn(project: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const module = pathToFileURL(join(repoRoot, 'dist', 'lifecycle', 'start.js')).href;
+  const module = pathToFileURL(join(repoRoot, 'dist', 'network', 'project-hub.js')).href;
   const script = `import(${JSON.stringify(module)}).then((m) => m.startNetwork(process.argv[1])).then((s) => console.log(s), (e) => { console.error(e.message); process.exitCode = 1; });`;
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['-e', script, project], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -39,6 +39,8 @@ export interface DomainSpec {
   cmdline: string;
   /** Forwards on the libvirt host, SSH's first. */
   forwards: readonly PortForward[];
+  /** A second NIC on the Vmfile's private network (network.ts). */
+  privateNetwork?: { name: string; mac: string };
 }
 
 export async function loadDomainTemplate(): Promise<string> {
@@ -68,6 +70,7 @@ export function renderDomain(template: string, spec: DomainSpec): string {
     kernel: spec.kernel,
     initrd: spec.initrd ?? false,
     cmdline: spec.cmdline,
+    privateNetwork: spec.privateNetwork ?? false,
     netdev: ['user', 'id=vmfile-net0', ...spec.forwards.map(hostForward)].join(','),
   });
 }

@@ -5,19 +5,23 @@
  *
  * Where it keeps the contract differently from the built-in driver:
  * - pid(): the QEMU process id when the host is this one (libvirt's pid file), else
- *   libvirt's domain id; either way a number only while the domain runs. An unreachable
- *   host reads as not running; the next command that needs the host says why.
+ *   libvirt's domain id; either way a number only while the domain runs. A host that
+ *   does not answer is HostUnreachableError (status shows the machine "unreachable").
  * - suspend() is libvirt's managed save (the memory in the host's save directory, not
  *   in the disk); start() of a domain with one resumes from it.
  * - Snapshots are libvirt's internal snapshots: memory and disk while running, disk
  *   only while shut off, as with the built-in driver.
  * - Forwarded ports of a machine on another host come to this one through an SSH
  *   tunnel (tunnel.ts), so they are TCP only there.
- * Not kept yet, and refused with why: saveState() and warm starts, a private network,
- * live (virtiofs, 9p) folders, boxes that boot their own firmware, and exportDisk() of a
- * machine on another host.
+ * - The private network is an isolated libvirt network per project on each host
+ *   (network.ts); a Vmfile cannot put one network on several hosts (vmfile/config.ts).
+ * - exportDisk() of a machine on another host flattens its disk into a raw volume there
+ *   and downloads that (storage.ts).
+ * Not kept yet, and refused with why: saveState() and warm starts, live (virtiofs, 9p) folders,
+ * and boxes that boot their own firmware.
  */
 import { readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { hostname } from 'node:os';
 import type { InstalledBox } from '../../box/store.js';
 import { UserError } from '../../errors.js';
@@ -27,12 +31,13 @@ import { closeSshMaster } from '../../ssh/master.js';
 import type { MachinePaths } from '../../store/layout.js';
 import type { Phase } from '../../ui/reporter.js';
 import { readMachineState, withoutRuntime, writeMachineState, type LibvirtPlacement, type PortForward } from '../../store/machine.js';
-import { snapshotTaken, snapshotWithoutMemory, unknownSnapshot, type Driver, type Snapshot, type StartSpec, type Started, type StopOptions } from '../driver.js';
+import { HostUnreachableError, snapshotTaken, snapshotWithoutMemory, unknownSnapshot, type Driver, type Snapshot, type StartSpec, type Started, type StopOptions } from '../driver.js';
 import { domainName, loadDomainTemplate, readDomain, renderDomain } from './domain.js';
+import { ensureNetwork, networkName, networkOf, removeNetworkIfUnused } from './network.js';
 import { deleteDomainSnapshot, listDomainSnapshots, revertDomainSnapshot, saveDomainSnapshot } from './snapshots.js';
-import { boxVolumeNames, checkPool, createOverlayVolume, deleteVolume, ensureBoxVolumes, uploadSeed, volumePath } from './storage.js';
-import { LibvirtError, NO_DOMAIN, NO_VOLUME, virsh, virshMaybe, type LibvirtHost } from './virsh.js';
-import { startTunnel, stopTunnel } from './tunnel.js';
+import { checkPool, downloadFlattened, createOverlayVolume, deleteVolume, ensureBoxVolumes, uploadSeed, volumePath } from './storage.js';
+import { LibvirtError, LibvirtUnreachableError, NO_DOMAIN, NO_VOLUME, virsh, virshMaybe, type LibvirtHost } from './virsh.js';
+import { remoteForwards, startTunnel, stopTunnel } from './tunnel.js';
 import { parseLibvirtUri } from '../../vmfile/libvirt-uri.js';
 
 
@@ -81,7 +86,8 @@ class LibvirtDriver implements Driver {
       }
       const id = Number.parseInt((await virsh(this.host, ['domid', this.domain], { purpose: `ask for the id of ${this.domain}` })).trim(), 10);
       return Number.isInteger(id) && id > 0 ? id : undefined;
-    } catch {
+    } catch (error) {
+      if (error instanceof LibvirtUnreachableError) throw new HostUnreachableError(error.message, { ...(error.hint === undefined ? {} : { hint: error.hint }), cause: error });
       return undefined;
     }
   }
@@ -131,16 +137,17 @@ class LibvirtDriver implements Driver {
       await virsh(this.host, ['start', this.domain], { purpose: `resume ${this.domain} from its managed save` });
       return this.withTunnel(await this.started(), spec);
     }
-    const volumes = boxVolumeNames(spec.box);
+    // A box volume removed from the host since is uploaded again: the disk's backing is found at its old path.
+    const volumes = await ensureBoxVolumes(this.host, spec.box);
     const kernel = await volumePath(this.host, volumes.kernel ?? '');
     const initrd = volumes.initrd === undefined ? undefined : await volumePath(this.host, volumes.initrd);
     const boot = spec.box.metadata.boot;
     const cmdline = boot?.type === 'kernel' ? boot.cmdline : '';
     await uploadSeed(this.host, this.seed, this.paths.seedDir);
     const uuid = await this.refuseForeignDomain();
+    const privateNetwork = await this.joinNetwork(spec);
     const template = await loadDomainTemplate();
     const local = parseLibvirtUri(this.host.uri).local;
-    // Forwards bind on the libvirt host's loopback: free ports are checked here only when that is this host.
     // Forwards bind on the libvirt host's loopback. On another host they go to ports
     // picked there, and a tunnel from this host (tunnel.ts) listens where the Vmfile asks.
     const forwards = local ? await resolveForwards(spec.machine, spec.ports, spec.onPortMoved ?? (() => {})) : remoteForwards(this.name, spec);
@@ -162,6 +169,7 @@ class LibvirtDriver implements Driver {
         ...(initrd === undefined ? {} : { initrd }),
         cmdline,
         forwards: [ssh, ...forwards],
+        ...(privateNetwork === undefined ? {} : { privateNetwork }),
       });
       // virsh reads the file here and sends its text to the host (node's stdin pipes are sockets, which /dev/stdin cannot open).
       await writeFile(this.paths.domainXml, xml, { mode: 0o600 });
@@ -179,10 +187,18 @@ class LibvirtDriver implements Driver {
   private refuseUnsupported(spec: StartSpec): void {
     const not = (what: string, hint: string) => new UserError(`machine "${this.name}": ${what} is not available on libvirt yet`, { hint });
     if (spec.fromWarmState !== undefined) throw not('a warm start', 'set warmStart: false for this machine');
-    if (spec.privateNetwork !== undefined) throw not('a private network', 'remove network from this machine, or use provider: { type: "qemu" }');
     const live = spec.folders.find((folder) => folder.type !== 'rsync');
     if (live !== undefined) throw not(`a ${live.type} folder (${live.guest})`, `give the folder type: "rsync"`);
     this.requireKernelBoot(spec.box);
+  }
+
+  /** The project's network on the host, made if this is the first machine on it. */
+  private async joinNetwork(spec: StartSpec): Promise<{ name: string; mac: string } | undefined> {
+    const project = spec.privateNetwork?.project;
+    if (spec.privateNetwork === undefined || project === undefined) return undefined;
+    const name = networkName(hostname(), project);
+    await ensureNetwork(this.host, name, join(this.paths.dir, 'libvirt-network.xml'));
+    return { name, mac: spec.privateNetwork.mac };
   }
 
   /**
@@ -306,7 +322,8 @@ class LibvirtDriver implements Driver {
   async exportDisk(destination: string, onProgress?: (fraction: number) => void): Promise<void> {
     if ((await this.pid()) !== undefined) throw new UserError(`machine "${this.name}" is running; its disk is still changing`, { hint: 'halt it first: vmhalt' });
     if (!parseLibvirtUri(this.host.uri).local) {
-      throw new UserError(`machine "${this.name}" runs on ${this.host.uri}: packaging a machine on another host is not available yet`, { hint: 'package it on that host, or from a machine of the built-in provider' });
+      await downloadFlattened(this.host, this.disk, destination, onProgress);
+      return;
     }
     const disk = await volumePath(this.host, this.disk);
     await convertImage(disk, destination, 'raw', { sourceFormat: 'qcow2', purpose: `flatten the disk of machine "${this.name}"`, ...(onProgress === undefined ? {} : { onProgress }) });
@@ -318,6 +335,8 @@ class LibvirtDriver implements Driver {
     if (defined !== undefined) {
       await this.refuseForeignDomain();
       await virsh(this.host, ['undefine', this.domain, '--managed-save', '--snapshots-metadata', '--nvram'], { purpose: `remove domain ${this.domain}` });
+      const network = networkOf(defined);
+      if (network !== undefined) await removeNetworkIfUnused(this.host, network);
     }
     await deleteVolume(this.host, this.disk);
     await deleteVolume(this.host, this.seed);
@@ -325,19 +344,4 @@ class LibvirtDriver implements Driver {
     await closeSshMaster(this.paths.sshControl);
     await rm(this.paths.dir, { recursive: true, force: true });
   }
-}
-
-/**
- * The forwards QEMU makes on another host: to that host's loopback, on ports picked at
- * random (a taken one fails the start, which is retried on others). ssh -L carries TCP
- * only, so a UDP forward there is refused.
- */
-function remoteForwards(machine: string, spec: StartSpec): PortForward[] {
-  const udp = spec.ports.find((port) => port.protocol === 'udp');
-  if (udp !== undefined) {
-    throw new UserError(`machine "${machine}": UDP port ${udp.host} cannot be forwarded from a machine on another libvirt host (its forwards come through an SSH tunnel, which carries TCP)`, {
-      hint: 'forward TCP ports only, or run this machine on this host',
-    });
-  }
-  return spec.ports.map((port) => ({ protocol: 'tcp', hostIp: '127.0.0.1', hostPort: 20_000 + Math.floor(Math.random() * 40_000), guestPort: port.guest }));
 }

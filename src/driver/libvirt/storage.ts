@@ -7,8 +7,8 @@
  * upload is known whole by a marker volume written after it: volumes without their
  * marker (an upload cut short) are deleted and uploaded again.
  */
-import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { InstalledBox } from '../../box/store.js';
 import { run } from '../../exec.js';
 import { UserError } from '../../errors.js';
@@ -16,6 +16,7 @@ import { SEED_FILES } from '../../cloudinit/seed.js';
 import { runtimeDir } from '../../store/layout.js';
 import { withLock } from '../../store/lock.js';
 import { ensureSocketDir } from '../../store/socket-dir.js';
+import { escapeXml } from './domain.js';
 import { NO_VOLUME, virsh, virshMaybe, type LibvirtHost } from './virsh.js';
 import type { Phase } from '../../ui/reporter.js';
 
@@ -135,5 +136,51 @@ export async function uploadSeed(host: LibvirtHost, name: string, seedDir: strin
     await uploadVolume(host, name, iso);
   } finally {
     await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A machine's disk on another host, flattened there and brought here as a raw image:
+ * libvirt copies the overlay with its backing into a new raw volume in the pool (one
+ * qemu-img convert on that host), which is downloaded sparse and then deleted. Progress
+ * is the file here against the volume's allocation there.
+ */
+export async function downloadFlattened(host: LibvirtHost, disk: string, destination: string, onProgress?: (fraction: number) => void): Promise<void> {
+  const flat = `${disk.replace(/\.qcow2$/, '')}-export.raw`;
+  const capacity = Number(/^Capacity:\s+(\d+)/m.exec(await virsh(host, ['vol-info', '--bytes', '--pool', host.pool, disk], { purpose: `look up disk ${disk}` }))?.[1]);
+  if (!Number.isFinite(capacity)) throw new UserError(`libvirt host ${host.uri} did not say how large disk ${disk} is`, { hint: `look at it with: virsh -c ${host.uri} vol-info --pool ${host.pool} ${disk}` });
+  const xml = join(dirname(destination), `${flat}.xml`);
+  await writeFile(xml, `<volume>\n  <name>${escapeXml(flat)}</name>\n  <capacity unit='bytes'>${capacity}</capacity>\n  <target><format type='raw'/></target>\n</volume>\n`, { mode: 0o600 });
+  await deleteVolume(host, flat);
+  try {
+    await virsh(host, ['vol-create-from', host.pool, xml, disk, '--inputpool', host.pool], { purpose: `flatten disk ${disk} into ${flat}`, timeoutMs: 3_600_000 });
+    const allocated = Number(/^Allocation:\s+(\d+)/m.exec(await virsh(host, ['vol-info', '--bytes', '--pool', host.pool, flat], { purpose: `look up ${flat}` }))?.[1]);
+    const download = virsh(host, ['vol-download', '--sparse', '--pool', host.pool, flat, destination], { purpose: `download ${flat}`, timeoutMs: 3_600_000 });
+    await followFile(download, destination, allocated, onProgress);
+  } finally {
+    await rm(xml, { force: true });
+    await deleteVolume(host, flat);
+  }
+}
+
+/** Reports how much of `bytes` the file holds, every second, until `work` ends. */
+async function followFile(work: Promise<unknown>, file: string, bytes: number, onProgress?: (fraction: number) => void): Promise<void> {
+  if (onProgress === undefined || !(bytes > 0)) {
+    await work;
+    return;
+  }
+  let finished = false;
+  const watch = (async () => {
+    while (!finished) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const held = await stat(file).then((s) => s.blocks * 512, () => 0);
+      if (!finished) onProgress(Math.min(1, held / bytes));
+    }
+  })();
+  try {
+    await work;
+  } finally {
+    finished = true;
+    await watch;
   }
 }

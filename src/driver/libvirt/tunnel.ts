@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { UserError } from '../../errors.js';
 import { tunnelArgv, type SshHop } from '../../ssh/hop.js';
 import { processAlive, processStartTime } from '../../store/process.js';
+import type { PortForward } from '../../store/machine.js';
+import type { StartSpec } from '../driver.js';
 
 export interface TunnelForward {
   listen: string;
@@ -73,4 +75,19 @@ function accepts(host: string, port: number): Promise<boolean> {
     });
     socket.once('error', () => resolve(false));
   });
+}
+
+/**
+ * The forwards QEMU makes on another host: to that host's loopback, on ports picked at
+ * random (a taken one fails the start, which is retried on others). ssh -L carries TCP
+ * only, so a UDP forward there is refused.
+ */
+export function remoteForwards(machine: string, spec: StartSpec): PortForward[] {
+  const udp = spec.ports.find((port) => port.protocol === 'udp');
+  if (udp !== undefined) {
+    throw new UserError(`machine "${machine}": UDP port ${udp.host} cannot be forwarded from a machine on another libvirt host (its forwards come through an SSH tunnel, which carries TCP)`, {
+      hint: 'forward TCP ports only, or run this machine on this host',
+    });
+  }
+  return spec.ports.map((port) => ({ protocol: 'tcp', hostIp: '127.0.0.1', hostPort: 20_000 + Math.floor(Math.random() * 40_000), guestPort: port.guest }));
 }

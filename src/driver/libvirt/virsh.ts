@@ -58,6 +58,9 @@ export class LibvirtError extends UserError {
   }
 }
 
+/** The host did not answer at all (down, SSH failing, libvirtd not running there). */
+export class LibvirtUnreachableError extends LibvirtError {}
+
 export function virshFailure(host: LibvirtHost, purpose: string, error: unknown): Error {
   if (!(error instanceof ExternalCommandError)) return error instanceof Error ? error : new Error(String(error));
   if (error.stderr === '' && /not installed/.test(error.message)) return error;
@@ -75,7 +78,7 @@ export function virshFailure(host: LibvirtHost, purpose: string, error: unknown)
     });
   }
   if (/failed to connect|cannot recv data|connection refused|could not resolve|no route to host|host key verification failed|permission denied \(publickey|end of file while reading data|connection reset|timed out/i.test(said)) {
-    return new LibvirtError(`${where} cannot be reached (${purpose}): ${said}`, said, {
+    return new LibvirtUnreachableError(`${where} cannot be reached (${purpose}): ${said}`, said, {
       hint: `check that the host is up, that libvirtd runs there, and that SSH to it works without a password; ${check}`,
       cause: error,
     });

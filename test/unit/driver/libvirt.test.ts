@@ -1,7 +1,8 @@
 import { describe, expect, test } from 'vitest';
 import { domainName, escapeXml, loadDomainTemplate, readDomain, renderDomain, type DomainSpec } from '../../../src/driver/libvirt/domain.js';
+import { networkName, networkOf, networkXml } from '../../../src/driver/libvirt/network.js';
 import { boxVolumeNames } from '../../../src/driver/libvirt/storage.js';
-import { LibvirtError, virshFailure } from '../../../src/driver/libvirt/virsh.js';
+import { LibvirtError, LibvirtUnreachableError, virshFailure } from '../../../src/driver/libvirt/virsh.js';
 import { ExternalCommandError } from '../../../src/errors.js';
 import type { InstalledBox } from '../../../src/box/store.js';
 
@@ -73,6 +74,15 @@ describe('renderDomain', () => {
     expect(readDomain('<domain><name>other</name></domain>')).toEqual({ forwards: [] });
   });
 
+  test("a machine on the private network gets a second NIC on the project's libvirt network, with its own MAC", async () => {
+    const template = await loadDomainTemplate();
+    expect(renderDomain(template, spec())).not.toContain('<interface');
+    const xml = renderDomain(template, spec({ privateNetwork: { name: 'vmfile-net-0123456789ab', mac: '52:54:00:12:34:56' } }));
+    expect(xml).toContain("<interface type='network'>\n      <source network='vmfile-net-0123456789ab'/>\n      <mac address='52:54:00:12:34:56'/>");
+    expect(networkOf(xml)).toBe('vmfile-net-0123456789ab');
+    expect(networkOf(renderDomain(template, spec()))).toBeUndefined();
+  });
+
   test('a value the template needs but the caller left out is an error, not an empty string', async () => {
     const template = await loadDomainTemplate();
     expect(() => renderDomain(template, { ...spec(), kernel: undefined as unknown as string })).toThrow(/not set/);
@@ -86,6 +96,17 @@ describe('names on the libvirt host', () => {
     expect(domainName('ws1', '/p/.vmfile/machines/web', 'web')).toBe(name);
     expect(domainName('ws2', '/p/.vmfile/machines/web', 'web')).not.toBe(name);
     expect(domainName('ws1', '/q/.vmfile/machines/web', 'web')).not.toBe(name);
+  });
+
+  test('a private network is named by the workstation and the project, and is isolated: no address, no forwarding', () => {
+    const name = networkName('ws1', '/p');
+    expect(name).toMatch(/^vmfile-net-[0-9a-f]{12}$/);
+    expect(networkName('ws1', '/p')).toBe(name);
+    expect(networkName('ws2', '/p')).not.toBe(name);
+    expect(networkName('ws1', '/q')).not.toBe(name);
+    const xml = networkXml(name);
+    expect(xml).toContain(`<name>${name}</name>`);
+    expect(xml).not.toMatch(/<forward|<ip|<dns|<dhcp/);
   });
 
   test("a box's volumes are named by its disk digest, with a marker for a whole upload", () => {
@@ -112,5 +133,11 @@ describe('virsh failures', () => {
     expect(error).toBeInstanceOf(LibvirtError);
     expect(error.message).toMatch(expected);
     expect(error.message).toContain('qemu+ssh://root@lab/system');
+  });
+
+  test('only a host that does not answer is unreachable (status shows such a machine "unreachable", not "halted")', () => {
+    expect(failure('error: failed to connect to the hypervisor\nerror: Cannot recv data: ssh: connect to host lab port 22: Connection refused')).toBeInstanceOf(LibvirtUnreachableError);
+    expect(failure('error: failed to connect to the hypervisor\nerror: authentication failed: access denied')).not.toBeInstanceOf(LibvirtUnreachableError);
+    expect(failure("error: Storage pool not found: no storage pool with matching name 'vmfile'")).not.toBeInstanceOf(LibvirtUnreachableError);
   });
 });
