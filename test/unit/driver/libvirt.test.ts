@@ -41,6 +41,9 @@ describe('renderDomain', () => {
     expect(xml).toContain("<disk type='volume' device='disk' snapshot='no'>");
     expect(xml).toContain('<initrd>/var/lib/libvirt/images/vmfile-box-aaaa.initrd</initrd>');
     expect(xml).toContain("<qemu:arg value='user,id=vmfile-net0,hostfwd=tcp:127.0.0.1:40022-:22,hostfwd=udp:0.0.0.0:5353-:53'/>");
+    // No more emulated hardware than the built-in driver gives: no USB, no balloon.
+    expect(xml).toContain("<controller type='usb' model='none'/>");
+    expect(xml).toContain("<memballoon model='none'/>");
     // A reboot ends the domain, as -no-reboot does under the built-in driver.
     expect(xml).toContain('<on_reboot>destroy</on_reboot>');
   });
