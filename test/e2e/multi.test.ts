@@ -47,9 +47,11 @@ describe('two machines: private network, ports, synced folders', () => {
     expect(result.code, explain(result)).toBe(0);
     return result.stdout.trim();
   };
+  // Each command returns once its server listens (python3 can take seconds to start on a guest busy after its boot).
+  const listens = (port: number) => `for i in $(seq 150); do ss -Hltn "sport = :${port}" | grep -q . && exit 0; sleep 0.2; done; echo "nothing listens on ${port}" >&2; exit 1`;
   const startServers = async () => {
-    await on('db', 'nohup python3 /vmfile-tests/server.py >/dev/null 2>&1 & sleep 3');
-    await on('web', 'nohup python3 -m http.server 8000 --directory /shared >/dev/null 2>&1 & sleep 3');
+    await on('db', `nohup python3 /vmfile-tests/server.py </dev/null >/dev/null 2>&1 & ${listens(5432)}`);
+    await on('web', `nohup python3 -m http.server 8000 --directory /shared </dev/null >/dev/null 2>&1 & ${listens(8000)}`);
   };
   const ports = async () => JSON.parse((await ok('vmfile', 'port', '--json')).stdout) as Record<string, { guest: number; host: number; hostIp: string }[]>;
 
