@@ -95,21 +95,8 @@ export async function uploadVolume(host: LibvirtHost, name: string, file: string
     await upload;
     return;
   }
-  let finished = false;
-  const watch = (async () => {
-    while (!finished) {
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-      const info = await virsh(host, ['vol-info', '--bytes', '--pool', host.pool, name], { purpose: `follow the upload of ${name}`, timeoutMs: 30_000 }).catch(() => '');
-      const allocated = Number(/^Allocation:\s+(\d+)/m.exec(info)?.[1] ?? Number.NaN);
-      if (!finished && Number.isFinite(allocated)) phase.measure(Math.min(1, allocated / size), size);
-    }
-  })();
-  try {
-    await upload;
-  } finally {
-    finished = true;
-    await watch;
-  }
+  const allocation = async () => Number(/^Allocation:\s+(\d+)/m.exec(await virsh(host, ['vol-info', '--bytes', '--pool', host.pool, name], { purpose: `follow the upload of ${name}`, timeoutMs: 30_000 }).catch(() => ''))?.[1] ?? Number.NaN);
+  await pollWhile(upload, allocation, size, (fraction) => phase.measure(fraction, size));
 }
 
 export async function deleteVolume(host: LibvirtHost, name: string): Promise<void> {
@@ -156,25 +143,22 @@ export async function downloadFlattened(host: LibvirtHost, disk: string, destina
     await virsh(host, ['vol-create-from', host.pool, xml, disk, '--inputpool', host.pool], { purpose: `flatten disk ${disk} into ${flat}`, timeoutMs: 3_600_000 });
     const allocated = Number(/^Allocation:\s+(\d+)/m.exec(await virsh(host, ['vol-info', '--bytes', '--pool', host.pool, flat], { purpose: `look up ${flat}` }))?.[1]);
     const download = virsh(host, ['vol-download', '--sparse', '--pool', host.pool, flat, destination], { purpose: `download ${flat}`, timeoutMs: 3_600_000 });
-    await followFile(download, destination, allocated, onProgress);
+    if (onProgress === undefined || !(allocated > 0)) await download;
+    else await pollWhile(download, () => stat(destination).then((s) => s.blocks * 512, () => 0), allocated, onProgress);
   } finally {
     await rm(xml, { force: true });
     await deleteVolume(host, flat);
   }
 }
 
-/** Reports how much of `bytes` the file holds, every second, until `work` ends. */
-async function followFile(work: Promise<unknown>, file: string, bytes: number, onProgress?: (fraction: number) => void): Promise<void> {
-  if (onProgress === undefined || !(bytes > 0)) {
-    await work;
-    return;
-  }
+/** Asks how many bytes are done every second while `work` runs, and reports them as a fraction of `total`. */
+async function pollWhile(work: Promise<unknown>, done: () => Promise<number>, total: number, report: (fraction: number) => void): Promise<void> {
   let finished = false;
   const watch = (async () => {
     while (!finished) {
       await new Promise((resolve) => setTimeout(resolve, 1000));
-      const held = await stat(file).then((s) => s.blocks * 512, () => 0);
-      if (!finished) onProgress(Math.min(1, held / bytes));
+      const bytes = await done();
+      if (!finished && Number.isFinite(bytes)) report(Math.min(1, bytes / total));
     }
   })();
   try {
