@@ -53,7 +53,7 @@ export interface MachinePlan {
 export async function startMachine(plan: MachinePlan, options: StartOptions, host: HostInfo, context: ServiceContext): Promise<UpResult> {
   const { machine } = plan;
   const current = await inspect(options.project.dir, machine.name, machine.provider);
-  if (current.status === 'broken' || current.status === 'unreachable') throw brokenError(current);
+  refuseIfUnusable(current);
   // A monitor that does not answer (busy with a save) is no reason to fail vmup here.
   if (isRunning(current) && (await current.driver.continueAfterIoError().catch(() => false))) {
     context.reporter.notice(`machine "${machine.name}" was paused by QEMU because its disk could not be written (the file system holding it was full); continued it`);
@@ -81,9 +81,10 @@ export async function startMachine(plan: MachinePlan, options: StartOptions, hos
   return boot(plan, current, options, host, context);
 }
 
-/** For a machine that is broken or unreachable: why, and what to do. */
-export function brokenError(machine: Instance): UserError {
-  return new UserError(`machine "${machine.name}" ${describeStatus(machine)}`, {
+/** A machine that is broken or unreachable cannot be used: says why, and what to do. */
+export function refuseIfUnusable(machine: Instance): void {
+  if (machine.status !== 'broken' && machine.status !== 'unreachable') return;
+  throw new UserError(`machine "${machine.name}" ${describeStatus(machine)}`, {
     hint: machine.status === 'unreachable'
       ? 'nothing was changed; once its host answers again, run this again (vmfile status shows it)'
       : `vmfile destroy ${machine.name} clears it (the box is kept); vmup then creates it again`,

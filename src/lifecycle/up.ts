@@ -31,7 +31,7 @@ import { lockedBoxRef } from '../vmfile/lock.js';
 import { isLoopback } from '../vmfile/schema.js';
 import { formatSize } from '../vmfile/size.js';
 import { checkLock, ensureBox } from './box.js';
-import { brokenError, startMachine, type MachinePlan, type StartOptions, type UpResult } from './start.js';
+import { refuseIfUnusable, startMachine, type MachinePlan, type StartOptions, type UpResult } from './start.js';
 
 export type { UpResult };
 
@@ -87,7 +87,7 @@ export async function preflight(project: Project, machines: readonly MachineConf
     const folders = planFolders(machine.folders, { virtiofsd: virtiofsd && machine.provider.type === 'qemu' });
     const checks = [
       async () => {
-        if (current.status === 'broken' || current.status === 'unreachable') throw brokenError(current);
+        refuseIfUnusable(current);
       },
       async () => checkHostFits(machine, host),
       () => checkStepFiles(machine.provision, project.dir, machine.name),

@@ -12,7 +12,7 @@ import { UserError } from '../errors.js';
 import type { ServiceContext } from '../instance/context.js';
 import { inspect } from '../instance/inspect.js';
 import { selectOne } from '../instance/select.js';
-import { brokenError } from '../lifecycle/start.js';
+import { refuseIfUnusable } from '../lifecycle/start.js';
 import { withMachineLock } from '../store/lock.js';
 import type { BoxMetadata } from '../vmfile/box-metadata.js';
 import { hostnameFrom, type Project } from '../vmfile/config.js';
@@ -46,7 +46,7 @@ export async function packageMachine(options: PackageOptions, context: ServiceCo
   const first = await inspect(options.project.dir, machine.name);
   return withMachineLock(first.paths.lock, machine.name, 'package', async () => {
     const current = await inspect(options.project.dir, machine.name);
-    if (current.status === 'broken' || current.status === 'unreachable') throw brokenError(current);
+    refuseIfUnusable(current);
     if (current.status === 'not created' || current.state === undefined) {
       throw new UserError(`machine "${machine.name}" is not created, so there is nothing to package`, { hint: 'vmup creates and provisions it' });
     }

@@ -9,7 +9,7 @@ import { withRunningMachine } from '../guest/running.js';
 import type { ServiceContext } from '../instance/context.js';
 import { inspect, type Instance } from '../instance/inspect.js';
 import { selectOne } from '../instance/select.js';
-import { brokenError } from '../lifecycle/start.js';
+import { refuseIfUnusable } from '../lifecycle/start.js';
 import { refuseLiveFs } from '../lifecycle/saved-state.js';
 import { SUSPEND_SNAPSHOT } from '../store/layout.js';
 import { withMachineLock } from '../store/lock.js';
@@ -105,7 +105,7 @@ export async function snapshotPop(target: SnapshotTarget & { keep: boolean }, co
 async function created(target: SnapshotTarget): Promise<Instance> {
   const machine = selectOne(target.project, target.machine, { command: 'vmfile snapshot ... -m MACHINE', usePrimary: false });
   const current = await inspect(target.project.dir, machine.name);
-  if (current.status === 'broken' || current.status === 'unreachable') throw brokenError(current);
+  refuseIfUnusable(current);
   if (current.status === 'not created') throw new UserError(`machine "${machine.name}" is not created`, { hint: 'create it with: vmup' });
   return current;
 }

@@ -10,15 +10,10 @@
  */
 import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { UserError } from '../../errors.js';
-import { runtimeDir } from '../../store/layout.js';
-import { withLock } from '../../store/lock.js';
-import { ensureSocketDir } from '../../store/socket-dir.js';
 import { escapeXml } from './domain.js';
-import { NO_DOMAIN, virsh, virshMaybe, type LibvirtHost } from './virsh.js';
-
-const NO_NETWORK = /network not found|no network with matching/i;
+import { withLocalLock } from './storage.js';
+import { NO_DOMAIN, NO_NETWORK, virsh, virshMaybe, type LibvirtHost } from './virsh.js';
 
 /** The network's name on its host: a digest of where the project is (this host, its directory). */
 export function networkName(hostname: string, projectDir: string): string {
@@ -54,7 +49,7 @@ export async function removeNetworkIfUnused(host: LibvirtHost, name: string): Pr
       const xml = await virshMaybe(host, ['dumpxml', '--inactive', domain], NO_DOMAIN, { purpose: `look up domain ${domain}` });
       if (xml !== undefined && networkOf(xml) === name) return;
     }
-    await virshMaybe(host, ['net-destroy', name], /not active|network not found|no network with matching/i, { purpose: `stop network ${name}` });
+    await virshMaybe(host, ['net-destroy', name], new RegExp(`not active|${NO_NETWORK.source}`, 'i'), { purpose: `stop network ${name}` });
     await virshMaybe(host, ['net-undefine', name], NO_NETWORK, { purpose: `remove network ${name}` });
   });
 }
@@ -64,8 +59,6 @@ export function networkOf(domainXml: string): string | undefined {
   return /<interface type=(['"])network\1>[\s\S]*?<source network=(['"])([^'"]*)\2/.exec(domainXml)?.[3];
 }
 
-async function withNetworkLock(name: string, operation: string, fn: () => Promise<void>): Promise<void> {
-  const lock = join(runtimeDir(), `libvirt-${name}.lock`);
-  await ensureSocketDir(lock);
-  await withLock(lock, `network ${name}`, operation, fn, { waitMs: 120_000 });
+function withNetworkLock(name: string, operation: string, fn: () => Promise<void>): Promise<void> {
+  return withLocalLock(`libvirt-${name}`, `network ${name}`, operation, fn, 120_000);
 }

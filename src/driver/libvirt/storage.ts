@@ -60,9 +60,21 @@ export async function volumePath(host: LibvirtHost, volume: string): Promise<str
  * by box and not by URI, since two URIs can name one libvirt (then the second finds it done).
  */
 export async function ensureBoxVolumes(host: LibvirtHost, box: InstalledBox, phase?: Phase): Promise<BoxVolumes> {
-  const lock = join(runtimeDir(), `libvirt-box-${box.metadata.disk.sha256.slice(0, 16)}.lock`);
+  return withLocalLock(`libvirt-box-${box.metadata.disk.sha256.slice(0, 16)}`, `box ${box.metadata.name} ${box.metadata.version}`, `upload it to libvirt host ${host.uri}`, () => uploadBoxOnce(host, box, phase), 3_600_000);
+}
+
+/** Runs `fn` holding a lock on this workstation (a private file under the runtime directory). */
+export async function withLocalLock<T>(name: string, what: string, operation: string, fn: () => Promise<T>, waitMs: number): Promise<T> {
+  const lock = join(runtimeDir(), `${name}.lock`);
   await ensureSocketDir(lock);
-  return withLock(lock, `box ${box.metadata.name} ${box.metadata.version}`, `upload it to libvirt host ${host.uri}`, () => uploadBoxOnce(host, box, phase), { waitMs: 3_600_000 });
+  return withLock(lock, what, operation, fn, { waitMs });
+}
+
+/** A volume's size and how much of it is written, in bytes (NaN where virsh did not say). */
+async function volumeBytes(host: LibvirtHost, name: string, purpose: string, timeoutMs?: number): Promise<{ capacity: number; allocation: number }> {
+  const info = await virsh(host, ['vol-info', '--bytes', '--pool', host.pool, name], { purpose, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
+  const field = (label: string) => Number(new RegExp(`^${label}:\\s+(\\d+)`, 'm').exec(info)?.[1] ?? Number.NaN);
+  return { capacity: field('Capacity'), allocation: field('Allocation') };
 }
 
 async function uploadBoxOnce(host: LibvirtHost, box: InstalledBox, phase?: Phase): Promise<BoxVolumes> {
@@ -95,7 +107,7 @@ export async function uploadVolume(host: LibvirtHost, name: string, file: string
     await upload;
     return;
   }
-  const allocation = async () => Number(/^Allocation:\s+(\d+)/m.exec(await virsh(host, ['vol-info', '--bytes', '--pool', host.pool, name], { purpose: `follow the upload of ${name}`, timeoutMs: 30_000 }).catch(() => ''))?.[1] ?? Number.NaN);
+  const allocation = async () => (await volumeBytes(host, name, `follow the upload of ${name}`, 30_000).catch(() => ({ allocation: Number.NaN }))).allocation;
   await pollWhile(upload, allocation, size, (fraction) => phase.measure(fraction, size));
 }
 
@@ -134,14 +146,14 @@ export async function uploadSeed(host: LibvirtHost, name: string, seedDir: strin
  */
 export async function downloadFlattened(host: LibvirtHost, disk: string, destination: string, onProgress?: (fraction: number) => void): Promise<void> {
   const flat = `${disk.replace(/\.qcow2$/, '')}-export.raw`;
-  const capacity = Number(/^Capacity:\s+(\d+)/m.exec(await virsh(host, ['vol-info', '--bytes', '--pool', host.pool, disk], { purpose: `look up disk ${disk}` }))?.[1]);
+  const { capacity } = await volumeBytes(host, disk, `look up disk ${disk}`);
   if (!Number.isFinite(capacity)) throw new UserError(`libvirt host ${host.uri} did not say how large disk ${disk} is`, { hint: `look at it with: virsh -c ${host.uri} vol-info --pool ${host.pool} ${disk}` });
   const xml = join(dirname(destination), `${flat}.xml`);
   await writeFile(xml, `<volume>\n  <name>${escapeXml(flat)}</name>\n  <capacity unit='bytes'>${capacity}</capacity>\n  <target><format type='raw'/></target>\n</volume>\n`, { mode: 0o600 });
   await deleteVolume(host, flat);
   try {
     await virsh(host, ['vol-create-from', host.pool, xml, disk, '--inputpool', host.pool], { purpose: `flatten disk ${disk} into ${flat}`, timeoutMs: 3_600_000 });
-    const allocated = Number(/^Allocation:\s+(\d+)/m.exec(await virsh(host, ['vol-info', '--bytes', '--pool', host.pool, flat], { purpose: `look up ${flat}` }))?.[1]);
+    const allocated = (await volumeBytes(host, flat, `look up ${flat}`)).allocation;
     const download = virsh(host, ['vol-download', '--sparse', '--pool', host.pool, flat, destination], { purpose: `download ${flat}`, timeoutMs: 3_600_000 });
     if (onProgress === undefined || !(allocated > 0)) await download;
     else await pollWhile(download, () => stat(destination).then((s) => s.blocks * 512, () => 0), allocated, onProgress);

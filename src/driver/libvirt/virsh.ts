@@ -32,10 +32,11 @@ export async function virsh(host: LibvirtHost, args: readonly string[], options:
   }
 }
 
-/** What virsh says of a domain, a volume or a snapshot that is not there (for virshMaybe). */
+/** What virsh says of a domain, a volume, a snapshot or a network that is not there (for virshMaybe). */
 export const NO_DOMAIN = /domain not found|failed to get domain|no domain with matching/i;
 export const NO_VOLUME = /storage vol not found|no storage vol with matching/i;
 export const NO_SNAPSHOT = /snapshot not found|no domain snapshot with matching/i;
+export const NO_NETWORK = /network not found|no network with matching/i;
 
 /** Like virsh(), but a failure whose message matches `expected` is an answer (undefined), not an error. */
 export async function virshMaybe(host: LibvirtHost, args: readonly string[], expected: RegExp, options: VirshOptions): Promise<string | undefined> {
