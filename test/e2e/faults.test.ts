@@ -8,7 +8,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cli, explain, makeProject } from './cli.js';
+import { WARM_SHAPE, cli, explain, makeProject } from './cli.js';
 
 const projects: string[] = [];
 async function project(vmfile: string, files: Record<string, string> = {}): Promise<string> {
@@ -126,7 +126,7 @@ describe('faults with a real guest', () => {
 
   it('a failing step stops vmup naming the step and its exit code; earlier steps stay recorded', async () => {
     const dir = await project(
-      vm(`cpus: 1, provision: [
+      vm(`${WARM_SHAPE}, provision: [
         { name: 'first', shell: 'echo one > /root/first' },
         { name: 'breaks', shell: 'echo about to fail; exit 3' },
         { name: 'after', shell: 'touch /root/after' },

@@ -11,14 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { machinePaths } from '../../src/store/layout.js';
-import { cli, explain, freePort, listening, makeProject, processesNaming, processRunning } from './cli.js';
+import { WARM_SHAPE, cli, explain, freePort, listening, makeProject, processesNaming, processRunning } from './cli.js';
 
 const VMFILE = `import { defineVm } from 'vmfile';
 export default defineVm({
   box: 'debian-12',
-  cpus: 2,
-  memory: '1GiB',
-  disk: '4GiB',
+  ${WARM_SHAPE},
   hostname: 'lifecycle',
   provision: [
     { name: 'count', shell: 'echo ran >> /root/once-count && cp /root/once-count /home/vm/once-count && chmod 644 /home/vm/once-count' },
@@ -71,7 +69,7 @@ describe('machine lifecycle', () => {
     await rm(project, { recursive: true, force: true });
   });
 
-  it('vmup creates, boots and provisions the machine', async () => {
+  it('vmup creates, starts (from the warm state) and provisions the machine', async () => {
     const result = await run('vmup');
     expect(result.code, explain(result)).toBe(0);
     expect(result.stderr).toMatch(/Waiting for SSH on 127\.0\.0\.1:\d+: done in/);

@@ -6,10 +6,10 @@
 import { writeFile, rm, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli, explain, makeProject, processRunning } from './cli.js';
+import { WARM_SHAPE, cli, explain, makeProject, processRunning } from './cli.js';
 
 const vmfile = (memory: string) => `import { defineVm } from 'vmfile';
-export default defineVm({ box: 'debian-12', cpus: 2, memory: '${memory}', disk: '4GiB' });
+export default defineVm({ box: 'debian-12', ${WARM_SHAPE.replace("'1GiB'", `'${memory}'`)} });
 `;
 
 interface SnapshotJson {
