@@ -6,6 +6,8 @@ import BoxOutdated from './box/outdated.js';
 import BoxPrune from './box/prune.js';
 import BoxRemove from './box/remove.js';
 import BoxUpdate from './box/update.js';
+import CacheList from './cache/list.js';
+import CachePrune from './cache/prune.js';
 import Destroy from './destroy.js';
 import Download from './download.js';
 import GlobalStatus from './global-status.js';
@@ -65,4 +67,6 @@ export const COMMANDS = {
   'box:outdated': BoxOutdated,
   'box:update': BoxUpdate,
   'box:prune': BoxPrune,
+  'cache:list': CacheList,
+  'cache:prune': CachePrune,
 };

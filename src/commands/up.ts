@@ -8,6 +8,7 @@ export default class Up extends VmfileCommand {
   static override args = { machines: Args.string({ description: 'machine names (default: all)' }) };
   static override flags = {
     ...provisionFlags,
+    'no-cache': Flags.boolean({ description: 'a new machine runs every step itself: no provisioning layer is used or made' }),
     json: Flags.boolean({ description: 'print the result as JSON' }),
   };
 
@@ -19,6 +20,7 @@ export default class Up extends VmfileCommand {
         project: await this.project(flags),
         machines: argv.map(String),
         provision: provisionMode(flags),
+        noCache: flags['no-cache'],
       },
       this.context(),
     );

@@ -34,6 +34,14 @@ import { pathExists } from '../store/exists.js';
 export { chooseAccel, probeHost, qemuVersion, type HostInfo } from '../qemu/host.js';
 export { QEMU_BINARY } from '../qemu/process.js';
 
+/**
+ * The file a machine's disk is made over, from the disk's own header: the backing file is
+ * named, never opened (a disk under .vmfile/ is not trusted to name a safe one).
+ */
+export async function diskBase(overlay: string): Promise<string | undefined> {
+  return (await imageInfo(overlay, 'qcow2')).fullBackingFile;
+}
+
 /** Room the overlay needs beyond the memory itself (device state, qcow2 metadata). */
 const LOW_SPACE_MARGIN = 64 * 1024 * 1024;
 

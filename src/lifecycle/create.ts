@@ -10,16 +10,20 @@ import type { Driver } from '../driver/driver.js';
 import { libvirtPlacement } from '../driver/libvirt/driver.js';
 import { ConfigError } from '../errors.js';
 import { generateKeyPair, hostKeyAlias, knownHostsLine, readPublicKey } from '../ssh/keys.js';
-import { writeFileAtomic } from '../store/json.js';
+import { writeFileAtomic, writeJsonAtomic } from '../store/json.js';
 import type { MachinePaths } from '../store/layout.js';
 import { writeMachineState, type MachineState } from '../store/machine.js';
 import type { MachineConfig } from '../vmfile/config.js';
 import { formatSize } from '../vmfile/size.js';
-import type { WarmState } from './warm.js';
+import type { StartingState } from './layers.js';
 import type { Phase } from '../ui/reporter.js';
 
-/** With `warm`, the disk is made over the warm state's, and its first start loads the state's memory. */
-export async function createMachine(machine: MachineConfig, box: InstalledBox, paths: MachinePaths, driver: Driver, warm?: WarmState, phase?: Phase): Promise<MachineState> {
+/**
+ * With `from`, the disk is made over a warm state's (or a provisioning layer's), its first
+ * start loads the state's memory, and the steps the layers hold are recorded as done.
+ */
+export async function createMachine(machine: MachineConfig, box: InstalledBox, paths: MachinePaths, driver: Driver, from?: StartingState, phase?: Phase): Promise<MachineState> {
+  const warm = from?.state;
   if (machine.disk < box.metadata.disk.virtualSize) {
     throw new ConfigError(`machine "${machine.name}": disk ${formatSize(machine.disk)} is smaller than box ${box.metadata.name}'s disk (${formatSize(box.metadata.disk.virtualSize)})`, {
       hint: `set disk to at least "${formatSize(box.metadata.disk.virtualSize)}"`,
@@ -36,6 +40,8 @@ export async function createMachine(machine: MachineConfig, box: InstalledBox, p
     await copyFile(warm.paths.machine.hostPublicKey, paths.warmHostKey);
   }
   await driver.create(box, machine.disk, warm?.paths.machine.overlay, phase);
+  // Written every time: a create retried without layers must not keep a former try's record.
+  await writeJsonAtomic(paths.provisioned, { steps: from?.cached ?? {} });
   const state: MachineState = {
     name: machine.name,
     instanceId: newInstanceId(),

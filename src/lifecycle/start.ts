@@ -26,13 +26,15 @@ import type { MachineConfig, Project } from '../vmfile/config.js';
 import { formatSize } from '../vmfile/size.js';
 import { machineBoot, type MachineBoot } from '../vmfile/boot.js';
 import { createMachine, newInstanceId } from './create.js';
-import { ensureWarmState, type WarmState } from './warm.js';
+import { startingStateFor } from './layers.js';
 import { counted } from '../ui/words.js';
 
 export interface StartOptions {
   project: Project;
   /** 'boot' = Vagrant's default; 'all' = --provision; 'none' = --no-provision. */
   provision: 'boot' | 'all' | 'none';
+  /** --no-cache: a new machine runs every step itself (lifecycle/layers.ts). */
+  noCache?: boolean;
 }
 
 export interface UpResult {
@@ -100,10 +102,9 @@ async function boot(plan: MachinePlan, current: Instance, options: StartOptions,
   const accel = chooseAccel(machine.accel, context.env['VMFILE_ACCEL'], host);
   if (accel.notice !== undefined) reporter.notice(accel.notice);
   if (current.status === 'not created' || state === undefined) {
-    const warm = await warmStateFor(plan, accel.accel, bootWith, context);
-    state = await inPhase(reporter, machine.name, `Creating machine from box ${box.metadata.name} ${box.metadata.version}${warm === undefined ? '' : ' over its warm state'}`, (phase) =>
-      createMachine(machine, box, paths, driver, warm, phase),
-    );
+    const from = await startingStateFor(plan, accel.accel, bootWith, { projectDir: options.project.dir, provision: options.provision, noCache: options.noCache === true }, context);
+    const over = from === undefined ? '' : from.state.record.layer === undefined ? ' over its warm state' : ` over the provisioning layer of step "${from.state.record.layer.step.name}"`;
+    state = await inPhase(reporter, machine.name, `Creating machine from box ${box.metadata.name} ${box.metadata.version}${over}`, (phase) => createMachine(machine, box, paths, driver, from, phase));
   } else if (state.initialized !== true && state.warmMemory === undefined) {
     // Its first boot never reached SSH (QEMU killed, timeout): cloud-init's first-boot
     // work may be half on disk (ext4 loses unflushed new files, e.g. the SSH host key).
@@ -213,25 +214,4 @@ async function startSpec(
     onPortMoved: (from, to, spec) =>
       context.reporter.notice(`machine "${machine.name}": host port ${from} is in use; guest port ${spec.guest}/${spec.protocol} is forwarded from ${spec.hostIp}:${to} instead`),
   };
-}
-
-/**
- * The warm state a new machine starts from (made now if its shape has none yet), or
- * undefined: not asked for, or the machine needs what a saved state cannot hold (then
- * it boots, and says why).
- */
-async function warmStateFor(plan: MachinePlan, accel: Accel, boot: MachineBoot, context: ServiceContext): Promise<WarmState | undefined> {
-  const { machine, box, folders } = plan;
-  if (!machine.warmStart) return undefined;
-  const reason =
-    machine.provider.type !== 'qemu' ? `it runs on ${machine.provider.type}, which has no warm states yet`
-    : boot !== 'kernel' ? 'its box boots with its own firmware'
-    : box.metadata.firstLogin !== undefined ? 'its box is first reached with its own login (a Vagrant box)'
-    : folders.some((folder) => folder.type !== 'rsync') ? 'it has a live (virtiofs or 9p) folder, a device the saved state does not have'
-    : undefined;
-  if (reason !== undefined) {
-    context.reporter.notice(`machine "${machine.name}" boots from scratch although warmStart is set: ${reason}`);
-    return undefined;
-  }
-  return ensureWarmState(context.home, box, { cpus: machine.cpus, memory: machine.memory, disk: machine.disk, accel, boot, privateNic: machine.privateIp !== undefined }, { reporter: context.reporter, machine: machine.name, bootTimeout: machine.bootTimeout });
 }

@@ -21,12 +21,12 @@ import { z } from 'zod';
 import type { InstalledBox } from '../box/store.js';
 import { loadSeedTemplates, renderSeed, writeSeed } from '../cloudinit/seed.js';
 import { qemuDriver, qemuVersion } from '../driver/qemu.js';
-import type { Accel } from '../driver/driver.js';
+import type { Accel, Driver, StartSpec } from '../driver/driver.js';
 import { ConfigError, GuestError } from '../errors.js';
 import { SshTimeout, waitForSsh, type SshTarget } from '../ssh/client.js';
 import { generateKeyPair, publicKeyBlob, readPublicKey } from '../ssh/keys.js';
 import { writeJsonAtomic } from '../store/json.js';
-import { warmPaths, warmStatesDir, type WarmPaths } from '../store/layout.js';
+import { warmPaths, warmStatesDir, type MachinePaths, type WarmPaths } from '../store/layout.js';
 import { WARM_PRIVATE_MAC } from '../network/address.js';
 import { withLock } from '../store/lock.js';
 import { inPhase, type Reporter } from '../ui/reporter.js';
@@ -59,6 +59,8 @@ const warmRecordSchema = z.strictObject({
   /** The VM generation ID the state was saved with; every machine started from it gets another. */
   generation: z.string().uuid(),
   createdAt: z.string(),
+  /** A provisioning layer (lifecycle/layers.ts): the state `parent` after one step ran in it. */
+  layer: z.strictObject({ parent: z.string().regex(/^[0-9a-f]{32}$/), step: z.strictObject({ id: z.string(), name: z.string(), hash: z.string() }) }).optional(),
 });
 
 export type WarmRecord = z.infer<typeof warmRecordSchema>;
@@ -72,18 +74,28 @@ export interface WarmState {
 export async function ensureWarmState(home: string, box: InstalledBox, shape: WarmShape, options: { reporter: Reporter; machine: string; bootTimeout: number }): Promise<WarmState> {
   const qemu = await qemuVersion();
   const key = warmKey(box, shape, qemu);
+  const title = `Making a warm state of box ${box.metadata.name} (${counted(shape.cpus, 'CPU')}, ${formatSize(shape.memory)}): one generic boot, reused by every new machine of this shape`;
+  return ensureState(home, key, `the warm state of box ${box.metadata.name}`, options.bootTimeout * 1000 + 180_000, () =>
+    inPhase(options.reporter, options.machine, title, (phase) => makeWarmState(home, key, box, shape, qemu, options.bootTimeout, (text) => phase.progress(text))),
+  );
+}
+
+/**
+ * The state under `key`, made by `make` when there is none. Made under the state's lock,
+ * which the others wait for (up to `waitMs`): machines started together that need one
+ * state find it made once. A damaged state is refused, never made again over its machines.
+ */
+export async function ensureState(home: string, key: string, what: string, waitMs: number, make: () => Promise<WarmState>): Promise<WarmState> {
   const found = await readWarmState(home, key);
   if (found !== undefined) return found;
   await mkdir(warmStatesDir(home), { recursive: true, mode: 0o700 });
-  return withLock(warmPaths(home, key).lock, `the warm state of box ${box.metadata.name}`, 'make it', async () => {
+  return withLock(warmPaths(home, key).lock, what, 'make it', async () => {
     // Another vmup may have made it while this one waited for the lock.
     const made = await readWarmState(home, key);
     if (made !== undefined) return made;
     await refuseDamaged(warmPaths(home, key), key);
-    const title = `Making a warm state of box ${box.metadata.name} (${counted(shape.cpus, 'CPU')}, ${formatSize(shape.memory)}): one generic boot, reused by every new machine of this shape`;
-    return inPhase(options.reporter, options.machine, title, (phase) => makeWarmState(home, key, box, shape, qemu, options.bootTimeout, (text) => phase.progress(text)));
-    // Machines of one shape started together: one makes the state, the others wait for it.
-  }, { waitMs: options.bootTimeout * 1000 + 180_000 });
+    return make();
+  }, { waitMs });
 }
 
 export function warmKey(box: InstalledBox, shape: WarmShape, qemu: string): string {
@@ -93,7 +105,7 @@ export function warmKey(box: InstalledBox, shape: WarmShape, qemu: string): stri
 }
 
 /** A complete state, or undefined when there is none or it is damaged. */
-async function readWarmState(home: string, key: string): Promise<WarmState | undefined> {
+export async function readWarmState(home: string, key: string): Promise<WarmState | undefined> {
   const paths = warmPaths(home, key);
   const found = await inspectState(paths, key);
   return 'record' in found ? { record: found.record, paths } : undefined;
@@ -142,24 +154,11 @@ async function makeWarmState(home: string, key: string, box: InstalledBox, shape
   await generateKeyPair(paths.hostPrivateKey, 'vmfile warm state host key');
   await driver.create(box, shape.disk);
   const generation = randomUUID();
-  await writeSeed(
-    paths.seedDir,
-    renderSeed(await loadSeedTemplates(), {
-      machine: 'vmfile-warm',
-      instanceId: `vmfile-warm-${key}`,
-      hostname: 'vmfile-warm',
-      user: box.metadata.user,
-      authorizedKey: await readPublicKey(paths.publicKey),
-      hostPrivateKey: await readFile(paths.hostPrivateKey, 'utf8'),
-      hostPublicKey: await readPublicKey(paths.hostPublicKey),
-    }),
-  );
+  await writeGenericSeed(paths, key, box.metadata.user);
   try {
-    // The private NIC is on no network: no traffic, but the device is there.
-    const privateNetwork = shape.privateNic ? { privateNetwork: { mac: WARM_PRIVATE_MAC } } : {};
-    const started = await driver.start({ machine: 'vmfile-warm', box, boot: shape.boot, accel: shape.accel, cpus: shape.cpus, memory: shape.memory, ports: [], folders: [], fromSavedState: false, generation, ...privateNetwork });
+    const started = await driver.start(genericStartSpec(box, shape, generation));
     progress('booting the generic machine');
-    const target: SshTarget = { label: 'the warm state\'s generic machine', host: '127.0.0.1', port: started.sshPort, user: box.metadata.user, privateKey: await readFile(paths.privateKey, 'utf8'), hostKey: publicKeyBlob(await readPublicKey(paths.hostPublicKey)) };
+    const target = await genericTarget(paths, started.sshPort, box.metadata.user);
     const session = await waitForSsh(target, {
       deadline: Date.now() + bootTimeout * 1000,
       onAttempt: (elapsed) => progress(`booting the generic machine (${Math.round(elapsed / 1000)} s)`),
@@ -175,10 +174,7 @@ async function makeWarmState(home: string, key: string, box: InstalledBox, shape
       session.close();
     }
     progress('saving its memory and devices');
-    await driver.saveState(partial.memory);
-    // The state's disk is a layer under every machine made from it: it must never change.
-    await chmod(paths.overlay, 0o400);
-    const record: WarmRecord = {
+    return await sealState(home, driver, {
       format: WARM_FORMAT,
       key,
       box: { name: box.metadata.name, version: box.metadata.version, sha256: box.metadata.disk.sha256 },
@@ -187,15 +183,52 @@ async function makeWarmState(home: string, key: string, box: InstalledBox, shape
       user: box.metadata.user,
       generation,
       createdAt: new Date().toISOString(),
-    };
-    await writeJsonAtomic(partial.record, record);
-    const final = warmPaths(home, key);
-    await rename(partial.dir, final.dir);
-    return { record, paths: final };
+    });
   } catch (error) {
     await driver.destroy().catch(() => {});
     throw error;
   }
+}
+
+/** The generic machine's seed: the same for a state and every layer over it. */
+export async function writeGenericSeed(paths: MachinePaths, key: string, user: string): Promise<void> {
+  await writeSeed(
+    paths.seedDir,
+    renderSeed(await loadSeedTemplates(), {
+      machine: 'vmfile-warm',
+      instanceId: `vmfile-warm-${key}`,
+      hostname: 'vmfile-warm',
+      user,
+      authorizedKey: await readPublicKey(paths.publicKey),
+      hostPrivateKey: await readFile(paths.hostPrivateKey, 'utf8'),
+      hostPublicKey: await readPublicKey(paths.hostPublicKey),
+    }),
+  );
+}
+
+export function genericStartSpec(box: InstalledBox, shape: WarmShape, generation: string): StartSpec {
+  // The private NIC is on no network: no traffic, but the device is there.
+  const privateNetwork = shape.privateNic ? { privateNetwork: { mac: WARM_PRIVATE_MAC } } : {};
+  return { machine: 'vmfile-warm', box, boot: shape.boot, accel: shape.accel, cpus: shape.cpus, memory: shape.memory, ports: [], folders: [], fromSavedState: false, generation, ...privateNetwork };
+}
+
+export async function genericTarget(paths: MachinePaths, sshPort: number, user: string): Promise<SshTarget> {
+  return { label: 'the warm state\'s generic machine', host: '127.0.0.1', port: sshPort, user, privateKey: await readFile(paths.privateKey, 'utf8'), hostKey: publicKeyBlob(await readPublicKey(paths.hostPublicKey)) };
+}
+
+/**
+ * Saves the paused generic machine's memory, makes its disk read-only (it is a layer
+ * under every machine made from it, and must never change), writes the record last and
+ * renames the partial directory: only a whole state ever has its final name.
+ */
+export async function sealState(home: string, driver: Driver, record: WarmRecord): Promise<WarmState> {
+  const partial = warmPaths(home, record.key, true);
+  await driver.saveState(partial.memory);
+  await chmod(partial.machine.overlay, 0o400);
+  await writeJsonAtomic(partial.record, record);
+  const final = warmPaths(home, record.key);
+  await rename(partial.dir, final.dir);
+  return { record, paths: final };
 }
 
 export interface WarmSummary {
@@ -205,6 +238,7 @@ export interface WarmSummary {
   /** Bytes on disk: the saved memory and the disk layer. */
   bytes: number;
   createdAt: string;
+  layer?: WarmRecord['layer'];
 }
 
 /** Every complete warm state, with the disk it takes. */
@@ -215,7 +249,7 @@ export async function listWarmStates(home: string): Promise<WarmSummary[]> {
     const state = await readWarmState(home, key);
     if (state === undefined) continue;
     const sizes = await Promise.all([state.paths.memory, state.paths.machine.overlay].map((file) => stat(file).then((s) => s.blocks * 512, () => 0)));
-    states.push({ key, box: { name: state.record.box.name, version: state.record.box.version }, shape: state.record.shape, bytes: sizes.reduce((a, b) => a + b, 0), createdAt: state.record.createdAt });
+    states.push({ key, box: { name: state.record.box.name, version: state.record.box.version }, shape: state.record.shape, bytes: sizes.reduce((a, b) => a + b, 0), createdAt: state.record.createdAt, ...(state.record.layer === undefined ? {} : { layer: state.record.layer }) });
   }
   return states;
 }

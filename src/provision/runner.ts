@@ -23,6 +23,9 @@ import { runAnsible, type AnsibleHost } from './ansible.js';
  */
 export type ProvisionMode = { kind: 'boot' } | { kind: 'all' } | { kind: 'only'; names: readonly string[] };
 
+/** A step that ran and exited non-zero (not one that could not be run). */
+export class StepFailedError extends GuestError {}
+
 export function shouldRun(step: ProvisionStep, mode: ProvisionMode, record: ProvisionRecord): boolean {
   switch (mode.kind) {
     case 'only':
@@ -77,7 +80,7 @@ export async function runSteps(steps: readonly ProvisionStep[], mode: ProvisionM
     }
     if (code !== 0) {
       phase.fail();
-      throw new GuestError(`machine "${context.machine}": provisioning step "${step.name}" failed with exit code ${code}`, {
+      throw new StepFailedError(`machine "${context.machine}": provisioning step "${step.name}" failed with exit code ${code}`, {
         hint: 'the machine is still running; fix the step, then run: vmfile provision',
       });
     }
@@ -164,7 +167,9 @@ export function fileInstallCommand(scratch: string, destination: string, owner: 
 
 /** Identifies what a step did, so a changed step can be told from the one that ran. */
 export async function stepHash(step: ProvisionStep, projectDir: string): Promise<string> {
-  const hash = createHash('sha256').update(JSON.stringify(step));
+  // Whether a step may be cached says nothing about what it does.
+  const { cache: _cache, ...what } = step;
+  const hash = createHash('sha256').update(JSON.stringify(what));
   if (step.kind === 'script') hash.update(await readFile(resolve(projectDir, step.script)));
   if (step.kind === 'ansible') hash.update(await readFile(resolve(projectDir, step.playbook)));
   if (step.kind === 'file') await hashTree(hash, resolve(projectDir, step.source));

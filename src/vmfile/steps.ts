@@ -52,6 +52,8 @@ export const stepInputSchema = z
     args: z.array(z.string({ error: 'script arguments must be strings' })).optional(),
     env: envSchema.optional(),
     privileged: z.boolean().optional(),
+    /** false: never kept as a provisioning layer, nor any step after it (lifecycle/layers.ts). */
+    cache: z.boolean({ error: 'expected true or false' }).optional(),
     file: fileSpecSchema.optional(),
     ansible: ansibleSpecSchema.optional(),
   })
@@ -78,29 +80,25 @@ export const stepInputSchema = z
     }
   });
 
+/** `cache` is there only when the Vmfile says false, so that older steps hash as before. */
+interface StepBase {
+  id: string;
+  name: string;
+  run: RunPolicy;
+  cache?: false;
+}
+
 export type ProvisionStep =
-  | { kind: 'shell'; id: string; name: string; run: RunPolicy; inline: string; env: Record<string, string>; privileged: boolean }
-  | {
-      kind: 'script';
-      id: string;
-      name: string;
-      run: RunPolicy;
-      script: string;
-      args: string[];
-      env: Record<string, string>;
-      privileged: boolean;
-    }
-  | { kind: 'file'; id: string; name: string; run: RunPolicy; source: string; destination: string }
-  | {
+  | (StepBase & { kind: 'shell'; inline: string; env: Record<string, string>; privileged: boolean })
+  | (StepBase & { kind: 'script'; script: string; args: string[]; env: Record<string, string>; privileged: boolean })
+  | (StepBase & { kind: 'file'; source: string; destination: string })
+  | (StepBase & {
       kind: 'ansible';
-      id: string;
-      name: string;
-      run: RunPolicy;
       playbook: string;
       extraVars: Record<string, unknown>;
       groups: Record<string, string[]>;
       limit?: string;
-    };
+    });
 
 export type RunPolicy = z.infer<typeof runPolicySchema>;
 
@@ -114,7 +112,7 @@ type StepOutput = z.output<typeof stepInputSchema>;
 /** Turns a parsed step into the tagged form the provisioner runs. */
 export function normalizeStep(step: StepOutput, index: number): ProvisionStep {
   const id = stepId(step.name, index);
-  const base = { id, name: step.name ?? `${index + 1}`, run: step.run };
+  const base = { id, name: step.name ?? `${index + 1}`, run: step.run, ...(step.cache === false ? { cache: false as const } : {}) };
   if (step.shell !== undefined) {
     return { ...base, kind: 'shell', inline: step.shell, env: step.env ?? {}, privileged: step.privileged ?? true };
   }

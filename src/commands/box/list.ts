@@ -12,7 +12,7 @@ export default class BoxList extends VmfileCommand {
     const { flags } = await this.parse(BoxList);
     const boxes = await listBoxesWithWarmStates(this.context().home);
     if (flags.json) {
-      const warmOf = (states: typeof boxes[number]['warm']) => states.map(({ key, shape, bytes, createdAt }) => ({ key, shape, bytes, createdAt }));
+      const warmOf = (states: typeof boxes[number]['warm']) => states.map(({ key, shape, bytes, createdAt, layer }) => ({ key, shape, bytes, createdAt, ...(layer === undefined ? {} : { layer }) }));
       this.log(JSON.stringify(boxes.map(({ box, warm }) => ({ ...box.metadata, warmStates: warmOf(warm) })), null, 2));
       return;
     }
@@ -21,7 +21,8 @@ export default class BoxList extends VmfileCommand {
       this.log(`${metadata.name.padEnd(16)} ${metadata.version.padEnd(12)} ${formatSize(metadata.disk.virtualSize).padEnd(7)} sha256:${metadata.disk.sha256.slice(0, 16)}  ${metadata.source.kind}`);
       for (const state of warm) {
         const { shape } = state;
-        this.log(`  warm state: ${counted(shape.cpus, 'CPU')}, ${formatSize(shape.memory)} memory, ${formatSize(shape.disk)} disk, ${shape.accel}; ${formatSize(state.bytes)} on disk`);
+        const what = state.layer === undefined ? 'warm state' : `provisioning layer of step "${state.layer.step.name}" over`;
+        this.log(`  ${what}: ${counted(shape.cpus, 'CPU')}, ${formatSize(shape.memory)} memory, ${formatSize(shape.disk)} disk, ${shape.accel}; ${formatSize(state.bytes)} on disk`);
       }
     }
   }

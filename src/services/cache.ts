@@ -1,0 +1,87 @@
+/**
+ * `vmfile cache list` and `vmfile cache prune`: the warm states and provisioning layers
+ * (lifecycle/warm.ts, lifecycle/layers.ts), what they take on disk, and which machines
+ * stand on them.
+ *
+ * A machine stands on the state its disk is made over and on every state under that one.
+ * Which state that is comes from the machine disk's own header (its backing file), read
+ * without opening the backing file: the truth, also for machines made before records
+ * named their state. A machine whose disk cannot be read might stand on any of them, so
+ * prune then removes nothing, and says why.
+ */
+import { readdir, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { VmfileError } from '../errors.js';
+import { listWarmStates, type WarmSummary } from '../lifecycle/warm.js';
+import { diskBase } from '../driver/qemu.js';
+import { pathExists } from '../store/exists.js';
+import { machinePaths, machinesDir, warmPaths, warmStatesDir } from '../store/layout.js';
+import { withLock } from '../store/lock.js';
+import { listProjects } from '../store/projects.js';
+
+export interface CacheEntry extends WarmSummary {
+  /** Machines that stand on it, for people: 'machine "web" of /src/app'. */
+  usedBy: string[];
+}
+
+export interface CacheListing {
+  entries: CacheEntry[];
+  /** Machines whose disk could not be read: while there are any, prune removes nothing. */
+  unknown: string[];
+}
+
+export async function listCache(home: string): Promise<CacheListing> {
+  const states = await listWarmStates(home);
+  const byKey = new Map(states.map((state) => [state.key, state]));
+  const usedBy = new Map<string, string[]>();
+  const unknown: string[] = [];
+  const { projects } = await listProjects(home);
+  for (const { project } of projects) {
+    const machines = (await readdir(machinesDir(project), { withFileTypes: true }).catch(() => [])).filter((entry) => entry.isDirectory()).map((entry) => entry.name);
+    for (const machine of machines.sort()) {
+      const who = `machine "${machine}" of ${project}`;
+      const overlay = machinePaths(project, machine).overlay;
+      if (!(await pathExists(overlay))) continue;
+      let backing: string | undefined;
+      try {
+        backing = await diskBase(overlay);
+      } catch (error) {
+        if (!(error instanceof VmfileError)) throw error;
+        unknown.push(`${who}: ${error.message}`);
+        continue;
+      }
+      // Its state, then each state under it.
+      let key = backing !== undefined && dirname(dirname(backing)) === warmStatesDir(home) ? stateKeyOf(backing) : undefined;
+      while (key !== undefined) {
+        usedBy.set(key, [...(usedBy.get(key) ?? []), who]);
+        key = byKey.get(key)?.layer?.parent;
+      }
+    }
+  }
+  return { entries: states.map((state) => ({ ...state, usedBy: usedBy.get(state.key) ?? [] })), unknown };
+}
+
+/** `<home>/warm/<key>/overlay.qcow2` → key. */
+function stateKeyOf(backing: string): string | undefined {
+  const key = backing.split('/').at(-2);
+  return key !== undefined && /^[0-9a-f]{32}$/.test(key) ? key : undefined;
+}
+
+export interface CachePruneResult extends CacheListing {
+  dryRun: boolean;
+  removed: CacheEntry[];
+}
+
+/** Removes every state and layer that no machine stands on, each under its own lock. */
+export async function pruneCache(home: string, options: { dryRun: boolean }): Promise<CachePruneResult> {
+  const listing = await listCache(home);
+  const unused = listing.unknown.length > 0 ? [] : listing.entries.filter((entry) => entry.usedBy.length === 0);
+  if (!options.dryRun) {
+    for (const entry of unused) {
+      const paths = warmPaths(home, entry.key);
+      await withLock(paths.lock, `the cached state ${entry.key}`, 'remove it', () => rm(paths.dir, { recursive: true, force: true }));
+    }
+  }
+  return { ...listing, dryRun: options.dryRun, removed: unused };
+}
+
