@@ -81,7 +81,9 @@ export async function startingStateFor(
     const layer = await ensureLayer({ context, box, shape, parent: state, step, hash, ...made, projectDir: options.projectDir }).catch((error: unknown) => {
       // The step runs on the machine instead, where its failure can be looked at.
       if (!(error instanceof StepFailedError)) throw error;
-      context.reporter.notice(`machine "${machine.name}": step "${step.name}" failed while its layer was made (${error.message}); it runs on the machine instead`);
+      context.reporter.notice(
+        `machine "${machine.name}": step "${step.name}" failed while its layer was made (${error.message}); it runs on the machine instead. A step that needs the machine's folders, hostname or private network cannot be cached: mark it cache: false`,
+      );
       return undefined;
     });
     if (layer === undefined) break;

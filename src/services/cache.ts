@@ -11,9 +11,9 @@
  */
 import { readdir, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { VmfileError } from '../errors.js';
+import { BusyError, VmfileError } from '../errors.js';
 import { listWarmStates, type WarmSummary } from '../lifecycle/warm.js';
-import { diskBase } from '../driver/qemu.js';
+import { diskBase, qemuDriver } from '../driver/qemu.js';
 import { pathExists } from '../store/exists.js';
 import { machinePaths, machinesDir, warmPaths, warmStatesDir } from '../store/layout.js';
 import { withLock } from '../store/lock.js';
@@ -28,6 +28,8 @@ export interface CacheListing {
   entries: CacheEntry[];
   /** Machines whose disk could not be read: while there are any, prune removes nothing. */
   unknown: string[];
+  /** Keys of states being made, or left unfinished by a vmfile that was killed while making them. */
+  unfinished: string[];
 }
 
 export async function listCache(home: string): Promise<CacheListing> {
@@ -58,7 +60,8 @@ export async function listCache(home: string): Promise<CacheListing> {
       }
     }
   }
-  return { entries: states.map((state) => ({ ...state, usedBy: usedBy.get(state.key) ?? [] })), unknown };
+  const unfinished = (await readdir(warmStatesDir(home)).catch(() => [] as string[])).filter((name) => /^[0-9a-f]{32}\.partial$/.test(name)).map((name) => name.slice(0, 32));
+  return { entries: states.map((state) => ({ ...state, usedBy: usedBy.get(state.key) ?? [] })), unknown, unfinished };
 }
 
 /** `<home>/warm/<key>/overlay.qcow2` → key. */
@@ -70,18 +73,37 @@ function stateKeyOf(backing: string): string | undefined {
 export interface CachePruneResult extends CacheListing {
   dryRun: boolean;
   removed: CacheEntry[];
+  /** Unfinished states whose maker is gone: their QEMU stopped and their files removed. */
+  cleared: string[];
 }
 
-/** Removes every state and layer that no machine stands on, each under its own lock. */
+/**
+ * Removes every state and layer that no machine stands on, each under its own lock, and
+ * what killed makers left: a maker's QEMU outlives it, and would otherwise run until the
+ * next maker of the same key, which a changed Vmfile never starts. A state being made
+ * holds its lock and is left alone.
+ */
 export async function pruneCache(home: string, options: { dryRun: boolean }): Promise<CachePruneResult> {
   const listing = await listCache(home);
   const unused = listing.unknown.length > 0 ? [] : listing.entries.filter((entry) => entry.usedBy.length === 0);
+  const cleared: string[] = [];
   if (!options.dryRun) {
     for (const entry of unused) {
       const paths = warmPaths(home, entry.key);
       await withLock(paths.lock, `the cached state ${entry.key}`, 'remove it', () => rm(paths.dir, { recursive: true, force: true }));
     }
+    for (const key of listing.unfinished) {
+      const partial = warmPaths(home, key, true);
+      const gone = await withLock(partial.lock, `the cached state ${key}`, 'clear what a killed vmfile left', async () => {
+        await qemuDriver('vmfile-warm', partial.machine).destroy();
+        return true;
+      }).catch((error: unknown) => {
+        if (error instanceof BusyError) return false;
+        throw error;
+      });
+      if (gone) cleared.push(key);
+    }
   }
-  return { ...listing, dryRun: options.dryRun, removed: unused };
+  return { ...listing, dryRun: options.dryRun, removed: unused, cleared };
 }
 

@@ -21,6 +21,7 @@ export default class CacheList extends VmfileCommand {
       this.log(describeEntry(entry));
       for (const user of entry.usedBy) this.log(`  used by ${user}`);
     }
+    for (const key of listing.unfinished) this.log(`${key.slice(0, 12)}  unfinished: being made, or left by a vmfile killed while making it (cache prune clears it)`);
     const total = listing.entries.reduce((sum, entry) => sum + entry.bytes, 0);
     if (listing.entries.length > 0) this.log(`${formatSize(total)} in all`);
   }

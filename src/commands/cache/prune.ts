@@ -25,8 +25,10 @@ export default class CachePrune extends VmfileCommand {
     }
     const verb = result.dryRun ? 'would remove' : 'removed';
     for (const entry of result.removed) this.log(`${verb} ${describeEntry(entry)}`);
+    for (const key of result.cleared) this.log(`cleared ${key.slice(0, 12)}, left unfinished by a vmfile that was killed while making it`);
+    if (result.dryRun) for (const key of result.unfinished) this.log(`would clear ${key.slice(0, 12)} if no vmfile is making it`);
     const kept = result.entries.length - result.removed.length;
-    if (result.removed.length === 0) this.log('nothing to prune');
+    if (result.removed.length === 0 && result.cleared.length === 0) this.log('nothing to prune');
     else this.log(`${verb} ${formatSize(result.removed.reduce((sum, entry) => sum + entry.bytes, 0))}; kept ${kept} that machines stand on`);
   }
 }

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -6,6 +7,7 @@ import { cacheableSteps, layerKey } from '../../../src/lifecycle/layers.js';
 import { stepHash } from '../../../src/provision/runner.js';
 import { listCache, pruneCache } from '../../../src/services/cache.js';
 import { machinePaths, warmPaths } from '../../../src/store/layout.js';
+import { withLock } from '../../../src/store/lock.js';
 import { recordProject } from '../../../src/store/projects.js';
 import { normalizeStep, stepInputSchema, type ProvisionStep } from '../../../src/vmfile/steps.js';
 import { tempDir } from '../temp-dir.js';
@@ -124,6 +126,22 @@ describe('vmfile cache list and prune', () => {
     expect((await listCache(home)).entries).toHaveLength(4);
     await pruneCache(home, { dryRun: false });
     expect((await listCache(home)).entries.map((entry) => entry.key)).toEqual([base, apt]);
+  });
+
+  test('what a killed maker left is listed as unfinished, and cleared by prune unless a maker holds it', async () => {
+    const { home } = await cache();
+    const [left, busy] = ['5'.repeat(32), '6'.repeat(32)];
+    for (const key of [left, busy]) {
+      await mkdir(warmPaths(home, key, true).dir, { recursive: true });
+      await writeFile(warmPaths(home, key, true).memory, 'half');
+    }
+    expect((await listCache(home)).unfinished.sort()).toEqual([left, busy]);
+    expect((await pruneCache(home, { dryRun: true })).cleared).toEqual([]);
+    expect(existsSync(warmPaths(home, left, true).dir)).toBe(true);
+    const result = await withLock(warmPaths(home, busy).lock, 'a maker', 'make it', () => pruneCache(home, { dryRun: false }));
+    expect(result.cleared).toEqual([left]);
+    expect(existsSync(warmPaths(home, left, true).dir)).toBe(false);
+    expect(existsSync(warmPaths(home, busy, true).memory)).toBe(true);
   });
 
   test('a machine whose disk cannot be read might stand on anything: prune removes nothing', async () => {
