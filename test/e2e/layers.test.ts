@@ -3,9 +3,9 @@
  * steps are kept as warm states over the box's, so a second project with the same steps
  * starts from them and runs only the rest. The step's side effect happens once across
  * both projects, yet each machine is itself; a changed script makes its layer again and
- * keeps the ones before it; --no-cache runs every step on the machine; a vmfile killed
- * while a layer is made leaves nothing that the next vmup trips on; cache prune removes
- * only what no machine stands on.
+ * keeps the ones before it; --no-cache runs every step on the machine; a vmfile or a QEMU
+ * killed while a layer is made leaves nothing that the next vmup trips on; cache prune
+ * removes only what no machine stands on.
  *
  * It shares the test store's warm state of WARM_SHAPE with the other files (made by the
  * first of them), and keeps two machines on it while it prunes, so the state stays.
@@ -165,9 +165,31 @@ describe('provisioning layers', () => {
     expect((await ok(epsilon, 'vmssh', ['-c', 'cat /etc/slow /etc/provisioned-on'])).stdout.trim()).toBe('slow\nepsilon');
   });
 
+  it("QEMU killed while a layer is made: vmup fails saying so, leaves nothing half-made, and the next vmup makes it", async () => {
+    const slow = `\n    { name: 'slow', shell: 'echo qemu-${process.pid}; sleep 8; echo slow > /etc/slow' },`;
+    const zeta = await make('zeta', 'v1', slow);
+    let killed = false;
+    const first = await cli('vmup', [], {
+      cwd: zeta,
+      onOutput: (output) => {
+        if (killed || !output.includes(`qemu-${process.pid}`)) return;
+        killed = true;
+        void processesNaming('qemu-system', '.partial/').then((pids) => pids.forEach((pid) => process.kill(pid, 'SIGKILL')));
+      },
+    });
+    expect(first.code, explain(first)).toBe(1);
+    expect(first.stderr).toMatch(/Caching step "slow" as a provisioning layer: failed/);
+    expect(first.stderr).not.toContain('internal error');
+    expect((await readdir(warmStatesDir(inject('vmfileHome')))).filter((name) => name.endsWith('.partial'))).toEqual([]);
+    expect(await processesNaming('qemu-system', '.partial/')).toEqual([]);
+    const again = await ok(zeta, 'vmup', []);
+    expect(again.stderr.match(/Caching step "slow" as a provisioning layer: done/g)).toHaveLength(1);
+    expect((await ok(zeta, 'vmssh', ['-c', 'cat /etc/slow'])).stdout.trim()).toBe('slow');
+  });
+
   it('cache prune removes the layers no machine stands on and keeps those under machines', async () => {
-    const [, , gamma, delta, epsilon] = projects as [string, string, string, string, string];
-    for (const dir of [gamma, delta, epsilon]) await ok(dir, 'vmfile', ['destroy', '-f']);
+    const [, , gamma, delta, epsilon, zeta] = projects as [string, string, string, string, string, string];
+    for (const dir of [gamma, delta, epsilon, zeta]) await ok(dir, 'vmfile', ['destroy', '-f']);
     const dry = await cache(alpha, 'prune', '--dry-run');
     const names = (dry.removed ?? []).map((entry) => entry.layer?.step.name);
     expect(names).toEqual(expect.arrayContaining(['setup', 'slow']));
