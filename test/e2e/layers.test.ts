@@ -197,7 +197,10 @@ describe('provisioning layers', () => {
     expect(pruned.removed?.map((entry) => entry.key).sort()).toEqual(dry.removed?.map((entry) => entry.key).sort());
     const after = await cache(alpha, 'list');
     expect(after.entries.every((entry) => entry.usedBy.length > 0)).toBe(true);
-    expect(after.entries.filter((entry) => entry.layer !== undefined).map((entry) => entry.layer?.step.name).sort()).toEqual(['setup', 'token']);
+    const ours = after.entries.filter((entry) => entry.layer !== undefined && entry.usedBy.some((user) => user.includes(alpha) || user.includes(beta)));
+    expect(ours.map((entry) => entry.layer?.step.name).sort()).toEqual(['setup', 'token']);
+    const left = new Set(after.entries.map((entry) => entry.key));
+    expect((dry.removed ?? []).filter((entry) => left.has(entry.key))).toEqual([]);
     // QEMU opens the machines' whole disk chains again: beta suspends and resumes.
     await ok(beta, 'vmfile', ['suspend']);
     expect((await ok(beta, 'vmup', [])).stderr).toContain('Resuming from saved memory');
