@@ -1,4 +1,5 @@
 /** vmfile destroy: stop the machine if it runs and remove its state; the box stays. A broken machine is cleared too. */
+import { counted } from '../ui/words.js';
 import type { ServiceContext } from '../instance/context.js';
 import { forEachMachine } from '../instance/fanout.js';
 import { pathExists } from '../store/exists.js';
@@ -36,7 +37,7 @@ export async function destroy(options: DestroyOptions, context: ServiceContext):
         await current.driver.destroy();
         return count;
       });
-      context.reporter.info(machine.name, `destroyed with its ${snapshots === 1 ? '1 snapshot' : `${snapshots} snapshots`} (the box is kept)`);
+      context.reporter.info(machine.name, `destroyed${snapshots === 0 ? '' : ` with its ${counted(snapshots, 'snapshot')}`} (the box is kept)`);
       return { machine: machine.name, outcome: 'destroyed', snapshots };
     },
     { parallel: false, succeeded: 'destroyed', retry: 'fix the failures above and run vmfile destroy again' },
