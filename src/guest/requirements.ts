@@ -148,13 +148,19 @@ async function waitReady(context: Omit<GuestContext, 'session' | 'stepsRun'>, pi
         progress(first.progress);
         await takeOver(session, machine.name, paths, state.user, machine.hostname, first.options);
       }
-    } finally {
+      const { login: _login, ...own } = state;
+      await writeMachineState(paths.state, own);
+      context.state = own;
+      await Promise.all([rm(paths.warmLoginKey, { force: true }), rm(paths.warmHostKey, { force: true })]);
+    } catch (error) {
       session.close();
+      throw error;
     }
-    const { login: _login, ...own } = state;
-    await writeMachineState(paths.state, own);
-    context.state = own;
-    await Promise.all([rm(paths.warmLoginKey, { force: true }), rm(paths.warmHostKey, { force: true })]);
+    // The rest of the start goes on over this session: it was opened against a pinned host
+    // key, and the take-over it carried succeeded. A second login would cost a key exchange
+    // (about 2 s under TCG); every later connection (vmssh, rsync) uses the machine's own
+    // login and pins the host key the take-over installed.
+    return session;
   }
   return waitFor(context, pid, [pinned], deadline, progress);
 }
