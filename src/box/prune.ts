@@ -5,12 +5,11 @@
  * that ran vmup or `vmfile lock --update` here); a project this host never saw cannot be
  * asked, and a lock file committed but not yet used here protects nothing.
  */
-import { readdir } from 'node:fs/promises';
 import { VmfileError } from '../errors.js';
-import { lockFilePath, machinePaths, machinesDir } from '../store/layout.js';
+import { lockFilePath, machinePaths } from '../store/layout.js';
 import { readLockFile } from '../store/lockfile.js';
 import { readMachineState } from '../store/machine.js';
-import { listProjects } from '../store/projects.js';
+import { listProjects, projectMachineNames } from '../store/projects.js';
 import { compareVersions } from '../vmfile/version.js';
 
 export interface BoxUse {
@@ -49,8 +48,7 @@ export async function boxesInUse(home: string): Promise<{ uses: BoxUse[]; warnin
       if (!(error instanceof VmfileError)) throw error;
       warnings.push(`${error.message}: the versions it pins are not known`);
     }
-    const machines = (await readdir(machinesDir(project), { withFileTypes: true }).catch(() => [])).filter((entry) => entry.isDirectory()).map((entry) => entry.name);
-    for (const machine of machines.sort()) {
+    for (const machine of await projectMachineNames(project)) {
       try {
         const state = await readMachineState(machinePaths(project, machine).state);
         if (state !== undefined) uses.push({ name: state.box.name, version: state.box.version, by: `machine "${machine}" of ${project}` });

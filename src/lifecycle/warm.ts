@@ -262,9 +262,14 @@ export async function removeWarmStates(home: string, box: { name: string; versio
   let removed = 0;
   for (const state of await listWarmStates(home)) {
     if (state.box.name !== box.name || state.box.version !== box.version) continue;
-    const paths = warmPaths(home, state.key);
-    await withLock(paths.lock, `the warm state of box ${box.name} ${box.version}`, 'remove it', () => rm(paths.dir, { recursive: true, force: true }));
+    await removeState(home, state.key, `the warm state of box ${box.name} ${box.version}`);
     removed++;
   }
   return removed;
+}
+
+/** Removes a whole state (or layer) under its lock; the caller knows no machine stands on it. */
+export async function removeState(home: string, key: string, what: string): Promise<void> {
+  const paths = warmPaths(home, key);
+  await withLock(paths.lock, what, 'remove it', () => rm(paths.dir, { recursive: true, force: true }));
 }

@@ -9,15 +9,15 @@
  * named their state. A machine whose disk cannot be read might stand on any of them, so
  * prune then removes nothing, and says why.
  */
-import { readdir, rm } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { BusyError, VmfileError } from '../errors.js';
-import { listWarmStates, type WarmSummary } from '../lifecycle/warm.js';
+import { listWarmStates, removeState, type WarmSummary } from '../lifecycle/warm.js';
 import { diskBase, qemuDriver } from '../driver/qemu.js';
 import { pathExists } from '../store/exists.js';
-import { machinePaths, machinesDir, warmPaths, warmStatesDir } from '../store/layout.js';
+import { machinePaths, warmPaths, warmStatesDir } from '../store/layout.js';
 import { withLock } from '../store/lock.js';
-import { listProjects } from '../store/projects.js';
+import { listProjects, projectMachineNames } from '../store/projects.js';
 
 export interface CacheEntry extends WarmSummary {
   /** Machines that stand on it, for people: 'machine "web" of /src/app'. */
@@ -39,8 +39,7 @@ export async function listCache(home: string): Promise<CacheListing> {
   const unknown: string[] = [];
   const { projects } = await listProjects(home);
   for (const { project } of projects) {
-    const machines = (await readdir(machinesDir(project), { withFileTypes: true }).catch(() => [])).filter((entry) => entry.isDirectory()).map((entry) => entry.name);
-    for (const machine of machines.sort()) {
+    for (const machine of await projectMachineNames(project)) {
       const who = `machine "${machine}" of ${project}`;
       const overlay = machinePaths(project, machine).overlay;
       if (!(await pathExists(overlay))) continue;
@@ -88,10 +87,7 @@ export async function pruneCache(home: string, options: { dryRun: boolean }): Pr
   const unused = listing.unknown.length > 0 ? [] : listing.entries.filter((entry) => entry.usedBy.length === 0);
   const cleared: string[] = [];
   if (!options.dryRun) {
-    for (const entry of unused) {
-      const paths = warmPaths(home, entry.key);
-      await withLock(paths.lock, `the cached state ${entry.key}`, 'remove it', () => rm(paths.dir, { recursive: true, force: true }));
-    }
+    for (const entry of unused) await removeState(home, entry.key, `the cached state ${entry.key}`);
     for (const key of listing.unfinished) {
       const partial = warmPaths(home, key, true);
       const gone = await withLock(partial.lock, `the cached state ${key}`, 'clear what a killed vmfile left', async () => {

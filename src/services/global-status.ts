@@ -3,10 +3,8 @@
  * the project index (store/projects.ts) and each project's own records. No Vmfile is
  * loaded: listing machines must not run every project's code.
  */
-import { readdir } from 'node:fs/promises';
 import { inspect, listedPorts, type ListedPort, type MachineStatusName } from '../instance/inspect.js';
-import { machinesDir } from '../store/layout.js';
-import { listProjects } from '../store/projects.js';
+import { listProjects, projectMachineNames } from '../store/projects.js';
 
 export interface GlobalEntry {
   project: string;
@@ -21,8 +19,7 @@ export async function globalStatus(options: { home: string }): Promise<{ machine
   const { projects, pruned } = await listProjects(options.home);
   const machines: GlobalEntry[] = [];
   for (const { project, vmfile } of projects) {
-    const names = (await readdir(machinesDir(project), { withFileTypes: true }).catch(() => [])).filter((entry) => entry.isDirectory()).map((entry) => entry.name);
-    for (const name of names.sort()) {
+    for (const name of await projectMachineNames(project)) {
       const current = await inspect(project, name);
       if (current.status === 'not created') continue;
       machines.push({

@@ -47,3 +47,9 @@ export async function listProjects(home: string): Promise<{ projects: ProjectEnt
   }
   return { projects: projects.sort((a, b) => a.project.localeCompare(b.project)), pruned };
 }
+
+/** The names of a project's machines: the directories under its .vmfile/machines, sorted; none when it has none. */
+export async function projectMachineNames(project: string): Promise<string[]> {
+  const entries = await readdir(machinesDir(project), { withFileTypes: true }).catch(() => []);
+  return entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name).sort();
+}
