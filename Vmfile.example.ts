@@ -24,9 +24,11 @@ export default defineVm({
   // firmware: 'uefi',
   // Seconds to wait for SSH after QEMU starts before giving up (default 300).
   bootTimeout: 300,
-  // Start a new machine from the box's saved running state instead of booting it
-  // (default false). The first machine of this shape makes that state with one boot.
-  warmStart: false,
+  // Start a new machine from the box's saved running state instead of booting it, and
+  // keep the first once steps as cached layers. Unset: wherever that can apply (a box
+  // that boots its kernel, under vmfile's QEMU, without a live folder). The first
+  // machine of a shape makes the state with one boot; false always boots.
+  // warmStart: false,
   // Where it runs: vmfile's own QEMU (the default), or a libvirt host, this one or a lab
   // server: { type: 'libvirt', uri: 'qemu+ssh://me@lab/system', pool: 'default' }.
   // In `defaults`, hosts: [URI, ...] spreads the machines over several hosts.

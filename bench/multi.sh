@@ -14,12 +14,12 @@ vmfile() { node "$root/bin/vmfile.js" "$@"; }
 mkdir -p "$work/one/shared" "$work/two"
 cat > "$work/one/Vmfile.ts" <<'VMFILE'
 import { defineVm } from 'vmfile';
-export default defineVm({ box: 'debian-12', cpus: 1, memory: '1GiB', disk: '4GiB', folders: [{ host: 'shared', guest: '/shared' }] });
+export default defineVm({ box: 'debian-12', cpus: 1, memory: '1GiB', disk: '4GiB', warmStart: false, folders: [{ host: 'shared', guest: '/shared' }] });
 VMFILE
 cat > "$work/two/Vmfile.ts" <<'VMFILE'
 import { defineVm } from 'vmfile';
 export default defineVm({
-  defaults: { box: 'debian-12', cpus: 1, memory: '1GiB', disk: '4GiB', folders: [] },
+  defaults: { box: 'debian-12', cpus: 1, memory: '1GiB', disk: '4GiB', folders: [], warmStart: false },
   machines: { web: { network: { ip: '10.10.0.11' } }, db: { network: { ip: '10.10.0.12' } } },
 });
 VMFILE

@@ -12,7 +12,7 @@ trap 'cd "$work" && node "$root/bin/vmfile.js" destroy -f >/dev/null 2>&1; rm -r
 cd "$work"
 cat > Vmfile.ts <<'VMFILE'
 import { defineVm } from 'vmfile';
-export default defineVm({ box: 'debian-12', cpus: 2, memory: '1GiB', disk: '4GiB', folders: [] });
+export default defineVm({ box: 'debian-12', cpus: 2, memory: '1GiB', disk: '4GiB', folders: [], warmStart: false });
 VMFILE
 vmfile() { node "$root/bin/vmfile.js" "$@"; }
 . "$root/bench/lib.sh"

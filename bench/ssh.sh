@@ -14,7 +14,7 @@ trap 'cd "$work" && node "$root/bin/vmfile.js" destroy -f >/dev/null 2>&1; rm -r
 cd "$work"
 cat > Vmfile.ts <<VMFILE
 import { defineVm } from 'vmfile';
-export default defineVm({ box: 'debian-12', cpus: 2, memory: '1GiB', folders: [] });
+export default defineVm({ box: 'debian-12', cpus: 2, memory: '1GiB', folders: [], warmStart: false });
 VMFILE
 node "$root/bin/vmfile.js" up --no-provision >/dev/null 2>&1
 node "$root/bin/vmfile.js" ssh-config > ssh-config

@@ -24,7 +24,7 @@ trap 'pkill -f "$work/bare" 2>/dev/null || true; cd "$work/project" 2>/dev/null 
 mkdir -p "$work/project"; cd "$work/project"
 cat > Vmfile.ts <<VMFILE
 import { defineVm } from 'vmfile';
-export default defineVm({ box: 'debian-12', cpus: 2, memory: '$memory', disk: '4GiB', folders: [] });
+export default defineVm({ box: 'debian-12', cpus: 2, memory: '$memory', disk: '4GiB', folders: [], warmStart: false });
 VMFILE
 node "$root/bin/vmfile.js" up --no-provision >/dev/null 2>&1
 m=.vmfile/machines/default

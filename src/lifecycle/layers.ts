@@ -60,7 +60,7 @@ export async function startingStateFor(
   context: ServiceContext,
 ): Promise<StartingState | undefined> {
   const { machine, box, folders } = plan;
-  if (!machine.warmStart) return undefined;
+  if (machine.warmStart === false) return undefined;
   const reason =
     machine.provider.type !== 'qemu' ? `it runs on ${machine.provider.type}, which has no warm states yet`
     : boot !== 'kernel' ? 'its box boots with its own firmware'
@@ -68,7 +68,8 @@ export async function startingStateFor(
     : folders.some((folder) => folder.type !== 'rsync') ? 'it has a live (virtiofs or 9p) folder, a device the saved state does not have'
     : undefined;
   if (reason !== undefined) {
-    context.reporter.notice(`machine "${machine.name}" boots from scratch although warmStart is set: ${reason}`);
+    // Said only to a Vmfile that asked for it: by default such a machine simply boots.
+    if (machine.warmStart === true) context.reporter.notice(`machine "${machine.name}" boots from scratch although warmStart is set: ${reason}`);
     return undefined;
   }
   const shape: WarmShape = { cpus: machine.cpus, memory: machine.memory, disk: machine.disk, accel, boot, privateNic: machine.privateIp !== undefined };

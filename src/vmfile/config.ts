@@ -37,8 +37,11 @@ export interface MachineConfig {
   firmware?: 'bios' | 'uefi';
   /** Seconds to wait for SSH after QEMU starts. */
   bootTimeout: number;
-  /** A new machine starts from a warm state of its box where it can (lifecycle/warm.ts). */
-  warmStart: boolean;
+  /**
+   * A new machine starts from a warm state of its box where it can (lifecycle/warm.ts):
+   * 'auto' unless the Vmfile says true (then a machine that cannot is told why) or false.
+   */
+  warmStart: boolean | 'auto';
   /** Where it runs: vmfile's own QEMU, or one libvirt host (driver/libvirt/), placed already when the Vmfile names several. */
   provider: MachineProvider;
   provision: ProvisionStep[];
@@ -112,7 +115,7 @@ function toMachine(name: string, vm: MachineOutput, defaultHostname: string, pro
     accel: vm.accel,
     ...(vm.firmware === undefined ? {} : { firmware: vm.firmware }),
     bootTimeout: vm.bootTimeout,
-    warmStart: vm.warmStart,
+    warmStart: vm.warmStart ?? 'auto',
     provider: placed(vm.provider, placement),
     provision: vm.provision.map(normalizeStep),
     ports: vm.ports,

@@ -211,8 +211,11 @@ export const machineSchema = z.strictObject({
   accel: z.enum(['auto', 'kvm', 'tcg'], { error: 'expected "auto", "kvm" or "tcg"' }).default('auto'),
   /** For boxes that boot themselves: 'bios' (SeaBIOS) or 'uefi' (OVMF). Default: what the box records. */
   firmware: z.enum(['bios', 'uefi'], { error: 'expected "bios" or "uefi"' }).optional(),
-  /** Start a new machine from a warm state of its box (saved running state) instead of booting it. */
-  warmStart: z.boolean({ error: 'expected true or false' }).default(false),
+  /**
+   * Start a new machine from a warm state of its box (saved running state) instead of
+   * booting it. Unset: wherever a warm start can apply (lifecycle/layers.ts says where not).
+   */
+  warmStart: z.boolean({ error: 'expected true or false' }).optional(),
   /** Where the machine runs: vmfile's own QEMU (the default), or a libvirt host, local or remote. */
   provider: providerSchema.default({ type: 'qemu' }),
   bootTimeout: z

@@ -81,8 +81,10 @@ export function cli(bin: 'vmfile' | 'vmup' | 'vmssh' | 'vmhalt', args: readonly 
 /**
  * The machine shape of the tests that are not about booting. They start from the warm
  * state of this shape (lifecycle/warm.ts), which the first of them makes once in the test
- * store: about 10 s to SSH instead of about 70 s for a cold boot under TCG. Tests about
- * booting (kill, faults at boot, firmware, multi, libvirt) stay cold.
+ * store: about 10 s to SSH instead of about 70 s for a cold boot under TCG. Warm start is
+ * the default, but a test says so, since its shape is what shares the state. Tests about
+ * booting (kill, faults at boot, multi, reproducible) say warmStart: false; firmware and
+ * libvirt machines cannot start warm.
  */
 export const WARM_SHAPE = "cpus: 2, memory: '1GiB', disk: '4GiB', warmStart: true";
 

@@ -120,6 +120,8 @@ export default defineVm({
   box: 'debian-12',
   cpus: 1,
   memory: '512MiB',
+  // The faults are in the boot of a machine: it boots, it does not start warm.
+  warmStart: false,
   provision: [
     { name: 'marker', shell: 'echo ran >> /root/marker-runs' },
     { name: 'slow', shell: 'echo slow-start; sleep 10; touch /root/slow-done' },

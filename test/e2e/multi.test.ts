@@ -61,7 +61,7 @@ describe('two machines: private network, ports, synced folders', () => {
     busy = net.createServer().listen(busyPort, '127.0.0.1');
     project = await makeProject(`import { defineVm } from 'vmfile';
 export default defineVm({
-  defaults: { box: 'debian-12', cpus: 1, memory: '768MiB', disk: '4GiB', folders: [] },
+  defaults: { box: 'debian-12', cpus: 1, memory: '768MiB', disk: '4GiB', folders: [], warmStart: false },
   machines: {
     web: {
       primary: true,

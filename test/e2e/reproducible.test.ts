@@ -41,7 +41,7 @@ async function sha256(path: string): Promise<string> {
 }
 
 const vmfile = (box: string, provision = '[]') => `import { defineVm } from 'vmfile';
-export default defineVm({ box: '${box}', cpus: 2, memory: '1GiB', disk: '4GiB', provision: ${provision} });
+export default defineVm({ box: '${box}', cpus: 2, memory: '1GiB', disk: '4GiB', warmStart: false, provision: ${provision} });
 `;
 
 interface LockJson {

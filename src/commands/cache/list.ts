@@ -16,7 +16,7 @@ export default class CacheList extends VmfileCommand {
       return;
     }
     for (const problem of listing.unknown) this.context().reporter.notice(`could not read the disk of ${problem}`);
-    if (listing.entries.length === 0) this.log('nothing cached (warmStart: true in a Vmfile makes a warm state, and layers for its first once steps)');
+    if (listing.entries.length === 0) this.log('nothing cached (the first machine of a shape that starts warm makes a warm state, and layers for its first once steps)');
     for (const entry of listing.entries) {
       this.log(describeEntry(entry));
       for (const user of entry.usedBy) this.log(`  used by ${user}`);

@@ -48,7 +48,7 @@ describe('parseVmfile defaults', () => {
           hostname: 'web',
           accel: 'auto',
           bootTimeout: 300,
-          warmStart: false,
+          warmStart: 'auto',
           provider: { type: 'qemu' },
           provision: [],
           ports: [],
@@ -67,6 +67,13 @@ describe('parseVmfile defaults', () => {
 
   test('an explicit hostname wins over the directory name', () => {
     expect(machineOf({ box: 'debian-12', hostname: 'db1' }, '/home/me/My Project').hostname).toBe('db1');
+  });
+
+  test('warmStart is "auto" unless the Vmfile says true or false, in defaults or per machine', () => {
+    expect(machineOf({ box: 'debian-12', warmStart: true }).warmStart).toBe(true);
+    expect(machineOf({ box: 'debian-12', warmStart: false }).warmStart).toBe(false);
+    const project = parseVmfile({ defaults: { box: 'debian-12', warmStart: false }, machines: { a: {}, b: { warmStart: true } } }, VMFILE, '/p');
+    expect(project.machines.map((machine) => machine.warmStart)).toEqual([false, true]);
   });
 
   test('sizes are converted to bytes', () => {
