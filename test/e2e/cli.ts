@@ -73,7 +73,9 @@ export function cli(bin: 'vmfile' | 'vmup' | 'vmssh' | 'vmhalt', args: readonly 
     child.once('error', reject);
     child.once('close', (code, signal) => {
       clearTimeout(timer);
-      resolvePromise({ code: code ?? -1, ...(signal === null ? {} : { signal }), stdout, stderr, seconds: (performance.now() - started) / 1000 });
+      const seconds = (performance.now() - started) / 1000;
+      if (process.env['VMFILE_E2E_VERBOSE'] === '1') process.stderr.write(`[e2e] ${bin} ${args.join(' ')}: exit ${signal ?? code} after ${seconds.toFixed(1)} s\n`);
+      resolvePromise({ code: code ?? -1, ...(signal === null ? {} : { signal }), stdout, stderr, seconds });
     });
   });
 }

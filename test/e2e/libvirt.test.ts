@@ -140,11 +140,12 @@ describe('the libvirt provider', () => {
       expect(refused.stderr).toContain(`machine "far" is on a host that does not answer (libvirt host ${host.remoteUri} cannot be reached`);
       expect(refused.stderr).toContain('once its host answers again');
       await host.startSsh();
-      // Up again: each machine comes back on the host it was created on (one on each is enough).
-      await ok('vmup', 'near', 'far');
+      // Up again: the machine comes back on the host it was created on (the remote one is
+      // enough; a second boot here would only cost CI time).
+      await ok('vmup', 'far');
       const again = await statuses();
       expect(again['far']?.libvirt?.host).toBe(host.remoteLabel);
-      for (const name of ['near', 'far']) expect(await guest(name, 'cat /home/vm/mark')).toBe('provisioned');
+      expect(await guest('far', 'cat /home/vm/mark')).toBe('provisioned');
       // The network outlives halts: it goes only with the last machine on it.
       expect(await networks()).toHaveLength(1);
 
