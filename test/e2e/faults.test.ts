@@ -102,7 +102,7 @@ describe('bad input is refused before anything boots', () => {
 
 describe('faults with a real guest', () => {
   it('SSH never ready within bootTimeout: console tail shown, machine left inspectable, next vmup recovers', async () => {
-    const dir = await project(vm(`cpus: 1, warmStart: false, bootTimeout: 3`));
+    const dir = await project(vm(`cpus: 2, warmStart: false, bootTimeout: 3`));
     const result = await cli('vmup', [], { cwd: dir });
     expect(result.code, explain(result)).toBe(1);
     expect(result.stderr).toContain('machine "default": SSH not ready after 3 s');
@@ -116,7 +116,7 @@ describe('faults with a real guest', () => {
     expect(existsSync(join(dir, '.vmfile/machines/default/overlay.qcow2'))).toBe(true);
     // The first boot was cut off, maybe before cloud-init's files reached the disk: the
     // next vmup has cloud-init set the machine up again instead of booting a broken one.
-    await writeFile(join(dir, 'Vmfile.ts'), vm('cpus: 1, warmStart: false'));
+    await writeFile(join(dir, 'Vmfile.ts'), vm('cpus: 2, warmStart: false'));
     const again = await cli('vmup', [], { cwd: dir });
     expect(again.code, explain(again)).toBe(0);
     expect(again.stderr).toContain('its first boot did not finish');
