@@ -21,6 +21,7 @@ import { z } from 'zod';
 import type { InstalledBox } from '../box/store.js';
 import { loadSeedTemplates, renderSeed, writeSeed } from '../cloudinit/seed.js';
 import { qemuDriver, qemuVersion } from '../driver/qemu.js';
+import { CLOUD_INIT_WAIT } from '../provision/runner.js';
 import type { Accel, Driver, StartSpec } from '../driver/driver.js';
 import { ConfigError, GuestError } from '../errors.js';
 import { SshTimeout, waitForSsh, type SshTarget } from '../ssh/client.js';
@@ -168,8 +169,8 @@ async function makeWarmState(home: string, key: string, box: InstalledBox, shape
     });
     try {
       progress('waiting for cloud-init to finish');
-      // 0: done; 2: done with recoverable errors. Either way nothing is still running.
-      await session.exec('cloud-init status --wait >/dev/null 2>&1; sudo -n sync');
+      // Whatever cloud-init's verdict, nothing of it is still running.
+      await session.exec(`(${CLOUD_INIT_WAIT}); sudo -n sync`);
     } finally {
       session.close();
     }

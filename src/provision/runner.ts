@@ -95,19 +95,23 @@ export async function runSteps(steps: readonly ProvisionStep[], mode: ProvisionM
 }
 
 /**
- * SSH answers while cloud-init's config and final stages still run (measured: 5-7 s
- * more on a first boot under TCG); steps wait for them so they never race it for apt
- * or users. A box without cloud-init answers at once. cloud-init's last stage writes
- * its result file with the errors it met; when that says none, cloud-init is done and
- * its own status command, a Python start of several seconds under TCG, is not needed
- * (a machine started from a warm state has the file from the generic boot).
+ * A guest command that returns once cloud-init is done: at once without cloud-init;
+ * at once when its last stage's result file lists no error (a machine started from a
+ * warm state has the file from the generic boot), sparing `cloud-init status`, a
+ * Python start of several seconds under TCG; else that command's wait and exit code
+ * (0 done, 2 done with recoverable errors, 1 failed).
  */
-const CLOUD_INIT_WAIT = [
+export const CLOUD_INIT_WAIT = [
   'command -v cloud-init >/dev/null 2>&1 || exit 0',
   `grep -qs '"errors": \\[\\]' /run/cloud-init/result.json && exit 0`,
   'cloud-init status --wait >/dev/null 2>&1',
 ].join('; ');
 
+/**
+ * SSH answers while cloud-init's config and final stages still run (measured: 5-7 s
+ * more on a first boot under TCG); steps wait for them so they never race it for apt
+ * or users.
+ */
 async function waitForCloudInit(context: ProvisionContext): Promise<void> {
   const phase = context.reporter.phase(context.machine, 'Waiting for cloud-init to finish');
   const code = await context.session.exec(CLOUD_INIT_WAIT);
