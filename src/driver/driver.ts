@@ -15,7 +15,7 @@ import type { InstalledBox } from '../box/store.js';
 import { UserError } from '../errors.js';
 import type { Phase } from '../ui/reporter.js';
 import type { PlannedFolder } from '../folders/plan.js';
-import type { PortForward } from '../store/machine.js';
+import type { BootIdLocation, PortForward } from '../store/machine.js';
 import type { Accel } from '../qemu/host.js';
 import type { PortSpec } from '../vmfile/schema.js';
 import type { MachineBoot } from '../vmfile/boot.js';
@@ -48,6 +48,11 @@ export interface StartSpec {
    * booting; the disk must have been created over that state's disk (create's `base`).
    */
   fromWarmState?: string;
+  /**
+   * With fromWarmState: where that memory holds the guest kernel's boot ID. A new one is
+   * written there before the guest runs, so no two machines from one state share it.
+   */
+  bootId?: BootIdLocation;
   /**
    * The VM generation ID the guest sees (a GUID). A guest started from saved state
    * with another ID than it was saved with is told so and reseeds its RNG; kept for

@@ -29,20 +29,23 @@ export async function saveStateToFile(qmp: QmpClient, file: string, options: { t
   await waitForMigration(qmp, 'save the machine\'s state', options);
 }
 
-/** In a QEMU started with `-incoming defer`: reads the state from `file`, then continues the guest. */
-export async function loadStateFromFile(qmp: QmpClient, file: string, options: { timeoutMs: number }): Promise<void> {
+/**
+ * In a QEMU started with `-incoming defer`: reads the state from `file`, runs
+ * `beforeContinue` while the guest is still paused, then continues the guest.
+ */
+export async function loadStateFromFile(qmp: QmpClient, file: string, options: { timeoutMs: number; beforeContinue?: () => Promise<void> }): Promise<void> {
   await qmp.execute('migrate-incoming', { uri: `exec:${shellCommand(['dd', `if=${file}`, 'bs=1M', 'status=none'])}` });
   await waitForMigration(qmp, 'load the saved state', options);
   // The stream carries the run state it was saved in (paused, see saveStateToFile), and
-  // QEMU takes it on once loaded: continue the guest then.
+  // QEMU takes it on once loaded.
   const deadline = Date.now() + 10_000;
   for (;;) {
-    const { status, running } = await qmp.execute<{ status?: string; running?: boolean }>('query-status', {});
-    if (running === true) return;
+    const { status } = await qmp.execute<{ status?: string }>('query-status', {});
     if (status !== 'inmigrate') break;
     if (Date.now() > deadline) throw new Error(`QEMU loaded the saved state but stayed in state ${status}`);
     await sleep(10);
   }
+  await options.beforeContinue?.();
   await qmp.execute('cont', {});
 }
 

@@ -18,6 +18,7 @@ import { startNetwork } from '../network/project-hub.js';
 import { qemuArgs } from '../qemu/argv.js';
 import { bootSpec } from './qemu-boot.js';
 import { loadStateFromFile, saveStateToFile } from './qemu-migration.js';
+import { replaceBootId } from './qemu-boot-id.js';
 import { convertImage, createOverlay, imageInfo, listSnapshots, snapshotOffline, type DiskSnapshot } from '../qemu/img.js';
 import { killProcess, launchQemu, waitForExit } from '../qemu/process.js';
 import { qemuPid } from './qemu-pid.js';
@@ -25,7 +26,7 @@ import { QmpClient } from '../qmp/client.js';
 import { hmpQuiet, withQmp } from '../qmp/session.js';
 import { closeSshMaster } from '../ssh/master.js';
 import { SUSPEND_SNAPSHOT, socketPath, type MachinePaths } from '../store/layout.js';
-import { readMachineState, withoutRuntime, writeMachineState } from '../store/machine.js';
+import { readMachineState, withoutRuntime, writeMachineState, type BootIdLocation } from '../store/machine.js';
 import { ensureSocketDir } from '../store/socket-dir.js';
 import { formatSize } from '../vmfile/size.js';
 import { snapshotTaken, snapshotWithoutMemory, unknownSnapshot, type Driver, type Snapshot, type StartSpec, type Started, type StopOptions } from './driver.js';
@@ -104,6 +105,11 @@ class QemuDriver implements Driver {
     // The free SSH port is found by binding and releasing it; another program can take
     // it in between, so a failed forward is retried on a new port.
     const privateNetwork = spec.privateNetwork === undefined ? undefined : { socket: await this.switchFor(spec.privateNetwork), mac: spec.privateNetwork.mac };
+    const bootId = spec.fromWarmState === undefined ? undefined : spec.bootId;
+    if (bootId !== undefined) {
+      await ensureSocketDir(this.paths.gdbSocket);
+      await rm(this.paths.gdbSocket, { force: true });
+    }
     for (let attempt = 1; ; attempt++) {
       const sshPort = await freePort();
       const args = qemuArgs({
@@ -121,6 +127,7 @@ class QemuDriver implements Driver {
         ...(spec.fromSavedState ? { loadvm: SUSPEND_SNAPSHOT } : {}),
         ...(spec.fromWarmState === undefined ? {} : { incoming: true }),
         ...(spec.generation === undefined ? {} : { generation: spec.generation }),
+        ...(bootId === undefined ? {} : { gdbSocket: this.paths.gdbSocket }),
         virtiofs,
         ninep,
         ...(privateNetwork === undefined ? {} : { privateNetwork }),
@@ -129,7 +136,7 @@ class QemuDriver implements Driver {
         const pid = await launchQemu(args, this.paths.pidFile);
         const qmp = await QmpClient.connect(this.paths.qmpSocket);
         try {
-          if (spec.fromWarmState !== undefined) await this.loadWarmState(pid, qmp, spec.fromWarmState);
+          if (spec.fromWarmState !== undefined) await this.loadWarmState(pid, qmp, spec.fromWarmState, bootId);
         } finally {
           qmp.close();
         }
@@ -142,15 +149,15 @@ class QemuDriver implements Driver {
     }
   }
 
-  /** A QEMU that cannot load the state is stopped: it would wait for a stream forever. */
   /** vmfile's switch for the project's network, or (no project) a socket no switch will ever answer on. */
   private async switchFor(network: NonNullable<StartSpec['privateNetwork']>): Promise<string> {
     return network.project === undefined ? socketPath(this.paths.dir, 'no-network.sock') : startNetwork(network.project);
   }
 
-  private async loadWarmState(pid: number, qmp: QmpClient, file: string): Promise<void> {
+  /** A QEMU that cannot load the state is stopped: it would wait for a stream forever. */
+  private async loadWarmState(pid: number, qmp: QmpClient, file: string, bootId: BootIdLocation | undefined): Promise<void> {
     try {
-      await loadStateFromFile(qmp, file, { timeoutMs: 120_000 });
+      await loadStateFromFile(qmp, file, { timeoutMs: 120_000, ...(bootId === undefined ? {} : { beforeContinue: async () => void (await replaceBootId(qmp, this.paths.gdbSocket, bootId)) }) });
     } catch (error) {
       killProcess(pid, 'SIGKILL');
       await waitForExit(pid, this.paths.overlay, 5000);

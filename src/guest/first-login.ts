@@ -113,8 +113,17 @@ cat >/etc/ssh/ssh_host_ed25519_key
 printf '%s\\n' "$host_public" >/etc/ssh/ssh_host_ed25519_key.pub
 chmod 0644 /etc/ssh/ssh_host_ed25519_key.pub
 if [ -n "$machine_id" ]; then
+  old_id=$(cat /etc/machine-id 2>/dev/null || true)
+  case $old_id in *[!0-9a-f]*) old_id= ;; esac
   printf '%s\\n' "$machine_id" >/etc/machine-id
   if [ -f /var/lib/dbus/machine-id ] && [ ! -L /var/lib/dbus/machine-id ]; then printf '%s\\n' "$machine_id" >/var/lib/dbus/machine-id; fi
+  # journald files its journal under the machine-id and stamps each entry with the boot
+  # ID, both read once at its start: the journal so far moves to the new machine-id, and
+  # journald starts again (not waited for) to take on both new IDs.
+  for dir in /var/log/journal /run/log/journal; do
+    if [ -n "$old_id" ] && [ -d "$dir/$old_id" ] && [ ! -e "$dir/$machine_id" ]; then mv "$dir/$old_id" "$dir/$machine_id"; fi
+  done
+  if [ -d /run/systemd/system ]; then systemctl --no-block restart systemd-journald.service 2>/dev/null || true; fi
 fi
 if [ -n "$nic_from" ]; then
   # The NIC's MAC came with the saved memory; the machine's own is what its network knows.

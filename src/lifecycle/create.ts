@@ -50,7 +50,7 @@ export async function createMachine(machine: MachineConfig, box: InstalledBox, p
     user: box.metadata.user,
     ...(machine.provider.type === 'libvirt' ? { provider: libvirtPlacement(machine.provider, paths.dir, machine.name) } : {}),
     ...(box.metadata.firstLogin === 'vagrant-insecure-key' ? { login: 'vagrant-insecure-key' as const } : {}),
-    ...(warm === undefined ? {} : { login: 'warm-state' as const, warmMemory: warm.paths.memory }),
+    ...(warm === undefined ? {} : { login: 'warm-state' as const, warmMemory: warm.paths.memory, ...(warm.record.bootId === undefined ? {} : { warmBootId: warm.record.bootId }) }),
   };
   await writeMachineState(paths.state, state);
   return state;

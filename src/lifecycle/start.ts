@@ -128,15 +128,15 @@ async function boot(plan: MachinePlan, current: Instance, options: StartOptions,
   // A machine made over a warm state keeps a VM generation ID device for its life.
   const generation = state.launch?.generation ?? (state.warmMemory === undefined ? undefined : randomUUID());
   const launch = { cpus: machine.cpus, memory: machine.memory, boot: bootWith, ...(generation === undefined ? {} : { generation }) };
-  const warmMemory = state.warmMemory;
+  const { warmMemory, warmBootId } = state;
   const shape = `${accel.accel}, ${bootWith === 'kernel' ? '' : `${bootWith.toUpperCase()}, `}${counted(machine.cpus, 'CPU')}, ${formatSize(machine.memory)}`;
   const title = warmMemory === undefined ? `Starting QEMU (${shape})` : `Starting QEMU from the warm state (${shape})`;
   // Loaded at most once: from here on the disk goes on from it, so a later start boots.
-  const { warmMemory: _once, ...rest } = state;
+  const { warmMemory: _once, warmBootId: _its, ...rest } = state;
   state = { ...rest, launch };
   await writeMachineState(paths.state, state);
   const started = await inPhase(reporter, machine.name, title, async () =>
-    driver.start({ ...(await startSpec(plan, options.project, accel.accel, launch, folders, false, context)), ...(warmMemory === undefined ? {} : { fromWarmState: warmMemory }) }),
+    driver.start({ ...(await startSpec(plan, options.project, accel.accel, launch, folders, false, context)), ...(warmMemory === undefined ? {} : { fromWarmState: warmMemory, ...(warmBootId === undefined ? {} : { bootId: warmBootId }) }) }),
   );
   const booted = { ...state, sshPort: started.sshPort, forwards: started.forwards, accel: accel.accel, bootedAt: new Date().toISOString(), launch, folders, starting: 'boot' as const };
   await writeMachineState(paths.state, booted);

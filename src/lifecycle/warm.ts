@@ -21,6 +21,7 @@ import { z } from 'zod';
 import type { InstalledBox } from '../box/store.js';
 import { loadSeedTemplates, renderSeed, writeSeed } from '../cloudinit/seed.js';
 import { qemuDriver, qemuVersion } from '../driver/qemu.js';
+import { BOOT_ID_PROBE, parseBootIdLocation } from '../guest/boot-id.js';
 import { CLOUD_INIT_WAIT } from '../provision/runner.js';
 import type { Accel, Driver, StartSpec } from '../driver/driver.js';
 import { ConfigError, GuestError } from '../errors.js';
@@ -28,6 +29,7 @@ import { SshTimeout, waitForSsh, type SshTarget } from '../ssh/client.js';
 import { generateKeyPair, publicKeyBlob, readPublicKey } from '../ssh/keys.js';
 import { writeJsonAtomic } from '../store/json.js';
 import { warmPaths, warmStatesDir, type MachinePaths, type WarmPaths } from '../store/layout.js';
+import { bootIdLocationSchema, type BootIdLocation } from '../store/machine.js';
 import { WARM_PRIVATE_MAC } from '../network/address.js';
 import { withLock } from '../store/lock.js';
 import { inPhase, type Reporter } from '../ui/reporter.js';
@@ -59,6 +61,8 @@ const warmRecordSchema = z.strictObject({
   user: z.string(),
   /** The VM generation ID the state was saved with; every machine started from it gets another. */
   generation: z.string().uuid(),
+  /** Where the saved memory holds the kernel's boot ID; absent when the guest did not show it, and then machines from the state share it. */
+  bootId: bootIdLocationSchema.optional(),
   createdAt: z.string(),
   /** A provisioning layer (lifecycle/layers.ts): the state `parent` after one step ran in it. */
   layer: z.strictObject({ parent: z.string().regex(/^[0-9a-f]{32}$/), step: z.strictObject({ id: z.string(), name: z.string(), hash: z.string() }) }).optional(),
@@ -77,7 +81,13 @@ export async function ensureWarmState(home: string, box: InstalledBox, shape: Wa
   const key = warmKey(box, shape, qemu);
   const title = `Making a warm state of box ${box.metadata.name} (${counted(shape.cpus, 'CPU')}, ${formatSize(shape.memory)}): one generic boot, reused by every new machine of this shape`;
   return ensureState(home, key, `the warm state of box ${box.metadata.name}`, options.bootTimeout * 1000 + 180_000, () =>
-    inPhase(options.reporter, options.machine, title, (phase) => makeWarmState(home, key, box, shape, qemu, options.bootTimeout, (text) => phase.progress(text))),
+    inPhase(options.reporter, options.machine, title, async (phase) => {
+      const state = await makeWarmState(home, key, box, shape, qemu, options.bootTimeout, (text) => phase.progress(text));
+      if (state.record.bootId === undefined) {
+        options.reporter.notice(`box ${box.metadata.name}: its kernel did not show where it keeps its boot ID, so machines started from this warm state share /proc/sys/kernel/random/boot_id`);
+      }
+      return state;
+    }),
   );
 }
 
@@ -167,10 +177,13 @@ async function makeWarmState(home: string, key: string, box: InstalledBox, shape
     }).catch((error: unknown) => {
       throw error instanceof SshTimeout ? new GuestError(`the warm state's generic machine did not answer SSH within ${bootTimeout} s (${error.lastError})`, { hint: `its console: ${paths.serialLog}` }) : error;
     });
+    let bootId: BootIdLocation | undefined;
     try {
       progress('waiting for cloud-init to finish');
       // Whatever cloud-init's verdict, nothing of it is still running.
       await session.exec(`(${CLOUD_INIT_WAIT}); sudo -n sync`);
+      let probed = '';
+      if ((await session.exec(BOOT_ID_PROBE, { onStdout: (chunk) => void (probed += chunk) })) === 0) bootId = parseBootIdLocation(probed);
     } finally {
       session.close();
     }
@@ -183,6 +196,7 @@ async function makeWarmState(home: string, key: string, box: InstalledBox, shape
       qemu,
       user: box.metadata.user,
       generation,
+      ...(bootId === undefined ? {} : { bootId }),
       createdAt: new Date().toISOString(),
     });
   } catch (error) {

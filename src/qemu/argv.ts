@@ -36,6 +36,8 @@ export interface LaunchSpec {
    * than the one it was saved with is told so, and Linux reseeds its RNG at once.
    */
   generation?: string;
+  /** QEMU's gdbstub on this Unix socket (a warm start writes the guest's boot ID through it). */
+  gdbSocket?: string;
   /** virtiofs shares: each served by a virtiofsd listening on `socket`. */
   virtiofs?: readonly { tag: string; socket: string }[];
   /** Second NIC on the Vmfile's private network: a stream to vmfile's switch (src/network/hub.ts). */
@@ -104,6 +106,7 @@ export function qemuArgs(spec: LaunchSpec): string[] {
     '-device', 'virtio-rng-pci',
     ...(spec.generation === undefined ? [] : ['-device', `vmgenid,guid=${spec.generation}`]),
     '-qmp', `unix:${escapeOption(spec.qmpSocket)},server=on,wait=off`,
+    ...(spec.gdbSocket === undefined ? [] : ['-gdb', `unix:${escapeOption(spec.gdbSocket)},server=on,wait=off`]),
     '-serial', `file:${spec.serialLog}`,
     '-display', 'none',
     '-daemonize',

@@ -12,6 +12,14 @@ const forwardSchema = z.object({ protocol: z.enum(['tcp', 'udp']), hostIp: z.str
 
 export type PortForward = z.infer<typeof forwardSchema>;
 
+/**
+ * Where a warm state's saved memory holds the guest kernel's boot ID (a guest-physical
+ * address) and the ID it holds there, as 32 hex digits (guest/boot-id.ts).
+ */
+export const bootIdLocationSchema = z.strictObject({ address: z.number().int().nonnegative(), value: z.string().regex(/^[0-9a-f]{32}$/) });
+
+export type BootIdLocation = z.infer<typeof bootIdLocationSchema>;
+
 export const machineStateSchema = z.object({
   name: z.string(),
   instanceId: z.string(),
@@ -36,6 +44,8 @@ export const machineStateSchema = z.object({
    * (the disk goes on from it); later starts boot.
    */
   warmMemory: z.string().optional(),
+  /** With warmMemory: where that memory holds the boot ID, which the first start replaces. */
+  warmBootId: bootIdLocationSchema.optional(),
   /** Set while running: where SSH is forwarded and which accelerator runs it. */
   sshPort: z.number().optional(),
   /** Forwarded ports as actually bound (autoCorrect may have moved them). */

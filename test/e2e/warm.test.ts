@@ -36,6 +36,7 @@ const CONNECT = (host: string) => `python3 -c "import socket; print(socket.creat
 /** What the test reads first in each machine, in one command. */
 const IDENTITY = [
   'head -c 32 /dev/urandom | od -An -tx1 | tr -d " \\n"; echo',
+  'tr -d - </proc/sys/kernel/random/boot_id',
   'cat /etc/machine-id',
   'hostname',
   'cut -d" " -f1,2 /etc/ssh/ssh_host_ed25519_key.pub',
@@ -45,6 +46,7 @@ const IDENTITY = [
 
 interface Identity {
   random: string;
+  bootId: string;
   machineId: string;
   hostname: string;
   hostKey: string;
@@ -64,8 +66,8 @@ describe('warm start', () => {
   };
   const identity = async (machine: string): Promise<Identity> => {
     const lines = (await ok('vmssh', machine, '-c', IDENTITY)).stdout.trim().split('\n');
-    const [random = '', machineId = '', hostname = '', hostKey = '', authorized = '', ...macs] = lines;
-    return { random, machineId, hostname, hostKey, authorized, macs };
+    const [random = '', bootId = '', machineId = '', hostname = '', hostKey = '', authorized = '', ...macs] = lines;
+    return { random, bootId, machineId, hostname, hostKey, authorized, macs };
   };
   const ownKey = (machine: string, file: 'hostPublicKey' | 'publicKey') => readFileSync(machinePaths(project, machine)[file], 'utf8').split(' ').slice(0, 2).join(' ');
   const partials = async () => (await readdir(warmStatesDir(home)).catch(() => [] as string[])).filter((entry) => entry.endsWith('.partial'));
@@ -116,11 +118,22 @@ describe('warm start', () => {
     expect(list.stdout).toMatch(/warm state: 2 CPUs, 768 ?MiB memory, 4 ?GiB disk, tcg; .* on disk/);
   });
 
-  it('two machines from one warm state differ in RNG output, machine-id, hostname, keys and MAC, and reach each other', async () => {
+  it('two machines from one warm state differ in RNG output, boot ID, machine-id, hostname, keys and MAC, and reach each other', async () => {
     const [a, b] = [await identity('alpha'), await identity('beta')];
     expect(a.random).toMatch(/^[0-9a-f]{64}$/);
     expect(b.random).toMatch(/^[0-9a-f]{64}$/);
     expect(a.random).not.toBe(b.random);
+    // Each has a boot ID of its own, and neither is the one the state's memory was saved with.
+    const states = (await readdir(warmStatesDir(home))).filter((entry) => /^[0-9a-f]{32}$/.test(entry));
+    const saved = states.map((key) => (JSON.parse(readFileSync(join(warmStatesDir(home), key, 'warm.json'), 'utf8')) as { bootId?: { value: string } }).bootId?.value);
+    expect(saved).toHaveLength(1);
+    expect(saved[0]).toMatch(/^[0-9a-f]{32}$/);
+    expect(a.bootId).toMatch(/^[0-9a-f]{32}$/);
+    expect(b.bootId).toMatch(/^[0-9a-f]{32}$/);
+    expect(new Set([a.bootId, b.bootId, saved[0]]).size).toBe(3);
+    // journald took on the new IDs: what is logged now is in this boot's journal.
+    const journal = await ok('vmssh', 'beta', '-c', 'while systemctl list-jobs --no-legend | grep -q journald; do sleep 0.1; done; logger -t vmfile-e2e "logged in beta"; for i in $(seq 50); do sudo journalctl -b -t vmfile-e2e -o cat | grep -q . && break; sleep 0.1; done; sudo journalctl -b -t vmfile-e2e --no-pager -o cat');
+    expect(journal.stdout).toContain('logged in beta');
     expect(a.machineId).toMatch(/^[0-9a-f]{32}$/);
     expect(b.machineId).toMatch(/^[0-9a-f]{32}$/);
     expect(a.machineId).not.toBe(b.machineId);

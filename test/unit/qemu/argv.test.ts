@@ -36,6 +36,11 @@ describe('qemuArgs', () => {
     expect(values(boot, '-device').some((device) => device.startsWith('vmgenid'))).toBe(false);
   });
 
+  test('the gdbstub listens on its Unix socket (commas escaped) only when asked for', () => {
+    expect(values(qemuArgs(spec({ incoming: true, gdbSocket: '/p,q/gdb.sock' })), '-gdb')).toEqual(['unix:/p,,q/gdb.sock,server=on,wait=off']);
+    expect(values(qemuArgs(spec({ incoming: true })), '-gdb')).toEqual([]);
+  });
+
   test.each([
     ['kvm', ['kvm'], ['host']],
     ['tcg', ['tcg,tb-size=256'], []],
