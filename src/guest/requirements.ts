@@ -144,11 +144,13 @@ async function waitReady(context: Omit<GuestContext, 'session' | 'stepsRun'>, pi
     const first = await firstLogin(state.login, pinned, paths, { name: machine.name, projectDir: context.project.dir, privateIp: machine.privateIp });
     const session = await waitFor(context, pid, first.target === undefined ? [pinned] : [first.target, pinned], deadline, progress);
     try {
-      if (first.overOwnLoginToo || session.target === first.target) {
+      const tookOver = first.overOwnLoginToo || session.target === first.target;
+      if (tookOver) {
         progress(first.progress);
         await takeOver(session, machine.name, paths, state.user, machine.hostname, first.options);
       }
-      const { login: _login, ...own } = state;
+      // The take-over ends with a sync, which flushed the first boot's work too.
+      const { login: _login, ...own } = { ...state, ...(tookOver ? { initialized: true } : {}) };
       await writeMachineState(paths.state, own);
       context.state = own;
       await Promise.all([rm(paths.warmLoginKey, { force: true }), rm(paths.warmHostKey, { force: true })]);
