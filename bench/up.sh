@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark (not a test): seconds from `vmup` to SSH-ready against bare QEMU + an SSH
 # wait loop on the same box, same QEMU command line, same seed, in the same run; the
-# ratio is vmfile's own overhead (target <= 1.05). Also the wall time of `vmfile status`
+# ratio is vmfile's own overhead (target <= 1.05). Then `vmup` to provisioned with one
+# step against the same bare boot running that step over SSH (target <= 1.1). Also the wall time of `vmfile status`
 # (target < 0.3 s). Runs are interleaved so background noise hits both sides alike. The
 # machine syncs no folders: a folder sync happens after SSH is ready and is not boot time.
 # Then a new machine from a warm state (warmStart: true; the state made once first, not
@@ -21,22 +22,20 @@ mkdir -p "$work/project"
 write_vmfile() {
   cat > "$work/project/Vmfile.ts" <<VMFILE
 import { defineVm } from 'vmfile';
-export default defineVm({ box: 'debian-12', cpus: 2, memory: '1GiB', disk: '4GiB', folders: $1, warmStart: ${2:-false} });
+export default defineVm({ box: 'debian-12', cpus: 2, memory: '1GiB', disk: '4GiB', folders: $1, warmStart: ${2:-false}, provision: ${3:-[]} });
 VMFILE
 }
 write_vmfile '[]'
 cd "$work/project"
 vmfile() { node "$root/bin/vmfile.js" "$@"; }
 
-: > "$work/vmfile.times"; : > "$work/bare.times"
-for i in $(seq 1 "$runs"); do
-  # vmfile: a fresh machine each run, from the command to SSH-ready (no provisioning steps).
-  vmfile destroy -f >/dev/null 2>&1 || true
-  t0=$(now); vmfile up --no-provision 2>"$work/up.log"; t1=$(now)
-  awk "BEGIN{print $t1 - $t0}" >> "$work/vmfile.times"
-  m=.vmfile/machines/default
+: > "$work/vmfile.times"; : > "$work/bare.times"; : > "$work/prov.times"; : > "$work/bare-prov.times"
+# bare_boot [COMMAND]: the running machine's QEMU argv rerun bare on a fresh overlay of the
+# same box, with the same seed and login key; halts the machine first. Waits for SSH,
+# then runs COMMAND over SSH when given, and prints the seconds from QEMU's start.
+bare_boot() {
+  local m=.vmfile/machines/default pid backing port t0 t1
   pid=$(cat $m/qemu.pid)
-  # Same QEMU argv, pointed at a fresh overlay and our own pid/QMP/serial files.
   rm -rf "$work/bare"; mkdir -p "$work/bare"
   cp -r $m/seed "$work/bare/seed"; cp $m/id_ed25519 "$work/bare/key"; chmod 600 "$work/bare/key"
   backing=$(backing_of $m/overlay.qcow2)
@@ -45,13 +44,35 @@ for i in $(seq 1 "$runs"); do
   qemu-img create -q -f qcow2 -b "$backing" -F qcow2 "$work/bare/overlay.qcow2" 4G
   port=$(free_port)
   bare_argv "$PWD/$m" "$work/bare" "$port"
+  local ssh=(ssh -q -i "$work/bare/key" -p "$port" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=5 vm@127.0.0.1)
   t0=$(now)
   qemu-system-x86_64 "${bare[@]}"
-  until ssh -q -i "$work/bare/key" -p "$port" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=5 vm@127.0.0.1 true 2>/dev/null; do sleep 0.5; done
+  until "${ssh[@]}" true 2>/dev/null; do sleep 0.5; done
+  if [ $# -gt 0 ]; then "${ssh[@]}" "$1"; fi
   t1=$(now)
-  awk "BEGIN{print $t1 - $t0}" >> "$work/bare.times"
   kill "$(cat "$work/bare/qemu.pid")"
+  awk "BEGIN{print $t1 - $t0}"
+}
+for i in $(seq 1 "$runs"); do
+  # vmfile: a fresh machine each run, from the command to SSH-ready (no provisioning steps).
+  vmfile destroy -f >/dev/null 2>&1 || true
+  t0=$(now); vmfile up --no-provision 2>"$work/up.log"; t1=$(now)
+  awk "BEGIN{print $t1 - $t0}" >> "$work/vmfile.times"
+  bare_boot >> "$work/bare.times"
   printf 'run %d: vmfile up %.1f s, bare qemu %.1f s\n' "$i" "$(tail -1 "$work/vmfile.times")" "$(tail -1 "$work/bare.times")"
+done
+
+# Cold vmup to provisioned, one step, against the bare boot that runs the same command over
+# SSH once it answers: whatever vmfile waits for (cloud-init included) is its overhead.
+STEP='echo provisioned > /etc/vmfile-bench'
+write_vmfile '[]' false "[{ name: 'mark', shell: '$STEP' }]"
+for i in $(seq 1 "$runs"); do
+  vmfile destroy -f >/dev/null 2>&1 || true
+  t0=$(now); vmfile up 2>"$work/prov.log"; t1=$(now)
+  grep -q 'Provisioning step "mark": done' "$work/prov.log" || { echo "run $i did not run the step:" >&2; cat "$work/prov.log" >&2; exit 1; }
+  awk "BEGIN{print $t1 - $t0}" >> "$work/prov.times"
+  bare_boot "sudo sh -c '$STEP'" >> "$work/bare-prov.times"
+  printf 'provisioned run %d: vmfile up %.1f s, bare qemu + step %.1f s\n' "$i" "$(tail -1 "$work/prov.times")" "$(tail -1 "$work/bare-prov.times")"
 done
 
 # New machines from the box's warm state: the first vmup makes the state (timed apart).
@@ -94,6 +115,10 @@ printf '\nmedian of %d runs (TCG or KVM as detected):\n' "$runs"
 printf '  vmup to SSH-ready        %6.2f s\n' "$v"
 printf '  bare QEMU to SSH-ready   %6.2f s\n' "$b"
 printf '  ratio vmfile/bare        %6.3f   (target <= 1.05)\n' "$(awk "BEGIN{print $v / $b}")"
+p=$(median < "$work/prov.times"); bp=$(median < "$work/bare-prov.times")
+printf '  vmup to provisioned (one step)      %6.2f s\n' "$p"
+printf '  bare QEMU + the same step over SSH  %6.2f s\n' "$bp"
+printf '  ratio vmfile/bare                   %6.3f   (target <= 1.1)\n' "$(awk "BEGIN{print $p / $bp}")"
 w=$(median < "$work/warm.times")
 printf '  vmup of a new machine from the warm state to SSH-ready  %6.2f s  (target <= 3 s; %.3f of the cold vmup)\n' "$w" "$(awk "BEGIN{print $w / $v}")"
 printf '  making the warm state, with its first machine           %6.2f s  (once per box and shape)\n' "$make"
