@@ -134,9 +134,25 @@ printf '%s\\n' "$name" >/etc/hostname
 hostname "$name"
 if grep -q '^127\\.0\\.1\\.1[[:space:]]' /etc/hosts; then sed -i "s/^127\\.0\\.1\\.1[[:space:]].*/127.0.1.1\\t$name/" /etc/hosts; else printf '127.0.1.1\\t%s\\n' "$name" >>/etc/hosts; fi
 sync
-# sshd's running sessions (this one) outlive it; new ones get the new keys. SIGHUP makes
-# sshd start itself again, quicker than a restart through the service manager.
-if [ -s /run/sshd.pid ] && kill -HUP "$(cat /run/sshd.pid)" 2>/dev/null; then exit 0; fi
+# OpenSSH before 9.8 starts each connection as a fresh sshd, which reads the host key
+# then: new connections get the new key at once, and sshd is left alone. From 9.8 the
+# listener holds the keys for sshd-session, so it must start again. sshd's running
+# sessions (this one) outlive it. SIGHUP makes it start itself again, quicker than the
+# service manager; it closes its listening socket and binds a new one, and the take-over
+# returns once that one is there (up to 5 s), or the next connection could find none.
+version=$(ssh -V 2>&1 | sed -n 's/^OpenSSH_\\([0-9]*\\)\\.\\([0-9]*\\).*/\\1 \\2/p')
+if [ -n "$version" ]; then
+  set -- $version
+  if [ "$1" -lt 9 ] || { [ "$1" -eq 9 ] && [ "$2" -lt 8 ]; }; then exit 0; fi
+fi
+listeners() { ss -Hltne 'sport = :22' 2>/dev/null | grep -o 'ino:[0-9]*' | sort | tr '\\n' ' '; }
+before=$(listeners)
+if [ -s /run/sshd.pid ] && kill -HUP "$(cat /run/sshd.pid)" 2>/dev/null; then
+  if [ -n "$before" ]; then
+    for i in $(seq 100); do now=$(listeners); if [ -n "$now" ] && [ "$now" != "$before" ]; then break; fi; sleep 0.05; done
+  fi
+  exit 0
+fi
 systemctl restart ssh 2>/dev/null || systemctl restart sshd 2>/dev/null || service ssh restart 2>/dev/null || service sshd restart
 `;
 
