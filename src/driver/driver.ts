@@ -171,6 +171,13 @@ export interface Driver {
    */
   applySnapshot(name: string): Promise<{ memory: boolean }>;
 
+  /**
+   * Sets the running guest's clock from the host's without SSH (QEMU: the guest agent,
+   * driver/qemu-agent.ts). False when it could not: no agent, or a driver without one;
+   * the caller then sets it over SSH.
+   */
+  setGuestClock(): Promise<boolean>;
+
   /** Deletes a snapshot, running or stopped. An unknown name is a UserError. */
   deleteSnapshot(name: string): Promise<void>;
 

@@ -19,6 +19,7 @@ import { qemuArgs } from '../qemu/argv.js';
 import { bootSpec } from './qemu-boot.js';
 import { loadStateFromFile, saveStateToFile } from './qemu-migration.js';
 import { replaceBootId } from './qemu-boot-id.js';
+import { setClockThroughAgent } from './qemu-agent.js';
 import { convertImage, createOverlay, imageInfo, listSnapshots, snapshotOffline, type DiskSnapshot } from '../qemu/img.js';
 import { killProcess, launchQemu, waitForExit } from '../qemu/process.js';
 import { qemuPid } from './qemu-pid.js';
@@ -42,6 +43,12 @@ export { QEMU_BINARY } from '../qemu/process.js';
 export async function diskBase(overlay: string): Promise<string | undefined> {
   return (await imageInfo(overlay, 'qcow2')).fullBackingFile;
 }
+
+/**
+ * How long the guest agent may take to set the clock before SSH does it instead: it
+ * answers in tens of milliseconds when it runs, and not at all when it does not.
+ */
+const AGENT_TIMEOUT_MS = 1_500;
 
 /** Room the overlay needs beyond the memory itself (device state, qcow2 metadata). */
 const LOW_SPACE_MARGIN = 64 * 1024 * 1024;
@@ -105,6 +112,7 @@ class QemuDriver implements Driver {
     // The free SSH port is found by binding and releasing it; another program can take
     // it in between, so a failed forward is retried on a new port.
     const privateNetwork = spec.privateNetwork === undefined ? undefined : { socket: await this.switchFor(spec.privateNetwork), mac: spec.privateNetwork.mac };
+    await ensureSocketDir(this.paths.agentSocket);
     const bootId = spec.fromWarmState === undefined ? undefined : spec.bootId;
     if (bootId !== undefined) {
       await ensureSocketDir(this.paths.gdbSocket);
@@ -122,6 +130,7 @@ class QemuDriver implements Driver {
         seedDir: this.paths.seedDir,
         forwards: [{ protocol: 'tcp', hostIp: '127.0.0.1', hostPort: sshPort, guestPort: 22 }, ...forwards],
         qmpSocket: this.paths.qmpSocket,
+        agentSocket: this.paths.agentSocket,
         serialLog: this.paths.serialLog,
         pidFile: this.paths.pidFile,
         ...(spec.fromSavedState ? { loadvm: SUSPEND_SNAPSHOT } : {}),
@@ -291,6 +300,10 @@ class QemuDriver implements Driver {
     }
     await this.snapshotStopped('create', name);
     return { memory: false };
+  }
+
+  async setGuestClock(): Promise<boolean> {
+    return (await this.pid()) !== undefined && setClockThroughAgent(this.paths.agentSocket, AGENT_TIMEOUT_MS);
   }
 
   async applySnapshot(name: string): Promise<{ memory: boolean }> {

@@ -39,6 +39,12 @@ import { counted } from '../ui/words.js';
 
 /** Bumped when what a warm state holds changes; older states are then never used. */
 const WARM_FORMAT = 1;
+/**
+ * Changed when vmfile's QEMU gets devices that saved memory must include to use them
+ * (the guest agent's port): new states are made, and older ones, still whole and
+ * listed, serve the machines made from them until `vmfile cache prune`.
+ */
+const WARM_DEVICES = 'guest-agent';
 
 export interface WarmShape {
   cpus: number;
@@ -111,7 +117,7 @@ export async function ensureState(home: string, key: string, what: string, waitM
 
 export function warmKey(box: InstalledBox, shape: WarmShape, qemu: string): string {
   const { name, version, disk, boot } = box.metadata;
-  const identity = { format: WARM_FORMAT, box: { name, version, sha256: disk.sha256, boot }, shape, qemu };
+  const identity = { format: WARM_FORMAT, devices: WARM_DEVICES, box: { name, version, sha256: disk.sha256, boot }, shape, qemu };
   return createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 32);
 }
 

@@ -5,6 +5,7 @@
  */
 import { UserError } from '../errors.js';
 import { syncGuestClock } from '../guest/communicator.js';
+import { waitForSshGreeting } from '../ssh/banner.js';
 import { withRunningMachine } from '../guest/running.js';
 import type { ServiceContext } from '../instance/context.js';
 import { inspect, type Instance } from '../instance/inspect.js';
@@ -17,6 +18,8 @@ import { inPhase } from '../ui/reporter.js';
 import type { Project } from '../vmfile/config.js';
 
 const NAME = /^[A-Za-z][A-Za-z0-9._-]{0,63}$/;
+/** How long a restored guest's SSH server may take to greet before SSH itself is tried. */
+const SSH_ANSWER_MS = 10_000;
 const PUSH_PREFIX = 'push-';
 
 export interface SnapshotInfo {
@@ -71,8 +74,22 @@ export async function snapshotRestore(target: SnapshotTarget & { name: string },
     );
     const seconds = (performance.now() - started) / 1000;
     if (memory) {
-      // The guest comes back with the wall-clock time of the snapshot.
-      await inPhase(context.reporter, current.name, 'Setting the guest clock', () => withRunningMachine(target.project, current.name, (_machine, session) => syncGuestClock(session)));
+      // The guest comes back with the wall-clock time of the snapshot: set through the
+      // guest agent, then SSH's greeting shows the server answers (no key exchange);
+      // without an agent, over SSH.
+      const phase = context.reporter.phase(current.name, 'Setting the guest clock');
+      try {
+        const port = current.state?.sshPort;
+        if (port !== undefined && (await current.driver.setGuestClock()) && (await waitForSshGreeting(port, Date.now() + SSH_ANSWER_MS))) {
+          phase.done('through the guest agent; SSH answers');
+        } else {
+          await withRunningMachine(target.project, current.name, (_machine, session) => syncGuestClock(session));
+          phase.done('over SSH');
+        }
+      } catch (error) {
+        phase.fail();
+        throw error;
+      }
     }
     return { machine: current.name, memory, seconds };
   });

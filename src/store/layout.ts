@@ -154,6 +154,8 @@ export interface MachinePaths {
   domainXml: string;
   pidFile: string;
   qmpSocket: string;
+  /** The QEMU guest agent's channel (driver/qemu-agent.ts). */
+  agentSocket: string;
   /** QEMU's gdbstub, open only while a warm start writes the guest's new boot ID (driver/qemu-boot-id.ts). */
   gdbSocket: string;
   /** OpenSSH's connection master for this machine (ControlPath): one key exchange per boot. */
@@ -214,6 +216,7 @@ export function machinePathsIn(dir: string): MachinePaths {
     domainXml: join(dir, 'domain.xml'),
     pidFile: join(dir, 'qemu.pid'),
     qmpSocket: socketPath(dir, 'qmp.sock'),
+    agentSocket: socketPath(dir, 'qga.sock'),
     gdbSocket: socketPath(dir, 'gdb.sock'),
     // OpenSSH binds the master at this path plus a 17-byte temporary suffix, then renames it.
     sshControl: socketPath(dir, 'ssh.sock', 17),

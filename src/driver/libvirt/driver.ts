@@ -307,6 +307,11 @@ class LibvirtDriver implements Driver {
     return { memory: running };
   }
 
+  async setGuestClock(): Promise<boolean> {
+    // The domain has no guest agent channel of vmfile's.
+    return false;
+  }
+
   async deleteSnapshot(name: string): Promise<void> {
     await this.findSnapshot(name);
     await deleteDomainSnapshot(this.host, this.domain, name);

@@ -36,6 +36,14 @@ describe('qemuArgs', () => {
     expect(values(boot, '-device').some((device) => device.startsWith('vmgenid'))).toBe(false);
   });
 
+  test("the guest agent's port sits at a fixed PCI slot, after every other device, only when asked for", () => {
+    const args = qemuArgs(spec({ agentSocket: '/p,q/qga.sock' }));
+    expect(values(args, '-chardev')).toContain('socket,id=qga0,path=/p,,q/qga.sock,server=on,wait=off');
+    const devices = values(args, '-device');
+    expect(devices.slice(-2)).toEqual(['virtio-serial-pci,id=qga-serial,addr=0x1e', 'virtserialport,bus=qga-serial.0,chardev=qga0,name=org.qemu.guest_agent.0']);
+    expect(values(qemuArgs(spec()), '-device').some((device) => device.includes('qga'))).toBe(false);
+  });
+
   test('the gdbstub listens on its Unix socket (commas escaped) only when asked for', () => {
     expect(values(qemuArgs(spec({ incoming: true, gdbSocket: '/p,q/gdb.sock' })), '-gdb')).toEqual(['unix:/p,,q/gdb.sock,server=on,wait=off']);
     expect(values(qemuArgs(spec({ incoming: true })), '-gdb')).toEqual([]);

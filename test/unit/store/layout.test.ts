@@ -55,6 +55,7 @@ describe('machinePaths', () => {
       domainXml: `${dir}/domain.xml`,
       pidFile: `${dir}/qemu.pid`,
       qmpSocket: `${dir}/qmp.sock`,
+      agentSocket: `${dir}/qga.sock`,
       gdbSocket: `${dir}/gdb.sock`,
       sshControl: `${dir}/ssh.sock`,
       lock: `${dir}/lock`,

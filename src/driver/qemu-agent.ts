@@ -1,0 +1,113 @@
+/**
+ * The QEMU guest agent (qemu-ga, in the debian-12 box), reached over its virtio-serial
+ * port, which QEMU serves on a Unix socket in the machine's directory: the guest clock
+ * set without an SSH key exchange, after a snapshot restore.
+ *
+ * The protocol is QMP's JSON, one command at a time, but a channel can hold half a
+ * message left by an earlier client or from before a restore: `guest-sync-delimited`
+ * makes the agent drop its input and answer with a 0xFF byte before its reply, so
+ * everything before that byte is skipped. The clock is set with `date` through
+ * `guest-exec`, not `guest-set-time`, which also runs hwclock and fails in a box without
+ * it. Every failure (no agent in the guest, memory saved before the port existed, a slow
+ * answer) returns false: the caller then sets the clock over SSH.
+ */
+import { randomInt } from 'node:crypto';
+import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** Sets the guest's clock to the host's through the agent; false when the agent did not do it. */
+export async function setClockThroughAgent(socket: string, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  const agent = await AgentChannel.connect(socket).catch(() => undefined);
+  if (agent === undefined) return false;
+  try {
+    const id = randomInt(1, 2 ** 31);
+    if ((await agent.request({ execute: 'guest-sync-delimited', arguments: { id } }, deadline, true)) !== id) return false;
+    const seconds = (Date.now() / 1000).toFixed(3);
+    const started = await agent.request({ execute: 'guest-exec', arguments: { path: '/bin/date', arg: ['-u', '-s', `@${seconds}`] } }, deadline);
+    const pid = isRecord(started) && typeof started['pid'] === 'number' ? started['pid'] : undefined;
+    if (pid === undefined) return false;
+    for (;;) {
+      const status = await agent.request({ execute: 'guest-exec-status', arguments: { pid } }, deadline);
+      if (!isRecord(status)) return false;
+      if (status['exited'] === true) return status['exitcode'] === 0;
+      if (Date.now() > deadline) return false;
+      await sleep(10);
+    }
+  } catch {
+    return false;
+  } finally {
+    agent.close();
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+class AgentChannel {
+  #buffer = Buffer.alloc(0);
+  #waiting: ((line: string | Error) => void) | undefined;
+  /** Until the 0xFF of guest-sync-delimited arrives, input is stale and skipped. */
+  #synced = false;
+
+  private constructor(private readonly socket: net.Socket) {
+    socket.on('data', (chunk: Buffer) => this.#receive(chunk));
+    socket.on('error', (error) => this.#waiting?.(error));
+    socket.on('close', () => this.#waiting?.(new Error('the guest agent channel closed')));
+  }
+
+  static connect(path: string): Promise<AgentChannel> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect(path);
+      socket.once('error', reject);
+      socket.once('connect', () => {
+        socket.off('error', reject);
+        resolve(new AgentChannel(socket));
+      });
+    });
+  }
+
+  /** Sends one command and returns its reply's `return` value; throws on an error reply, a closed channel or the deadline. */
+  async request(command: object, deadline: number, sync = false): Promise<unknown> {
+    const line = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => settle(new Error('the guest agent did not answer in time')), Math.max(0, deadline - Date.now()));
+      const settle = (result: string | Error): void => {
+        clearTimeout(timer);
+        this.#waiting = undefined;
+        if (result instanceof Error) reject(result);
+        else resolve(result);
+      };
+      this.#waiting = settle;
+      if (sync) this.#synced = false;
+      this.socket.write(`${JSON.stringify(command)}\n`);
+      this.#receive(Buffer.alloc(0));
+    });
+    const reply = JSON.parse(line) as unknown;
+    if (!isRecord(reply) || !('return' in reply)) throw new Error(`the guest agent answered ${line.slice(0, 200)}`);
+    return reply['return'];
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+
+  #receive(chunk: Buffer): void {
+    this.#buffer = Buffer.concat([this.#buffer, chunk]);
+    if (!this.#synced) {
+      const marker = this.#buffer.indexOf(0xff);
+      if (marker === -1) {
+        this.#buffer = Buffer.alloc(0);
+        return;
+      }
+      this.#buffer = this.#buffer.subarray(marker + 1);
+      this.#synced = true;
+    }
+    const end = this.#buffer.indexOf(0x0a);
+    if (end === -1 || this.#waiting === undefined) return;
+    const line = this.#buffer.subarray(0, end).toString('utf8').trim();
+    this.#buffer = this.#buffer.subarray(end + 1);
+    if (line === '') return this.#receive(Buffer.alloc(0));
+    this.#waiting(line);
+  }
+}
