@@ -75,12 +75,13 @@ export async function snapshotRestore(target: SnapshotTarget & { name: string },
     const seconds = (performance.now() - started) / 1000;
     if (memory) {
       // The guest comes back with the wall-clock time of the snapshot: set through the
-      // guest agent, then SSH's greeting shows the server answers (no key exchange);
+      // guest agent while SSH's greeting shows the server answers (no key exchange);
       // without an agent, over SSH.
       const phase = context.reporter.phase(current.name, 'Setting the guest clock');
       try {
         const port = current.state?.sshPort;
-        if (port !== undefined && (await current.driver.setGuestClock()) && (await waitForSshGreeting(port, Date.now() + SSH_ANSWER_MS))) {
+        const [agent, answers] = port === undefined ? [false, false] : await Promise.all([current.driver.setGuestClock(), waitForSshGreeting(port, Date.now() + SSH_ANSWER_MS)]);
+        if (agent && answers) {
           phase.done('through the guest agent; SSH answers');
         } else {
           await withRunningMachine(target.project, current.name, (_machine, session) => syncGuestClock(session));
