@@ -18,9 +18,10 @@ import { startNetwork } from '../network/project-hub.js';
 import { qemuArgs } from '../qemu/argv.js';
 import { bootSpec } from './qemu-boot.js';
 import { loadStateFromFile, saveStateToFile } from './qemu-migration.js';
+import { findSnapshot, snapshotStopped, userSnapshots } from './qemu-snapshots.js';
 import { replaceBootId } from './qemu-boot-id.js';
 import { setClockThroughAgent } from './qemu-agent.js';
-import { convertImage, createOverlay, imageInfo, listSnapshots, snapshotOffline, type DiskSnapshot } from '../qemu/img.js';
+import { convertImage, createOverlay, imageInfo, listSnapshots } from '../qemu/img.js';
 import { killProcess, launchQemu, waitForExit } from '../qemu/process.js';
 import { qemuPid } from './qemu-pid.js';
 import { QmpClient } from '../qmp/client.js';
@@ -30,8 +31,7 @@ import { SUSPEND_SNAPSHOT, socketPath, type MachinePaths } from '../store/layout
 import { readMachineState, withoutRuntime, writeMachineState, type BootIdLocation } from '../store/machine.js';
 import { ensureSocketDir } from '../store/socket-dir.js';
 import { formatSize } from '../vmfile/size.js';
-import { snapshotTaken, snapshotWithoutMemory, unknownSnapshot, type Driver, type Snapshot, type StartSpec, type Started, type StopOptions } from './driver.js';
-import { pathExists } from '../store/exists.js';
+import { snapshotTaken, snapshotWithoutMemory, type Driver, type Snapshot, type StartSpec, type Started, type StopOptions } from './driver.js';
 
 export { chooseAccel, probeHost, qemuVersion, type HostInfo } from '../qemu/host.js';
 export { QEMU_BINARY } from '../qemu/process.js';
@@ -257,7 +257,7 @@ class QemuDriver implements Driver {
     if ((await this.pid()) !== undefined) {
       await withQmp(this.paths.qmpSocket, (qmp) => hmpQuiet(qmp, `delvm ${SUSPEND_SNAPSHOT}`, `machine "${this.name}": drop the saved memory`));
     } else {
-      await this.snapshotStopped('delete', SUSPEND_SNAPSHOT);
+      await snapshotStopped(this.paths, 'delete', SUSPEND_SNAPSHOT);
     }
   }
 
@@ -287,18 +287,18 @@ class QemuDriver implements Driver {
   }
 
   async listSnapshots(): Promise<Snapshot[]> {
-    return (await this.userSnapshots()).map((s) => ({ name: s.name, date: s.date, memoryBytes: s.vmStateSize }));
+    return (await userSnapshots(this.paths)).map((s) => ({ name: s.name, date: s.date, memoryBytes: s.vmStateSize }));
   }
 
   async saveSnapshot(name: string): Promise<{ memory: boolean }> {
-    if ((await this.userSnapshots()).some((s) => s.name === name)) {
+    if ((await userSnapshots(this.paths)).some((s) => s.name === name)) {
       throw snapshotTaken(this.name, name);
     }
     if ((await this.pid()) !== undefined) {
       await withQmp(this.paths.qmpSocket, (qmp) => this.savingMemory((timeoutMs) => hmpQuiet(qmp, `savevm ${name}`, `machine "${this.name}": save snapshot "${name}"`, timeoutMs)));
       return { memory: true };
     }
-    await this.snapshotStopped('create', name);
+    await snapshotStopped(this.paths, 'create', name);
     return { memory: false };
   }
 
@@ -307,9 +307,9 @@ class QemuDriver implements Driver {
   }
 
   async applySnapshot(name: string): Promise<{ memory: boolean }> {
-    const snapshot = await this.findSnapshot(name);
+    const snapshot = await findSnapshot(this.paths, this.name, name);
     if ((await this.pid()) === undefined) {
-      await this.snapshotStopped('apply', name);
+      await snapshotStopped(this.paths, 'apply', name);
       return { memory: false };
     }
     if (snapshot.vmStateSize === 0) {
@@ -322,11 +322,11 @@ class QemuDriver implements Driver {
   }
 
   async deleteSnapshot(name: string): Promise<void> {
-    await this.findSnapshot(name);
+    await findSnapshot(this.paths, this.name, name);
     if ((await this.pid()) !== undefined) {
       await withQmp(this.paths.qmpSocket, (qmp) => hmpQuiet(qmp, `delvm ${name}`, `machine "${this.name}": delete snapshot "${name}"`));
     } else {
-      await this.snapshotStopped('delete', name);
+      await snapshotStopped(this.paths, 'delete', name);
     }
   }
 
@@ -343,26 +343,5 @@ class QemuDriver implements Driver {
     await closeSshMaster(this.paths.sshControl);
     // The machine lock lives in the directory; its holder's release tolerates its absence.
     await rm(this.paths.dir, { recursive: true, force: true });
-  }
-
-  /** Offline snapshot work touches the variable store too, so both stay one snapshot. */
-  private async snapshotStopped(action: 'create' | 'apply' | 'delete', name: string): Promise<void> {
-    await snapshotOffline(this.paths.overlay, action, name);
-    if (!(await pathExists(this.paths.firmwareVars))) return;
-    const has = (await listSnapshots(this.paths.firmwareVars)).some((snapshot) => snapshot.name === name);
-    if (action === 'create' || has) await snapshotOffline(this.paths.firmwareVars, action, name);
-  }
-
-  private async userSnapshots(): Promise<DiskSnapshot[]> {
-    return (await listSnapshots(this.paths.overlay)).filter((s) => s.name !== SUSPEND_SNAPSHOT);
-  }
-
-  private async findSnapshot(name: string): Promise<DiskSnapshot> {
-    const snapshots = await this.userSnapshots();
-    const found = snapshots.find((s) => s.name === name);
-    if (found === undefined) {
-      throw unknownSnapshot(this.name, name, snapshots);
-    }
-    return found;
   }
 }
