@@ -12,7 +12,7 @@
 import { spawn } from 'node:child_process';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { qemuPid } from '../driver/qemu-pid.js';
+import { qemuPid } from '../driver/qemu/pid.js';
 import { openSshOptions } from '../guest/openssh.js';
 import { sshOptionArgs } from '../ssh/config.js';
 import { machinePaths, VMFILE_NAMES } from '../store/layout.js';

@@ -1,6 +1,6 @@
 /**
  * The driver contract: everything that depends on how a machine is run (QEMU driven
- * directly, driver/qemu.ts; a libvirt host, local or over SSH, driver/libvirt/) behind
+ * directly, driver/qemu/; a libvirt host, local or over SSH, driver/libvirt/) behind
  * one interface, in the spirit of Lima's pkg/driver and Vagrant's Provider. Use-cases
  * above it never see argv, pids, QMP, qemu-img or virsh. The driver of a machine is
  * chosen in instance/inspect.ts: a third provider is a folder here and a line there.
@@ -173,7 +173,7 @@ export interface Driver {
 
   /**
    * Sets the running guest's clock from the host's without SSH (QEMU: the guest agent,
-   * driver/qemu-agent.ts). False when it could not: no agent, or a driver without one;
+   * driver/qemu/agent.ts). False when it could not: no agent, or a driver without one;
    * the caller then sets it over SSH.
    */
   setGuestClock(): Promise<boolean>;

@@ -1,7 +1,7 @@
 /**
  * Where a guest's kernel keeps its boot ID, found in the warm state's generic machine
  * before its memory is saved, so that each machine started from that memory can be given
- * its own ID (driver/qemu-boot-id.ts).
+ * its own ID (driver/qemu/boot-id.ts).
  *
  * The ID is the kernel's `sysctl_bootid`. /proc/kallsyms gives its virtual address and
  * that of `_text`, the start of the kernel image; /proc/iomem gives the physical address

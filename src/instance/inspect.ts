@@ -4,7 +4,7 @@
  * reason, so one bad machine never hides the others, and destroy can still clear it.
  */
 import { VmfileError } from '../errors.js';
-import { qemuDriver } from '../driver/qemu.js';
+import { qemuDriver } from '../driver/qemu/driver.js';
 import { HostUnreachableError, type Driver } from '../driver/driver.js';
 import { pathExists } from '../store/exists.js';
 import { machinePaths, type MachinePaths } from '../store/layout.js';

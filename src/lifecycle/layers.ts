@@ -23,7 +23,7 @@ import { randomUUID, createHash } from 'node:crypto';
 import { copyFile, mkdir } from 'node:fs/promises';
 import type { InstalledBox } from '../box/store.js';
 import type { Accel } from '../driver/driver.js';
-import { qemuDriver } from '../driver/qemu.js';
+import { qemuDriver } from '../driver/qemu/driver.js';
 import { GuestError } from '../errors.js';
 import { syncGuestClock } from '../guest/communicator.js';
 import type { ServiceContext } from '../instance/context.js';

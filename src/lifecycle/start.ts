@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { InstalledBox } from '../box/store.js';
 import { loadSeedTemplates, renderSeed, writeSeed } from '../cloudinit/seed.js';
-import { chooseAccel, type HostInfo } from '../driver/qemu.js';
+import { chooseAccel, type HostInfo } from '../driver/qemu/driver.js';
 import type { Accel, StartSpec } from '../driver/driver.js';
 import { UserError } from '../errors.js';
 import type { PlannedFolder } from '../folders/plan.js';

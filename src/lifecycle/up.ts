@@ -8,7 +8,7 @@
  * lock, and one failing neither stops nor hides the others (instance/fanout.ts).
  */
 import { mkdir } from 'node:fs/promises';
-import { QEMU_BINARY, probeHost, type HostInfo } from '../driver/qemu.js';
+import { QEMU_BINARY, probeHost, type HostInfo } from '../driver/qemu/driver.js';
 import { ConfigError, UserError } from '../errors.js';
 import { requireCommands } from '../exec.js';
 import { planFolders, type PlannedFolder } from '../folders/plan.js';

@@ -20,7 +20,7 @@ import { chmod, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promi
 import { z } from 'zod';
 import type { InstalledBox } from '../box/store.js';
 import { loadSeedTemplates, renderSeed, writeSeed } from '../cloudinit/seed.js';
-import { qemuDriver, qemuVersion } from '../driver/qemu.js';
+import { qemuDriver, qemuVersion } from '../driver/qemu/driver.js';
 import { BOOT_ID_PROBE, parseBootIdLocation } from '../guest/boot-id.js';
 import { CLOUD_INIT_WAIT } from '../provision/runner.js';
 import type { Accel, Driver, StartSpec } from '../driver/driver.js';

@@ -13,7 +13,7 @@ import { readdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { BusyError, VmfileError } from '../errors.js';
 import { listWarmStates, removeState, type WarmSummary } from '../lifecycle/warm.js';
-import { diskBase, qemuDriver } from '../driver/qemu.js';
+import { diskBase, qemuDriver } from '../driver/qemu/driver.js';
 import { pathExists } from '../store/exists.js';
 import { machinePaths, warmPaths, warmStatesDir } from '../store/layout.js';
 import { withLock } from '../store/lock.js';

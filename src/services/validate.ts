@@ -3,7 +3,7 @@
  * booting: the Vmfile itself (already parsed), host capacity, provisioning files,
  * folders, taken host ports, broken machines.
  */
-import { probeHost } from '../driver/qemu.js';
+import { probeHost } from '../driver/qemu/driver.js';
 import { preflight } from '../lifecycle/up.js';
 import type { MachineConfig, Project } from '../vmfile/config.js';
 

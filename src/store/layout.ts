@@ -154,9 +154,9 @@ export interface MachinePaths {
   domainXml: string;
   pidFile: string;
   qmpSocket: string;
-  /** The QEMU guest agent's channel (driver/qemu-agent.ts). */
+  /** The QEMU guest agent's channel (driver/qemu/agent.ts). */
   agentSocket: string;
-  /** QEMU's gdbstub, open only while a warm start writes the guest's new boot ID (driver/qemu-boot-id.ts). */
+  /** QEMU's gdbstub, open only while a warm start writes the guest's new boot ID (driver/qemu/boot-id.ts). */
   gdbSocket: string;
   /** OpenSSH's connection master for this machine (ControlPath): one key exchange per boot. */
   sshControl: string;

@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { describe, expect, test } from 'vitest';
 import type { InstalledBox } from '../../../src/box/store.js';
-import { qemuVersion } from '../../../src/driver/qemu.js';
+import { qemuVersion } from '../../../src/driver/qemu/driver.js';
 import { ConfigError } from '../../../src/errors.js';
 import { ensureWarmState, listWarmStates, removeWarmStates, warmKey, type WarmShape } from '../../../src/lifecycle/warm.js';
 import { quiet } from '../quiet-reporter.js';

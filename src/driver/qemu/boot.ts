@@ -3,13 +3,13 @@
  * loader under SeaBIOS or OVMF. Under UEFI each machine has its own variable store.
  */
 import { rename } from 'node:fs/promises';
-import type { InstalledBox } from '../box/store.js';
-import { UserError } from '../errors.js';
-import type { BootSpec } from '../qemu/argv.js';
-import { convertImage } from '../qemu/img.js';
-import { pathExists } from '../store/exists.js';
-import type { MachinePaths } from '../store/layout.js';
-import type { MachineBoot } from '../vmfile/boot.js';
+import type { InstalledBox } from '../../box/store.js';
+import { UserError } from '../../errors.js';
+import type { BootSpec } from '../../qemu/argv.js';
+import { convertImage } from '../../qemu/img.js';
+import { pathExists } from '../../store/exists.js';
+import type { MachinePaths } from '../../store/layout.js';
+import type { MachineBoot } from '../../vmfile/boot.js';
 
 /** Debian's OVMF (package ovmf): the 4 MiB build without Secure Boot, as libvirt picks by default. */
 export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';

@@ -1,9 +1,9 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
-import { replaceBootId } from '../../../src/driver/qemu-boot-id.js';
-import type { QmpClient } from '../../../src/qmp/client.js';
-import { tempDir } from '../temp-dir.js';
+import { replaceBootId } from '../../../../src/driver/qemu/boot-id.js';
+import type { QmpClient } from '../../../../src/qmp/client.js';
+import { tempDir } from '../../temp-dir.js';
 
 const SAVED = '3223fe1755fb4fe48183604d0dfe0f13';
 const ADDRESS = 0x22002830;

@@ -8,8 +8,8 @@
  * disk is left exactly as the saved memory expects it.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { QmpClient } from '../qmp/client.js';
-import { shellCommand } from '../ssh/quote.js';
+import type { QmpClient } from '../../qmp/client.js';
+import { shellCommand } from '../../ssh/quote.js';
 
 /** Bytes per second: no throttle (QEMU's default of 32 MiB/s is for live migration over a network). */
 const UNTHROTTLED = 64 * 1024 ** 3;

@@ -18,8 +18,8 @@
 import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import net from 'node:net';
-import type { QmpClient } from '../qmp/client.js';
-import type { BootIdLocation } from '../store/machine.js';
+import type { QmpClient } from '../../qmp/client.js';
+import type { BootIdLocation } from '../../store/machine.js';
 
 const REPLY_TIMEOUT_MS = 5_000;
 

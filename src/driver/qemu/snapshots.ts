@@ -3,10 +3,10 @@
  * one of them), looked up by name, and the offline work on a stopped machine, which
  * keeps a UEFI machine's variable store in step with its disk.
  */
-import { listSnapshots, snapshotOffline, type DiskSnapshot } from '../qemu/img.js';
-import { pathExists } from '../store/exists.js';
-import { SUSPEND_SNAPSHOT, type MachinePaths } from '../store/layout.js';
-import { unknownSnapshot } from './driver.js';
+import { listSnapshots, snapshotOffline, type DiskSnapshot } from '../../qemu/img.js';
+import { pathExists } from '../../store/exists.js';
+import { SUSPEND_SNAPSHOT, type MachinePaths } from '../../store/layout.js';
+import { unknownSnapshot } from '../driver.js';
 
 export async function userSnapshots(paths: MachinePaths): Promise<DiskSnapshot[]> {
   return (await listSnapshots(paths.overlay)).filter((s) => s.name !== SUSPEND_SNAPSHOT);

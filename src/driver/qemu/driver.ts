@@ -10,31 +10,31 @@
  */
 import { rename, rm, statfs, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { InstalledBox } from '../box/store.js';
-import { UserError } from '../errors.js';
-import { startVirtiofsd } from '../folders/sync.js';
-import { freePort, resolveForwards } from '../network/ports.js';
-import { startNetwork } from '../network/project-hub.js';
-import { qemuArgs } from '../qemu/argv.js';
-import { bootSpec } from './qemu-boot.js';
-import { loadStateFromFile, saveStateToFile } from './qemu-migration.js';
-import { findSnapshot, snapshotStopped, userSnapshots } from './qemu-snapshots.js';
-import { replaceBootId } from './qemu-boot-id.js';
-import { setClockThroughAgent } from './qemu-agent.js';
-import { convertImage, createOverlay, imageInfo, listSnapshots } from '../qemu/img.js';
-import { killProcess, launchQemu, waitForExit } from '../qemu/process.js';
-import { qemuPid } from './qemu-pid.js';
-import { QmpClient } from '../qmp/client.js';
-import { hmpQuiet, withQmp } from '../qmp/session.js';
-import { closeSshMaster } from '../ssh/master.js';
-import { SUSPEND_SNAPSHOT, socketPath, type MachinePaths } from '../store/layout.js';
-import { readMachineState, withoutRuntime, writeMachineState, type BootIdLocation } from '../store/machine.js';
-import { ensureSocketDir } from '../store/socket-dir.js';
-import { formatSize } from '../vmfile/size.js';
-import { snapshotTaken, snapshotWithoutMemory, type Driver, type Snapshot, type StartSpec, type Started, type StopOptions } from './driver.js';
+import type { InstalledBox } from '../../box/store.js';
+import { UserError } from '../../errors.js';
+import { startVirtiofsd } from '../../folders/sync.js';
+import { freePort, resolveForwards } from '../../network/ports.js';
+import { startNetwork } from '../../network/project-hub.js';
+import { qemuArgs } from '../../qemu/argv.js';
+import { bootSpec } from './boot.js';
+import { loadStateFromFile, saveStateToFile } from './migration.js';
+import { findSnapshot, snapshotStopped, userSnapshots } from './snapshots.js';
+import { replaceBootId } from './boot-id.js';
+import { setClockThroughAgent } from './agent.js';
+import { convertImage, createOverlay, imageInfo, listSnapshots } from '../../qemu/img.js';
+import { killProcess, launchQemu, waitForExit } from '../../qemu/process.js';
+import { qemuPid } from './pid.js';
+import { QmpClient } from '../../qmp/client.js';
+import { hmpQuiet, withQmp } from '../../qmp/session.js';
+import { closeSshMaster } from '../../ssh/master.js';
+import { SUSPEND_SNAPSHOT, socketPath, type MachinePaths } from '../../store/layout.js';
+import { readMachineState, withoutRuntime, writeMachineState, type BootIdLocation } from '../../store/machine.js';
+import { ensureSocketDir } from '../../store/socket-dir.js';
+import { formatSize } from '../../vmfile/size.js';
+import { snapshotTaken, snapshotWithoutMemory, type Driver, type Snapshot, type StartSpec, type Started, type StopOptions } from '../driver.js';
 
-export { chooseAccel, probeHost, qemuVersion, type HostInfo } from '../qemu/host.js';
-export { QEMU_BINARY } from '../qemu/process.js';
+export { chooseAccel, probeHost, qemuVersion, type HostInfo } from '../../qemu/host.js';
+export { QEMU_BINARY } from '../../qemu/process.js';
 
 /**
  * The file a machine's disk is made over, from the disk's own header: the backing file is

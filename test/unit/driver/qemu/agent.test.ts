@@ -1,8 +1,8 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
-import { setClockThroughAgent } from '../../../src/driver/qemu-agent.js';
-import { tempDir } from '../temp-dir.js';
+import { setClockThroughAgent } from '../../../../src/driver/qemu/agent.js';
+import { tempDir } from '../../temp-dir.js';
 
 interface FakeAgent {
   socket: string;
