@@ -6,13 +6,14 @@
  * what the full command needs a Vmfile for is not guessed: with no machine named, the
  * quick path is taken only when the project has exactly one machine and it is a
  * single-machine Vmfile's ("default"). Anything else (other options, no such record, a
- * record that does not look right, a machine not running or on libvirt) answers
+ * record that does not look right, a machine not running, or one whose driver does not
+ * run it as a process here) answers
  * undefined, and the full `vmfile ssh` runs with all its checks and messages.
  */
 import { spawn } from 'node:child_process';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { qemuPid } from '../driver/qemu/pid.js';
+import { localProcessPid } from '../driver/local-process.js';
 import { openSshOptions } from '../guest/openssh.js';
 import { sshOptionArgs } from '../ssh/config.js';
 import { machinePaths, VMFILE_NAMES } from '../store/layout.js';
@@ -45,8 +46,9 @@ export async function quickSsh(argv: readonly string[], cwd = process.cwd()): Pr
   if (name === undefined) return undefined;
   const paths = machinePaths(project, name);
   const state = await plainRecord(paths.state, name);
-  if (state === undefined || (await qemuPid(paths)) === undefined) return undefined;
-  const args = sshOptionArgs(name, openSshOptions(paths, state, state.sshPort));
+  // Only a machine whose driver runs it here as a process, known from its files alone.
+  if (state === undefined || (await localProcessPid(paths.dir, state)) === undefined) return undefined;
+  const args = sshOptionArgs(name, openSshOptions(paths, state, state.sshPort, undefined));
   args.push(form.command === undefined ? (process.stdin.isTTY ? '-t' : '-T') : '-T', name);
   if (form.command !== undefined) args.push('--', form.command);
   return new Promise((resolve) => {
@@ -78,7 +80,7 @@ async function plainRecord(path: string, name: string): Promise<(MachineState & 
   try {
     const value = JSON.parse(await readFile(path, 'utf8')) as Partial<MachineState>;
     if (value.name !== name || typeof value.user !== 'string' || !POSIX_USER_PATTERN.test(value.user)) return undefined;
-    if (typeof value.sshPort !== 'number' || !Number.isInteger(value.sshPort) || value.provider !== undefined || value.login !== undefined || value.starting !== undefined) return undefined;
+    if (typeof value.sshPort !== 'number' || !Number.isInteger(value.sshPort) || value.login !== undefined || value.starting !== undefined) return undefined;
     return value as MachineState & { sshPort: number };
   } catch {
     return undefined;

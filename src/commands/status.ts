@@ -18,10 +18,10 @@ export default class Status extends VmfileCommand {
     for (const entry of entries) {
       const details = [
         entry.box === undefined ? undefined : `box ${entry.box}`,
-        entry.libvirt === undefined ? undefined : `libvirt on ${entry.libvirt.host} (domain ${entry.libvirt.domain})`,
+        // Said where it is news: another host, or a name the host gives it.
+        entry.where === undefined || (entry.where.host === 'this host' && entry.where.name === undefined) ? undefined : `${entry.where.driver} on ${entry.where.host}${entry.where.name === undefined ? '' : ` (${entry.where.name})`}`,
         entry.accel,
-        // On another libvirt host there is no process here: libvirt's domain id stands in.
-        entry.pid === undefined ? undefined : entry.libvirt !== undefined && entry.libvirt.host !== 'this host' ? `domain id ${entry.pid}` : `pid ${entry.pid}`,
+        entry.pid === undefined ? undefined : `${entry.where?.pidLabel ?? 'pid'} ${entry.pid}`,
         entry.starting === undefined ? undefined : `${entry.starting} not finished (in progress, or interrupted: vmup finishes it)`,
         ...entry.ports.map((port) => `${port.name} ${port.hostIp}:${port.host}->${port.guest}/${port.protocol}`),
         ...(entry.errors ?? []),

@@ -9,7 +9,7 @@ export default class Validate extends VmfileCommand {
     const { validate } = await import('../services/validate.js');
     const { flags } = await this.parse(Validate);
     const project = await this.project(flags);
-    for (const machine of await validate({ project })) {
+    for (const machine of await validate({ project }, this.context())) {
       const box = machine.box.version === undefined ? machine.box.name : `${machine.box.name} ${machine.box.version}`;
       this.log(`${machine.name}: box ${box}, ${counted(machine.cpus, 'CPU')}, ${formatSize(machine.memory)} memory, ${formatSize(machine.disk)} disk, ${counted(machine.provision.length, 'provisioning step')}`);
     }

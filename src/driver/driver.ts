@@ -2,12 +2,14 @@
  * The driver contract: everything that depends on how a machine is run (QEMU driven
  * directly, driver/qemu/; a libvirt host, local or over SSH, driver/libvirt/) behind
  * one interface, in the spirit of Lima's pkg/driver and Vagrant's Provider. Use-cases
- * above it never see argv, pids, QMP, qemu-img or virsh. The driver of a machine is
- * chosen in instance/inspect.ts: a third provider is a folder here and a line there.
+ * above it never see argv, pids, QMP, qemu-img or virsh, and never ask which driver a
+ * machine has: they ask its features (features.ts). Every driver is made in one place,
+ * driver/registry.ts.
  *
- * A driver is bound to one machine's directory. It knows nothing of the Vmfile or of
- * SSH: it is handed plain specs and answers with plain facts. The machine record
- * (machine.json) belongs to the layer above, except the runtime fields a stop clears.
+ * A driver is bound to one machine's directory and owns its own file names there. It
+ * knows nothing of the Vmfile or of SSH: it is handed plain specs and answers with plain
+ * facts. It never writes the machine record (machine.json): the start procedure
+ * (lifecycle/) is its one writer.
  *
  * Promises every driver keeps, method by method, are written on the interface.
  */
@@ -15,12 +17,14 @@ import type { InstalledBox } from '../box/store.js';
 import { UserError } from '../errors.js';
 import type { Phase } from '../ui/reporter.js';
 import type { PlannedFolder } from '../folders/plan.js';
-import type { BootIdLocation, PortForward } from '../store/machine.js';
-import type { Accel } from '../qemu/host.js';
+import type { BootIdLocation, Placement, PortForward } from '../store/machine.js';
+import type { SshHop } from '../ssh/hop.js';
 import type { PortSpec } from '../vmfile/schema.js';
 import type { MachineBoot } from '../vmfile/boot.js';
+import type { Accel, DriverFeatures, HostFacts, HostPlan, MachineRequest } from './features.js';
+import type { HostCheck } from './host-check.js';
 
-export type { Accel, PortForward };
+export type { Accel, DriverFeatures, HostCheck, HostFacts, HostPlan, MachineRequest, PortForward };
 
 export interface StartSpec {
   /** The machine's name, for messages and the process title. */
@@ -61,6 +65,18 @@ export interface StartSpec {
   generation?: string;
   /** Told when a taken host port was moved (autoCorrect). */
   onPortMoved?: (from: number, to: number, spec: PortSpec) => void;
+  /**
+   * Told as soon as the machine's process runs, before any saved memory is loaded: the
+   * caller records the ports, so a vmfile killed during the load leaves a record that
+   * says where the machine is.
+   */
+  onLaunched?: (started: Started) => Promise<void>;
+  /**
+   * With fromWarmState: told once the saved memory is loaded (and the boot ID written),
+   * while the guest is still paused. When it resolves, the guest is continued; from then
+   * on its disk goes on from that memory, which must never be loaded into it again.
+   */
+  beforeContinue?: () => Promise<void>;
 }
 
 export interface Started {
@@ -89,7 +105,67 @@ export interface Snapshot {
 /** The host a machine lives on cannot be asked whether it runs (a libvirt host down, SSH to it failing). */
 export class HostUnreachableError extends UserError {}
 
+/** Where a machine runs, for status and messages. */
+export interface MachineLocation {
+  /** The driver: "qemu", "libvirt". */
+  driver: string;
+  /** Its host, for people: "this host", "root@lab". */
+  host: string;
+  /** Its host as the driver addresses it (a libvirt URI), where that is not simply this host. */
+  uri?: string;
+  /** What its host calls the machine (a libvirt domain), where that is not the machine's own name. */
+  name?: string;
+  /** What pid() answers: the process id here, or an id of its host's choosing. */
+  pidLabel: 'pid' | 'domain id';
+}
+
 export interface Driver {
+  readonly features: DriverFeatures;
+
+  /** Where the machine runs. */
+  location(): MachineLocation;
+
+  /**
+   * What the machine record keeps of where the machine was made, so a changed Vmfile
+   * never moves it (the factory reads it back); undefined for vmfile's own QEMU.
+   */
+  placement(): Placement | undefined;
+
+  /** The host that runs the machine, probed once per command (HostUnreachableError when it cannot be asked). */
+  host(): Promise<HostFacts>;
+
+  /**
+   * Checks a machine against that host, and that this host has the programs the driver
+   * runs; resolves with the accelerator to use and every problem found (never throws
+   * for a machine that does not fit; throws HostUnreachableError).
+   */
+  check(request: MachineRequest, envAccel: string | undefined): Promise<HostCheck>;
+
+  /** The hypervisor's version line there: saved memory is loaded only by the one that saved it. */
+  hypervisor(): Promise<string>;
+
+  /** How SSH reaches the guest's forwarded port: directly on this host's loopback, or through another host. */
+  sshHop(): SshHop | undefined;
+
+  /** Where the guest's console is written on this host, if it is. */
+  consoleLog(): string | undefined;
+
+  /** The machine's disk as a file on this host (QEMU's overlay), or undefined where it lives elsewhere. */
+  diskFile(): string | undefined;
+
+  /**
+   * Whether the machine's disk was made: with its record, what makes a machine created.
+   * Cheap; a driver whose disks live on another host answers true.
+   */
+  hasDisk(): Promise<boolean>;
+
+  /**
+   * The file the machine's disk is made over, read from the disk's own header (never
+   * opened): a box's disk or a warm state's. Undefined when it has none or the driver
+   * keeps no such file here. Rejects with a VmfileError when the disk cannot be read.
+   */
+  base(): Promise<string | undefined>;
+
   /**
    * The machine's process id while it runs, else undefined. Cheap (no QMP); throws only
    * HostUnreachableError, when the machine's host cannot be asked. libvirt: on another
@@ -99,6 +175,13 @@ export interface Driver {
 
   /** Whether the running guest's CPUs are stopped. A machine that does not answer counts as not paused. */
   paused(): Promise<boolean>;
+
+  /**
+   * Continues a guest whose CPUs are stopped (a start cut short between loading saved
+   * memory and continuing it); resolves false when it was running already. On a machine
+   * that does not run: a UserError.
+   */
+  continue(): Promise<boolean>;
 
   /**
    * When the guest was stopped because its disk could not be written (the host's file
@@ -144,9 +227,9 @@ export interface Driver {
 
   /**
    * Pauses the running machine, writes its memory and device state to `file`, then
-   * stops the process. The disk is left as it was at the pause, to serve read-only as
-   * the base of other machines (a warm state). A failed save leaves no file.
-   * On a machine that does not run: a UserError. libvirt: not kept yet (a UserError).
+   * stops the process. The disk is left as it was at the pause and made read-only, to
+   * serve as the base of other machines (a warm state). A failed save leaves no file.
+   * On a machine that does not run: a UserError. Without features.warmStart: a UserError.
    */
   saveState(file: string): Promise<void>;
 

@@ -11,12 +11,12 @@ import { ConfigError, GuestError } from '../errors.js';
 import type { SshSession } from '../ssh/client.js';
 import { sshConfigBlock } from '../ssh/config.js';
 import { shellCommand, shellQuote } from '../ssh/quote.js';
-import { PROJECT_STATE_DIR, socketPath, type MachinePaths } from '../store/layout.js';
+import { PROJECT_STATE_DIR, type MachinePaths } from '../store/layout.js';
 import type { FolderSpec } from '../vmfile/schema.js';
 import type { PlannedFolder } from './plan.js';
 import { rsyncFilterArgs } from './rsync-filter.js';
 import { copyWithTar, guestCopyTool } from './without-rsync.js';
-import { ensureSocketDir, unixSocketListens } from '../store/socket-dir.js';
+import { ensureSocketDir, unixSocketListens } from '../store/socket.js';
 
 export const VIRTIOFSD = '/usr/lib/qemu/virtiofsd';
 
@@ -67,11 +67,11 @@ function isWithin(path: string, dir: string): boolean {
 }
 
 /** Starts one virtiofsd per virtiofs folder; each exits when its QEMU goes away. */
-export async function startVirtiofsd(paths: MachinePaths, folders: readonly PlannedFolder[]): Promise<{ tag: string; socket: string }[]> {
+export async function startVirtiofsd(socketFor: (tag: string) => string, folders: readonly PlannedFolder[]): Promise<{ tag: string; socket: string }[]> {
   const shares = [];
   for (const folder of folders) {
     if (folder.type !== 'virtiofs') continue;
-    const socket = socketPath(paths.dir, `${folder.tag}.sock`);
+    const socket = socketFor(folder.tag);
     await ensureSocketDir(socket);
     await rm(socket, { force: true });
     await spawnDetached(VIRTIOFSD, [`--socket-path=${socket}`, '-o', `source=${folder.host}`, '-o', 'cache=auto']);

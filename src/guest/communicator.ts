@@ -6,13 +6,12 @@ import { readFile } from 'node:fs/promises';
 import { publicKeyBlob, readPublicKey } from '../ssh/keys.js';
 import { SshSession, type SshTarget } from '../ssh/client.js';
 import { shellCommand } from '../ssh/quote.js';
-import { hopArgv } from '../ssh/hop.js';
-import { hopOf } from './openssh.js';
+import { hopArgv, type SshHop } from '../ssh/hop.js';
 import type { MachinePaths } from '../store/layout.js';
 import type { MachineState } from '../store/machine.js';
 
-export async function sshTargetFor(paths: MachinePaths, state: MachineState, port: number): Promise<SshTarget> {
-  const hop = hopOf(state);
+/** `hop`: the host the machine's forwards are on when it is not this one (Driver.sshHop). */
+export async function sshTargetFor(paths: MachinePaths, state: MachineState, port: number, hop: SshHop | undefined): Promise<SshTarget> {
   return {
     label: `machine "${state.name}"`,
     host: '127.0.0.1',
@@ -24,8 +23,8 @@ export async function sshTargetFor(paths: MachinePaths, state: MachineState, por
   };
 }
 
-export async function connectGuest(paths: MachinePaths, state: MachineState, port: number): Promise<SshSession> {
-  return SshSession.connect(await sshTargetFor(paths, state, port));
+export async function connectGuest(paths: MachinePaths, state: MachineState, port: number, hop: SshHop | undefined): Promise<SshSession> {
+  return SshSession.connect(await sshTargetFor(paths, state, port, hop));
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * The OpenSSH options that reach a machine's guest (vmssh, scp, rsync, ssh-config): its
  * own login key, its host key pinned, one shared connection per boot (ssh/master.ts),
- * and through its libvirt host when it runs on another one. No ssh2 here: vmssh's quick
+ * and through another host when its driver runs it there. No ssh2 here: vmssh's quick
  * path (cli/quick-ssh.ts) loads this without it.
  */
 import { hostKeyAlias } from '../ssh/keys.js';
@@ -9,18 +9,13 @@ import { connectionSharing } from '../ssh/master.js';
 import { hopProxyCommand, type SshHop } from '../ssh/hop.js';
 import type { MachinePaths } from '../store/layout.js';
 import type { MachineState } from '../store/machine.js';
-import { parseLibvirtUri } from '../vmfile/libvirt-uri.js';
 
-/** A machine on another libvirt host is reached through that host (its forwards are on that host's loopback). */
-export function hopOf(state: MachineState): SshHop | undefined {
-  if (state.provider === undefined) return undefined;
-  const uri = parseLibvirtUri(state.provider.uri);
-  return uri.local ? undefined : uri;
-}
-
-/** OpenSSH options that log in with the machine's key, pin its host key, and share one connection per boot (ssh/master.ts). */
-export function openSshOptions(paths: MachinePaths, state: MachineState, port: number): Record<string, string> {
-  const hop = hopOf(state);
+/**
+ * OpenSSH options that log in with the machine's key, pin its host key, and share one
+ * connection per boot (ssh/master.ts); through `hop` when the machine's driver says its
+ * forwards are on another host's loopback (Driver.sshHop).
+ */
+export function openSshOptions(paths: MachinePaths, state: MachineState, port: number, hop: SshHop | undefined): Record<string, string> {
   return {
     ...(hop === undefined ? {} : { ProxyCommand: hopProxyCommand(hop, port) }),
     HostName: '127.0.0.1',

@@ -53,7 +53,7 @@ async function ansibleHosts(project: Project): Promise<AnsibleHost[]> {
   const hosts: AnsibleHost[] = [];
   for (const machine of project.machines) {
     const current = await inspect(project.dir, machine.name);
-    if (isRunning(current)) hosts.push({ name: machine.name, sshOptions: openSshOptions(current.paths, current.state, current.state.sshPort) });
+    if (isRunning(current)) hosts.push({ name: machine.name, sshOptions: openSshOptions(current.paths, current.state, current.state.sshPort, current.driver.sshHop()) });
   }
   return hosts;
 }

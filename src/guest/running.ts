@@ -16,11 +16,12 @@ export async function withRunningMachine<T>(
   project: Project,
   name: string,
   fn: (machine: RunningInstance, session: SshSession) => Promise<T>,
-  options: { lock?: string; hint?: string } = {},
+  options: { lock?: string; hint?: string; instance?: RunningInstance } = {},
 ): Promise<T> {
   const work = async (): Promise<T> => {
-    const machine = await requireRunning(project, name, options.hint);
-    const session = await connectGuest(machine.paths, machine.state, machine.state.sshPort);
+    // A caller that inspected it already (under the same lock) passes it on: one inspection per command.
+    const machine = options.instance ?? (await requireRunning(project, name, options.hint));
+    const session = await connectGuest(machine.paths, machine.state, machine.state.sshPort, machine.driver.sshHop());
     try {
       return await fn(machine, session).catch((error: unknown) => whenQemuGone(error, machine.name, machine.driver, machine.pid, 'while vmfile worked in it'));
     } finally {

@@ -5,7 +5,7 @@
  * a changed box needs the machine made again. Pure.
  */
 import type { MachineState } from '../store/machine.js';
-import type { MachineConfig } from '../vmfile/config.js';
+import { providerLabel, type MachineConfig } from '../vmfile/config.js';
 import { formatSize } from '../vmfile/size.js';
 
 /** One line per difference, e.g. "memory 1GiB -> 2GiB"; empty when the machine is as the Vmfile says. */
@@ -42,9 +42,8 @@ export function driftOf(machine: MachineConfig, state: MachineState): string[] {
   if (state.box.name !== machine.box.name || (machine.box.version !== undefined && machine.box.version !== state.box.version)) {
     lines.push(`box ${state.box.name} ${state.box.version} -> ${machine.box.name}${machine.box.version === undefined ? '' : ` ${machine.box.version}`} (only a new machine takes it: vmfile destroy, then vmup)`);
   }
-  const where = (provider: { uri: string } | undefined) => (provider === undefined ? 'vmfile\'s own QEMU' : `libvirt ${provider.uri}`);
-  const recorded = where(state.provider);
-  const wanted = where(machine.provider.type === 'libvirt' ? machine.provider : undefined);
+  const recorded = providerLabel(state.provider);
+  const wanted = providerLabel(machine.provider);
   if (recorded !== wanted) lines.push(`provider ${recorded} -> ${wanted} (a machine stays where it was created: vmfile destroy, then vmup, makes it there)`);
   return lines;
 }

@@ -4,12 +4,10 @@
  * reason, so one bad machine never hides the others, and destroy can still clear it.
  */
 import { VmfileError } from '../errors.js';
-import { qemuDriver } from '../driver/qemu/driver.js';
 import { HostUnreachableError, type Driver } from '../driver/driver.js';
-import { pathExists } from '../store/exists.js';
+import { driverFor } from '../driver/registry.js';
 import { machinePaths, type MachinePaths } from '../store/layout.js';
-import { readMachineState, type LibvirtPlacement, type MachineState } from '../store/machine.js';
-import { libvirtDriver, libvirtPlacement } from '../driver/libvirt/driver.js';
+import { readMachineState, withoutRuntime, type MachineState } from '../store/machine.js';
 import type { MachineProvider } from '../vmfile/config.js';
 
 export type MachineStatusName = 'not created' | 'running' | 'halted' | 'suspended' | 'broken' | 'unreachable';
@@ -19,7 +17,7 @@ export interface Instance {
   status: MachineStatusName;
   paths: MachinePaths;
   driver: Driver;
-  /** The record; absent when not created or broken. */
+  /** The record; absent when not created or broken. Its runtime fields only while it runs. */
   state?: MachineState;
   /** While running (also for a broken machine whose QEMU still runs). */
   pid?: number;
@@ -44,7 +42,7 @@ export async function inspect(projectDir: string, name: string, provider?: Machi
   } catch (error) {
     damage = error;
   }
-  const driver = driverFor(name, paths, state?.provider, provider);
+  const driver = driverFor(name, paths.dir, { recorded: state?.provider, wanted: provider });
   const base = { name, paths, driver, errors: [] as string[] };
   if (damage !== undefined) {
     const error = damage;
@@ -52,23 +50,17 @@ export async function inspect(projectDir: string, name: string, provider?: Machi
     return { ...base, status: 'broken', ...(pid === undefined ? {} : { pid }), errors: [error instanceof VmfileError ? error.message : String(error)] };
   }
   // The record is written last at creation: without it (or without the disk) the machine is created again.
-  if (state === undefined || (state.provider === undefined && !(await pathExists(paths.overlay)))) return { ...base, status: 'not created' };
+  if (state === undefined || !(await driver.hasDisk())) return { ...base, status: 'not created' };
   let pid: number | undefined;
   try {
     pid = await driver.pid();
   } catch (error) {
     if (!(error instanceof HostUnreachableError)) throw error;
-    return { ...base, status: 'unreachable', state, errors: [error.message] };
+    return { ...base, status: 'unreachable', state: withoutRuntime(state), errors: [error.message] };
   }
   if (pid !== undefined) return { ...base, status: 'running', state, pid };
-  return { ...base, status: state.suspendedAt === undefined ? 'halted' : 'suspended', state };
-}
-
-/** The driver named in the record, else the Vmfile's choice, else vmfile's own QEMU. */
-function driverFor(name: string, paths: MachinePaths, recorded: LibvirtPlacement | undefined, configured: MachineProvider | undefined): Driver {
-  if (recorded !== undefined) return libvirtDriver(name, paths, recorded);
-  if (configured?.type === 'libvirt') return libvirtDriver(name, paths, libvirtPlacement(configured, paths.dir, name));
-  return qemuDriver(name, paths);
+  // Ports and the accelerator held while it ran; a stop never has to clear them.
+  return { ...base, status: state.suspendedAt === undefined ? 'halted' : 'suspended', state: withoutRuntime(state) };
 }
 
 export function isRunning(instance: Instance): instance is RunningInstance {

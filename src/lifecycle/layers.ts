@@ -5,7 +5,7 @@
  * A layer is the warm state of its parent (the box's warm state, or the layer before)
  * after one step ran in it: vmfile starts the parent's generic machine from its saved
  * memory on a disk over the parent's, sets its clock, runs the step, syncs, and saves
- * memory and disk as a new state (lifecycle/warm.ts makes and seals it the same way).
+ * memory and disk as a new state (lifecycle/capture.ts, as for the box's warm state).
  * Its key is the parent's key with the step's hash (provision/runner.ts stepHash: the
  * step as written, with its script's or files' contents, args and env), so a changed
  * step finds no layer, and neither does any step after it.
@@ -19,32 +19,21 @@
  * machines. A step that fails while its layer is made is not cached: the machine runs
  * it itself, where its failure can be looked at.
  */
-import { randomUUID, createHash } from 'node:crypto';
-import { copyFile, mkdir } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import type { InstalledBox } from '../box/store.js';
-import type { Accel } from '../driver/driver.js';
-import { qemuDriver } from '../driver/qemu/driver.js';
-import { GuestError } from '../errors.js';
-import { syncGuestClock } from '../guest/communicator.js';
 import type { ServiceContext } from '../instance/context.js';
-import { runSteps, stepHash, StepFailedError } from '../provision/runner.js';
-import { SshTimeout, waitForSsh } from '../ssh/client.js';
-import { warmPaths } from '../store/layout.js';
+import { stepHash, StepFailedError } from '../provision/runner.js';
 import type { ProvisionRecord } from '../store/provision-record.js';
 import { inPhase } from '../ui/reporter.js';
-import type { MachineBoot } from '../vmfile/boot.js';
+import type { Project } from '../vmfile/config.js';
 import type { ProvisionStep } from '../vmfile/steps.js';
-import type { MachinePlan } from './start.js';
-import { ensureState, ensureWarmState, genericStartSpec, genericTarget, sealState, writeGenericSeed, type WarmShape, type WarmState } from './warm.js';
+import { captureState } from './capture.js';
+import type { StartingState } from './create.js';
+import type { MachinePlan } from './plan.js';
+import { ensureWarmState } from './warm.js';
+import { ensureState, type WarmShape, type WarmState } from './warm-state.js';
 
 const LAYER_FORMAT = 1;
-
-/** What a new machine starts from: a warm state, and the steps it already holds. */
-export interface StartingState {
-  state: WarmState;
-  /** Steps done in the state's layers, in order, as the provisioning record keeps them. */
-  cached: ProvisionRecord['steps'];
-}
 
 /**
  * The warm state (or deepest layer) a new machine starts from, made now where missing;
@@ -52,17 +41,12 @@ export interface StartingState {
  * why). Layers are used only for a plain vmup: --no-provision runs no step, --provision
  * runs every step again, and --no-cache runs them all on the machine.
  */
-export async function startingStateFor(
-  plan: MachinePlan,
-  accel: Accel,
-  boot: MachineBoot,
-  options: { projectDir: string; provision: 'boot' | 'all' | 'none'; noCache: boolean },
-  context: ServiceContext,
-): Promise<StartingState | undefined> {
-  const { machine, box, folders } = plan;
+export async function startingStateFor(plan: MachinePlan, options: { project: Project; provision: 'boot' | 'all' | 'none'; noCache: boolean }, context: ServiceContext): Promise<StartingState | undefined> {
+  const { machine, box, folders, boot } = plan;
+  const { driver } = plan.instance;
   if (machine.warmStart === false) return undefined;
   const reason =
-    machine.provider.type !== 'qemu' ? `it runs on ${machine.provider.type}, which has no warm states yet`
+    !driver.features.warmStart ? `it runs on ${driver.location().driver}, which keeps no warm states yet`
     : boot !== 'kernel' ? 'its box boots with its own firmware'
     : box.metadata.firstLogin !== undefined ? 'its box is first reached with its own login (a Vagrant box)'
     : folders.some((folder) => folder.type !== 'rsync') ? 'it has a live (virtiofs or 9p) folder, a device the saved state does not have'
@@ -72,14 +56,14 @@ export async function startingStateFor(
     if (machine.warmStart === true) context.reporter.notice(`machine "${machine.name}" boots from scratch although warmStart is set: ${reason}`);
     return undefined;
   }
-  const shape: WarmShape = { cpus: machine.cpus, memory: machine.memory, disk: machine.disk, accel, boot, privateNic: machine.privateIp !== undefined };
+  const shape: WarmShape = { cpus: machine.cpus, memory: machine.memory, disk: machine.disk, accel: plan.accel, boot, privateNic: machine.privateIp !== undefined };
   const made = { reporter: context.reporter, machine: machine.name, bootTimeout: machine.bootTimeout };
-  let state = await ensureWarmState(context.home, box, shape, made);
+  let state = await ensureWarmState(context.home, box, shape, driver, made);
   const cached: ProvisionRecord['steps'] = {};
   if (options.provision !== 'boot' || options.noCache) return { state, cached };
   for (const step of cacheableSteps(machine.provision)) {
-    const hash = await stepHash(step, options.projectDir);
-    const layer = await ensureLayer({ context, box, shape, parent: state, step, hash, ...made, projectDir: options.projectDir }).catch((error: unknown) => {
+    const hash = await stepHash(step, options.project.dir);
+    const layer = await ensureLayer({ context, box, shape, parent: state, step, hash, ...made, project: options.project }).catch((error: unknown) => {
       // The step runs on the machine instead, where its failure can be looked at.
       if (!(error instanceof StepFailedError)) throw error;
       context.reporter.notice(
@@ -118,64 +102,15 @@ interface LayerJob {
   hash: string;
   machine: string;
   bootTimeout: number;
-  projectDir: string;
+  project: Project;
 }
 
 async function ensureLayer(job: LayerJob): Promise<WarmState> {
   const key = layerKey(job.parent.record.key, job.hash);
-  return ensureState(job.context.home, key, `the provisioning layer of step "${job.step.name}"`, job.bootTimeout * 1000 + 3_600_000, () =>
-    inPhase(job.context.reporter, job.machine, `Caching step "${job.step.name}" as a provisioning layer`, () => makeLayer(job, key)),
+  const { context, box, shape, parent, step, hash, machine, bootTimeout, project } = job;
+  return ensureState(context.home, key, `the provisioning layer of step "${step.name}"`, bootTimeout * 1000 + 3_600_000, () =>
+    inPhase(context.reporter, machine, `Caching step "${step.name}" as a provisioning layer`, (phase) =>
+      captureState({ home: context.home, key, box, shape, machine, bootTimeout, reporter: context.reporter, phase, layer: { parent, step, hash, project } }),
+    ),
   );
-}
-
-async function makeLayer(job: LayerJob, key: string): Promise<WarmState> {
-  const { context, box, shape, parent, step, hash } = job;
-  const partial = warmPaths(context.home, key, true);
-  const driver = qemuDriver('vmfile-warm', partial.machine);
-  // A leftover of a maker that was killed: its QEMU may still run.
-  await driver.destroy();
-  await mkdir(partial.dir, { recursive: true, mode: 0o700 });
-  const from = parent.paths.machine;
-  const paths = partial.machine;
-  // The generic machine keeps its login and host key from layer to layer.
-  for (const [source, target] of [[from.privateKey, paths.privateKey], [from.publicKey, paths.publicKey], [from.hostPrivateKey, paths.hostPrivateKey], [from.hostPublicKey, paths.hostPublicKey]] as const) {
-    await copyFile(source, target);
-  }
-  await driver.create(box, shape.disk, from.overlay);
-  await writeGenericSeed(paths, parent.record.key, parent.record.user);
-  const generation = randomUUID();
-  try {
-    const started = await driver.start({ ...genericStartSpec(box, shape, generation), fromWarmState: parent.paths.memory });
-    const session = await waitForSsh(await genericTarget(paths, started.sshPort, parent.record.user), {
-      deadline: Date.now() + job.bootTimeout * 1000,
-      giveUp: async () => ((await driver.pid()) === undefined ? 'the generic machine of a provisioning layer: QEMU exited while starting' : undefined),
-    }).catch((error: unknown) => {
-      throw error instanceof SshTimeout ? new GuestError(`the generic machine of a provisioning layer did not answer SSH within ${job.bootTimeout} s (${error.lastError})`, { hint: `its console: ${paths.serialLog}` }) : error;
-    });
-    try {
-      await syncGuestClock(session);
-      const record: ProvisionRecord = { steps: {} };
-      await runSteps([step], { kind: 'only', names: [step.id] }, {
-        machine: job.machine,
-        user: parent.record.user,
-        projectDir: job.projectDir,
-        session,
-        reporter: context.reporter,
-        recordPath: `${partial.dir}/provisioned.json`,
-        record,
-      });
-    } finally {
-      session.close();
-    }
-    return await sealState(context.home, driver, {
-      ...parent.record,
-      key,
-      generation,
-      createdAt: new Date().toISOString(),
-      layer: { parent: parent.record.key, step: { id: step.id, name: step.name, hash } },
-    });
-  } catch (error) {
-    await driver.destroy().catch(() => {});
-    throw error;
-  }
 }

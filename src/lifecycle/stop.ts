@@ -4,8 +4,7 @@
  * memory unless forced; a broken one whose QEMU still runs is stopped all the same.
  */
 import type { Instance } from '../instance/inspect.js';
-import { inspect } from '../instance/inspect.js';
-import { withMachineLock } from '../store/lock.js';
+import { withMachine } from '../instance/locked.js';
 import { writeMachineState } from '../store/machine.js';
 import type { Reporter } from '../ui/reporter.js';
 
@@ -16,12 +15,11 @@ export interface HaltResult {
 }
 
 export async function haltMachine(projectDir: string, name: string, options: { force: boolean; timeout: number }, reporter: Reporter): Promise<HaltResult> {
-  const first = await inspect(projectDir, name);
-  if (first.status === 'not created') {
+  return withMachine(projectDir, name, 'halt', async (machine) => {
+    if (machine.status !== 'not created') return halt(machine, options, reporter);
     reporter.info(name, 'not created; nothing to halt');
     return { machine: name, outcome: 'not created', seconds: 0 };
-  }
-  return withMachineLock(first.paths.lock, name, 'halt', async () => halt(await inspect(projectDir, name), options, reporter));
+  });
 }
 
 async function halt(machine: Instance, options: { force: boolean; timeout: number }, reporter: Reporter): Promise<HaltResult> {

@@ -1,37 +1,40 @@
 /**
  * Bringing a Vmfile's machines up (vmup, and the second half of reload and resume).
  *
- * Everything that can be refused is checked for every machine before anything is
- * created: host capacity, step files, folders, host ports (not for a machine already
- * running: the port is its own forward), then boxes and Vmfile.lock, one machine at a
- * time because they are shared. Then the machines start in parallel, each under its
- * lock, and one failing neither stops nor hides the others (instance/fanout.ts).
+ * Each machine is locked and inspected once, for the whole command. Everything that can
+ * be refused is checked for every machine before anything is created: the machine
+ * against the host that will run it (its driver's check: CPUs, memory, accelerator,
+ * firmware, folders, the programs it needs), step files, folders, host ports (not for a
+ * machine already running: the port is its own forward); then boxes and Vmfile.lock, one
+ * machine at a time because they are shared. Then the machines start in parallel, and
+ * one failing neither stops nor hides the others (instance/fanout.ts).
  */
 import { mkdir } from 'node:fs/promises';
-import { QEMU_BINARY, probeHost, type HostInfo } from '../driver/qemu/driver.js';
-import { ConfigError, UserError } from '../errors.js';
+import type { HostPlan } from '../driver/driver.js';
+import { firmwareProblem } from '../driver/host-check.js';
+import { BusyError, ConfigError, UserError } from '../errors.js';
 import { requireCommands } from '../exec.js';
 import { planFolders, type PlannedFolder } from '../folders/plan.js';
-import { checkFolders, checkProjectExposure, hostHasVirtiofsd } from '../folders/sync.js';
+import { checkFolders, checkProjectExposure } from '../folders/sync.js';
 import type { ServiceContext } from '../instance/context.js';
 import { forEachMachine } from '../instance/fanout.js';
-import { inspect } from '../instance/inspect.js';
+import { inspect, type Instance } from '../instance/inspect.js';
 import { selectMachines } from '../instance/select.js';
 import { resolveForwards } from '../network/ports.js';
 import { checkAnsibleGroups } from '../provision/ansible.js';
 import { checkStepFiles } from '../provision/runner.js';
 import { writeFileAtomic } from '../store/json.js';
-import { machinesDir, projectGitignore, projectStateDir } from '../store/layout.js';
+import { machinePaths, machinesDir, projectGitignore, projectStateDir } from '../store/layout.js';
 import { withMachineLock } from '../store/lock.js';
-import type { MachineState } from '../store/machine.js';
 import { readLockFile } from '../store/lockfile.js';
 import { recordProject } from '../store/projects.js';
+import { machineBoot } from '../vmfile/boot.js';
 import type { MachineConfig, Project } from '../vmfile/config.js';
 import { lockedBoxRef } from '../vmfile/lock.js';
 import { isLoopback } from '../vmfile/schema.js';
-import { formatSize } from '../vmfile/size.js';
 import { checkLock, ensureBox } from './box.js';
-import { refuseIfUnusable, startMachine, type MachinePlan, type StartOptions, type UpResult } from './start.js';
+import type { MachinePlan, StartOptions, UpResult } from './plan.js';
+import { refuseIfUnusable, startMachine } from './start.js';
 
 export type { UpResult };
 
@@ -41,25 +44,57 @@ export interface UpOptions extends StartOptions {
 }
 
 export async function upMachines(options: UpOptions, context: ServiceContext): Promise<UpResult[]> {
-  await requireCommands([QEMU_BINARY, 'qemu-img', 'ssh-keygen'], 'vmup');
-  const host = await probeHost();
-  const plans = await planMachines(options.project, pickMachines(options), host, context);
-  for (const { machine } of plans) {
+  await requireCommands(['ssh-keygen'], 'vmup');
+  const machines = pickMachines(options);
+  for (const machine of machines) {
     for (const port of machine.ports.filter((spec) => spec.public === true && !isLoopback(spec.hostIp))) {
       context.reporter.notice(`machine "${machine.name}": host port ${port.hostIp}:${port.host}/${port.protocol} is public (reachable from other hosts), as the Vmfile says`);
     }
   }
   await ensureStateDir(options.project.dir);
   await recordProject(context.home, { project: options.project.dir, vmfile: options.project.vmfilePath });
-  return forEachMachine(
-    plans.map((plan) => ({ name: plan.machine.name, plan })),
-    async ({ plan }) => {
-      const { paths } = await inspect(options.project.dir, plan.machine.name);
-      await mkdir(paths.dir, { recursive: true, mode: 0o700 });
-      return withMachineLock(paths.lock, plan.machine.name, 'up', () => startMachine(plan, options, host, context));
-    },
-    { parallel: true, succeeded: 'up', retry: 'fix the failures above and run vmup again: machines that are up are left as they are' },
-  );
+  return withMachineLocks(options.project.dir, machines, 'up', async (held) => {
+    const free = machines.filter((machine) => !(held.get(machine.name) instanceof BusyError));
+    const plans = await planMachines(options.project, free.map((machine) => ({ machine, instance: held.get(machine.name) as Instance })), context);
+    return forEachMachine(
+      machines,
+      async (machine) => {
+        const plan = plans.find((candidate) => candidate.machine.name === machine.name);
+        if (plan === undefined) throw held.get(machine.name) as BusyError;
+        return startMachine(plan, options, context);
+      },
+      { parallel: true, succeeded: 'up', retry: 'fix the failures above and run vmup again: machines that are up are left as they are' },
+    );
+  });
+}
+
+/**
+ * Runs `fn` with every machine's lock taken (in name order, so two commands never wait
+ * on each other) and each machine inspected under it; a machine another command holds
+ * is given as its BusyError, and the others go on.
+ */
+async function withMachineLocks<T>(projectDir: string, machines: readonly MachineConfig[], operation: string, fn: (held: Map<string, Instance | BusyError>) => Promise<T>): Promise<T> {
+  const held = new Map<string, Instance | BusyError>();
+  const sorted = [...machines].sort((a, b) => a.name.localeCompare(b.name));
+  const next = async (index: number): Promise<T> => {
+    const machine = sorted[index];
+    if (machine === undefined) return fn(held);
+    const paths = machinePaths(projectDir, machine.name);
+    await mkdir(paths.dir, { recursive: true, mode: 0o700 });
+    let entered = false;
+    try {
+      return await withMachineLock(paths.lock, machine.name, operation, async () => {
+        entered = true;
+        held.set(machine.name, await inspect(projectDir, machine.name, machine.provider));
+        return next(index + 1);
+      });
+    } catch (error) {
+      if (entered || !(error instanceof BusyError)) throw error;
+      held.set(machine.name, error);
+      return next(index + 1);
+    }
+  };
+  return next(0);
 }
 
 /** The machines named, or those with autostart when none is named. */
@@ -72,24 +107,37 @@ function pickMachines(options: UpOptions): MachineConfig[] {
   return machines;
 }
 
+export interface Checked {
+  machine: MachineConfig;
+  instance: Instance;
+  folders: PlannedFolder[];
+  host: HostPlan;
+}
+
 /**
- * Everything `vmup` refuses before it creates anything, for every machine at once:
- * host capacity, provisioning files, folders, taken host ports (not for a machine
- * already running: the port is its own forward), broken machines. `vmfile validate`
- * runs the same checks. All problems are reported together.
+ * Everything `vmup` refuses before it creates anything, for every machine at once: the
+ * machine against its host (its driver's check), provisioning files, folders, taken
+ * host ports (not for a machine already running: the port is its own forward), broken
+ * machines. `vmfile validate` runs the same checks. All problems are reported together.
  */
-export async function preflight(project: Project, machines: readonly MachineConfig[], host: HostInfo): Promise<{ machine: MachineConfig; folders: PlannedFolder[]; state?: MachineState }[]> {
-  const virtiofsd = await hostHasVirtiofsd();
-  const checked = [];
+export async function preflight(project: Project, machines: readonly { machine: MachineConfig; instance: Instance }[], env: NodeJS.ProcessEnv): Promise<Checked[]> {
+  const checked: Checked[] = [];
   const problems: unknown[] = [];
-  for (const machine of machines) {
-    const current = await inspect(project.dir, machine.name);
-    const folders = planFolders(machine.folders, { virtiofsd: virtiofsd && machine.provider.type === 'qemu' });
+  const collect = (error: unknown) => void problems.push(error);
+  for (const { machine, instance } of machines) {
+    const { driver } = instance;
+    const facts = await driver.host().catch((error: unknown) => void collect(error));
+    const folders = planFolders(machine.folders, { virtiofsd: facts?.liveFolders.includes('virtiofs') === true });
+    let host: HostPlan = { accel: 'tcg' };
     const checks = [
+      async () => refuseIfUnusable(instance),
       async () => {
-        refuseIfUnusable(current);
+        if (facts === undefined) return;
+        const liveFolders = folders.flatMap((folder) => (folder.type === 'rsync' ? [] : [{ guest: folder.guest, type: folder.type }]));
+        const result = await driver.check({ machine: machine.name, cpus: machine.cpus, memory: machine.memory, accel: machine.accel, firmware: machine.firmware, liveFolders }, env['VMFILE_ACCEL']);
+        host = result.plan;
+        problems.push(...result.problems);
       },
-      async () => checkHostFits(machine, host),
       () => checkStepFiles(machine.provision, project.dir, machine.name),
       async () => {
         for (const step of machine.provision) {
@@ -99,47 +147,49 @@ export async function preflight(project: Project, machines: readonly MachineConf
       () => checkFolders(machine.name, folders),
       async () => checkProjectExposure(machine.name, machine.folders, folders, project),
       async () => {
-        if (current.status !== 'running') await resolveForwards(machine.name, machine.ports.filter((port) => !port.autoCorrect), () => {});
+        if (instance.status !== 'running') await resolveForwards(machine.name, machine.ports.filter((port) => !port.autoCorrect), () => {});
       },
     ];
-    for (const check of checks) await check().catch((error: unknown) => problems.push(error));
-    checked.push({ machine, folders, ...(current.state === undefined ? {} : { state: current.state }) });
+    for (const check of checks) await check().catch(collect);
+    checked.push({ machine, instance, folders, host });
   }
-  if (problems.length === 1) throw problems[0];
-  if (problems.length > 1) {
-    const lines = problems.map((problem) => `  - ${problem instanceof Error ? problem.message : String(problem)}`).join('\n');
-    const message = `${problems.length} problems; nothing was created or booted:\n${lines}`;
-    const hint = { hint: 'fix each of them, then check again with: vmfile validate' };
-    // Any configuration problem makes it one (exit 78); taken ports and the like alone are exit 1.
-    throw problems.some((problem) => problem instanceof ConfigError) ? new ConfigError(message, hint) : new UserError(message, hint);
-  }
+  throwAll(problems, 'nothing was created or booted');
   return checked;
 }
 
-async function planMachines(project: Project, machines: readonly MachineConfig[], host: HostInfo, context: ServiceContext): Promise<MachinePlan[]> {
-  const checked = await preflight(project, machines, host);
+/** One problem as it is; several as one error listing each, exit 78 when any is a configuration problem. */
+function throwAll(problems: readonly unknown[], outcome: string): void {
+  if (problems.length === 0) return;
+  if (problems.length === 1) throw problems[0];
+  const lines = problems.map((problem) => `  - ${problem instanceof Error ? problem.message : String(problem)}`).join('\n');
+  const message = `${problems.length} problems; ${outcome}:\n${lines}`;
+  const hint = { hint: 'fix each of them, then check again with: vmfile validate' };
+  // Any configuration problem makes it one (exit 78); taken ports and the like alone are exit 1.
+  throw problems.some((problem) => problem instanceof ConfigError) ? new ConfigError(message, hint) : new UserError(message, hint);
+}
+
+async function planMachines(project: Project, machines: readonly { machine: MachineConfig; instance: Instance }[], context: ServiceContext): Promise<MachinePlan[]> {
+  const checked = await preflight(project, machines, context.env);
   if (checked.some((plan) => plan.folders.some((folder) => folder.type === 'rsync'))) await requireCommands(['rsync'], 'vmup (rsync folders)');
-  if (machines.some((machine) => machine.provision.some((step) => step.kind === 'ansible' && step.run !== 'never'))) await requireCommands(['ansible-playbook'], 'vmup (Ansible steps)');
+  if (checked.some(({ machine }) => machine.provision.some((step) => step.kind === 'ansible' && step.run !== 'never'))) await requireCommands(['ansible-playbook'], 'vmup (Ansible steps)');
   const lock = await readLockFile(project.dir);
   const plans: MachinePlan[] = [];
-  for (const { machine, folders, state } of checked) {
+  for (const { machine, instance, folders, host } of checked) {
     // A created machine keeps the box version its disk was made from; a new one takes the
     // version Vmfile.lock pins when the Vmfile pins none (built from its recipe if missing).
+    const state = instance.state;
     const ref = state === undefined ? lockedBoxRef(machine.box, lock.machines[machine.name]) : { name: state.box.name, version: state.box.version, fromLock: false };
     const box = await ensureBox(context.home, ref, { reporter: context.reporter, machine: machine.name, fromLock: ref.fromLock });
     await checkLock(project, machine, box, { update: false });
-    plans.push({ machine, box, folders });
+    const boot = machineBoot(machine.name, machine.firmware, box.metadata);
+    if (boot !== 'kernel') {
+      // The box boots itself: its host must run its firmware (known only now that the box is).
+      const problem = firmwareProblem(machine.name, boot, await instance.driver.host(), instance.driver.features);
+      if (problem !== undefined) throw problem;
+    }
+    plans.push({ machine, instance, box, folders, accel: host.accel, accelNotice: host.notice, boot });
   }
   return plans;
-}
-
-function checkHostFits(machine: MachineConfig, host: HostInfo): void {
-  if (machine.cpus > host.cpus) {
-    throw new ConfigError(`machine "${machine.name}": cpus is ${machine.cpus} but this host has ${host.cpus}`, { hint: `set cpus to ${host.cpus} or fewer in the Vmfile` });
-  }
-  if (machine.memory > host.memory) {
-    throw new ConfigError(`machine "${machine.name}": memory is ${formatSize(machine.memory)} but this host has ${formatSize(host.memory)} in total`, { hint: 'lower memory in the Vmfile' });
-  }
 }
 
 /** .vmfile/ is private and never committed. */

@@ -20,6 +20,7 @@ import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { VmfileError } from '../errors.js';
 import { EthernetSwitch, FrameDecoder, encodeFrame } from './switch.js';
+import { MAX_SOCKET_PATH } from '../store/socket.js';
 
 export class HubError extends VmfileError {}
 
@@ -44,8 +45,6 @@ export interface Hub {
  * hub still goes away soon after.
  */
 const DEFAULT_IDLE_EXIT_MS = 60_000;
-/** sun_path is 108 bytes on Linux, including the terminating NUL. */
-const MAX_SOCKET_PATH_BYTES = 107;
 /**
  * A client that stops reading (a paused or frozen guest) must not make the hub buffer
  * without bound. Beyond this many queued bytes its frames are dropped, as a real
@@ -215,8 +214,8 @@ export function answers(socketPath: string): Promise<boolean> {
 }
 
 function checkSocketPath(socketPath: string): void {
-  if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH_BYTES) {
-    throw new HubError(`network hub: socket path is longer than ${MAX_SOCKET_PATH_BYTES} bytes: ${socketPath}`, {
+  if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH) {
+    throw new HubError(`network hub: socket path is longer than ${MAX_SOCKET_PATH} bytes: ${socketPath}`, {
       hint: 'move the project to a shorter path',
     });
   }

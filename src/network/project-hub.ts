@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { networkLock, networkSocket } from '../store/layout.js';
 import { withLock } from '../store/lock.js';
-import { ensureSocketDir } from '../store/socket-dir.js';
+import { ensureSocketDir } from '../store/socket.js';
 import { ensureHub } from './hub.js';
 
 /** The switch every machine's private NIC connects to; QEMU starts without it, with a dead link, so it must run first. */

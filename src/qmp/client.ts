@@ -17,7 +17,8 @@
  */
 import net from 'node:net';
 import { InternalError } from '../errors.js';
-import { abortedError, connectFailure, endedError, protocolError, QmpError } from './errors.js';
+import { connectFailure, endedError, protocolError, QmpError } from './errors.js';
+import { settleOnce, type Settle, type Waiter } from './wait.js';
 import { isRecord, LineBuffer, parseEvent, parseGreeting, parseReply, type QmpEvent, type QmpGreeting, type Reply } from './message.js';
 
 export type { QmpEvent, QmpGreeting };
@@ -31,17 +32,6 @@ export interface QmpCallOptions {
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 const DEFAULT_CALL_TIMEOUT_MS = 30_000;
-
-/** Something in flight that must settle if the connection goes away. */
-interface Waiter {
-  what: string;
-  fail(error: QmpError): void;
-}
-
-interface Settle<T> {
-  resolve(value: T): void;
-  reject(error: QmpError): void;
-}
 
 export class QmpClient {
   readonly closed: Promise<void>;
@@ -173,64 +163,10 @@ export class QmpClient {
     this.#socket.destroy();
   }
 
-  /**
-   * Runs one wait: `start` registers what would settle it and returns its cleanup.
-   * The deadline, the abort signal and a disconnect settle it too; whichever comes
-   * first wins and everything else is torn down, timer included.
-   */
   #wait<T>(what: string, options: QmpCallOptions & { timeoutMs: number }, start: (settle: Settle<T>) => () => void): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const { signal, timeoutMs } = options;
-      if (this.#ended !== undefined) {
-        reject(this.#endedError(what, this.#ended));
-        return;
-      }
-      if (signal?.aborted === true) {
-        reject(abortedError(what, this.#socketPath, signal));
-        return;
-      }
-      let settled = false;
-      let cleanup = (): void => {};
-      let timer: NodeJS.Timeout | undefined;
-      const finish = (): boolean => {
-        if (settled) return false;
-        settled = true;
-        if (timer !== undefined) clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        this.#waiters.delete(waiter);
-        cleanup();
-        return true;
-      };
-      const waiter: Waiter = {
-        what,
-        fail: (error) => {
-          if (finish()) reject(error);
-        },
-      };
-      const onAbort = (): void => {
-        if (signal !== undefined) waiter.fail(abortedError(what, this.#socketPath, signal));
-      };
-      if (timeoutMs !== Infinity) {
-        timer = setTimeout(() => {
-          waiter.fail(
-            new QmpError(`${what} on ${this.#socketPath}: no answer within ${timeoutMs} ms`, 'Timeout', {
-              hint: 'QEMU may be hung or very busy; check its log and the serial console',
-            }),
-          );
-        }, timeoutMs);
-      }
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.#waiters.add(waiter);
-      const settle: Settle<T> = {
-        resolve: (value) => {
-          if (finish()) resolve(value);
-        },
-        reject: waiter.fail,
-      };
-      const stop = start(settle);
-      if (settled) stop();
-      else cleanup = stop;
-    });
+    const ended = this.#ended;
+    if (ended !== undefined) return Promise.reject(this.#endedError(what, ended));
+    return settleOnce(what, this.#socketPath, this.#waiters, options, start);
   }
 
   #receive(chunk: string): void {

@@ -13,9 +13,9 @@ import { readdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { BusyError, VmfileError } from '../errors.js';
 import { listWarmStates, removeState, type WarmSummary } from '../lifecycle/warm.js';
-import { diskBase, qemuDriver } from '../driver/qemu/driver.js';
-import { pathExists } from '../store/exists.js';
+import { driverFor, genericDriver } from '../driver/registry.js';
 import { machinePaths, warmPaths, warmStatesDir } from '../store/layout.js';
+import { readMachineState } from '../store/machine.js';
 import { withLock } from '../store/lock.js';
 import { listProjects, projectMachineNames } from '../store/projects.js';
 
@@ -41,19 +41,23 @@ export async function listCache(home: string): Promise<CacheListing> {
   for (const { project } of projects) {
     for (const machine of await projectMachineNames(project)) {
       const who = `machine "${machine}" of ${project}`;
-      const overlay = machinePaths(project, machine).overlay;
-      if (!(await pathExists(overlay))) continue;
+      const paths = machinePaths(project, machine);
       let backing: string | undefined;
       try {
-        backing = await diskBase(overlay);
+        const state = await readMachineState(paths.state);
+        const driver = driverFor(machine, paths.dir, { recorded: state?.provider });
+        if (!(await driver.hasDisk())) continue;
+        backing = await driver.base();
       } catch (error) {
         if (!(error instanceof VmfileError)) throw error;
         unknown.push(`${who}: ${error.message}`);
         continue;
       }
-      // Its state, then each state under it.
+      // Its state, then each state under it (a record that names itself, or a loop, ends it).
+      const seen = new Set<string>();
       let key = backing !== undefined && dirname(dirname(backing)) === warmStatesDir(home) ? stateKeyOf(backing) : undefined;
-      while (key !== undefined) {
+      while (key !== undefined && !seen.has(key)) {
+        seen.add(key);
         usedBy.set(key, [...(usedBy.get(key) ?? []), who]);
         key = byKey.get(key)?.layer?.parent;
       }
@@ -91,7 +95,7 @@ export async function pruneCache(home: string, options: { dryRun: boolean }): Pr
     for (const key of listing.unfinished) {
       const partial = warmPaths(home, key, true);
       const gone = await withLock(partial.lock, `the cached state ${key}`, 'clear what a killed vmfile left', async () => {
-        await qemuDriver('vmfile-warm', partial.machine).destroy();
+        await genericDriver(partial.dir).destroy();
         return true;
       }).catch((error: unknown) => {
         if (error instanceof BusyError) return false;

@@ -2,10 +2,8 @@
 import { counted } from '../ui/words.js';
 import type { ServiceContext } from '../instance/context.js';
 import { forEachMachine } from '../instance/fanout.js';
-import { pathExists } from '../store/exists.js';
-import { inspect } from '../instance/inspect.js';
+import { withMachine } from '../instance/locked.js';
 import { selectMachines } from '../instance/select.js';
-import { withMachineLock } from '../store/lock.js';
 import type { Project } from '../vmfile/config.js';
 
 export interface DestroyOptions {
@@ -22,24 +20,26 @@ export interface DestroyResult {
 export async function destroy(options: DestroyOptions, context: ServiceContext): Promise<DestroyResult[]> {
   return forEachMachine(
     selectMachines(options.project, options.machines),
-    async (machine): Promise<DestroyResult> => {
-      const first = await inspect(options.project.dir, machine.name, machine.provider);
-      if (first.status === 'not created' && first.state === undefined) {
-        // Leftovers of a creation cut short (keys, a disk without a record): a create
-        // makes the machine's directory before anything else, here or on a libvirt host.
-        if (await pathExists(first.paths.dir)) await first.driver.destroy();
-        context.reporter.info(machine.name, 'not created; nothing to destroy');
-        return { machine: machine.name, outcome: 'not created' };
-      }
-      const snapshots = await withMachineLock(first.paths.lock, machine.name, 'destroy', async () => {
-        const current = await inspect(options.project.dir, machine.name);
-        const count = current.status === 'broken' ? 0 : (await current.driver.listSnapshots().catch(() => [])).length;
-        await current.driver.destroy();
-        return count;
-      });
-      context.reporter.info(machine.name, `destroyed${snapshots === 0 ? '' : ` with its ${counted(snapshots, 'snapshot')}`} (the box is kept)`);
-      return { machine: machine.name, outcome: 'destroyed', snapshots };
-    },
+    (machine) =>
+      withMachine(
+        options.project.dir,
+        machine.name,
+        'destroy',
+        async (current): Promise<DestroyResult> => {
+          if (current.status === 'not created' && current.state === undefined) {
+            // Leftovers of a creation cut short (keys, a disk without a record): a create
+            // makes the machine's directory before anything else, here or on a libvirt host.
+            await current.driver.destroy();
+            context.reporter.info(machine.name, 'not created; nothing to destroy');
+            return { machine: machine.name, outcome: 'not created' };
+          }
+          const snapshots = current.status === 'broken' ? 0 : (await current.driver.listSnapshots().catch(() => [])).length;
+          await current.driver.destroy();
+          context.reporter.info(machine.name, `destroyed${snapshots === 0 ? '' : ` with its ${counted(snapshots, 'snapshot')}`} (the box is kept)`);
+          return { machine: machine.name, outcome: 'destroyed', snapshots };
+        },
+        machine.provider,
+      ),
     { parallel: false, succeeded: 'destroyed', retry: 'fix the failures above and run vmfile destroy again' },
   );
 }

@@ -10,10 +10,9 @@ import { findBox } from '../box/store.js';
 import { requireCommands } from '../exec.js';
 import { UserError } from '../errors.js';
 import type { ServiceContext } from '../instance/context.js';
-import { inspect } from '../instance/inspect.js';
+import { withMachine } from '../instance/locked.js';
 import { selectOne } from '../instance/select.js';
 import { refuseIfUnusable } from '../lifecycle/start.js';
-import { withMachineLock } from '../store/lock.js';
 import type { BoxMetadata } from '../vmfile/box-metadata.js';
 import { hostnameFrom, type Project } from '../vmfile/config.js';
 import { formatSize } from '../vmfile/size.js';
@@ -43,9 +42,7 @@ export async function packageMachine(options: PackageOptions, context: ServiceCo
   const version = options.version ?? todayVersion();
   checkBoxName(name, version);
   const output = resolve(process.cwd(), options.output);
-  const first = await inspect(options.project.dir, machine.name);
-  return withMachineLock(first.paths.lock, machine.name, 'package', async () => {
-    const current = await inspect(options.project.dir, machine.name);
+  return withMachine(options.project.dir, machine.name, 'package', async (current) => {
     refuseIfUnusable(current);
     if (current.status === 'not created' || current.state === undefined) {
       throw new UserError(`machine "${machine.name}" is not created, so there is nothing to package`, { hint: 'vmup creates and provisions it' });

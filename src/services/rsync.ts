@@ -32,14 +32,14 @@ async function syncMachine(project: Project, machine: MachineConfig, context: Se
   await withRunningMachine(
     project,
     machine.name,
-    async ({ state, paths }, session) => {
+    async ({ state, paths, driver }, session) => {
       const folders = currentRsyncFolders(state.folders ?? [], machine);
       if (folders.length === 0) {
         context.reporter.info(machine.name, 'has no rsync folders');
         return;
       }
       await inPhase(context.reporter, machine.name, `Syncing ${folders.map((f) => f.guest).join(', ')}`, (phase) =>
-        rsyncFolders(session, paths, openSshOptions(paths, state, state.sshPort), machine.name, state.user, folders, {
+        rsyncFolders(session, paths, openSshOptions(paths, state, state.sshPort, driver.sshHop()), machine.name, state.user, folders, {
           notice: (text) => context.reporter.notice(text),
           progress: (text) => phase.progress(text),
         }),

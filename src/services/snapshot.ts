@@ -8,12 +8,12 @@ import { syncGuestClock } from '../guest/communicator.js';
 import { waitForSshGreeting } from '../ssh/banner.js';
 import { withRunningMachine } from '../guest/running.js';
 import type { ServiceContext } from '../instance/context.js';
-import { inspect, type Instance } from '../instance/inspect.js';
+import { inspect, isRunning, type Instance } from '../instance/inspect.js';
 import { selectOne } from '../instance/select.js';
 import { refuseIfUnusable } from '../lifecycle/start.js';
 import { refuseLiveFs } from '../lifecycle/saved-state.js';
 import { SUSPEND_SNAPSHOT } from '../store/layout.js';
-import { withMachineLock } from '../store/lock.js';
+import { withMachine } from '../instance/locked.js';
 import { inPhase } from '../ui/reporter.js';
 import type { Project } from '../vmfile/config.js';
 
@@ -84,7 +84,7 @@ export async function snapshotRestore(target: SnapshotTarget & { name: string },
         if (agent && answers) {
           phase.done('through the guest agent; SSH answers');
         } else {
-          await withRunningMachine(target.project, current.name, (_machine, session) => syncGuestClock(session));
+          await withRunningMachine(target.project, current.name, (_machine, session) => syncGuestClock(session), isRunning(current) ? { instance: current } : {});
           phase.done('over SSH');
         }
       } catch (error) {
@@ -121,16 +121,18 @@ export async function snapshotPop(target: SnapshotTarget & { keep: boolean }, co
 
 /** The target machine, which must exist (a broken one is refused with its reason). */
 async function created(target: SnapshotTarget): Promise<Instance> {
-  const machine = selectOne(target.project, target.machine, { command: 'vmfile snapshot ... -m MACHINE', usePrimary: false });
-  const current = await inspect(target.project.dir, machine.name);
-  refuseIfUnusable(current);
-  if (current.status === 'not created') throw new UserError(`machine "${machine.name}" is not created`, { hint: 'create it with: vmup' });
-  return current;
+  return locked(target, 'snapshot list', async (current) => current, false);
 }
 
-async function locked<T>(target: SnapshotTarget, operation: string, fn: (current: Instance) => Promise<T>): Promise<T> {
-  const first = await created(target);
-  return withMachineLock(first.paths.lock, first.name, operation, async () => fn(await created({ ...target, machine: first.name })));
+/** Runs `fn` on the target machine, inspected once under its lock; it must exist (a broken one is refused with its reason). */
+async function locked<T>(target: SnapshotTarget, operation: string, fn: (current: Instance) => Promise<T>, hold = true): Promise<T> {
+  const machine = selectOne(target.project, target.machine, { command: 'vmfile snapshot ... -m MACHINE', usePrimary: false });
+  const work = async (current: Instance): Promise<T> => {
+    refuseIfUnusable(current);
+    if (current.status === 'not created') throw new UserError(`machine "${machine.name}" is not created`, { hint: 'create it with: vmup' });
+    return fn(current);
+  };
+  return hold ? withMachine(target.project.dir, machine.name, operation, work) : work(await inspect(target.project.dir, machine.name));
 }
 
 function refuseSuspended(current: Instance, what: string): void {

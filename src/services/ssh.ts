@@ -64,7 +64,7 @@ export async function copy(options: CopyOptions): Promise<void> {
 }
 
 function optionArgs(target: RunningInstance, shared = true): string[] {
-  const options = openSshOptions(target.paths, target.state, target.state.sshPort);
+  const options = openSshOptions(target.paths, target.state, target.state.sshPort, target.driver.sshHop());
   return sshOptionArgs(target.name, shared ? options : { ...options, ...NO_SHARING });
 }
 
@@ -74,7 +74,7 @@ export async function sshConfig(options: { project: Project; machines?: readonly
   for (const machine of selectMachines(options.project, options.machines)) {
     const current = await inspect(options.project.dir, machine.name);
     if (!isRunning(current)) continue;
-    blocks.push(sshConfigBlock(machine.name, machine.name, openSshOptions(current.paths, current.state, current.state.sshPort)));
+    blocks.push(sshConfigBlock(machine.name, machine.name, openSshOptions(current.paths, current.state, current.state.sshPort, current.driver.sshHop())));
   }
   if (blocks.length === 0) throw new UserError('no machine of this Vmfile is running', { hint: 'start it with: vmup' });
   return blocks.join('\n');

@@ -1,12 +1,12 @@
 /**
- * vmfile status: what each machine is doing, from its record, /proc and QMP. A broken
- * machine is one line with its reason; it never hides the others.
+ * vmfile status: what each machine is doing, from its record, its driver and QMP. A
+ * broken machine is one line with its reason; it never hides the others.
  */
+import type { MachineLocation } from '../driver/driver.js';
 import { inspect, listedPorts, type ListedPort, type MachineStatusName } from '../instance/inspect.js';
 import { driftOf } from '../instance/drift.js';
 import { selectMachines } from '../instance/select.js';
 import type { Project } from '../vmfile/config.js';
-import { describeHost } from '../vmfile/libvirt-uri.js';
 
 export interface StatusEntry {
   machine: string;
@@ -21,19 +21,16 @@ export interface StatusEntry {
   drift?: string[];
   /** Why a machine is broken. */
   errors?: string[];
-  /** A machine on a libvirt host: which host (as the Vmfile names it, and for people), and its domain there. */
-  libvirt?: { uri: string; host: string; domain: string };
+  /** Where it runs: its driver and host, and what the host calls it. */
+  where?: MachineLocation;
 }
 
 export async function status(options: { project: Project; machines?: readonly string[] }): Promise<StatusEntry[]> {
   return Promise.all(
     selectMachines(options.project, options.machines).map(async (machine): Promise<StatusEntry> => {
       const current = await inspect(options.project.dir, machine.name);
-      const placement = current.state?.provider;
-      const box = {
-        ...(current.state === undefined ? {} : { box: `${current.state.box.name} ${current.state.box.version}` }),
-        ...(placement === undefined ? {} : { libvirt: { uri: placement.uri, host: describeHost(placement.uri), domain: placement.domain } }),
-      };
+      const where = current.state === undefined ? {} : { where: current.driver.location() };
+      const box = { ...(current.state === undefined ? {} : { box: `${current.state.box.name} ${current.state.box.version}` }), ...where };
       if (current.status === 'broken') return { machine: machine.name, status: 'broken', ...(current.pid === undefined ? {} : { pid: current.pid }), ports: [], errors: current.errors };
       if (current.status === 'unreachable') return { machine: machine.name, status: 'unreachable', ...box, ports: [], errors: current.errors };
       if (current.status !== 'running' || current.pid === undefined) return { machine: machine.name, status: current.status, ...box, ports: [] };

@@ -10,7 +10,7 @@ import { forEachMachine } from '../instance/fanout.js';
 import { describeStatus, inspect } from '../instance/inspect.js';
 import { selectMachines } from '../instance/select.js';
 import { upMachines, type UpResult } from '../lifecycle/up.js';
-import { withMachineLock } from '../store/lock.js';
+import { withMachine } from '../instance/locked.js';
 import { writeMachineState } from '../store/machine.js';
 import { inPhase } from '../ui/reporter.js';
 import type { Project } from '../vmfile/config.js';
@@ -26,9 +26,7 @@ export async function suspend(options: { project: Project; machines?: readonly s
   return forEachMachine(
     selectMachines(options.project, options.machines),
     async (machine): Promise<SuspendResult> => {
-      const first = await inspect(options.project.dir, machine.name);
-      return withMachineLock(first.paths.lock, machine.name, 'suspend', async () => {
-        const current = await inspect(options.project.dir, machine.name);
+      return withMachine(options.project.dir, machine.name, 'suspend', async (current) => {
         if (current.status === 'suspended') {
           context.reporter.info(machine.name, 'is already suspended');
           return { machine: machine.name, outcome: 'already suspended', seconds: 0 };

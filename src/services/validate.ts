@@ -1,13 +1,15 @@
 /**
  * vmfile validate: everything vmup would refuse before creating anything, without
- * booting: the Vmfile itself (already parsed), host capacity, provisioning files,
- * folders, taken host ports, broken machines.
+ * booting: the Vmfile itself (already parsed), each machine against the host that would
+ * run it, provisioning files, folders, taken host ports, broken machines.
  */
-import { probeHost } from '../driver/qemu/driver.js';
+import type { ServiceContext } from '../instance/context.js';
+import { inspect } from '../instance/inspect.js';
 import { preflight } from '../lifecycle/up.js';
 import type { MachineConfig, Project } from '../vmfile/config.js';
 
-export async function validate(options: { project: Project }): Promise<MachineConfig[]> {
-  await preflight(options.project, options.project.machines, await probeHost());
+export async function validate(options: { project: Project }, context: Pick<ServiceContext, 'env'>): Promise<MachineConfig[]> {
+  const machines = await Promise.all(options.project.machines.map(async (machine) => ({ machine, instance: await inspect(options.project.dir, machine.name, machine.provider) })));
+  await preflight(options.project, machines, context.env);
   return options.project.machines;
 }

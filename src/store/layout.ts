@@ -12,21 +12,21 @@
  *                             interrupted download resumes (.part.json: its validators;
  *                             .lock: held while a download runs); <key> hashes the URL
  *   projects/<hash>.json      one per project that ran vmup (global-status; see store/projects.ts)
- *   warm/<key>/               a warm state: a generic machine's files (overlay.qcow2 is the
- *                             state's disk), memory.state, warm.json; <key>.partial while
+ *   warm/<key>/               a warm state: a generic machine's files (its disk is the
+ *                             state's), memory.state, warm.json; <key>.partial while
  *                             it is being made, <key>.lock while made or removed
  * Per project (next to the Vmfile):
- *   .vmfile/machines/<machine>/  overlay.qcow2, machine.json, provisioned.json, keys,
- *                                seed/, serial.log, qemu.pid, qmp.sock, lock
+ *   .vmfile/machines/<machine>/  machine.json, provisioned.json, keys, seed/, lock, and
+ *                                its driver's own files (driver/qemu/files.ts: the disk,
+ *                                console log, pid file, sockets; driver/libvirt/files.ts)
  *
- * Unix socket paths are limited to 107 bytes; a machine directory deep in the file
- * system gets its QMP socket in a private runtime directory instead, named by a hash
- * of the machine directory so every vmfile process finds the same one.
+ * Unix sockets go where store/socket.ts says (one limit, one fallback directory).
  */
 import { createHash } from 'node:crypto';
-import { homedir, tmpdir } from 'node:os';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { LOCK_FILE_NAME } from '../vmfile/names.js';
+import { socketPath } from './socket.js';
 
 export function vmfileHome(env: NodeJS.ProcessEnv = process.env): string {
   const configured = env['VMFILE_HOME'];
@@ -135,11 +135,13 @@ export const STAGING_RAW_DISK = 'disk.raw';
 export const VAGRANT_METADATA_FILE = 'metadata.json';
 export const VAGRANT_DISK_FILE = 'box.img';
 
+/**
+ * A machine's files that every driver shares: its record, keys, seed and lock. Each
+ * driver names its own files in the same directory (driver/qemu/files.ts,
+ * driver/libvirt/files.ts).
+ */
 export interface MachinePaths {
   dir: string;
-  overlay: string;
-  /** UEFI machines: the machine's own copy of OVMF's variable store (qcow2, so savevm snapshots it too). */
-  firmwareVars: string;
   /** What vmfile knows about the machine (box, ports, accelerator, creation time). */
   state: string;
   provisioned: string;
@@ -149,15 +151,6 @@ export interface MachinePaths {
   hostPublicKey: string;
   knownHosts: string;
   seedDir: string;
-  serialLog: string;
-  /** The libvirt domain definition vmfile last gave its host (driver/libvirt). */
-  domainXml: string;
-  pidFile: string;
-  qmpSocket: string;
-  /** The QEMU guest agent's channel (driver/qemu/agent.ts). */
-  agentSocket: string;
-  /** QEMU's gdbstub, open only while a warm start writes the guest's new boot ID (driver/qemu/boot-id.ts). */
-  gdbSocket: string;
   /** OpenSSH's connection master for this machine (ControlPath): one key exchange per boot. */
   sshControl: string;
   lock: string;
@@ -202,8 +195,6 @@ export function machinePaths(projectDir: string, machine: string): MachinePaths 
 export function machinePathsIn(dir: string): MachinePaths {
   return {
     dir,
-    overlay: join(dir, 'overlay.qcow2'),
-    firmwareVars: join(dir, 'efivars.qcow2'),
     state: join(dir, 'machine.json'),
     provisioned: join(dir, 'provisioned.json'),
     privateKey: join(dir, 'id_ed25519'),
@@ -212,12 +203,6 @@ export function machinePathsIn(dir: string): MachinePaths {
     hostPublicKey: join(dir, 'ssh_host_ed25519_key.pub'),
     knownHosts: join(dir, 'known_hosts'),
     seedDir: join(dir, 'seed'),
-    serialLog: join(dir, 'serial.log'),
-    domainXml: join(dir, 'domain.xml'),
-    pidFile: join(dir, 'qemu.pid'),
-    qmpSocket: socketPath(dir, 'qmp.sock'),
-    agentSocket: socketPath(dir, 'qga.sock'),
-    gdbSocket: socketPath(dir, 'gdb.sock'),
     // OpenSSH binds the master at this path plus a 17-byte temporary suffix, then renames it.
     sshControl: socketPath(dir, 'ssh.sock', 17),
     lock: join(dir, 'lock'),
@@ -248,23 +233,6 @@ export interface WarmPaths {
 export function warmPaths(home: string, key: string, partial = false): WarmPaths {
   const dir = join(warmStatesDir(home), partial ? `${key}.partial` : key);
   return { dir, machine: machinePathsIn(dir), memory: join(dir, 'memory.state'), record: join(dir, 'warm.json'), lock: join(warmStatesDir(home), `${key}.lock`) };
-}
-
-const MAX_SOCKET_PATH = 100;
-
-/** A Unix socket belonging to a machine (QMP, virtiofsd), short enough to bind, with `reserve` bytes to spare. */
-export function socketPath(dir: string, name: string, reserve = 0): string {
-  const direct = join(dir, name);
-  if (Buffer.byteLength(direct) + reserve <= MAX_SOCKET_PATH) return direct;
-  const digest = createHash('sha256').update(dir).digest('hex').slice(0, 16);
-  return join(runtimeDir(), `${digest}-${name}`);
-}
-
-/** Private directory for sockets whose natural path is too long. */
-export function runtimeDir(env: NodeJS.ProcessEnv = process.env): string {
-  const xdg = env['XDG_RUNTIME_DIR'];
-  const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
-  return xdg !== undefined && xdg !== '' ? join(xdg, 'vmfile') : join(tmpdir(), `vmfile-${uid}`);
 }
 
 export const VMFILE_NAMES = ['Vmfile.ts', 'Vmfile.mts', 'Vmfile.js', 'Vmfile.mjs'] as const;

@@ -81,7 +81,8 @@ export const machineStateSchema = z.object({
 });
 
 export type MachineState = z.infer<typeof machineStateSchema>;
-export type LibvirtPlacement = NonNullable<MachineState['provider']>;
+/** Where a machine on another driver than vmfile's own QEMU was made (driver/registry.ts reads it back). */
+export type Placement = NonNullable<MachineState['provider']>;
 
 /** The machine's record, or undefined when it has none; a damaged record is a ConfigError naming the file and what is wrong. */
 export async function readMachineState(path: string): Promise<MachineState | undefined> {
@@ -117,4 +118,35 @@ export async function writeMachineState(path: string, state: MachineState): Prom
 export function withoutRuntime(state: MachineState): MachineState {
   const { sshPort: _port, accel: _accel, bootedAt: _booted, forwards: _forwards, starting: _starting, ...rest } = state;
   return rest;
+}
+
+/**
+ * The one writer of a machine's record during a start: every change goes through it,
+ * written whole and at once (store/json.ts), and what was written is what `state` says.
+ * Each write is a point a killed vmfile can be picked up from, so a start writes at the
+ * moments that matter (created, launched, memory consumed, first login, ready) and at
+ * no others.
+ */
+export class MachineRecord {
+  constructor(
+    readonly path: string,
+    private current: MachineState,
+  ) {}
+
+  /** Writes a new machine's first record. */
+  static async create(path: string, state: MachineState): Promise<MachineRecord> {
+    await writeMachineState(path, state);
+    return new MachineRecord(path, state);
+  }
+
+  get state(): MachineState {
+    return this.current;
+  }
+
+  async update(change: (state: MachineState) => MachineState): Promise<MachineState> {
+    const next = change(this.current);
+    await writeMachineState(this.path, next);
+    this.current = next;
+    return next;
+  }
 }

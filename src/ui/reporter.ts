@@ -33,3 +33,20 @@ export async function inPhase<T>(reporter: Reporter, machine: string, title: str
     throw error;
   }
 }
+
+/**
+ * A reporter for work done on behalf of `outer` (a warm state's generic machine, made
+ * while a machine waits for it): its phases become progress lines of `outer`, so the
+ * user sees one phase with its duration; notices, lines and step output pass through.
+ */
+export function within(outer: Phase, reporter: Reporter): Reporter {
+  return {
+    phase(_machine, title) {
+      outer.progress(title.charAt(0).toLowerCase() + title.slice(1));
+      return { progress: (text) => outer.progress(text), measure: (fraction, total, start) => outer.measure(fraction, total, start), done: () => {}, fail: () => {} };
+    },
+    info: (machine, text) => reporter.info(machine, text),
+    notice: (text) => reporter.notice(text),
+    output: (machine, step, stream, chunk) => reporter.output(machine, step, stream, chunk),
+  };
+}

@@ -56,6 +56,14 @@ export interface MachineConfig {
 
 export type MachineProvider = { type: 'qemu' } | { type: 'libvirt'; uri: string; pool: string };
 
+/**
+ * Where a provider (as a Vmfile names it, or as a machine record keeps it: none is
+ * vmfile's own QEMU) puts a machine, for messages and for telling whether it moved.
+ */
+export function providerLabel(provider: { type: string; uri?: string } | undefined): string {
+  return provider === undefined || provider.uri === undefined ? "vmfile's own QEMU" : `${provider.type} ${provider.uri}`;
+}
+
 export interface Project {
   /** Directory holding the Vmfile; relative paths in it resolve from here. */
   dir: string;

@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { machinePaths, warmStatesDir } from '../../src/store/layout.js';
 import { macFor, WARM_PRIVATE_MAC } from '../../src/network/address.js';
 import { cli, explain, makeProject, processesNaming, type CliOptions, type CliResult } from './cli.js';
+import { qemuFiles } from '../../src/driver/qemu/files.js';
 
 const VMFILE = `import { defineVm } from 'vmfile';
 export default defineVm({
@@ -172,7 +173,7 @@ describe('warm start', () => {
 
   it('QEMU killed during a warm start: the next vmup boots the machine from its own disk, and it is itself', async () => {
     await ok('vmfile', 'destroy', '-f', 'beta');
-    const pidFile = machinePaths(project, 'beta').pidFile;
+    const pidFile = qemuFiles(machinePaths(project, 'beta').dir).pidFile;
     const failed = await run('vmup', ['beta'], {
       onOutput: (output: string) => {
         if (output.includes('Waiting for SSH') && existsSync(pidFile)) process.kill(Number.parseInt(readFileSync(pidFile, 'utf8'), 10), 'SIGKILL');

@@ -30,6 +30,13 @@ const LAYERS: readonly (readonly string[])[] = [
 
 const rank = new Map(LAYERS.flatMap((layer, index) => layer.map((unit) => [unit, index] as const)));
 
+function isAboveDriver(path: string): boolean {
+  return (rank.get(unitOf(path)) ?? -1) > (rank.get('driver') ?? Infinity);
+}
+
+/** A test of which provider (driver) a machine has: `provider.type`, `provider?.type`, `.provider === ...`. */
+const PROVIDER_TEST = /\bprovider\??\.type\b|\.provider\s*[!=]==|\bprovider\s*[!=]==/;
+
 interface Edge {
   from: string;
   to: string;
@@ -88,8 +95,29 @@ describe('architecture', () => {
     expect(impure.map((file) => relative(src, file))).toEqual([]);
   });
 
-  test('the checker sees real imports (it would catch an upward one)', () => {
+  test('above driver/, nothing reaches into a driver: only the contract, the features and the factory (driver/registry.ts)', () => {
+    const into = edges.filter(({ from, to }) => isAboveDriver(from) && /^driver\/(qemu|libvirt)\//.test(to));
+    expect(into.map(({ from, to }) => `${from} -> ${to}`)).toEqual([]);
+  });
+
+  test('above driver/, nothing asks which driver a machine has: it asks the driver\'s features', () => {
+    const asking = sourceFiles(src)
+      .filter((file) => isAboveDriver(relative(src, file)))
+      .flatMap((file) => readFileSync(file, 'utf8').split('\n').map((line, index) => ({ file: relative(src, file), line, number: index + 1 })))
+      .filter(({ line }) => PROVIDER_TEST.test(line));
+    expect(asking.map(({ file, number, line }) => `${file}:${number}: ${line.trim()}`)).toEqual([]);
+  });
+
+  test('no source file is over 300 lines: a file that grows past it holds two concepts', () => {
+    const long = sourceFiles(src).map((file) => ({ file: relative(src, file), lines: readFileSync(file, 'utf8').split('\n').length - 1 })).filter(({ lines }) => lines > 300);
+    expect(long.map(({ file, lines }) => `${file}: ${lines} lines`)).toEqual([]);
+  });
+
+  test('the checker sees real imports (it would catch an upward one), and the provider pattern catches what it names', () => {
     expect(edges.some(({ from, to }) => from === 'services/up.ts' && to === 'lifecycle/up.ts')).toBe(true);
     expect(edges.some(({ from, to }) => from.startsWith('commands/') && to.startsWith('services/'))).toBe(true);
+    expect(edges.some(({ from, to }) => from === 'driver/registry.ts' && to === 'driver/libvirt/driver.ts')).toBe(true);
+    for (const line of ["if (machine.provider.type === 'libvirt')", 'state.provider?.type', 'if (state.provider !== undefined) return', "provider === 'qemu'"]) expect(PROVIDER_TEST.test(line)).toBe(true);
+    for (const line of ['driver.features.warmStart', 'providerLabel(state.provider)', '{ wanted: machine.provider }']) expect(PROVIDER_TEST.test(line)).toBe(false);
   });
 });

@@ -17,50 +17,52 @@
  *   (network.ts); a Vmfile cannot put one network on several hosts (vmfile/config.ts).
  * - exportDisk() of a machine on another host flattens its disk into a raw volume there
  *   and downloads that (storage.ts).
- * Not kept yet, and refused with why: saveState() and warm starts, live (virtiofs, 9p) folders,
- * and boxes that boot their own firmware.
+ * Not kept yet (its features say so, and the host check refuses them before anything is
+ * made): warm starts, live (virtiofs, 9p) folders, and boxes that boot their own firmware.
  */
-import { readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { InstalledBox } from '../../box/store.js';
 import { UserError } from '../../errors.js';
-import { freePort, resolveForwards } from '../../network/ports.js';
-import { convertImage } from '../../qemu/img.js';
+import type { SshHop } from '../../ssh/hop.js';
 import { closeSshMaster } from '../../ssh/master.js';
-import type { MachinePaths } from '../../store/layout.js';
+import { machinePathsIn, type MachinePaths } from '../../store/layout.js';
+import type { Placement } from '../../store/machine.js';
 import type { Phase } from '../../ui/reporter.js';
-import { readMachineState, withoutRuntime, writeMachineState, type LibvirtPlacement, type PortForward } from '../../store/machine.js';
-import { HostUnreachableError, snapshotTaken, snapshotWithoutMemory, unknownSnapshot, type Driver, type Snapshot, type StartSpec, type Started, type StopOptions } from '../driver.js';
-import { domainName, loadDomainTemplate, readDomain, renderDomain } from './domain.js';
-import { ensureNetwork, networkName, networkOf, removeNetworkIfUnused } from './network.js';
+import { describeHost, parseLibvirtUri } from '../../vmfile/libvirt-uri.js';
+import { HostUnreachableError, snapshotTaken, snapshotWithoutMemory, unknownSnapshot } from '../driver.js';
+import type { Driver, HostCheck, HostFacts, MachineLocation, MachineRequest, Snapshot, StartSpec, Started, StopOptions } from '../driver.js';
+import { domainName } from './domain.js';
+import { libvirtFiles, type LibvirtFiles } from './files.js';
+import { checkLibvirt, LIBVIRT_FEATURES, libvirtHostFacts } from './host.js';
 import { deleteDomainSnapshot, listDomainSnapshots, revertDomainSnapshot, saveDomainSnapshot } from './snapshots.js';
-import { checkPool, downloadFlattened, createOverlayVolume, deleteVolume, ensureBoxVolumes, uploadSeed, volumePath } from './storage.js';
-import { LibvirtError, LibvirtUnreachableError, NO_DOMAIN, NO_VOLUME, virsh, virshMaybe, type LibvirtHost } from './virsh.js';
-import { remoteForwards, startTunnel, stopTunnel } from './tunnel.js';
-import { parseLibvirtUri } from '../../vmfile/libvirt-uri.js';
-
+import { startDomain, undefineDomain } from './start.js';
+import { checkPool, createOverlayVolume, deleteVolume, ensureBoxVolumes, exportVolume } from './storage.js';
+import { stopTunnel } from './tunnel.js';
+import { LibvirtUnreachableError, NO_DOMAIN, NO_VOLUME, virsh, virshMaybe, type LibvirtHost } from './virsh.js';
 
 /** Where a new machine goes on the host its Vmfile names; `machineDir` is its directory here. */
-export function libvirtPlacement(provider: { uri: string; pool: string }, machineDir: string, machine: string): LibvirtPlacement {
+export function libvirtPlacement(provider: { uri: string; pool: string }, machineDir: string, machine: string): Placement {
   return { type: 'libvirt', uri: provider.uri, pool: provider.pool, domain: domainName(hostname(), machineDir, machine) };
 }
 
-export function libvirtDriver(name: string, paths: MachinePaths, placement: LibvirtPlacement): Driver {
-  return new LibvirtDriver(name, paths, placement);
+export function libvirtDriver(name: string, dir: string, placement: Placement): Driver {
+  return new LibvirtDriver(name, machinePathsIn(dir), libvirtFiles(dir), placement);
 }
 
 class LibvirtDriver implements Driver {
-  private readonly host: LibvirtHost;
+  readonly features = LIBVIRT_FEATURES;
+  private readonly libvirt: LibvirtHost;
   private readonly domain: string;
 
   constructor(
     private readonly name: string,
     private readonly paths: MachinePaths,
-    placement: LibvirtPlacement,
+    private readonly files: LibvirtFiles,
+    private readonly where: Placement,
   ) {
-    this.host = { uri: placement.uri, pool: placement.pool };
-    this.domain = placement.domain;
+    this.libvirt = { uri: where.uri, pool: where.pool };
+    this.domain = where.domain;
   }
 
   private get disk(): string {
@@ -71,8 +73,51 @@ class LibvirtDriver implements Driver {
     return `${this.domain}-seed.iso`;
   }
 
+  location(): MachineLocation {
+    const local = parseLibvirtUri(this.libvirt.uri).local;
+    return { driver: 'libvirt', host: describeHost(this.libvirt.uri), uri: this.libvirt.uri, name: this.domain, pidLabel: local ? 'pid' : 'domain id' };
+  }
+
+  placement(): Placement {
+    return this.where;
+  }
+
+  host(): Promise<HostFacts> {
+    return libvirtHostFacts(this.libvirt);
+  }
+
+  check(request: MachineRequest, envAccel: string | undefined): Promise<HostCheck> {
+    return checkLibvirt(this.libvirt, request, envAccel);
+  }
+
+  async hypervisor(): Promise<string> {
+    return (await virsh(this.libvirt, ['version'], { purpose: 'ask the host for its hypervisor version' })).trim();
+  }
+
+  sshHop(): SshHop | undefined {
+    const uri = parseLibvirtUri(this.libvirt.uri);
+    return uri.local ? undefined : uri;
+  }
+
+  consoleLog(): undefined {
+    return undefined;
+  }
+
+  diskFile(): undefined {
+    return undefined;
+  }
+
+  async hasDisk(): Promise<boolean> {
+    // The disk is a volume on the host; the record alone says the machine was made.
+    return true;
+  }
+
+  async base(): Promise<undefined> {
+    return undefined;
+  }
+
   private async state(): Promise<string | undefined> {
-    const out = await virshMaybe(this.host, ['domstate', this.domain], NO_DOMAIN, { purpose: `ask for the state of ${this.domain}`, timeoutMs: 30_000 });
+    const out = await virshMaybe(this.libvirt, ['domstate', this.domain], NO_DOMAIN, { purpose: `ask for the state of ${this.domain}`, timeoutMs: 30_000 });
     return out?.trim();
   }
 
@@ -80,11 +125,11 @@ class LibvirtDriver implements Driver {
     try {
       const state = await this.state();
       if (state !== 'running' && state !== 'paused' && state !== 'in shutdown') return undefined;
-      if (this.host.uri === 'qemu:///system') {
+      if (this.libvirt.uri === 'qemu:///system') {
         const pid = Number.parseInt(await readFile(`/run/libvirt/qemu/${this.domain}.pid`, 'utf8').catch(() => ''), 10);
         if (Number.isInteger(pid) && pid > 0) return pid;
       }
-      const id = Number.parseInt((await virsh(this.host, ['domid', this.domain], { purpose: `ask for the id of ${this.domain}` })).trim(), 10);
+      const id = Number.parseInt((await virsh(this.libvirt, ['domid', this.domain], { purpose: `ask for the id of ${this.domain}` })).trim(), 10);
       return Number.isInteger(id) && id > 0 ? id : undefined;
     } catch (error) {
       if (error instanceof LibvirtUnreachableError) throw new HostUnreachableError(error.message, { ...(error.hint === undefined ? {} : { hint: error.hint }), cause: error });
@@ -96,19 +141,27 @@ class LibvirtDriver implements Driver {
     return (await this.state().catch(() => undefined)) === 'paused';
   }
 
+  async continue(): Promise<boolean> {
+    const state = await this.state();
+    if (state === undefined || state === 'shut off') throw new UserError(`machine "${this.name}" is not running, so there is nothing to continue`);
+    if (state !== 'paused') return false;
+    await virsh(this.libvirt, ['resume', this.domain], { purpose: `continue ${this.domain}` });
+    return true;
+  }
+
   async continueAfterIoError(): Promise<boolean> {
-    const reason = await virshMaybe(this.host, ['domstate', '--reason', this.domain], NO_DOMAIN, { purpose: `ask for the state of ${this.domain}` });
+    const reason = await virshMaybe(this.libvirt, ['domstate', '--reason', this.domain], NO_DOMAIN, { purpose: `ask for the state of ${this.domain}` });
     if (reason === undefined || !/paused \(I\/O error\)/i.test(reason)) return false;
-    await virsh(this.host, ['resume', this.domain], { purpose: `continue ${this.domain}` });
+    await virsh(this.libvirt, ['resume', this.domain], { purpose: `continue ${this.domain}` });
     return true;
   }
 
   async create(box: InstalledBox, diskBytes: number, base?: string, phase?: Phase): Promise<void> {
     if (base !== undefined) throw new UserError(`machine "${this.name}": a warm start is not available on libvirt yet`, { hint: 'set warmStart: false for this machine' });
     this.requireKernelBoot(box);
-    await checkPool(this.host);
-    const volumes = await ensureBoxVolumes(this.host, box, phase);
-    await createOverlayVolume(this.host, this.disk, volumes.disk, diskBytes);
+    await checkPool(this.libvirt);
+    const volumes = await ensureBoxVolumes(this.libvirt, box, phase);
+    await createOverlayVolume(this.libvirt, this.disk, volumes.disk, diskBytes);
   }
 
   private requireKernelBoot(box: InstalledBox): void {
@@ -120,9 +173,9 @@ class LibvirtDriver implements Driver {
   }
 
   async checkDisk(box: InstalledBox): Promise<void> {
-    const info = await virshMaybe(this.host, ['vol-info', '--pool', this.host.pool, this.disk], NO_VOLUME, { purpose: `look up disk ${this.disk}` });
+    const info = await virshMaybe(this.libvirt, ['vol-info', '--pool', this.libvirt.pool, this.disk], NO_VOLUME, { purpose: `look up disk ${this.disk}` });
     if (info === undefined) {
-      throw new UserError(`machine "${this.name}": its disk ${this.disk} is not in pool ${this.host.pool} on libvirt host ${this.host.uri}`, {
+      throw new UserError(`machine "${this.name}": its disk ${this.disk} is not in pool ${this.libvirt.pool} on libvirt host ${this.libvirt.uri}`, {
         hint: `vmfile destroy ${this.name} clears the machine; vmup then creates it again from box ${box.metadata.name} ${box.metadata.version}`,
       });
     }
@@ -130,58 +183,12 @@ class LibvirtDriver implements Driver {
 
   async start(spec: StartSpec): Promise<Started> {
     const running = await this.pid();
-    if (running !== undefined) throw new UserError(`machine "${this.name}" is already running (on ${this.host.uri})`);
+    if (running !== undefined) throw new UserError(`machine "${this.name}" is already running (on ${this.libvirt.uri})`);
     this.refuseUnsupported(spec);
     await this.checkDisk(spec.box);
-    if (spec.fromSavedState) {
-      await virsh(this.host, ['start', this.domain], { purpose: `resume ${this.domain} from its managed save` });
-      return this.withTunnel(await this.started(), spec);
-    }
-    // A box volume removed from the host since is uploaded again: the disk's backing is found at its old path.
-    const volumes = await ensureBoxVolumes(this.host, spec.box);
-    const kernel = await volumePath(this.host, volumes.kernel ?? '');
-    const initrd = volumes.initrd === undefined ? undefined : await volumePath(this.host, volumes.initrd);
-    const boot = spec.box.metadata.boot;
-    const cmdline = boot?.type === 'kernel' ? boot.cmdline : '';
-    await uploadSeed(this.host, this.seed, this.paths.seedDir);
-    const uuid = await this.refuseForeignDomain();
-    const privateNetwork = await this.joinNetwork(spec);
-    const template = await loadDomainTemplate();
-    const local = parseLibvirtUri(this.host.uri).local;
-    // Forwards bind on the libvirt host's loopback. On another host they go to ports
-    // picked there, and a tunnel from this host (tunnel.ts) listens where the Vmfile asks.
-    const forwards = local ? await resolveForwards(spec.machine, spec.ports, spec.onPortMoved ?? (() => {})) : remoteForwards(this.name, spec);
-    for (let attempt = 1; ; attempt++) {
-      const sshPort = local ? await freePort() : 20_000 + Math.floor(Math.random() * 40_000);
-      const ssh: PortForward = { protocol: 'tcp', hostIp: '127.0.0.1', hostPort: sshPort, guestPort: 22 };
-      const xml = renderDomain(template, {
-        domain: this.domain,
-        ...(uuid === undefined ? {} : { uuid }),
-        machine: this.name,
-        machineDir: this.paths.dir,
-        accel: spec.accel,
-        cpus: spec.cpus,
-        memory: spec.memory,
-        pool: this.host.pool,
-        disk: this.disk,
-        seed: this.seed,
-        kernel,
-        ...(initrd === undefined ? {} : { initrd }),
-        cmdline,
-        forwards: [ssh, ...forwards],
-        ...(privateNetwork === undefined ? {} : { privateNetwork }),
-      });
-      // virsh reads the file here and sends its text to the host (node's stdin pipes are sockets, which /dev/stdin cannot open).
-      await writeFile(this.paths.domainXml, xml, { mode: 0o600 });
-      await virsh(this.host, ['define', this.paths.domainXml], { purpose: `define domain ${this.domain}` });
-      try {
-        await virsh(this.host, ['start', this.domain], { purpose: `start domain ${this.domain}` });
-        return await this.withTunnel(await this.started(), spec);
-      } catch (error) {
-        if (attempt < 3 && error instanceof LibvirtError && /host forwarding rule|address already in use/i.test(error.said)) continue;
-        throw error;
-      }
-    }
+    const started = await startDomain({ name: this.name, host: this.libvirt, domain: this.domain, disk: this.disk, seed: this.seed, paths: this.paths, files: this.files, pid: () => this.pid() }, spec);
+    await spec.onLaunched?.(started);
+    return started;
   }
 
   private refuseUnsupported(spec: StartSpec): void {
@@ -192,49 +199,17 @@ class LibvirtDriver implements Driver {
     this.requireKernelBoot(spec.box);
   }
 
-  /** The project's network on the host, made if this is the first machine on it. */
-  private async joinNetwork(spec: StartSpec): Promise<{ name: string; mac: string } | undefined> {
-    const project = spec.privateNetwork?.project;
-    if (spec.privateNetwork === undefined || project === undefined) return undefined;
-    const name = networkName(hostname(), project);
-    await ensureNetwork(this.host, name, join(this.paths.dir, 'libvirt-network.xml'));
-    return { name, mac: spec.privateNetwork.mac };
-  }
-
-  /**
-   * A domain of that name that vmfile did not define for this machine is someone else's:
-   * never redefined. Resolves with the UUID of this machine's own, which a new
-   * definition must keep (libvirt refuses the same name with another UUID).
-   */
-  private async refuseForeignDomain(): Promise<string | undefined> {
-    const xml = await virshMaybe(this.host, ['dumpxml', '--inactive', this.domain], NO_DOMAIN, { purpose: `look up domain ${this.domain}` });
-    if (xml === undefined) return undefined;
-    const { dir, uuid } = readDomain(xml);
-    if (dir === this.paths.dir && uuid !== undefined) return uuid;
-    throw new UserError(`libvirt host ${this.host.uri} already has a domain named ${this.domain} that this machine did not make`, {
-      hint: `look at it with: virsh -c ${this.host.uri} dominfo ${this.domain}; undefine it there if it is left over, or rename the machine`,
-    });
-  }
-
-  /** The running domain's SSH port and forwards, read back from its definition (a resumed one keeps those it was started with). */
-  private async started(): Promise<Started> {
-    const xml = await virsh(this.host, ['dumpxml', this.domain], { purpose: `read domain ${this.domain}` });
-    const [ssh, ...rest] = readDomain(xml).forwards;
-    const pid = await this.pid();
-    if (ssh === undefined || ssh.guestPort !== 22 || pid === undefined) throw new LibvirtError(`libvirt host ${this.host.uri}: domain ${this.domain} did not start with its SSH forward`, '', { hint: `look at it with: virsh -c ${this.host.uri} dumpxml ${this.domain}` });
-    return { pid, sshPort: ssh.hostPort, forwards: rest };
-  }
-
   async stop(options: StopOptions): Promise<'clean' | 'forced' | 'not running'> {
     const running = (await this.pid()) !== undefined;
     const outcome = running ? await this.stopDomain(options) : 'not running';
-    await this.markStopped();
+    await this.clearRuntime();
     return outcome;
   }
 
   private async stopDomain(options: StopOptions): Promise<'clean' | 'forced'> {
-    if (options.graceful && options.timeoutMs > 0) {
-      const asked = await virsh(this.host, ['shutdown', this.domain], { purpose: `shut down ${this.domain}` }).then(() => true, () => false);
+    // A paused guest never answers the power button.
+    if (options.graceful && options.timeoutMs > 0 && (await this.state()) === 'running') {
+      const asked = await virsh(this.libvirt, ['shutdown', this.domain], { purpose: `shut down ${this.domain}` }).then(() => true, () => false);
       const started = Date.now();
       while (asked && Date.now() - started < options.timeoutMs) {
         if ((await this.pid()) === undefined) return 'clean';
@@ -242,37 +217,20 @@ class LibvirtDriver implements Driver {
         await new Promise((resolve) => setTimeout(resolve, 1000));
       }
     }
-    await virshMaybe(this.host, ['destroy', this.domain], /not running|domain not found/i, { purpose: `stop ${this.domain}` });
+    await virshMaybe(this.libvirt, ['destroy', this.domain], /not running|domain not found/i, { purpose: `stop ${this.domain}` });
     return 'forced';
   }
 
-  /** On another host: the tunnel that brings its forwarded ports here, and the ports as seen here. */
-  private async withTunnel(started: Started, spec: StartSpec): Promise<Started> {
-    const uri = parseLibvirtUri(this.host.uri);
-    if (uri.local) return started;
-    const here = await resolveForwards(spec.machine, spec.ports, spec.onPortMoved ?? (() => {}));
-    // The domain's forwards are in the Vmfile's order (a resumed domain keeps those it was defined with).
-    const pairs = here.map((forward, index) => ({ forward, there: started.forwards[index] }));
-    const tunnel = pairs.flatMap(({ forward, there }) => (there === undefined ? [] : [{ listen: forward.hostIp, port: forward.hostPort, to: there.hostPort }]));
-    await startTunnel(this.name, this.paths.dir, uri, tunnel).catch(async (error: unknown) => {
-      await virshMaybe(this.host, ['destroy', this.domain], /not running|domain not found/i, { purpose: `stop ${this.domain}` });
-      throw error;
-    });
-    return { ...started, forwards: here };
-  }
-
-  private async markStopped(): Promise<void> {
-    await stopTunnel(this.paths.dir);
-    const state = await readMachineState(this.paths.state).catch(() => undefined);
-    if (state !== undefined && (state.sshPort !== undefined || state.accel !== undefined)) await writeMachineState(this.paths.state, withoutRuntime(state));
+  private async clearRuntime(): Promise<void> {
+    await stopTunnel(this.files);
     await closeSshMaster(this.paths.sshControl);
   }
 
   async suspend(saved: () => Promise<void>): Promise<void> {
     if ((await this.pid()) === undefined) throw new UserError(`machine "${this.name}" is not running, so there is no memory to save`);
-    await virsh(this.host, ['managedsave', this.domain], { purpose: `save the memory of ${this.domain}`, timeoutMs: 600_000 });
+    await virsh(this.libvirt, ['managedsave', this.domain], { purpose: `save the memory of ${this.domain}`, timeoutMs: 600_000 });
     await saved();
-    await this.markStopped();
+    await this.clearRuntime();
   }
 
   async saveState(): Promise<void> {
@@ -282,18 +240,17 @@ class LibvirtDriver implements Driver {
   async discardSavedState(): Promise<void> {
     // A running domain has consumed its managed save already; only a shut-off one can hold one.
     if ((await this.pid()) !== undefined) return;
-    await virshMaybe(this.host, ['managedsave-remove', this.domain], NO_DOMAIN, { purpose: `drop the saved memory of ${this.domain}` });
+    await virshMaybe(this.libvirt, ['managedsave-remove', this.domain], NO_DOMAIN, { purpose: `drop the saved memory of ${this.domain}` });
   }
 
-  async listSnapshots(): Promise<Snapshot[]> {
-    const memory = (await readMachineState(this.paths.state).catch(() => undefined))?.launch?.memory;
-    return listDomainSnapshots(this.host, this.domain, memory ?? 1);
+  listSnapshots(): Promise<Snapshot[]> {
+    return listDomainSnapshots(this.libvirt, this.domain);
   }
 
   async saveSnapshot(name: string): Promise<{ memory: boolean }> {
     if ((await this.listSnapshots()).some((s) => s.name === name)) throw snapshotTaken(this.name, name);
     const memory = (await this.pid()) !== undefined;
-    await saveDomainSnapshot(this.host, this.domain, name);
+    await saveDomainSnapshot(this.libvirt, this.domain, name);
     return { memory };
   }
 
@@ -303,7 +260,7 @@ class LibvirtDriver implements Driver {
     if (running && snapshot.memoryBytes === 0) throw snapshotWithoutMemory(this.name, name);
     // The guest's TCP state goes back in time; a connection master would hang on it.
     await closeSshMaster(this.paths.sshControl);
-    await revertDomainSnapshot(this.host, this.domain, name, running);
+    await revertDomainSnapshot(this.libvirt, this.domain, name, running);
     return { memory: running };
   }
 
@@ -314,7 +271,7 @@ class LibvirtDriver implements Driver {
 
   async deleteSnapshot(name: string): Promise<void> {
     await this.findSnapshot(name);
-    await deleteDomainSnapshot(this.host, this.domain, name);
+    await deleteDomainSnapshot(this.libvirt, this.domain, name);
   }
 
   private async findSnapshot(name: string): Promise<Snapshot> {
@@ -326,26 +283,15 @@ class LibvirtDriver implements Driver {
 
   async exportDisk(destination: string, onProgress?: (fraction: number) => void): Promise<void> {
     if ((await this.pid()) !== undefined) throw new UserError(`machine "${this.name}" is running; its disk is still changing`, { hint: 'halt it first: vmhalt' });
-    if (!parseLibvirtUri(this.host.uri).local) {
-      await downloadFlattened(this.host, this.disk, destination, onProgress);
-      return;
-    }
-    const disk = await volumePath(this.host, this.disk);
-    await convertImage(disk, destination, 'raw', { sourceFormat: 'qcow2', purpose: `flatten the disk of machine "${this.name}"`, ...(onProgress === undefined ? {} : { onProgress }) });
+    await exportVolume(this.libvirt, this.disk, destination, `flatten the disk of machine "${this.name}"`, onProgress);
   }
 
   async destroy(): Promise<void> {
-    if ((await this.pid()) !== undefined) await virshMaybe(this.host, ['destroy', this.domain], /not running|domain not found/i, { purpose: `stop ${this.domain}` });
-    const defined = await virshMaybe(this.host, ['dumpxml', '--inactive', this.domain], NO_DOMAIN, { purpose: `look up domain ${this.domain}` });
-    if (defined !== undefined) {
-      await this.refuseForeignDomain();
-      await virsh(this.host, ['undefine', this.domain, '--managed-save', '--snapshots-metadata', '--nvram'], { purpose: `remove domain ${this.domain}` });
-      const network = networkOf(defined);
-      if (network !== undefined) await removeNetworkIfUnused(this.host, network);
-    }
-    await deleteVolume(this.host, this.disk);
-    await deleteVolume(this.host, this.seed);
-    await stopTunnel(this.paths.dir);
+    if ((await this.pid()) !== undefined) await virshMaybe(this.libvirt, ['destroy', this.domain], /not running|domain not found/i, { purpose: `stop ${this.domain}` });
+    await undefineDomain({ host: this.libvirt, domain: this.domain, paths: this.paths });
+    await deleteVolume(this.libvirt, this.disk);
+    await deleteVolume(this.libvirt, this.seed);
+    await stopTunnel(this.files);
     await closeSshMaster(this.paths.sshControl);
     await rm(this.paths.dir, { recursive: true, force: true });
   }

@@ -13,9 +13,10 @@ import type { InstalledBox } from '../../box/store.js';
 import { run } from '../../exec.js';
 import { UserError } from '../../errors.js';
 import { SEED_FILES } from '../../cloudinit/seed.js';
-import { runtimeDir } from '../../store/layout.js';
 import { withLock } from '../../store/lock.js';
-import { ensureSocketDir } from '../../store/socket-dir.js';
+import { ensureSocketDir, runtimeDir } from '../../store/socket.js';
+import { convertImage } from '../../qemu/img.js';
+import { parseLibvirtUri } from '../../vmfile/libvirt-uri.js';
 import { escapeXml } from './domain.js';
 import { NO_VOLUME, virsh, virshMaybe, type LibvirtHost } from './virsh.js';
 import type { Phase } from '../../ui/reporter.js';
@@ -144,7 +145,19 @@ export async function uploadSeed(host: LibvirtHost, name: string, seedDir: strin
  * qemu-img convert on that host), which is downloaded sparse and then deleted. Progress
  * is the file here against the volume's allocation there.
  */
-export async function downloadFlattened(host: LibvirtHost, disk: string, destination: string, onProgress?: (fraction: number) => void): Promise<void> {
+/**
+ * The volume `disk` (with its backing folded in) as a raw image at `destination` here:
+ * converted in place when the host is this one, else flattened there and downloaded.
+ */
+export async function exportVolume(host: LibvirtHost, disk: string, destination: string, purpose: string, onProgress?: (fraction: number) => void): Promise<void> {
+  if (!parseLibvirtUri(host.uri).local) {
+    await downloadFlattened(host, disk, destination, onProgress);
+    return;
+  }
+  await convertImage(await volumePath(host, disk), destination, 'raw', { sourceFormat: 'qcow2', purpose, ...(onProgress === undefined ? {} : { onProgress }) });
+}
+
+async function downloadFlattened(host: LibvirtHost, disk: string, destination: string, onProgress?: (fraction: number) => void): Promise<void> {
   const flat = `${disk.replace(/\.qcow2$/, '')}-export.raw`;
   const { capacity } = await volumeBytes(host, disk, `look up disk ${disk}`);
   if (!Number.isFinite(capacity)) throw new UserError(`libvirt host ${host.uri} did not say how large disk ${disk} is`, { hint: `look at it with: virsh -c ${host.uri} vol-info --pool ${host.pool} ${disk}` });

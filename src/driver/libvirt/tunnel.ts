@@ -8,12 +8,12 @@
 import { spawn } from 'node:child_process';
 import { open, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
-import { join } from 'node:path';
 import { UserError } from '../../errors.js';
 import { tunnelArgv, type SshHop } from '../../ssh/hop.js';
 import { processAlive, processStartTime } from '../../store/process.js';
 import type { PortForward } from '../../store/machine.js';
 import type { StartSpec } from '../driver.js';
+import type { LibvirtFiles } from './files.js';
 
 export interface TunnelForward {
   listen: string;
@@ -21,12 +21,10 @@ export interface TunnelForward {
   to: number;
 }
 
-const files = (dir: string) => ({ record: join(dir, 'tunnel.json'), log: join(dir, 'tunnel.log') });
-
-export async function startTunnel(machine: string, dir: string, hop: SshHop, forwards: readonly TunnelForward[]): Promise<void> {
-  await stopTunnel(dir);
+export async function startTunnel(machine: string, files: Pick<LibvirtFiles, 'tunnelRecord' | 'tunnelLog'>, hop: SshHop, forwards: readonly TunnelForward[]): Promise<void> {
+  await stopTunnel(files);
   if (forwards.length === 0) return;
-  const { record, log } = files(dir);
+  const { tunnelRecord: record, tunnelLog: log } = files;
   const output = await open(log, 'w', 0o600);
   const argv = tunnelArgv(hop, forwards);
   const child = spawn(argv[0] ?? 'ssh', argv.slice(1), { detached: true, stdio: ['ignore', 'ignore', output.fd] });
@@ -41,7 +39,7 @@ export async function startTunnel(machine: string, dir: string, hop: SshHop, for
     while (!(await accepts(forward.listen, forward.port))) {
       const gone = await Promise.race([exited.then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), 200))]);
       if (gone || Date.now() > deadline) {
-        await stopTunnel(dir);
+        await stopTunnel(files);
         const said = (await readFile(log, 'utf8').catch(() => '')).trim();
         throw new UserError(`machine "${machine}": the tunnel for its forwarded ports (${forwards.map((f) => `${f.listen}:${f.port}`).join(', ')}) did not start${said === '' ? '' : `: ${said}`}`, {
           hint: 'check that those ports are free here (or set autoCorrect on them) and that the libvirt host allows TCP forwarding (AllowTcpForwarding in its sshd_config)',
@@ -52,8 +50,8 @@ export async function startTunnel(machine: string, dir: string, hop: SshHop, for
 }
 
 /** Ends the tunnel if one runs (checked by its start time, so a reused pid is never signalled). */
-export async function stopTunnel(dir: string): Promise<void> {
-  const { record } = files(dir);
+export async function stopTunnel(files: Pick<LibvirtFiles, 'tunnelRecord'>): Promise<void> {
+  const record = files.tunnelRecord;
   const text = await readFile(record, 'utf8').catch(() => undefined);
   if (text !== undefined) {
     try {

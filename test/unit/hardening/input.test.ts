@@ -135,7 +135,7 @@ describe('validate checks what vmup checks, all at once', () => {
       join(dir, 'Vmfile.ts'),
       dir,
     );
-    const error = await failure(validate({ project }));
+    const error = await failure(validate({ project }, { env: process.env }));
     expect(error).toBeInstanceOf(ConfigError);
     expect(error.message).toMatch(/^2 problems; nothing was created or booted:/);
     expect(error.message).toContain('provisioning step "setup": script');
@@ -150,7 +150,7 @@ describe('validate checks what vmup checks, all at once', () => {
     try {
       const dir = await tempDir();
       const project = parseVmfile({ box: 'debian-12', cpus: 1, memory: '256MiB', folders: [], ports: [{ guest: 80, host: port }] }, join(dir, 'Vmfile.ts'), dir);
-      const error = await failure(validate({ project }));
+      const error = await failure(validate({ project }, { env: process.env }));
       expect(error).toBeInstanceOf(UserError);
       expect(error.message).toContain(`${port}`);
     } finally {

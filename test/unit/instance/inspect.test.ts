@@ -5,6 +5,7 @@ import { status } from '../../../src/services/status.js';
 import { machinePaths } from '../../../src/store/layout.js';
 import { parseVmfile } from '../../../src/vmfile/config.js';
 import { tempDir } from '../temp-dir.js';
+import { qemuFiles } from '../../../src/driver/qemu/files.js';
 
 const record = (name: string) => ({ name, instanceId: 'vmfile-1', createdAt: '2026-11-28T00:00:00Z', box: { name: 'debian-12', version: '1', sha256: 'a'.repeat(64) }, user: 'vm' });
 
@@ -12,7 +13,7 @@ async function machineWith(dir: string, name: string, state: string | undefined,
   const paths = machinePaths(dir, name);
   await mkdir(paths.dir, { recursive: true });
   if (state !== undefined) await writeFile(paths.state, state);
-  if (overlay) await writeFile(paths.overlay, '');
+  if (overlay) await writeFile(qemuFiles(paths.dir).overlay, '');
 }
 
 describe('inspect', () => {

@@ -11,6 +11,7 @@ import { withLock } from '../../../src/store/lock.js';
 import { recordProject } from '../../../src/store/projects.js';
 import { normalizeStep, stepInputSchema, type ProvisionStep } from '../../../src/vmfile/steps.js';
 import { tempDir } from '../temp-dir.js';
+import { qemuFiles } from '../../../src/driver/qemu/files.js';
 
 const step = (input: Record<string, unknown>, index = 0): ProvisionStep => normalizeStep(stepInputSchema.parse(input), index);
 
@@ -84,14 +85,14 @@ describe('vmfile cache list and prune', () => {
     const paths = warmPaths(home, key);
     await mkdir(paths.machine.dir, { recursive: true });
     for (const file of [paths.memory, paths.machine.privateKey, paths.machine.hostPublicKey]) await writeFile(file, 'x');
-    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', paths.machine.overlay, '1M']);
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', qemuFiles(paths.dir).overlay, '1M']);
     await writeFile(paths.record, JSON.stringify(record(key, layer)));
   }
 
   async function machineOver(home: string, project: string, name: string, key: string): Promise<void> {
     const paths = machinePaths(project, name);
     await mkdir(paths.dir, { recursive: true });
-    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', warmPaths(home, key).machine.overlay, '-F', 'qcow2', paths.overlay, '1M']);
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', qemuFiles(warmPaths(home, key).dir).overlay, '-F', 'qcow2', qemuFiles(paths.dir).overlay, '1M']);
     await recordProject(home, { project, vmfile: join(project, 'Vmfile.ts') });
   }
 
@@ -148,7 +149,7 @@ describe('vmfile cache list and prune', () => {
     const { home, project } = await cache();
     await machineOver(home, project, 'web', apt);
     await mkdir(machinePaths(project, 'db').dir, { recursive: true });
-    await writeFile(machinePaths(project, 'db').overlay, 'not an image');
+    await writeFile(qemuFiles(machinePaths(project, 'db').dir).overlay, 'not an image');
     const result = await pruneCache(home, { dryRun: false });
     expect(result.unknown).toEqual([expect.stringContaining(`machine "db" of ${project}`)]);
     expect(result.removed).toEqual([]);

@@ -1,7 +1,9 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { describe, expect, test } from 'vitest';
 import type { InstalledBox } from '../../../src/box/store.js';
-import { qemuVersion } from '../../../src/driver/qemu/driver.js';
+import { qemuVersion } from '../../../src/qemu/host.js';
+import { qemuDriver } from '../../../src/driver/qemu/driver.js';
+import { qemuFiles } from '../../../src/driver/qemu/files.js';
 import { ConfigError } from '../../../src/errors.js';
 import { ensureWarmState, listWarmStates, removeWarmStates, warmKey, type WarmShape } from '../../../src/lifecycle/warm.js';
 import { quiet } from '../quiet-reporter.js';
@@ -37,7 +39,7 @@ describe('warm states on disk', () => {
   async function writeState(home: string, key: string, record: object, files = true): Promise<void> {
     const paths = warmPaths(home, key);
     await mkdir(paths.dir, { recursive: true });
-    if (files) for (const file of [paths.memory, paths.machine.overlay, paths.machine.privateKey, paths.machine.hostPublicKey]) await writeFile(file, 'x'.repeat(5000));
+    if (files) for (const file of [paths.memory, qemuFiles(paths.dir).overlay, paths.machine.privateKey, paths.machine.hostPublicKey]) await writeFile(file, 'x'.repeat(5000));
     await writeFile(paths.record, JSON.stringify(record));
   }
 
@@ -79,7 +81,7 @@ describe('warm states on disk', () => {
     const home = await tempDir();
     const key = warmKey(box, shape, await qemuVersion());
     await writeState(home, key, record(key), false);
-    const error = await ensureWarmState(home, box, shape, { reporter: quiet, machine: 'web', bootTimeout: 60 }).catch((caught: unknown) => caught);
+    const error = await ensureWarmState(home, box, shape, qemuDriver('web', home), { reporter: quiet, machine: 'web', bootTimeout: 60 }).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).message).toBe(`the warm state ${warmPaths(home, key).dir} is damaged: ${warmPaths(home, key).memory} is missing`);
     expect((error as ConfigError).hint).toContain('warmStart: false');

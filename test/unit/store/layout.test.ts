@@ -1,7 +1,10 @@
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { boxDir, boxDirName, boxPaths, downloadPaths, machinePaths, runtimeDir, vmfileHome } from '../../../src/store/layout.js';
+import { boxDir, boxDirName, boxPaths, downloadPaths, machinePaths, vmfileHome } from '../../../src/store/layout.js';
+import { MAX_SOCKET_PATH, runtimeDir, socketPath } from '../../../src/store/socket.js';
+import { qemuFiles } from '../../../src/driver/qemu/files.js';
+import { libvirtFiles } from '../../../src/driver/libvirt/files.js';
 import { BOX_NAME_PATTERN } from '../../../src/vmfile/box-metadata.js';
 
 describe('box names in the store', () => {
@@ -36,13 +39,24 @@ describe('downloadPaths', () => {
 });
 
 describe('machinePaths', () => {
-  test('puts every file in the machine directory when the socket path is short', () => {
+  test('puts every file in the machine directory when the socket path is short: the shared names, and each driver\'s own', () => {
     const paths = machinePaths('/p', 'web');
     const dir = '/p/.vmfile/machines/web';
-    expect(paths).toEqual({
-      dir,
+    const { virtiofsSocket, ...qemu } = qemuFiles(dir);
+    expect(qemu).toEqual({
       overlay: `${dir}/overlay.qcow2`,
       firmwareVars: `${dir}/efivars.qcow2`,
+      serialLog: `${dir}/serial.log`,
+      pidFile: `${dir}/qemu.pid`,
+      qmpSocket: `${dir}/qmp.sock`,
+      agentSocket: `${dir}/qga.sock`,
+      gdbSocket: `${dir}/gdb.sock`,
+      noNetworkSocket: `${dir}/no-network.sock`,
+    });
+    expect(virtiofsSocket('vmfile0')).toBe(`${dir}/vmfile0.sock`);
+    expect(libvirtFiles(dir)).toEqual({ domainXml: `${dir}/domain.xml`, networkXml: `${dir}/libvirt-network.xml`, tunnelRecord: `${dir}/tunnel.json`, tunnelLog: `${dir}/tunnel.log` });
+    expect(paths).toEqual({
+      dir,
       state: `${dir}/machine.json`,
       provisioned: `${dir}/provisioned.json`,
       privateKey: `${dir}/id_ed25519`,
@@ -51,12 +65,6 @@ describe('machinePaths', () => {
       hostPublicKey: `${dir}/ssh_host_ed25519_key.pub`,
       knownHosts: `${dir}/known_hosts`,
       seedDir: `${dir}/seed`,
-      serialLog: `${dir}/serial.log`,
-      domainXml: `${dir}/domain.xml`,
-      pidFile: `${dir}/qemu.pid`,
-      qmpSocket: `${dir}/qmp.sock`,
-      agentSocket: `${dir}/qga.sock`,
-      gdbSocket: `${dir}/gdb.sock`,
       sshControl: `${dir}/ssh.sock`,
       lock: `${dir}/lock`,
       sshConfig: `${dir}/ssh_config`,
@@ -65,41 +73,41 @@ describe('machinePaths', () => {
     });
   });
 
-  // "/.vmfile/machines/web/qmp.sock" is 30 bytes, so the limit of 100 falls at a 70-byte project path.
+  // "/.vmfile/machines/web/qmp.sock" is 30 bytes, so the limit of 107 (sun_path) falls at a 77-byte project path.
   test.each([
-    ['exactly 100 bytes', `/${'a'.repeat(69)}`, true],
-    ['101 bytes', `/${'a'.repeat(70)}`, false],
-    ['101 bytes of multi-byte characters', `/${'é'.repeat(35)}`, false],
-  ])('a socket path of %s: in the machine dir = %s', (_label, projectDir, direct) => {
-    const socket = machinePaths(projectDir, 'web').qmpSocket;
+    ['exactly 107 bytes', `/${'a'.repeat(76)}`, true],
+    ['108 bytes', `/${'a'.repeat(77)}`, false],
+    ['108 bytes of multi-byte characters', `/${'é'.repeat(38)}a`, false],
+  ])("the QEMU driver's QMP socket at %s: in the machine dir = %s", (_label, projectDir, direct) => {
+    const socket = qemuFiles(machinePaths(projectDir, 'web').dir).qmpSocket;
     expect(socket === join(projectDir, '.vmfile/machines/web/qmp.sock')).toBe(direct);
-    expect(Buffer.byteLength(socket)).toBeLessThanOrEqual(100);
+    expect(Buffer.byteLength(socket)).toBeLessThanOrEqual(MAX_SOCKET_PATH);
   });
 
   test("OpenSSH's control socket keeps room for the 17-byte suffix it binds first", () => {
-    // "/.vmfile/machines/web/ssh.sock" is 30 bytes; with the suffix, a 53-byte project path is the longest kept in place.
-    expect(machinePaths(`/${'a'.repeat(52)}`, 'web').sshControl).toBe(`/${'a'.repeat(52)}/.vmfile/machines/web/ssh.sock`);
-    const moved = machinePaths(`/${'a'.repeat(53)}`, 'web').sshControl;
+    // "/.vmfile/machines/web/ssh.sock" is 30 bytes; with the suffix, a 60-byte project path is the longest kept in place.
+    expect(machinePaths(`/${'a'.repeat(59)}`, 'web').sshControl).toBe(`/${'a'.repeat(59)}/.vmfile/machines/web/ssh.sock`);
+    const moved = machinePaths(`/${'a'.repeat(60)}`, 'web').sshControl;
     expect(moved).toMatch(new RegExp(`^${runtimeDir()}/[0-9a-f]{16}-ssh\\.sock$`));
-    expect(Buffer.byteLength(moved) + 17).toBeLessThanOrEqual(100);
+    expect(Buffer.byteLength(moved) + 17).toBeLessThanOrEqual(MAX_SOCKET_PATH);
   });
 
   test('a long path gets a hashed socket name in the runtime dir, the same every time', () => {
     const projectDir = `/home/someone/${'deep/'.repeat(20)}project`;
-    const first = machinePaths(projectDir, 'web');
+    const first = qemuFiles(machinePaths(projectDir, 'web').dir);
 
     expect(first.qmpSocket).toMatch(new RegExp(`^${runtimeDir()}/[0-9a-f]{16}-qmp\\.sock$`));
-    expect(machinePaths(projectDir, 'web').qmpSocket).toBe(first.qmpSocket);
+    expect(qemuFiles(machinePaths(projectDir, 'web').dir).qmpSocket).toBe(first.qmpSocket);
     // Only the socket moves.
-    expect(first.lock).toBe(join(projectDir, '.vmfile/machines/web/lock'));
+    expect(first.pidFile).toBe(join(projectDir, '.vmfile/machines/web/qemu.pid'));
   });
 
   test('different machines and projects get different runtime sockets', () => {
     const projectDir = `/home/someone/${'deep/'.repeat(20)}project`;
     const sockets = new Set([
-      machinePaths(projectDir, 'web').qmpSocket,
-      machinePaths(projectDir, 'db').qmpSocket,
-      machinePaths(`${projectDir}2`, 'web').qmpSocket,
+      socketPath(machinePaths(projectDir, 'web').dir, 'qmp.sock'),
+      socketPath(machinePaths(projectDir, 'db').dir, 'qmp.sock'),
+      socketPath(machinePaths(`${projectDir}2`, 'web').dir, 'qmp.sock'),
     ]);
     expect(sockets.size).toBe(3);
   });

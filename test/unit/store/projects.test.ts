@@ -6,13 +6,14 @@ import { lockFilePath, machinePaths, projectIndexFile, projectsIndexDir } from '
 import { writeMachineState } from '../../../src/store/machine.js';
 import { listProjects, recordProject } from '../../../src/store/projects.js';
 import { tempDir } from '../temp-dir.js';
+import { qemuFiles } from '../../../src/driver/qemu/files.js';
 
 /** A project directory with one halted machine on disk. */
 async function projectWithMachine(name: string): Promise<string> {
   const dir = await tempDir('vmfile-project-');
   const paths = machinePaths(dir, name);
   await mkdir(paths.dir, { recursive: true });
-  await writeFile(paths.overlay, '');
+  await writeFile(qemuFiles(paths.dir).overlay, '');
   await writeMachineState(paths.state, { name, instanceId: 'vmfile-1', createdAt: '2026-11-28T00:00:00.000Z', box: { name: 'debian-12', version: '1', sha256: 'ab'.repeat(32) }, user: 'vm' });
   return dir;
 }

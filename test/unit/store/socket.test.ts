@@ -4,7 +4,7 @@ import { chmod, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { ConfigError } from '../../../src/errors.js';
-import { ensureSocketDir, unixSocketListens } from '../../../src/store/socket-dir.js';
+import { ensureSocketDir, unixSocketListens } from '../../../src/store/socket.js';
 import { tempDir } from '../temp-dir.js';
 
 describe('ensureSocketDir', () => {

@@ -1,13 +1,41 @@
 /**
- * The private directory for Unix sockets whose natural path is too long (see
- * layout.ts socketPath). It may live under /tmp, where anyone can create a name first,
- * so it is made with mode 0700 and refused unless it is a real directory of ours that
- * nobody else can enter: a socket there is never one another user planted.
+ * Unix socket paths: the one policy and the one limit. sun_path holds 108 bytes on
+ * Linux with its terminating NUL, so a path may have 107. A socket whose natural place
+ * (a machine's directory, deep in a project) would be longer goes to a private runtime
+ * directory instead, named by a hash of where it belongs, so every vmfile process finds
+ * the same one.
+ *
+ * That directory may live under /tmp, where anyone can create a name first, so it is
+ * made with mode 0700 and refused unless it is a real directory of ours that nobody
+ * else can enter: a socket there is never one another user planted.
  */
+import { createHash } from 'node:crypto';
 import { lstat, mkdir, readFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { ConfigError } from '../errors.js';
-import { runtimeDir } from './layout.js';
+
+/** The longest path a Unix socket can be bound at on Linux (sun_path, less its NUL). */
+export const MAX_SOCKET_PATH = 107;
+
+/**
+ * A Unix socket belonging to `dir` (a machine's, a project's), short enough to bind with
+ * `reserve` bytes to spare (OpenSSH binds its connection master at the path plus a
+ * temporary suffix).
+ */
+export function socketPath(dir: string, name: string, reserve = 0): string {
+  const direct = join(dir, name);
+  if (Buffer.byteLength(direct) + reserve <= MAX_SOCKET_PATH) return direct;
+  const digest = createHash('sha256').update(dir).digest('hex').slice(0, 16);
+  return join(runtimeDir(), `${digest}-${name}`);
+}
+
+/** Private directory for sockets whose natural path is too long. */
+export function runtimeDir(env: NodeJS.ProcessEnv = process.env): string {
+  const xdg = env['XDG_RUNTIME_DIR'];
+  const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
+  return xdg !== undefined && xdg !== '' ? join(xdg, 'vmfile') : join(tmpdir(), `vmfile-${uid}`);
+}
 
 /** Makes sure the directory `socket` will be created in is safe to use (only checks the runtime directory; machine directories are vmfile's own). */
 export async function ensureSocketDir(socket: string, env: NodeJS.ProcessEnv = process.env): Promise<void> {
