@@ -66,7 +66,8 @@ export interface Launching {
   title: (warm: boolean) => string;
   /** Its process runs already: a start that a killed vmfile left, finished now. */
   running?: { pid: number } | undefined;
-  /** Set by "QEMU started" when the memory came from a warm state. */
+  /** Set by "QEMU started": whether this start launched the process, and whether its memory came from a warm state. */
+  launched?: boolean;
   warm?: boolean;
   generic?: GuestStart['generic'];
   provision: GuestStart['provision'];
@@ -135,7 +136,7 @@ const STEPS: readonly Step[] = [
   {
     // Killed after its warm memory was consumed but before the guest was continued.
     name: 'guest continued',
-    applies: async (c) => c.running !== undefined && (await c.driver.paused()),
+    applies: async (c) => c.running !== undefined && c.launched !== true && (await c.driver.paused()),
     run: async (c) => {
       if (await c.driver.continue()) c.reporter.info(c.machine.name, 'its guest was left paused by a start that was cut short; continued it');
     },
@@ -180,6 +181,7 @@ async function launch(c: Launching): Promise<void> {
     throw error;
   });
   c.running = { pid: started.pid };
+  c.launched = true;
 }
 
 /** Runs every step that applies, then the guest's requirements, then marks the machine ready. */

@@ -171,6 +171,26 @@ describe('warm start', () => {
     expect(b.authorized).toBe(ownKey('beta', 'publicKey'));
   });
 
+  it('a vmfile killed as QEMU loads the warm state (the guest paused, never run): the next vmup starts it again and it is itself', async () => {
+    await ok('vmfile', 'destroy', '-f', 'beta');
+    const killed = await run('vmup', ['beta'], {
+      onOutput: (output: string, child: ChildProcess) => {
+        if (output.includes('Starting QEMU from the warm state')) process.kill(-(child.pid ?? 0), 'SIGKILL');
+      },
+    });
+    expect(killed.signal, explain(killed)).toBe('SIGKILL');
+    const started = Date.now();
+    const up = await ok('vmup', 'beta');
+    // Whatever phase the kill came in: started again from the state, or its start finished.
+    expect(up.stderr + up.stdout).toMatch(/did not finish; finishing it|Starting QEMU from the warm state/);
+    expect(up.stderr + up.stdout).not.toContain('is already running');
+    const b = await identity('beta');
+    expect(b.hostname).toBe('beta');
+    expect(b.hostKey).toBe(ownKey('beta', 'hostPublicKey'));
+    expect(b.authorized).toBe(ownKey('beta', 'publicKey'));
+    expect(Date.now() - started).toBeLessThan(120_000);
+  });
+
   it('QEMU killed during a warm start: the next vmup boots the machine from its own disk, and it is itself', async () => {
     await ok('vmfile', 'destroy', '-f', 'beta');
     const pidFile = qemuFiles(machinePaths(project, 'beta').dir).pidFile;

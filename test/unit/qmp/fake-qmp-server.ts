@@ -29,6 +29,8 @@ export interface FakeQmpServerOptions {
   /** `false` accepts connections but never greets (a hung QEMU). */
   greeting?: boolean;
   handlers?: Record<string, FakeQmpHandler>;
+  /** Where to listen (a machine's QMP socket); default: qmp.sock in a fresh temporary directory. */
+  socketPath?: string;
 }
 
 export const fakeQemuVersion = { qemu: { major: 8, minor: 2, micro: 2 }, package: 'Debian 1:8.2.2+ds-0ubuntu1' };
@@ -120,10 +122,10 @@ export class FakeQmpServer {
     private readonly server: net.Server,
   ) {}
 
-  /** Listens on `qmp.sock` in a fresh temporary directory. */
+  /** Listens on `qmp.sock` in a fresh temporary directory, or at `options.socketPath`. */
   static async start(options: FakeQmpServerOptions = {}): Promise<FakeQmpServer> {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'vmfile-qmp-'));
-    const socketPath = path.join(dir, 'qmp.sock');
+    const socketPath = options.socketPath ?? path.join(dir, 'qmp.sock');
     const server = net.createServer();
     const fake = new FakeQmpServer(dir, socketPath, server);
     for (const [command, handler] of Object.entries(options.handlers ?? {})) fake.handle(command, handler);

@@ -1,10 +1,10 @@
 import { describe, expect, test } from 'vitest';
-import { domainName, escapeXml, loadDomainTemplate, readDomain, renderDomain, type DomainSpec } from '../../../src/driver/libvirt/domain.js';
-import { networkName, networkOf, networkXml } from '../../../src/driver/libvirt/network.js';
-import { boxVolumeNames } from '../../../src/driver/libvirt/storage.js';
-import { LibvirtError, LibvirtUnreachableError, virshFailure } from '../../../src/driver/libvirt/virsh.js';
-import { ExternalCommandError } from '../../../src/errors.js';
-import type { InstalledBox } from '../../../src/box/store.js';
+import { domainName, escapeXml, loadDomainTemplate, readDomain, renderDomain, type DomainSpec } from '../../../../src/driver/libvirt/domain.js';
+import { networkName, networkOf, networkXml } from '../../../../src/driver/libvirt/network.js';
+import { boxVolumeNames } from '../../../../src/driver/libvirt/storage.js';
+import { LibvirtError, LibvirtUnreachableError, virshFailure } from '../../../../src/driver/libvirt/virsh.js';
+import { ExternalCommandError } from '../../../../src/errors.js';
+import type { InstalledBox } from '../../../../src/box/store.js';
 
 function spec(overrides: Partial<DomainSpec> = {}): DomainSpec {
   return {
