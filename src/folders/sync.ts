@@ -3,8 +3,8 @@
  * enable (after SSH answers: mount live folders, rsync the others). Both are safe to
  * repeat: a mounted folder is left mounted, rsync copies only what changed.
  */
-import { access, rm, stat, writeFile } from 'node:fs/promises';
-import { isAbsolute, join, relative } from 'node:path';
+import { access, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { run, spawnDetached } from '../exec.js';
 import { ConfigError, GuestError } from '../errors.js';
@@ -13,6 +13,7 @@ import { sshConfigBlock } from '../ssh/config.js';
 import { shellCommand, shellQuote } from '../ssh/quote.js';
 import { PROJECT_STATE_DIR, type MachinePaths } from '../store/layout.js';
 import type { FolderSpec } from '../vmfile/schema.js';
+import type { ProvisionStep } from '../vmfile/steps.js';
 import type { PlannedFolder } from './plan.js';
 import { rsyncFilterArgs } from './rsync-filter.js';
 import { copyWithTar, guestCopyTool } from './without-rsync.js';
@@ -44,21 +45,44 @@ export async function checkFolders(machine: string, folders: readonly PlannedFol
 
 /**
  * A live folder is the guest's write access to that host directory. Holding the
- * project's .vmfile/ (every machine's private keys, its records) or the Vmfile (which
- * the host runs on every command), it would let the guest take over the host user, so
- * it must be readonly, rsync, or say shareProjectState: true.
+ * project's .vmfile/ (every machine's private keys, its records), a file the host runs
+ * (the Vmfile and every module it loaded, an Ansible playbook), or a step's script (run
+ * as root in this or another machine), it would let the guest take over the host user or
+ * the other machines, so it must be readonly, rsync, or say shareProjectState: true.
+ * Paths are compared as real paths: a folder reached through a symlink is no way round.
  */
-export function checkProjectExposure(machine: string, specs: readonly FolderSpec[], planned: readonly PlannedFolder[], project: { dir: string; vmfilePath: string }): void {
-  const secrets = [join(project.dir, PROJECT_STATE_DIR), project.vmfilePath];
-  for (const [index, folder] of planned.entries()) {
-    if (folder.type === 'rsync' || folder.readonly || specs[index]?.shareProjectState === true) continue;
-    const exposed = secrets.filter((path) => isWithin(path, folder.host));
+export async function checkProjectExposure(machine: string, specs: readonly FolderSpec[], planned: readonly PlannedFolder[], project: ExposedProject): Promise<void> {
+  const writable = planned.map((folder, index) => ({ folder, index })).filter(({ folder, index }) => folder.type !== 'rsync' && !folder.readonly && specs[index]?.shareProjectState !== true);
+  if (writable.length === 0) return;
+  const guarded = await Promise.all(guardedPaths(project).map(async (path) => ({ path, real: await realpath(path).catch(() => path) })));
+  for (const { folder, index } of writable) {
+    const root = await realpath(folder.host).catch(() => folder.host);
+    const exposed = guarded.filter(({ real }) => isWithin(real, root)).map(({ path }) => path);
     if (exposed.length > 0) {
-      throw new ConfigError(`machine "${machine}": folders[${index}] (${folder.type}, writable) would let the guest change ${exposed.join(' and ')}, which hold machine keys and code the host runs`, {
+      const named = exposed.length <= 4 ? exposed : [...exposed.slice(0, 3), `${exposed.length - 3} more`];
+      throw new ConfigError(`machine "${machine}": folders[${index}] (${folder.type}, writable) would let the guest change ${listed(named)}, which hold machine keys, code the host runs or steps' scripts`, {
         hint: "set readonly: true, or type: 'rsync', or share a subdirectory; shareProjectState: true allows it on purpose",
       });
     }
   }
+}
+
+/** What checkProjectExposure needs of a Project (vmfile/config.ts). */
+export interface ExposedProject {
+  dir: string;
+  vmfilePath: string;
+  loadedFiles?: readonly string[];
+  machines?: readonly { provision: readonly ProvisionStep[] }[];
+}
+
+function guardedPaths(project: ExposedProject): string[] {
+  const steps = (project.machines ?? []).flatMap((machine) => machine.provision);
+  const stepFiles = steps.flatMap((step) => (step.kind === 'ansible' ? [step.playbook] : step.kind === 'script' ? [step.script] : [])).map((file) => resolve(project.dir, file));
+  return [...new Set([join(project.dir, PROJECT_STATE_DIR), project.vmfilePath, ...(project.loadedFiles ?? []), ...stepFiles])];
+}
+
+function listed(items: readonly string[]): string {
+  return items.length <= 1 ? (items[0] ?? '') : `${items.slice(0, -1).join(', ')} and ${items.at(-1) ?? ''}`;
 }
 
 function isWithin(path: string, dir: string): boolean {

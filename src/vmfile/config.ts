@@ -71,6 +71,13 @@ export interface Project {
   dir: string;
   vmfilePath: string;
   machines: MachineConfig[];
+  /**
+   * The files the loader ran for the Vmfile's value (the Vmfile, the modules it imports,
+   * their dependencies), as real paths: code the host runs, which a writable live folder
+   * must not hand to a guest (folders/sync.ts). Set by project/load.ts; absent for a
+   * Project not loaded from disk.
+   */
+  loadedFiles?: string[];
 }
 
 /** A single-machine Vmfile's machine is called "default", as in Vagrant. */
