@@ -2,6 +2,7 @@
 import { Command, Flags } from '@oclif/core';
 import type { Project } from '../vmfile/config.js';
 import type { ServiceContext } from '../instance/context.js';
+import { checkedHome } from '../store/home.js';
 import { vmfileHome } from '../store/layout.js';
 import { consoleReporter } from '../ui/console.js';
 
@@ -21,8 +22,9 @@ export abstract class VmfileCommand extends Command {
     return loadProject({ cwd: process.cwd(), ...(flags.vmfile === undefined ? {} : { vmfile: flags.vmfile }) });
   }
 
+  /** The one place a command resolves vmfile's home, and refuses one others could change (store/home.ts). */
   protected context(): ServiceContext {
-    return { home: vmfileHome(), reporter: consoleReporter(), env: process.env };
+    return { home: checkedHome(vmfileHome()), reporter: consoleReporter(), env: process.env };
   }
 
   /** Errors go to the single handler in cli/main.ts, untouched. */

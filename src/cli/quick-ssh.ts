@@ -11,12 +11,13 @@
  * undefined, and the full `vmfile ssh` runs with all its checks and messages.
  */
 import { spawn } from 'node:child_process';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { localProcessPid } from '../driver/local-process.js';
 import { openSshOptions } from '../guest/openssh.js';
 import { sshOptionArgs } from '../ssh/config.js';
 import { machinePaths, VMFILE_NAMES } from '../store/layout.js';
+import { readRegularFile } from '../store/regular-file.js';
 import type { MachineState } from '../store/machine.js';
 import { POSIX_USER_PATTERN } from '../vmfile/names.js';
 
@@ -78,7 +79,8 @@ async function onlyMachine(project: string): Promise<string | undefined> {
  */
 async function plainRecord(path: string, name: string): Promise<(MachineState & { sshPort: number }) | undefined> {
   try {
-    const value = JSON.parse(await readFile(path, 'utf8')) as Partial<MachineState>;
+    // A regular file only: a FIFO there would hang vmssh.
+    const value = JSON.parse(await readRegularFile(path)) as Partial<MachineState>;
     if (value.name !== name || typeof value.user !== 'string' || !POSIX_USER_PATTERN.test(value.user)) return undefined;
     if (typeof value.sshPort !== 'number' || !Number.isInteger(value.sshPort) || value.login !== undefined || value.starting !== undefined) return undefined;
     return value as MachineState & { sshPort: number };

@@ -13,6 +13,8 @@
  * keeps every snapshot feature; a folder the Vmfile declares without a type gets the
  * best live mechanism available.
  */
+import { join } from 'node:path';
+import { PROJECT_STATE_DIR } from '../store/layout.js';
 import type { FolderSpec } from '../vmfile/schema.js';
 
 export type FolderType = 'virtiofs' | '9p' | 'rsync';
@@ -27,16 +29,28 @@ export interface PlannedFolder {
   /** rsync only: patterns left out, and whether what git ignores is left out too. */
   exclude?: string[] | undefined;
   gitignore?: boolean | undefined;
+  /**
+   * Live folders: what the guest must not see if the folder holds it, the project's
+   * .vmfile/ (every machine's private login key); none when the folder says
+   * shareProjectState. virtiofs serves it empty (sync.ts), a 9p folder holding it is refused.
+   */
+  hidden?: string[] | undefined;
 }
 
-export function planFolders(folders: readonly FolderSpec[], host: { virtiofsd: boolean }): PlannedFolder[] {
-  return folders.map((folder, index) => ({
-    host: folder.host,
-    guest: folder.guest,
-    readonly: folder.readonly,
-    type: folder.type ?? (host.virtiofsd ? 'virtiofs' : 'rsync'),
-    tag: `vmfile${index}`,
-    ...(folder.exclude.length === 0 ? {} : { exclude: folder.exclude }),
-    ...(folder.gitignore === true ? { gitignore: true } : {}),
-  }));
+/** `projectDir`: the project whose .vmfile/ the live folders must not show. */
+export function planFolders(folders: readonly FolderSpec[], host: { virtiofsd: boolean; projectDir?: string }): PlannedFolder[] {
+  return folders.map((folder, index) => {
+    const type = folder.type ?? (host.virtiofsd ? 'virtiofs' : 'rsync');
+    const hides = type !== 'rsync' && host.projectDir !== undefined && folder.shareProjectState !== true;
+    return {
+      host: folder.host,
+      guest: folder.guest,
+      readonly: folder.readonly,
+      type,
+      tag: `vmfile${index}`,
+      ...(folder.exclude.length === 0 ? {} : { exclude: folder.exclude }),
+      ...(folder.gitignore === true ? { gitignore: true } : {}),
+      ...(hides && host.projectDir !== undefined ? { hidden: [join(host.projectDir, PROJECT_STATE_DIR)] } : {}),
+    };
+  });
 }

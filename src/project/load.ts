@@ -4,8 +4,9 @@
  * copy of vmfile, so a Vmfile works wherever it lives, with or without vmfile in
  * its own node_modules.
  */
-import { stat } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { realpath, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createJiti } from 'jiti';
 import { ConfigError } from '../errors.js';
@@ -52,8 +53,30 @@ const LOAD_TIMEOUT_MS = 10_000;
 
 export async function loadProject(options: LoadOptions & { timeoutMs?: number }): Promise<Project> {
   const vmfilePath = await findVmfile(options);
-  const value = await importVmfile(vmfilePath, options.timeoutMs ?? LOAD_TIMEOUT_MS);
-  return parseVmfile(value, vmfilePath, dirname(vmfilePath));
+  const { value, loaded } = await importVmfile(vmfilePath, options.timeoutMs ?? LOAD_TIMEOUT_MS);
+  const loadedFiles = await Promise.all([vmfilePath, ...loaded].map((file) => realpath(file).catch(() => file)));
+  return { ...parseVmfile(value, vmfilePath, dirname(vmfilePath)), loadedFiles: [...new Set(loadedFiles)] };
+}
+
+/** vmfile's own files (dist/ or src/, and its dependencies): what the loader brings, not the project. */
+const VMFILE_OWN = ['dist', 'src', 'node_modules'].map((dir) => join(fileURLToPath(import.meta.url), '..', '..', '..', dir));
+
+/**
+ * Which files a load ran. jiti keeps every module it evaluates in Node's CommonJS cache
+ * when its moduleCache is on (documented); the new entries are the files, and are then
+ * removed, so the next load reads them again as with moduleCache off. ESM that Node
+ * imports natively (.mjs, .js of a "type": "module" package) is not in that cache.
+ */
+function loadedModules(): { files: () => string[] } {
+  const cache = createRequire(import.meta.url).cache;
+  const before = new Set(Object.keys(cache));
+  return {
+    files: () => {
+      const added = Object.keys(cache).filter((file) => !before.has(file) && VMFILE_OWN.every((own) => relative(own, file).startsWith('..')));
+      for (const file of added) delete cache[file];
+      return added;
+    },
+  };
 }
 
 /**
@@ -61,10 +84,11 @@ export async function loadProject(options: LoadOptions & { timeoutMs?: number })
  * (throws, rejects, never finishes, calls process.exit, has getters that throw) ends as
  * a ConfigError naming the file, never as vmfile's own failure or silence.
  */
-async function importVmfile(path: string, timeoutMs: number): Promise<unknown> {
+async function importVmfile(path: string, timeoutMs: number): Promise<{ value: unknown; loaded: string[] }> {
   // Resolves to dist/index.js when built and src/index.ts under the test runner.
   const entry = join(dirname(fileURLToPath(import.meta.url)), '..', 'index');
-  const jiti = createJiti(import.meta.url, { alias: { vmfile: entry }, moduleCache: false, interopDefault: false });
+  const modules = loadedModules();
+  const jiti = createJiti(import.meta.url, { alias: { vmfile: entry }, moduleCache: true, interopDefault: false });
   const hint = 'fix the TypeScript error above; the Vmfile must `export default defineVm({...})`';
   const exit = process.exit;
   // A Vmfile that calls process.exit would end vmfile with its own code and no word.
@@ -82,11 +106,12 @@ async function importVmfile(path: string, timeoutMs: number): Promise<unknown> {
     }
     // A default export may be a promise (export default loadConfig()); then its value counts.
     const value: unknown = await Promise.race([module.default, deadline]);
-    return plainData(value, path);
+    return { value: plainData(value, path), loaded: modules.files() };
   } catch (error) {
     if (error instanceof ConfigError) throw error;
     throw new ConfigError(`${path} could not be loaded: ${firstLine(error)}`, { hint, cause: error });
   } finally {
+    modules.files();
     clearTimeout(timer);
     process.exit = exit;
   }

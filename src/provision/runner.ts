@@ -6,11 +6,13 @@
  * steps run through `sudo -n`, as in Vagrant.
  */
 import { createHash, randomBytes, type Hash } from 'node:crypto';
-import { lstat, readFile, readdir, stat } from 'node:fs/promises';
-import { join, posix, resolve } from 'node:path';
+import { createReadStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { posix, resolve } from 'node:path';
 import { ConfigError, GuestError } from '../errors.js';
 import type { SshSession } from '../ssh/client.js';
 import { shellCommand } from '../ssh/quote.js';
+import { uploadEntries } from '../ssh/upload-tree.js';
 import type { Reporter } from '../ui/reporter.js';
 import type { ProvisionStep } from '../vmfile/steps.js';
 import { markDone, type ProvisionRecord } from '../store/provision-record.js';
@@ -189,29 +191,48 @@ export function fileInstallCommand(scratch: string, destination: string, owner: 
   return `${steps.join(' && ')}; status=$?; rm -rf ${shellCommand([scratch])}; exit $status`;
 }
 
-/** Identifies what a step did, so a changed step can be told from the one that ran. */
+/**
+ * Identifies what a step did, so a changed step can be told from the one that ran; it
+ * also keys the step's provisioning layer, which every project on the host may start
+ * from. So it covers all the step gives the guest: its definition, its script's or
+ * playbook's bytes, and for a file step every entry the upload copies (ssh/upload-tree.ts:
+ * links followed, names, kinds and modes, each file's bytes). Every part is framed by
+ * its length, so no two different steps feed the hash the same bytes.
+ */
 export async function stepHash(step: ProvisionStep, projectDir: string): Promise<string> {
   // Whether a step may be cached says nothing about what it does.
   const { cache: _cache, ...what } = step;
-  const hash = createHash('sha256').update(JSON.stringify(what));
-  if (step.kind === 'script') hash.update(await readFile(resolve(projectDir, step.script)));
-  if (step.kind === 'ansible') hash.update(await readFile(resolve(projectDir, step.playbook)));
-  if (step.kind === 'file') await hashTree(hash, resolve(projectDir, step.source));
+  const hash = createHash('sha256');
+  framed(hash, STEP_HASH_FORMAT);
+  framed(hash, JSON.stringify(what));
+  if (step.kind === 'script') framed(hash, await readFile(resolve(projectDir, step.script)));
+  if (step.kind === 'ansible') framed(hash, await readFile(resolve(projectDir, step.playbook)));
+  if (step.kind === 'file') {
+    for await (const entry of uploadEntries(resolve(projectDir, step.source))) {
+      framed(hash, `${entry.kind} ${entry.mode.toString(8)}`);
+      framed(hash, String(entry.names.length));
+      for (const name of entry.names) framed(hash, name);
+      if (entry.kind === 'file') framed(hash, await fileDigest(entry.local));
+    }
+  }
   return hash.digest('hex');
 }
 
-/** A file's bytes, or a directory's names and files in a fixed order: what an upload would copy. */
-async function hashTree(hash: Hash, path: string): Promise<void> {
-  const info = await lstat(path);
-  if (info.isFile()) {
-    hash.update(await readFile(path));
-    return;
-  }
-  if (!info.isDirectory()) return;
-  for (const name of (await readdir(path)).sort()) {
-    hash.update(`\0${name}\0`);
-    await hashTree(hash, join(path, name));
-  }
+/** Changes every step's hash when what it covers changes. */
+const STEP_HASH_FORMAT = 'vmfile step hash 2';
+
+function framed(hash: Hash, part: string | Buffer): void {
+  const bytes = typeof part === 'string' ? Buffer.from(part, 'utf8') : part;
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64BE(BigInt(bytes.length));
+  hash.update(length).update(bytes);
+}
+
+/** A file's sha256, streamed (a file step may copy large files). */
+async function fileDigest(path: string): Promise<Buffer> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest();
 }
 
 /**

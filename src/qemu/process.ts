@@ -9,6 +9,7 @@ import { readFile, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from '../exec.js';
 import { ExternalCommandError, UserError } from '../errors.js';
+import { readRegularFile } from '../store/regular-file.js';
 
 export const QEMU_BINARY = 'qemu-system-x86_64';
 
@@ -21,9 +22,10 @@ export async function launchQemu(args: readonly string[], pidFile: string): Prom
   return pid;
 }
 
+/** A pid file in the machine's directory: read as a regular file only (a FIFO there must not hang status). */
 async function readPid(pidFile: string): Promise<number | undefined> {
   try {
-    const pid = Number.parseInt((await readFile(pidFile, 'utf8')).trim(), 10);
+    const pid = Number.parseInt((await readRegularFile(pidFile, 64)).trim(), 10);
     return Number.isInteger(pid) && pid > 0 ? pid : undefined;
   } catch {
     return undefined;

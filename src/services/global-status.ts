@@ -1,7 +1,11 @@
 /**
  * vmfile global-status: every machine vmfile knows on this host, across projects, from
  * the project index (store/projects.ts) and each project's own records. No Vmfile is
- * loaded: listing machines must not run every project's code.
+ * loaded: listing machines must not run every project's code. Nor may a record: a
+ * project's .vmfile/ is untrusted, so a record's libvirt URI is read without the options
+ * that name a program (vmfile/libvirt-uri.ts), and a record, index entry or pid file that
+ * is not a regular file is damaged rather than waited on (store/regular-file.ts). Names
+ * are returned exact; the command prints them escaped.
  */
 import { inspect, listedPorts, type ListedPort, type MachineStatusName } from '../instance/inspect.js';
 import { listProjects, projectMachineNames } from '../store/projects.js';

@@ -1,13 +1,16 @@
 /**
  * vmfile init: a first, commented Vmfile.ts in a directory, and `.vmfile/` (machine
  * state and private keys) in its .gitignore. An existing Vmfile is never overwritten:
- * the file is created exclusively, so even a race cannot replace one.
+ * the file is created exclusively, so even a race cannot replace one. What the directory
+ * holds is the user's: one that cannot be written is a UserError, and a .gitignore that
+ * is not a file a ConfigError found before anything is written.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Handlebars from 'handlebars';
 import { templatesDir } from '../cloudinit/seed.js';
 import { ConfigError, UserError } from '../errors.js';
+import { readRegularFile, UnreadableFileError } from '../store/regular-file.js';
 import { BOX_NAME_PATTERN, BOX_NAME_RULE } from '../vmfile/box-metadata.js';
 
 export interface InitResult {
@@ -22,6 +25,8 @@ export async function init(options: { dir: string; box?: string }): Promise<Init
     throw new ConfigError(`--box: "${box}" is not a box name (${BOX_NAME_RULE})`, { hint: 'see installed boxes with: vmfile box list' });
   }
   const vmfile = join(options.dir, 'Vmfile.ts');
+  const gitignore = join(options.dir, '.gitignore');
+  const ignored = await readGitignore(gitignore);
   const template = Handlebars.compile(await readFile(join(templatesDir(), 'Vmfile.ts.hbs'), 'utf8'), { noEscape: true, strict: true });
   try {
     await writeFile(vmfile, template({ box }), { flag: 'wx', mode: 0o644 });
@@ -29,24 +34,41 @@ export async function init(options: { dir: string; box?: string }): Promise<Init
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
       throw new UserError(`${vmfile} already exists; vmfile init does not overwrite it`, { hint: 'edit it, or remove it first to start again' });
     }
-    throw error;
+    throw cannotWrite(vmfile, error);
   }
-  return { vmfile, gitignore: await ignoreStateDir(join(options.dir, '.gitignore')) };
+  return { vmfile, gitignore: await ignoreStateDir(gitignore, ignored) };
 }
 
 /** Any of the spellings git treats as ignoring .vmfile/ at the top counts as there. */
 const IGNORES_STATE = new Set(['.vmfile', '.vmfile/', '/.vmfile', '/.vmfile/', '.vmfile/*', '/.vmfile/*']);
 
-async function ignoreStateDir(path: string): Promise<InitResult['gitignore']> {
-  let text: string;
+/** The .gitignore's text, or undefined when there is none; one that is not a readable file is refused. */
+async function readGitignore(path: string): Promise<string | undefined> {
   try {
-    text = await readFile(path, 'utf8');
+    return await readRegularFile(path, 16 << 20);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    await writeFile(path, '# vmfile: machine state and private keys\n.vmfile/\n', { flag: 'wx', mode: 0o644 });
-    return 'created';
+    // ENOTDIR: the directory itself is not one, which writing the Vmfile reports.
+    if (['ENOENT', 'ENOTDIR'].includes((error as NodeJS.ErrnoException).code ?? '')) return undefined;
+    const why = error instanceof UnreadableFileError ? error.message : `cannot be read (${(error as Error).message})`;
+    throw new ConfigError(`${path}: ${why}; vmfile init adds .vmfile/ to it`, { hint: 'make it a plain text file (or remove it), then run vmfile init again' });
   }
-  if (text.split(/\r?\n/).some((line) => IGNORES_STATE.has(line.trim()))) return 'already there';
-  await writeFile(path, `${text}${text === '' || text.endsWith('\n') ? '' : '\n'}# vmfile: machine state and private keys\n.vmfile/\n`);
-  return 'added';
+}
+
+async function ignoreStateDir(path: string, text: string | undefined): Promise<InitResult['gitignore']> {
+  const entry = '# vmfile: machine state and private keys\n.vmfile/\n';
+  try {
+    if (text === undefined) {
+      await writeFile(path, entry, { flag: 'wx', mode: 0o644 });
+      return 'created';
+    }
+    if (text.split(/\r?\n/).some((line) => IGNORES_STATE.has(line.trim()))) return 'already there';
+    await writeFile(path, `${text}${text === '' || text.endsWith('\n') ? '' : '\n'}${entry}`);
+    return 'added';
+  } catch (error) {
+    throw cannotWrite(path, error);
+  }
+}
+
+function cannotWrite(path: string, error: unknown): UserError {
+  return new UserError(`vmfile init cannot write ${path}: ${(error as Error).message}`, { hint: 'run it in a directory you can write to', cause: error });
 }

@@ -9,13 +9,13 @@
  * or is lost is an SshConnectError, which the readiness wait retries.
  */
 import { createReadStream } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { posix } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn } from 'node:child_process';
 import { Duplex } from 'node:stream';
 import { Client, type SFTPWrapper } from 'ssh2';
-import { GuestError } from '../errors.js';
+import { GuestError, VmfileError } from '../errors.js';
+import { uploadEntries } from './upload-tree.js';
 
 export interface SshTarget {
   /** Who this is, for messages: 'machine "web"'. */
@@ -135,7 +135,8 @@ export class SshSession {
     return new Promise<T>((resolve, reject) => {
       const fail = (error: Error): void => {
         this.pending.delete(fail);
-        reject(error instanceof GuestError ? error : new GuestError(`${this.target.label}: could not ${what} over SSH: ${error.message}`, { cause: error, hint: SSH_HINT }));
+        // A typed error already says what went wrong (an upload source that cannot be copied is the Vmfile's).
+        reject(error instanceof VmfileError ? error : new GuestError(`${this.target.label}: could not ${what} over SSH: ${error.message}`, { cause: error, hint: SSH_HINT }));
       };
       this.pending.add(fail);
       try {
@@ -173,22 +174,21 @@ export class SshSession {
 }
 
 async function uploadTree(sftp: SFTPWrapper, local: string, remote: string): Promise<void> {
-  const info = await stat(local);
-  if (info.isDirectory()) {
-    await new Promise<void>((resolve, reject) => sftp.mkdir(remote, { mode: info.mode & 0o777 }, (error) => (error ? reject(error) : resolve())));
-    for (const entry of await readdir(local)) {
-      await uploadTree(sftp, join(local, entry), posix.join(remote, entry));
+  for await (const entry of uploadEntries(local)) {
+    const target = posix.join(remote, ...entry.names);
+    if (entry.kind === 'directory') {
+      await new Promise<void>((resolve, reject) => sftp.mkdir(target, { mode: entry.mode }, (error) => (error ? reject(error) : resolve())));
+      continue;
     }
-    return;
+    await new Promise<void>((resolve, reject) => {
+      const source = createReadStream(entry.local);
+      const sink = sftp.createWriteStream(target, { mode: entry.mode });
+      sink.once('close', () => resolve());
+      sink.once('error', reject);
+      source.once('error', reject);
+      source.pipe(sink);
+    });
   }
-  await new Promise<void>((resolve, reject) => {
-    const source = createReadStream(local);
-    const sink = sftp.createWriteStream(remote, { mode: info.mode & 0o777 });
-    sink.once('close', () => resolve());
-    sink.once('error', reject);
-    source.once('error', reject);
-    source.pipe(sink);
-  });
 }
 
 export interface WaitOptions {

@@ -14,6 +14,7 @@
 import { rm } from 'node:fs/promises';
 import { run } from '../exec.js';
 import { pathExists } from '../store/exists.js';
+import { sshOptionArgs } from './config.js';
 
 /** Seconds an idle master stays up: long enough for a working session's commands, short enough to leave nothing behind for long. */
 const CONTROL_PERSIST = '600';
@@ -29,6 +30,6 @@ export const NO_SHARING: Readonly<Record<string, string>> = { ControlMaster: 'no
 export async function closeSshMaster(controlPath: string): Promise<void> {
   if (!(await pathExists(controlPath))) return;
   // -F /dev/null: nothing from the user's own configuration; only the socket matters for -O.
-  await run('ssh', ['-F', '/dev/null', '-o', `ControlPath=${controlPath}`, '-O', 'exit', 'vmfile-master'], { timeout: 5000, purpose: 'close the SSH connection master' }).catch(() => undefined);
+  await run('ssh', ['-F', '/dev/null', ...sshOptionArgs('vmfile-master', { ControlPath: controlPath }), '-O', 'exit', 'vmfile-master'], { timeout: 5000, purpose: 'close the SSH connection master' }).catch(() => undefined);
   await rm(controlPath, { force: true });
 }

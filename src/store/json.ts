@@ -3,10 +3,11 @@
  * then renamed into place, so a crash or a full disk never leaves half a file. Private
  * by default (0600): machine records and caches hold paths and ports.
  */
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { rename, rm, writeFile } from 'node:fs/promises';
+import { readRegularFile } from './regular-file.js';
 
 export async function writeFileAtomic(path: string, text: string, options: { mode?: number; skipUnchanged?: boolean } = {}): Promise<void> {
-  if (options.skipUnchanged === true && (await readFile(path, 'utf8').catch(() => undefined)) === text) return;
+  if (options.skipUnchanged === true && (await readRegularFile(path).catch(() => undefined)) === text) return;
   const temporary = `${path}.tmp-${process.pid}`;
   try {
     await writeFile(temporary, text, { mode: options.mode ?? 0o600 });

@@ -15,7 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import { link, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BusyError } from '../errors.js';
+import { BusyError, UserError } from '../errors.js';
 import { processAlive, processStartTime } from './process.js';
 
 interface LockOwner {
@@ -30,14 +30,17 @@ interface LockOwner {
 const GUARD_STALE_MS = 5000;
 
 export async function withMachineLock<T>(lockPath: string, machine: string, operation: string, fn: () => Promise<T>): Promise<T> {
-  return withLock(lockPath, `machine "${machine}"`, operation, fn);
+  // The lock lives in the machine's directory: without one, the machine was never created (or was destroyed meanwhile).
+  const notCreated = () => new UserError(`machine "${machine}" is not created, so there is nothing to ${operation}`, { hint: 'vmup creates it' });
+  return withLock(lockPath, `machine "${machine}"`, operation, fn, { whenNoDirectory: notCreated });
 }
 
 /**
  * `what` names the thing locked in messages: 'machine "web"', 'the private network of
  * /src/app'. With `waitMs`, a busy lock is waited for (up to that long) instead of refused.
+ * `whenNoDirectory` is the error when the lock's directory does not exist.
  */
-export async function withLock<T>(lockPath: string, what: string, operation: string, fn: () => Promise<T>, options: { waitMs?: number } = {}): Promise<T> {
+export async function withLock<T>(lockPath: string, what: string, operation: string, fn: () => Promise<T>, options: { waitMs?: number; whenNoDirectory?: () => Error } = {}): Promise<T> {
   const start = await processStartTime(process.pid);
   const owner: LockOwner = { pid: process.pid, ...(start === undefined ? {} : { start }), token: randomBytes(8).toString('hex'), operation, since: new Date().toISOString() };
   const deadline = Date.now() + (options.waitMs ?? 0);
@@ -46,6 +49,7 @@ export async function withLock<T>(lockPath: string, what: string, operation: str
       await acquire(lockPath, what, owner);
       break;
     } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT' && options.whenNoDirectory !== undefined) throw options.whenNoDirectory();
       if (!(error instanceof BusyError) || Date.now() >= deadline) throw error;
       await sleep(50);
     }

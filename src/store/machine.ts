@@ -1,11 +1,16 @@
-/** machine.json: what vmfile recorded about a created machine. */
-import { readFile } from 'node:fs/promises';
+/**
+ * machine.json: what vmfile recorded about a created machine. It lives in the project's
+ * .vmfile/, so it is read as untrusted: only a regular file (store/regular-file.ts), and
+ * a libvirt URI keeps its host alone (vmfile/libvirt-uri.ts says why).
+ */
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { formatIssues } from '../vmfile/config.js';
 import { POSIX_USER_PATTERN } from '../vmfile/box-metadata.js';
+import { recordedUri } from '../vmfile/libvirt-uri.js';
 import { LIBVIRT_URI, POOL_NAME } from '../vmfile/schema.js';
 import { writeJsonAtomic } from './json.js';
+import { readRegularFile, UnreadableFileError } from './regular-file.js';
 
 /** A forwarded port as QEMU bound it (autoCorrect may have moved the host port). */
 const forwardSchema = z.object({ protocol: z.enum(['tcp', 'udp']), hostIp: z.string(), hostPort: z.number(), guestPort: z.number() });
@@ -29,9 +34,10 @@ export const machineStateSchema = z.object({
   user: z.string().regex(POSIX_USER_PATTERN),
   /**
    * Where the machine was created when that is a libvirt host: it stays there (a changed
-   * Vmfile does not move it). Absent: vmfile's own QEMU on this host.
+   * Vmfile does not move it). Absent: vmfile's own QEMU on this host. The URI is read
+   * without the options that name a program (recordedUri), whatever the file says.
    */
-  provider: z.strictObject({ type: z.literal('libvirt'), uri: z.string().regex(LIBVIRT_URI), pool: z.string().regex(POOL_NAME), domain: z.string().regex(/^vmfile-[a-z0-9-]+$/) }).optional(),
+  provider: z.strictObject({ type: z.literal('libvirt'), uri: z.string().regex(LIBVIRT_URI).transform(recordedUri), pool: z.string().regex(POOL_NAME), domain: z.string().regex(/^vmfile-[a-z0-9-]+$/) }).optional(),
   /**
    * Set while the guest still has its box's own login (a Vagrant box: Vagrant's insecure
    * key, the box's host key; a warm state: the state's login and host key) and has not
@@ -88,10 +94,13 @@ export type Placement = NonNullable<MachineState['provider']>;
 export async function readMachineState(path: string): Promise<MachineState | undefined> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = await readRegularFile(path);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new ConfigError(`machine record ${path} cannot be read: ${(error as Error).message}`, { hint: 'check its permissions' });
+    const odd = error instanceof UnreadableFileError;
+    throw new ConfigError(`machine record ${path} cannot be read: ${(error as Error).message}`, {
+      hint: odd ? 'vmfile destroy clears the machine; vmfile writes its record as a small regular file' : 'check its permissions',
+    });
   }
   let value: unknown;
   try {
@@ -110,8 +119,9 @@ function damaged(path: string, problems: readonly string[]): ConfigError {
   });
 }
 
+/** The record never stores what only a Vmfile may say (a libvirt URI's programs): it is written with the host alone. */
 export async function writeMachineState(path: string, state: MachineState): Promise<void> {
-  await writeJsonAtomic(path, state);
+  await writeJsonAtomic(path, state.provider === undefined ? state : { ...state, provider: { ...state.provider, uri: recordedUri(state.provider.uri) } });
 }
 
 /** What only holds while QEMU runs: gone once it stopped. */

@@ -5,13 +5,15 @@
  * --update`. One file each (not one shared list) so that vmups of different projects
  * never write the same file. The index only points at projects; what their machines are
  * doing is read from the projects themselves, and an entry whose project has neither
- * machines nor a Vmfile.lock any more is pruned.
+ * machines nor a Vmfile.lock any more is pruned. An entry that is not a small regular
+ * file (a FIFO would hang the reader) counts as damaged.
  */
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from './json.js';
 import { pathExists } from './exists.js';
+import { readRegularFile } from './regular-file.js';
 import { lockFilePath, machinesDir, projectIndexFile, projectsIndexDir } from './layout.js';
 
 const entrySchema = z.strictObject({ project: z.string().startsWith('/'), vmfile: z.string().startsWith('/') });
@@ -35,12 +37,12 @@ export async function listProjects(home: string): Promise<{ projects: ProjectEnt
   let pruned = 0;
   for (const name of names.filter((file) => file.endsWith('.json'))) {
     const path = join(dir, name);
-    const parsed = entrySchema.safeParse(await readFile(path, 'utf8').then((text) => JSON.parse(text) as unknown).catch(() => undefined));
+    const parsed = entrySchema.safeParse(await readRegularFile(path).then((text) => JSON.parse(text) as unknown).catch(() => undefined));
     const machines = parsed.success ? await readdir(machinesDir(parsed.data.project)).catch(() => [] as string[]) : [];
     const locked = parsed.success && (await pathExists(lockFilePath(parsed.data.project)));
     if (!parsed.success || path !== projectIndexFile(home, parsed.data.project) || (machines.length === 0 && !locked)) {
-      await rm(path, { force: true });
-      pruned++;
+      // A directory in its place is left alone (and not counted): it is nobody's entry.
+      if (await rm(path, { force: true }).then(() => true, () => false)) pruned++;
       continue;
     }
     projects.push(parsed.data);

@@ -9,6 +9,7 @@ import { validatePrivateIps } from './private-ip.js';
 import { isExactVersion, parseVersionConstraints, type VersionConstraint } from './version.js';
 import { machineSchema, multiMachineSchema, type FolderSpec, type MachineOutput, type PortSpec, type ProviderSpec } from './schema.js';
 import { normalizeStep, type ProvisionStep } from './steps.js';
+import { recordedUri } from './libvirt-uri.js';
 
 /** Which box a machine uses, and where to download it when it is missing. */
 export interface BoxRef {
@@ -61,7 +62,8 @@ export type MachineProvider = { type: 'qemu' } | { type: 'libvirt'; uri: string;
  * vmfile's own QEMU) puts a machine, for messages and for telling whether it moved.
  */
 export function providerLabel(provider: { type: string; uri?: string } | undefined): string {
-  return provider === undefined || provider.uri === undefined ? "vmfile's own QEMU" : `${provider.type} ${provider.uri}`;
+  // The host alone, as a record keeps it: options only a Vmfile may give (command=...) are no move.
+  return provider === undefined || provider.uri === undefined ? "vmfile's own QEMU" : `${provider.type} ${recordedUri(provider.uri)}`;
 }
 
 export interface Project {
@@ -69,6 +71,13 @@ export interface Project {
   dir: string;
   vmfilePath: string;
   machines: MachineConfig[];
+  /**
+   * The files the loader ran for the Vmfile's value (the Vmfile, the modules it imports,
+   * their dependencies), as real paths: code the host runs, which a writable live folder
+   * must not hand to a guest (folders/sync.ts). Set by project/load.ts; absent for a
+   * Project not loaded from disk.
+   */
+  loadedFiles?: string[];
 }
 
 /** A single-machine Vmfile's machine is called "default", as in Vagrant. */

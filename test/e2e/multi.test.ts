@@ -1,7 +1,8 @@
 /**
  * A two-machine Vmfile through the built CLI: parallel boot, the private network (by
- * address and by name), a forwarded port, a live synced folder both ways, everything
- * back after vmhalt + vmup, and nothing left listening after destroy.
+ * address and by name), a forwarded port, a live synced folder both ways, a read-only
+ * one of the project without its .vmfile/, everything back after vmhalt + vmup, and
+ * nothing left listening after destroy.
  */
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -67,7 +68,7 @@ export default defineVm({
       primary: true,
       network: { ip: '10.10.0.11' },
       ports: [{ guest: 8000, host: ${webPort} }, { guest: 9000, host: ${busyPort}, autoCorrect: true }],
-      folders: [{ host: 'shared', guest: '/shared' }],
+      folders: [{ host: 'shared', guest: '/shared' }, { host: '.', guest: '/project', readonly: true }],
       provision: [${ANSIBLE_STEP}],
     },
     db: { network: { ip: '10.10.0.12' }, folders: [{ host: 'tests', guest: '/vmfile-tests', type: 'rsync' }] },
@@ -128,6 +129,14 @@ export default defineVm({
     expect(await on('web', 'cat /shared/from-host.txt')).toBe('written on the host');
     await on('web', 'echo written in the guest | sudo tee /shared/from-guest.txt >/dev/null');
     expect(await readFile(join(project, 'shared', 'from-guest.txt'), 'utf8')).toBe('written in the guest\n');
+  });
+
+  it("a read-only live folder of the project shows no .vmfile/ (the machines' login keys), and is read-only even to the guest's root", async () => {
+    expect(await on('web', 'ls /project')).toContain('Vmfile.ts');
+    expect(await on('web', 'ls -A /project/.vmfile | wc -l')).toBe('0');
+    // The guest's own ro mount option is not what keeps it out: a remount read-write still cannot write.
+    expect(await on('web', 'sudo mount -o remount,rw /project 2>/dev/null; sudo touch /project/written-by-guest 2>/dev/null && echo wrote || echo refused')).toBe('refused');
+    await expect(readFile(join(project, 'written-by-guest'))).rejects.toThrow(/ENOENT/);
   });
 
   it("an Ansible step runs the host's ansible-playbook against the Vmfile's machines, with groups and extra vars", async () => {

@@ -45,6 +45,13 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/**
+ * What the channel may hold unread: far more than any reply to the commands sent here
+ * (guest-exec's output is not asked for). A guest can write without end; beyond this
+ * the channel is closed and the clock is set over SSH.
+ */
+const MAX_PENDING_BYTES = 64 * 1024;
+
 class AgentChannel {
   #buffer = Buffer.alloc(0);
   #waiting: ((line: string | Error) => void) | undefined;
@@ -103,11 +110,17 @@ class AgentChannel {
       this.#buffer = this.#buffer.subarray(marker + 1);
       this.#synced = true;
     }
-    const end = this.#buffer.indexOf(0x0a);
-    if (end === -1 || this.#waiting === undefined) return;
-    const line = this.#buffer.subarray(0, end).toString('utf8').trim();
-    this.#buffer = this.#buffer.subarray(end + 1);
-    if (line === '') return this.#receive(Buffer.alloc(0));
-    this.#waiting(line);
+    // A loop, not recursion: the guest decides how many empty lines come.
+    for (let end = this.#buffer.indexOf(0x0a); end !== -1; end = this.#buffer.indexOf(0x0a)) {
+      const line = this.#buffer.subarray(0, end).toString('utf8').trim();
+      if (line !== '' && this.#waiting === undefined) break;
+      this.#buffer = this.#buffer.subarray(end + 1);
+      if (line !== '') return this.#waiting?.(line);
+    }
+    if (this.#buffer.length > MAX_PENDING_BYTES) {
+      this.#buffer = Buffer.alloc(0);
+      this.socket.destroy();
+      this.#waiting?.(new Error(`the guest agent sent more than ${MAX_PENDING_BYTES} bytes without a reply vmfile asked for`));
+    }
   }
 }

@@ -1,4 +1,6 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { constants } from 'node:fs';
+import { mkdir, open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { quickForm, quickSsh } from '../../../src/cli/quick-ssh.js';
@@ -47,4 +49,18 @@ describe("vmssh's quick path", () => {
       expect(await quickSsh([], await project({ default: text }))).toBeUndefined();
     }
   });
+
+  test('a FIFO named machine.json is left to the full command, not waited on', async () => {
+    const root = await project({ default: record() });
+    const state = join(root, '.vmfile', 'machines', 'default', 'machine.json');
+    execFileSync('rm', [state]);
+    execFileSync('mkfifo', [state]);
+    try {
+      expect(await quickSsh(['-c', 'true'], root)).toBeUndefined();
+    } finally {
+      // Frees a reader that blocked on it (the bug), so the worker can end.
+      await (await open(state, constants.O_WRONLY | constants.O_NONBLOCK).catch(() => undefined))?.close();
+    }
+  }, 5000);
 });
+

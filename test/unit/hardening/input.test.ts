@@ -3,7 +3,7 @@
  * silence, or as a dangerous setting taken without a word. Each now gets a
  * configuration error (exit 78) naming the file or field.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { ConfigError, UserError } from '../../../src/errors.js';
@@ -161,24 +161,82 @@ describe('validate checks what vmup checks, all at once', () => {
 
 describe('live folders and the project\'s secrets', () => {
   const project = { dir: '/p', vmfilePath: '/p/Vmfile.ts' };
-  const check = (folders: { host: string; guest: string; type?: 'virtiofs' | '9p' | 'rsync'; readonly?: boolean; shareProjectState?: boolean }[]) => () => {
+  const check = (folders: { host: string; guest: string; type?: 'virtiofs' | '9p' | 'rsync'; readonly?: boolean; shareProjectState?: boolean }[]) => {
     const specs = folders.map((folder) => ({ readonly: false, exclude: [], ...folder }));
-    checkProjectExposure('web', specs, planFolders(specs, { virtiofsd: true }), project);
+    return checkProjectExposure('web', specs, planFolders(specs, { virtiofsd: true }), project);
   };
 
   test.each([
     ['the project directory', '/p'],
     ['a parent of it', '/'],
-  ])('a writable live folder of %s is refused, naming what it exposes', (_what, host) => {
-    expect(check([{ host, guest: '/src' }])).toThrow(ConfigError);
-    expect(check([{ host, guest: '/src' }])).toThrow('machine "web": folders[0] (virtiofs, writable) would let the guest change /p/.vmfile and /p/Vmfile.ts');
+  ])('a writable live folder of %s is refused, naming what it exposes', async (_what, host) => {
+    await expect(check([{ host, guest: '/src' }])).rejects.toThrow(ConfigError);
+    await expect(check([{ host, guest: '/src' }])).rejects.toThrow('machine "web": folders[0] (virtiofs, writable) would let the guest change /p/.vmfile and /p/Vmfile.ts');
   });
 
-  test('read-only, rsync, a subdirectory, or shareProjectState: true are fine', () => {
-    expect(check([{ host: '/p', guest: '/src', readonly: true }])).not.toThrow();
-    expect(check([{ host: '/p', guest: '/src', type: 'rsync' }])).not.toThrow();
-    expect(check([{ host: '/p/src', guest: '/src' }])).not.toThrow();
-    expect(check([{ host: '/p', guest: '/src', shareProjectState: true }])).not.toThrow();
-    expect(check([{ host: '/p2', guest: '/src' }])).not.toThrow();
+  test('read-only, rsync, a subdirectory, or shareProjectState: true are fine', async () => {
+    await expect(check([{ host: '/p', guest: '/src', readonly: true }])).resolves.toBeUndefined();
+    await expect(check([{ host: '/p', guest: '/src', type: 'rsync' }])).resolves.toBeUndefined();
+    await expect(check([{ host: '/p/src', guest: '/src' }])).resolves.toBeUndefined();
+    await expect(check([{ host: '/p', guest: '/src', shareProjectState: true }])).resolves.toBeUndefined();
+    await expect(check([{ host: '/p2', guest: '/src' }])).resolves.toBeUndefined();
   });
 });
+
+describe('live folders and the files the host runs', () => {
+  /** A project whose Vmfile imports src/vm.ts, with the given folders and steps; loaded as vmup loads it. */
+  async function projectWithImport(rest: string): Promise<{ dir: string; project: Awaited<ReturnType<typeof loadProject>> }> {
+    const dir = await tempDir();
+    await mkdir(join(dir, 'src', 'deep'), { recursive: true });
+    await mkdir(join(dir, 'ansible'));
+    await writeFile(join(dir, 'src', 'vm.ts'), "export { cpus } from './deep/cpus';\n");
+    await writeFile(join(dir, 'src', 'deep', 'cpus.ts'), 'export const cpus = 2;\n');
+    await writeFile(join(dir, 'ansible', 'site.yml'), '- hosts: all\n');
+    await mkdir(join(dir, 'scripts'));
+    await writeFile(join(dir, 'scripts', 'setup.sh'), 'true\n');
+    await writeFile(join(dir, 'Vmfile.ts'), `import { cpus } from './src/vm';\nexport default { box: 'debian-12', cpus, ${rest} };\n`);
+    return { dir, project: await loadProject({ cwd: dir }) };
+  }
+
+  function exposure(project: Awaited<ReturnType<typeof loadProject>>): Promise<unknown> {
+    const machine = project.machines[0];
+    if (machine === undefined) throw new Error('a machine expected');
+    return Promise.resolve()
+      .then(() => checkProjectExposure(machine.name, machine.folders, planFolders(machine.folders, { virtiofsd: true }), project))
+      .then(() => undefined, (error: unknown) => error);
+  }
+
+  test('a writable live folder holding a module the Vmfile imports is refused, naming it', async () => {
+    const { dir, project } = await projectWithImport("folders: [{ host: './src/deep', guest: '/src' }]");
+    const error = await exposure(project);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toContain(join(dir, 'src', 'deep', 'cpus.ts'));
+  });
+
+  test('a folder reached through a symlink is no way round', async () => {
+    const { dir, project } = await projectWithImport("folders: [{ host: './alias', guest: '/src' }]");
+    await symlink(join(dir, 'src'), join(dir, 'alias'));
+    expect(((await exposure(project)) as Error).message).toContain(join(dir, 'src', 'vm.ts'));
+  });
+
+  test('a writable live folder holding an Ansible playbook is refused, naming it', async () => {
+    const { dir, project } = await projectWithImport("folders: [{ host: './ansible', guest: '/a' }], provision: [{ ansible: { playbook: 'ansible/site.yml' } }]");
+    const error = await exposure(project);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toContain(join(dir, 'ansible', 'site.yml'));
+  });
+
+  test('a writable live folder holding a step script is refused, naming it', async () => {
+    const { dir, project } = await projectWithImport("folders: [{ host: './scripts', guest: '/s' }], provision: [{ script: 'scripts/setup.sh' }]");
+    const error = await exposure(project);
+    expect((error as Error).message).toContain(join(dir, 'scripts', 'setup.sh'));
+  });
+
+  test('read-only, rsync, shareProjectState, or a folder holding none of them are fine', async () => {
+    for (const folder of ["{ host: './src', guest: '/s', readonly: true }", "{ host: './src', guest: '/s', type: 'rsync' }", "{ host: './src', guest: '/s', shareProjectState: true }", "{ host: './ansible', guest: '/a' }", "{ host: './scripts', guest: '/s' }"]) {
+      const { project } = await projectWithImport(`folders: [${folder}]`);
+      expect(await exposure(project)).toBeUndefined();
+    }
+  });
+});
+

@@ -59,6 +59,8 @@ describe('driftOf', () => {
   test('a machine on another provider than the Vmfile now names stays where it is, and says how to move it', () => {
     const libvirt = { type: 'libvirt' as const, uri: 'qemu+ssh://root@lab/system', pool: 'default', domain: 'vmfile-default-0123456789ab' };
     expect(driftOf(machine({ provider: { type: 'libvirt', uri: 'qemu+ssh://root@lab/system' } }), { ...running, provider: libvirt })).toEqual([]);
+    // The record keeps the host alone; the Vmfile's command= is how to reach it, not a move.
+    expect(driftOf(machine({ provider: { type: 'libvirt', uri: 'qemu+ssh://root@lab/system?command=/usr/local/bin/ssh-lab' } }), { ...running, provider: libvirt })).toEqual([]);
     expect(driftOf(machine({}), { ...running, provider: libvirt })).toEqual([
       "provider libvirt qemu+ssh://root@lab/system -> vmfile's own QEMU (a machine stays where it was created: vmfile destroy, then vmup, makes it there)",
     ]);

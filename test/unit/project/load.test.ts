@@ -149,3 +149,21 @@ describe('findVmfile', () => {
     expect(error.hint).toBe('check the --vmfile path');
   });
 });
+
+describe('the files a load ran', () => {
+  test('are the Vmfile and the modules it imported, as real paths; a second load reads them again', async () => {
+    const dir = await tempDir();
+    await mkdir(join(dir, 'lib'));
+    await writeFile(join(dir, 'lib', 'size.ts'), "export const cpus = 2;\n");
+    await writeFile(join(dir, 'lib', 'data.json'), '{"memory": "1GiB"}\n');
+    await writeFile(join(dir, 'Vmfile.ts'), "import { cpus } from './lib/size';\nimport data from './lib/data.json';\nexport default { box: 'debian-12', cpus, memory: data.memory };\n");
+
+    const first = await loadProject({ cwd: dir });
+    await writeFile(join(dir, 'lib', 'size.ts'), "export const cpus = 3;\n");
+    const second = await loadProject({ cwd: dir });
+
+    expect(first.loadedFiles?.slice().sort()).toEqual([join(dir, 'Vmfile.ts'), join(dir, 'lib', 'data.json'), join(dir, 'lib', 'size.ts')].sort());
+    expect(first.machines[0]?.cpus).toBe(2);
+    expect(second.machines[0]?.cpus).toBe(3);
+  });
+});

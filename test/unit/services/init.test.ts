@@ -1,4 +1,5 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { ConfigError, UserError } from '../../../src/errors.js';
@@ -46,4 +47,46 @@ describe('vmfile init', () => {
     expect((error as ConfigError).message).toMatch(/^--box: /);
     await expect(readFile(join(dir, 'Vmfile.ts'))).rejects.toThrow(/ENOENT/);
   });
+
+  /** Makes `dir` unwritable even for root (immutable), or by its mode for anyone else; returns the undo. */
+  async function unwritable(dir: string): Promise<() => Promise<void>> {
+    if (process.getuid?.() === 0) {
+      execFileSync('chattr', ['+i', dir]);
+      return async () => void execFileSync('chattr', ['-i', dir]);
+    }
+    await chmod(dir, 0o555);
+    return () => chmod(dir, 0o755);
+  }
+
+  test('a directory that cannot be written is a UserError naming it (exit 1), not a crash', async () => {
+    const dir = await tempDir();
+    const undo = await unwritable(dir);
+    try {
+      const error = await init({ dir }).catch((reason: unknown) => reason);
+      expect(error).toBeInstanceOf(UserError);
+      expect((error as UserError).exitCode).toBe(1);
+      expect((error as UserError).message).toContain(join(dir, 'Vmfile.ts'));
+    } finally {
+      await undo();
+    }
+  });
+
+  test('a directory that is a file is a UserError too', async () => {
+    const file = join(await tempDir(), 'plain');
+    await writeFile(file, '');
+    const error = await init({ dir: file }).catch((reason: unknown) => reason);
+    expect(error).toBeInstanceOf(UserError);
+  });
+
+  test.each([
+    ['a directory', (path: string) => mkdir(path)],
+    ['a FIFO', async (path: string) => void execFileSync('mkfifo', [path])],
+  ])('a .gitignore that is %s is a ConfigError naming it, before the Vmfile is written', async (_what, make) => {
+    const dir = await tempDir();
+    await make(join(dir, '.gitignore'));
+    const error = await init({ dir }).catch((reason: unknown) => reason);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).message).toContain(join(dir, '.gitignore'));
+    await expect(readFile(join(dir, 'Vmfile.ts'))).rejects.toThrow(/ENOENT/);
+  }, 5000);
 });

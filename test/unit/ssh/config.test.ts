@@ -4,7 +4,9 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { ConfigError } from '../../../src/errors.js';
+import { openSshOptions } from '../../../src/guest/openssh.js';
 import { checkSshOptions, sshConfigBlock, sshOptionArgs } from '../../../src/ssh/config.js';
+import { machinePaths } from '../../../src/store/layout.js';
 import { tempDir } from '../temp-dir.js';
 
 /** What OpenSSH makes of `config` for `host`: its option names lower-cased, as ssh -G prints them. */
@@ -82,5 +84,32 @@ describe('sshOptionArgs', () => {
 
   test('refuses what the config file refuses', () => {
     expect(refusal(() => sshOptionArgs('web', { User: 'vm\nProxyCommand id' })).message).toMatch(/^machine "web": refusing/);
+  });
+});
+
+describe('a project path that OpenSSH would expand', () => {
+  const state = { name: 'web', instanceId: 'vmfile-1', createdAt: '2026-11-28T00:00:00Z', box: { name: 'debian-12', version: '1', sha256: 'a'.repeat(64) }, user: 'vm' };
+
+  /** What `ssh -G` resolves for the machine's options given as -o arguments. */
+  function resolvedWithArgs(args: readonly string[]): Map<string, string> {
+    const output = execFileSync('ssh', ['-G', '-F', '/dev/null', ...args, 'web'], { encoding: 'utf8' });
+    return new Map(output.split('\n').map((line) => [line.split(' ')[0] ?? '', line.slice(line.indexOf(' ') + 1)]));
+  }
+
+  test.each(['/srv/100%u/app', '/srv/a%hb%%c/app', '/srv/50%/app'])('%s stays literal in the pinned known_hosts and ControlPath, as -o and in a config file', async (project) => {
+    const paths = machinePaths(project, 'web');
+    const options = openSshOptions(paths, state, 40022, undefined);
+
+    for (const seen of [resolvedWithArgs(sshOptionArgs('web', options)), await sshSees(sshConfigBlock('web', 'web', options), 'web')]) {
+      expect(seen.get('userknownhostsfile')).toBe(paths.knownHosts);
+      expect(seen.get('controlpath')).toBe(paths.sshControl);
+    }
+    // OpenSSH expands IdentityFile when it loads the key (ssh -G prints it unexpanded): doubled for that.
+    expect(sshOptionArgs('web', options)).toContain(`IdentityFile=${paths.privateKey.replaceAll('%', '%%')}`);
+  });
+
+  test('a path with ${ (an environment variable to OpenSSH, with no escape) is refused', () => {
+    const paths = machinePaths('/srv/${HOME}/app', 'web');
+    expect(refusal(() => sshOptionArgs('web', openSshOptions(paths, state, 40022, undefined))).message).toContain('UserKnownHostsFile "/srv/${HOME}/app/');
   });
 });

@@ -2,7 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
-import { BusyError } from '../../../src/errors.js';
+import { BusyError, UserError } from '../../../src/errors.js';
 import { withMachineLock } from '../../../src/store/lock.js';
 import { tempDir } from '../temp-dir.js';
 
@@ -174,4 +174,14 @@ describe('withMachineLock under races', () => {
       expect([enter.split(' ')[0], leave.split(' ')[0], enter.split(' ')[1]]).toEqual(['in', 'out', leave.split(' ')[1]]);
     }
   }, 60_000);
+});
+
+describe('withMachineLock of a machine never created', () => {
+  test('is a UserError saying so (exit 1), not ENOENT on its lock file', async () => {
+    const lock = join(await tempDir(), 'machines', 'web', 'lock');
+    const error = await withMachineLock(lock, 'web', 'package', async () => 42).catch((reason: unknown) => reason);
+    expect(error).toBeInstanceOf(UserError);
+    expect((error as UserError).message).toBe('machine "web" is not created, so there is nothing to package');
+    expect((error as UserError).hint).toBe('vmup creates it');
+  });
 });

@@ -14,12 +14,14 @@ interface FakeAgent {
  * A guest agent as qemu-ga answers: stale bytes first (a half message from before a
  * restore), 0xFF before the guest-sync-delimited reply, then one JSON line per command.
  */
-async function fakeAgent(behaviour: { silent?: boolean; exitcode?: number; runs?: number } = {}): Promise<FakeAgent> {
+async function fakeAgent(behaviour: { silent?: boolean; exitcode?: number; runs?: number; beforeReply?: Buffer; endless?: boolean } = {}): Promise<FakeAgent> {
   const socket = join(await tempDir(), 'qga.sock');
   const received: FakeAgent['received'] = [];
   let polls = 0;
   const reply = (client: Socket, value: unknown) => client.write(`${JSON.stringify({ return: value })}\n`);
   const server: Server = createServer((client) => {
+    // A client that gave up on a flood closes while it is still being written to.
+    client.on('error', () => undefined);
     client.write('{"return": {"half a re');
     let buffer = '';
     client.on('data', (chunk: Buffer) => {
@@ -31,6 +33,13 @@ async function fakeAgent(behaviour: { silent?: boolean; exitcode?: number; runs?
         if (behaviour.silent === true) continue;
         if (command.execute === 'guest-sync-delimited') {
           client.write(Buffer.from([0xff]));
+          if (behaviour.beforeReply !== undefined) client.write(behaviour.beforeReply);
+          if (behaviour.endless === true) {
+            // One line that never ends, for as long as the client listens.
+            const more = (): void => void (client.destroyed || client.write(Buffer.alloc(65_536, 0x78), more));
+            more();
+            continue;
+          }
           reply(client, command.arguments?.['id']);
         } else if (command.execute === 'guest-exec') reply(client, { pid: 4242 });
         else if (command.execute === 'guest-exec-status') {
@@ -82,5 +91,19 @@ describe('setClockThroughAgent', () => {
 
   test('false when there is no channel at all', async () => {
     expect(await setClockThroughAgent(join(await tempDir(), 'absent.sock'), 300)).toBe(false);
+  });
+
+  test('a guest that floods the channel with empty lines is read past, without exhausting the stack', async () => {
+    const agent = await fakeAgent({ beforeReply: Buffer.alloc(2_000_000, 0x0a) });
+    agents.push(agent);
+    expect(await setClockThroughAgent(agent.socket, 5000)).toBe(true);
+  });
+
+  test('a line that never ends is given up at a bound, long before the deadline, rather than kept in memory', async () => {
+    const agent = await fakeAgent({ endless: true });
+    agents.push(agent);
+    const started = Date.now();
+    expect(await setClockThroughAgent(agent.socket, 5000)).toBe(false);
+    expect(Date.now() - started).toBeLessThan(2000);
   });
 });
