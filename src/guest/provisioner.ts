@@ -1,5 +1,5 @@
 /** Runs a machine's provisioning steps in an open session, against its record of what already ran. */
-import { inspect, isRunning } from '../instance/inspect.js';
+import { inspectIn, isRunning } from '../instance/inspect.js';
 import type { AnsibleHost } from '../provision/ansible.js';
 import { changedSteps, runSteps, type ProvisionMode } from '../provision/runner.js';
 import type { SshSession } from '../ssh/client.js';
@@ -52,7 +52,7 @@ export async function reportChangedSteps(project: Project, machine: MachineConfi
 async function ansibleHosts(project: Project): Promise<AnsibleHost[]> {
   const hosts: AnsibleHost[] = [];
   for (const machine of project.machines) {
-    const current = await inspect(project.dir, machine.name);
+    const current = await inspectIn(project, machine.name);
     if (isRunning(current)) hosts.push({ name: machine.name, sshOptions: openSshOptions(current.paths, current.state, current.state.sshPort, current.driver.sshHop()) });
   }
   return hosts;

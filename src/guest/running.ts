@@ -5,7 +5,7 @@
  */
 import type { Driver } from '../driver/driver.js';
 import { GuestError, UserError } from '../errors.js';
-import { describeStatus, inspect, isRunning, type RunningInstance } from '../instance/inspect.js';
+import { describeStatus, inspectIn, isRunning, type RunningInstance } from '../instance/inspect.js';
 import { SshConnectError, type SshSession } from '../ssh/client.js';
 import { machinePaths } from '../store/layout.js';
 import { withMachineLock } from '../store/lock.js';
@@ -33,7 +33,7 @@ export async function withRunningMachine<T>(
 }
 
 export async function requireRunning(project: Project, name: string, hint?: string): Promise<RunningInstance> {
-  const machine = await inspect(project.dir, name);
+  const machine = await inspectIn(project, name);
   if (isRunning(machine)) return machine;
   const start = machine.status === 'suspended' ? 'continue it with: vmfile resume' : machine.status === 'broken' ? 'vmfile destroy clears it' : machine.status === 'unreachable' ? 'check its host, then run this again' : 'start it with: vmup';
   throw new UserError(`machine "${name}" ${describeStatus(machine)}, not running`, { hint: hint === undefined ? start : `${start}; ${hint}` });

@@ -8,7 +8,7 @@ import { HostUnreachableError, type Driver } from '../driver/driver.js';
 import { driverFor } from '../driver/registry.js';
 import { machinePaths, type MachinePaths } from '../store/layout.js';
 import { readMachineState, withoutRuntime, type MachineState } from '../store/machine.js';
-import type { MachineProvider } from '../vmfile/config.js';
+import type { MachineProvider, Project } from '../vmfile/config.js';
 
 export type MachineStatusName = 'not created' | 'running' | 'halted' | 'suspended' | 'broken' | 'unreachable';
 
@@ -61,6 +61,14 @@ export async function inspect(projectDir: string, name: string, provider?: Machi
   if (pid !== undefined) return { ...base, status: 'running', state, pid };
   // Ports and the accelerator held while it ran; a stop never has to clear them.
   return { ...base, status: state.suspendedAt === undefined ? 'halted' : 'suspended', state: withoutRuntime(state) };
+}
+
+/**
+ * A machine of a loaded Vmfile: its driver reaches its host as the Vmfile says now (a
+ * libvirt URI's own options come from the Vmfile, never from the record).
+ */
+export function inspectIn(project: Project, name: string): Promise<Instance> {
+  return inspect(project.dir, name, project.machines.find((machine) => machine.name === name)?.provider);
 }
 
 export function isRunning(instance: Instance): instance is RunningInstance {

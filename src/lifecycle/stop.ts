@@ -7,6 +7,7 @@ import type { Instance } from '../instance/inspect.js';
 import { withMachine } from '../instance/locked.js';
 import { writeMachineState } from '../store/machine.js';
 import type { Reporter } from '../ui/reporter.js';
+import type { Project } from '../vmfile/config.js';
 
 export interface HaltResult {
   machine: string;
@@ -14,8 +15,8 @@ export interface HaltResult {
   seconds: number;
 }
 
-export async function haltMachine(projectDir: string, name: string, options: { force: boolean; timeout: number }, reporter: Reporter): Promise<HaltResult> {
-  return withMachine(projectDir, name, 'halt', async (machine) => {
+export async function haltMachine(project: Project, name: string, options: { force: boolean; timeout: number }, reporter: Reporter): Promise<HaltResult> {
+  return withMachine(project, name, 'halt', async (machine) => {
     if (machine.status !== 'not created') return halt(machine, options, reporter);
     reporter.info(name, 'not created; nothing to halt');
     return { machine: name, outcome: 'not created', seconds: 0 };

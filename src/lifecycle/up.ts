@@ -127,7 +127,7 @@ export async function preflight(project: Project, machines: readonly { machine: 
   for (const { machine, instance } of machines) {
     const { driver } = instance;
     const facts = await driver.host().catch((error: unknown) => void collect(error));
-    const folders = planFolders(machine.folders, { virtiofsd: facts?.liveFolders.includes('virtiofs') === true });
+    const folders = planFolders(machine.folders, { virtiofsd: facts?.liveFolders.includes('virtiofs') === true, projectDir: project.dir });
     let host: HostPlan = { accel: 'tcg' };
     const checks = [
       async () => refuseIfUnusable(instance),

@@ -22,7 +22,7 @@ export async function destroy(options: DestroyOptions, context: ServiceContext):
     selectMachines(options.project, options.machines),
     (machine) =>
       withMachine(
-        options.project.dir,
+        options.project,
         machine.name,
         'destroy',
         async (current): Promise<DestroyResult> => {
@@ -38,7 +38,6 @@ export async function destroy(options: DestroyOptions, context: ServiceContext):
           context.reporter.info(machine.name, `destroyed${snapshots === 0 ? '' : ` with its ${counted(snapshots, 'snapshot')}`} (the box is kept)`);
           return { machine: machine.name, outcome: 'destroyed', snapshots };
         },
-        machine.provider,
       ),
     { parallel: false, succeeded: 'destroyed', retry: 'fix the failures above and run vmfile destroy again' },
   );

@@ -16,7 +16,7 @@ export interface HaltOptions {
 }
 
 export async function halt(options: HaltOptions, context: ServiceContext): Promise<HaltResult[]> {
-  return forEachMachine(selectMachines(options.project, options.machines), (machine) => haltMachine(options.project.dir, machine.name, options, context.reporter), {
+  return forEachMachine(selectMachines(options.project, options.machines), (machine) => haltMachine(options.project, machine.name, options, context.reporter), {
     parallel: true,
     succeeded: 'halted',
     retry: 'vmfile halt --force stops a machine that does not shut down',

@@ -42,7 +42,7 @@ export async function packageMachine(options: PackageOptions, context: ServiceCo
   const version = options.version ?? todayVersion();
   checkBoxName(name, version);
   const output = resolve(process.cwd(), options.output);
-  return withMachine(options.project.dir, machine.name, 'package', async (current) => {
+  return withMachine(options.project, machine.name, 'package', async (current) => {
     refuseIfUnusable(current);
     if (current.status === 'not created' || current.state === undefined) {
       throw new UserError(`machine "${machine.name}" is not created, so there is nothing to package`, { hint: 'vmup creates and provisions it' });

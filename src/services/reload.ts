@@ -2,7 +2,7 @@
 import { UserError } from '../errors.js';
 import type { ServiceContext } from '../instance/context.js';
 import { forEachMachine } from '../instance/fanout.js';
-import { inspect } from '../instance/inspect.js';
+import { inspectIn } from '../instance/inspect.js';
 import { selectMachines } from '../instance/select.js';
 import { haltMachine } from '../lifecycle/stop.js';
 import { upMachines, type UpResult } from '../lifecycle/up.js';
@@ -14,13 +14,13 @@ export async function reload(
 ): Promise<UpResult[]> {
   const machines = selectMachines(options.project, options.machines);
   for (const machine of machines) {
-    if ((await inspect(options.project.dir, machine.name)).status === 'suspended') {
+    if ((await inspectIn(options.project, machine.name)).status === 'suspended') {
       throw new UserError(`machine "${machine.name}" is suspended; reloading would throw its saved memory away`, {
         hint: 'resume it first (vmfile resume), or discard the saved memory with vmfile halt --force',
       });
     }
   }
-  await forEachMachine(machines, (machine) => haltMachine(options.project.dir, machine.name, { force: false, timeout: options.timeout }, context.reporter), {
+  await forEachMachine(machines, (machine) => haltMachine(options.project, machine.name, { force: false, timeout: options.timeout }, context.reporter), {
     parallel: true,
     succeeded: 'halted',
     retry: 'nothing was started again; vmfile halt --force stops a machine that does not shut down, then vmfile reload',

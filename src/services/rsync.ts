@@ -11,7 +11,7 @@ import { openSshOptions } from '../guest/openssh.js';
 import { withRunningMachine } from '../guest/running.js';
 import type { ServiceContext } from '../instance/context.js';
 import { forEachMachine } from '../instance/fanout.js';
-import { inspect } from '../instance/inspect.js';
+import { inspectIn } from '../instance/inspect.js';
 import { selectMachines } from '../instance/select.js';
 import { PROJECT_STATE_DIR } from '../store/layout.js';
 import { inPhase } from '../ui/reporter.js';
@@ -74,7 +74,7 @@ export function worthSyncing(changed: string | null): boolean {
 async function watchFolders(project: Project, machines: readonly MachineConfig[], context: ServiceContext): Promise<never> {
   const watchers: FSWatcher[] = [];
   for (const machine of machines) {
-    const current = await inspect(project.dir, machine.name);
+    const current = await inspectIn(project, machine.name);
     const folders = (current.state?.folders ?? []).filter((folder) => folder.type === 'rsync');
     let timer: NodeJS.Timeout | undefined;
     let running = Promise.resolve();

@@ -8,7 +8,7 @@ import { syncGuestClock } from '../guest/communicator.js';
 import { waitForSshGreeting } from '../ssh/banner.js';
 import { withRunningMachine } from '../guest/running.js';
 import type { ServiceContext } from '../instance/context.js';
-import { inspect, isRunning, type Instance } from '../instance/inspect.js';
+import { inspectIn, isRunning, type Instance } from '../instance/inspect.js';
 import { selectOne } from '../instance/select.js';
 import { refuseIfUnusable } from '../lifecycle/start.js';
 import { refuseLiveFs } from '../lifecycle/saved-state.js';
@@ -132,7 +132,7 @@ async function locked<T>(target: SnapshotTarget, operation: string, fn: (current
     if (current.status === 'not created') throw new UserError(`machine "${machine.name}" is not created`, { hint: 'create it with: vmup' });
     return fn(current);
   };
-  return hold ? withMachine(target.project.dir, machine.name, operation, work) : work(await inspect(target.project.dir, machine.name));
+  return hold ? withMachine(target.project, machine.name, operation, work) : work(await inspectIn(target.project, machine.name));
 }
 
 function refuseSuspended(current: Instance, what: string): void {

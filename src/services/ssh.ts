@@ -6,7 +6,7 @@ import { openSshOptions } from '../guest/openssh.js';
 import { sshConfigBlock, sshOptionArgs } from '../ssh/config.js';
 import { NO_SHARING } from '../ssh/master.js';
 import { requireRunning } from '../guest/running.js';
-import { inspect, isRunning, type RunningInstance } from '../instance/inspect.js';
+import { inspectIn, isRunning, type RunningInstance } from '../instance/inspect.js';
 import { selectMachines, selectOne } from '../instance/select.js';
 import type { Project } from '../vmfile/config.js';
 
@@ -72,7 +72,7 @@ function optionArgs(target: RunningInstance, shared = true): string[] {
 export async function sshConfig(options: { project: Project; machines?: readonly string[] }): Promise<string> {
   const blocks: string[] = [];
   for (const machine of selectMachines(options.project, options.machines)) {
-    const current = await inspect(options.project.dir, machine.name);
+    const current = await inspectIn(options.project, machine.name);
     if (!isRunning(current)) continue;
     blocks.push(sshConfigBlock(machine.name, machine.name, openSshOptions(current.paths, current.state, current.state.sshPort, current.driver.sshHop())));
   }

@@ -3,7 +3,7 @@
  * broken machine is one line with its reason; it never hides the others.
  */
 import type { MachineLocation } from '../driver/driver.js';
-import { inspect, listedPorts, type ListedPort, type MachineStatusName } from '../instance/inspect.js';
+import { inspectIn, listedPorts, type ListedPort, type MachineStatusName } from '../instance/inspect.js';
 import { driftOf } from '../instance/drift.js';
 import { selectMachines } from '../instance/select.js';
 import type { Project } from '../vmfile/config.js';
@@ -28,7 +28,7 @@ export interface StatusEntry {
 export async function status(options: { project: Project; machines?: readonly string[] }): Promise<StatusEntry[]> {
   return Promise.all(
     selectMachines(options.project, options.machines).map(async (machine): Promise<StatusEntry> => {
-      const current = await inspect(options.project.dir, machine.name);
+      const current = await inspectIn(options.project, machine.name);
       const where = current.state === undefined ? {} : { where: current.driver.location() };
       const box = { ...(current.state === undefined ? {} : { box: `${current.state.box.name} ${current.state.box.version}` }), ...where };
       if (current.status === 'broken') return { machine: machine.name, status: 'broken', ...(current.pid === undefined ? {} : { pid: current.pid }), ports: [], errors: current.errors };

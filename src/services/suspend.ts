@@ -7,7 +7,7 @@
 import { UserError } from '../errors.js';
 import type { ServiceContext } from '../instance/context.js';
 import { forEachMachine } from '../instance/fanout.js';
-import { describeStatus, inspect } from '../instance/inspect.js';
+import { describeStatus, inspectIn } from '../instance/inspect.js';
 import { selectMachines } from '../instance/select.js';
 import { upMachines, type UpResult } from '../lifecycle/up.js';
 import { withMachine } from '../instance/locked.js';
@@ -26,7 +26,7 @@ export async function suspend(options: { project: Project; machines?: readonly s
   return forEachMachine(
     selectMachines(options.project, options.machines),
     async (machine): Promise<SuspendResult> => {
-      return withMachine(options.project.dir, machine.name, 'suspend', async (current) => {
+      return withMachine(options.project, machine.name, 'suspend', async (current) => {
         if (current.status === 'suspended') {
           context.reporter.info(machine.name, 'is already suspended');
           return { machine: machine.name, outcome: 'already suspended', seconds: 0 };
@@ -51,7 +51,7 @@ export async function suspend(options: { project: Project; machines?: readonly s
 export async function resume(options: { project: Project; machines?: readonly string[] }, context: ServiceContext): Promise<UpResult[]> {
   const suspended = [];
   for (const machine of selectMachines(options.project, options.machines)) {
-    const current = await inspect(options.project.dir, machine.name);
+    const current = await inspectIn(options.project, machine.name);
     if (current.status === 'suspended') suspended.push(machine.name);
     else context.reporter.info(machine.name, `${describeStatus(current)}, not suspended; nothing to resume`);
   }

@@ -4,12 +4,12 @@
  * run it, provisioning files, folders, taken host ports, broken machines.
  */
 import type { ServiceContext } from '../instance/context.js';
-import { inspect } from '../instance/inspect.js';
+import { inspectIn } from '../instance/inspect.js';
 import { preflight } from '../lifecycle/up.js';
 import type { MachineConfig, Project } from '../vmfile/config.js';
 
 export async function validate(options: { project: Project }, context: Pick<ServiceContext, 'env'>): Promise<MachineConfig[]> {
-  const machines = await Promise.all(options.project.machines.map(async (machine) => ({ machine, instance: await inspect(options.project.dir, machine.name, machine.provider) })));
+  const machines = await Promise.all(options.project.machines.map(async (machine) => ({ machine, instance: await inspectIn(options.project, machine.name) })));
   await preflight(options.project, machines, context.env);
   return options.project.machines;
 }

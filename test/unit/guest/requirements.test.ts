@@ -10,7 +10,7 @@ import { parseVmfile } from '../../../src/vmfile/config.js';
 
 const state: MachineState = { name: 'web', instanceId: 'vmfile-1', createdAt: '2026-12-01T00:00:00.000Z', box: { name: 'debian-12', version: '1', sha256: 'a'.repeat(64) }, user: 'vm' };
 
-function start(overrides: Partial<GuestStart> & { record?: Partial<MachineState>; vmfile?: object }): GuestStart {
+function start(overrides: Partial<Omit<GuestStart, 'record'>> & { record?: Partial<MachineState>; vmfile?: object }): GuestStart {
   const { record, vmfile, ...rest } = overrides;
   const project = parseVmfile({ box: 'debian-12', folders: [], ...vmfile }, '/p/Vmfile.ts', '/p');
   return {
@@ -41,8 +41,8 @@ describe('the requirements each start meets', () => {
     ['vmup --no-provision of a booted machine', { record: { initialized: true }, provision: 'none' as const }, ['SSH answers']],
     ['a resume (rsync folders copied again, live ones stay mounted)', { start: 'resume' as const, record: { initialized: true }, folders: rsync }, ['SSH answers', 'guest clock set from the host', 'folders synced', 'saved memory dropped']],
     ['a machine on the private network', { record: { initialized: true }, vmfile: { network: { ip: '10.20.0.11' } } }, ['SSH answers', 'private network joined', 'provisioned']],
-    ['a first start from a warm state (the take-over sets the clock)', { warm: true, record: { login: 'warm-state' } }, ['SSH answers', 'became this machine', 'first boot flushed to disk', 'provisioned']],
-    ["a Vagrant box's first boot", { record: { login: 'vagrant-insecure-key' } }, ['SSH answers', 'became this machine', 'first boot flushed to disk', 'provisioned']],
+    ['a first start from a warm state (the take-over sets the clock)', { warm: true, record: { login: 'warm-state' as const } }, ['SSH answers', 'became this machine', 'first boot flushed to disk', 'provisioned']],
+    ["a Vagrant box's first boot", { record: { login: 'vagrant-insecure-key' as const } }, ['SSH answers', 'became this machine', 'first boot flushed to disk', 'provisioned']],
     ["a warm state's generic machine", { generic: {}, provision: 'none' as const }, ['SSH answers', 'cloud-init finished', 'first boot flushed to disk', 'boot ID located']],
     ["a layer's generic machine (from its parent's memory, one step)", { generic: {}, warm: true, record: { initialized: true }, provision: { kind: 'only' as const, names: ['apt'] } }, ['SSH answers', 'guest clock set from the host', 'provisioned']],
   ])('%s', (_what, overrides, expected) => {
