@@ -24,6 +24,7 @@ import { z } from 'zod';
 import { UserError } from '../errors.js';
 import { convertImage, imageInfo, type ImageFormat } from '../qemu/img.js';
 import { readDiskLayout } from './firmware.js';
+import { refuseRecipeName } from './recipes.js';
 import { BOX_DISK_FILE, BOX_INITRD_FILE, BOX_KERNEL_FILE, BOX_METADATA_FILE, VAGRANT_DISK_FILE, VAGRANT_METADATA_FILE } from '../store/layout.js';
 import { sha256File } from '../store/digest.js';
 import { BOX_NAME_PATTERN, BOX_NAME_RULE, BOX_VERSION_PATTERN, boxMetadataSchema, printable, type BoxBoot, type BoxMetadata, type BoxOrigin } from '../vmfile/box-metadata.js';
@@ -69,6 +70,7 @@ type ImportDisk = (source: string, format: ImageFormat, disk: string) => Promise
 
 export async function addBox(options: AddBoxOptions): Promise<InstalledBox> {
   checkBoxName(options.name, options.version);
+  await refuseRecipeName(options.name);
   const head = await readHead(options.file);
   if (options.checksum !== undefined) {
     const expected = parseChecksum(options.checksum);

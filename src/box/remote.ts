@@ -20,6 +20,7 @@ import type { VersionConstraint } from '../vmfile/version.js';
 import { discardDownload, download } from './download.js';
 import { contentTypeOf, downloadText, type HttpOptions } from './http.js';
 import { addBox, checkBoxName } from './import.js';
+import { refuseRecipeName } from './recipes.js';
 import { findBox, type InstalledBox } from './store.js';
 
 /** Timeouts and retry pauses, for tests; the defaults suit real servers. */
@@ -47,6 +48,7 @@ export interface RemoteAddOptions {
 
 export async function addBoxFromUrl(options: RemoteAddOptions): Promise<InstalledBox> {
   checkBoxName(options.name, options.version);
+  await refuseRecipeName(options.name);
   const what = `box ${options.name}`;
   const problem = checkHttpUrl(options.url);
   if (problem !== undefined) throw new UserError(`${what}: ${JSON.stringify(options.url.slice(0, 200))} is not a URL vmfile downloads from: expected ${problem}`);

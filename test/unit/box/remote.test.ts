@@ -3,9 +3,10 @@ import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { addBox } from '../../../src/box/import.js';
 import { addBoxFromUrl, type RemoteAddOptions } from '../../../src/box/remote.js';
 import { listBoxes } from '../../../src/box/store.js';
-import { ConfigError, VmfileError } from '../../../src/errors.js';
+import { ConfigError, UserError, VmfileError } from '../../../src/errors.js';
 import { run } from '../../../src/exec.js';
 import { downloadsDir } from '../../../src/store/layout.js';
 import type { Phase, Reporter } from '../../../src/ui/reporter.js';
@@ -193,5 +194,24 @@ describe('a Vagrant catalog', () => {
     server.files.set('/org/name.json', { body: Buffer.alloc(4 * 1024 * 1024 + 1, 0x20) });
     const error = await failure(add({ name: 'org/name', url: server.url('/org/name.json') }));
     expect(error.message).toBe(`box org/name: ${server.url('/org/name.json')} is larger than 4MiB, too large for a box catalog`);
+  });
+});
+
+describe('a name vmfile builds from its own recipe', () => {
+  // Otherwise a downloaded or imported "debian-12 9999" would be the newest debian-12 for every project on the host.
+  test('is never downloaded: refused before anything is asked', async () => {
+    server.files.set('/debian-12.json', { body: Buffer.from(catalogOf([{ version: '9999' }], 'debian-12')) });
+    const error = await failure(add({ name: 'debian-12', url: server.url('/debian-12.json') }));
+    expect(error).toBeInstanceOf(UserError);
+    expect(error.message).toBe('box name "debian-12" is the name of a box vmfile builds from its own recipe');
+    expect(error.hint).toBe('give this box another name; vmup builds debian-12 itself (or: vmfile box build debian-12)');
+    expect(server.requests).toEqual([]);
+    expect(await installed()).toEqual([]);
+  });
+
+  test('is never imported from a file either', async () => {
+    const error = await failure(addBox({ home, name: 'debian-13', file: join(work, 'disk.qcow2'), version: '9999' }));
+    expect(error.message).toBe('box name "debian-13" is the name of a box vmfile builds from its own recipe');
+    expect(await installed()).toEqual([]);
   });
 });
