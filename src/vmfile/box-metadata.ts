@@ -14,11 +14,13 @@ import { POSIX_USER_PATTERN } from './names.js';
 /**
  * Box names and versions become directory names in the store: no dot-dot, and at most
  * one slash, for Vagrant's "org/name" (the store spells it -VAGRANTSLASH-, which is why
- * that marker cannot be part of a name: see boxDirName in store/layout.ts).
+ * the word VAGRANTSLASH, in any case, cannot be part of a name: with only its dashes
+ * refused, "p-VAGRANTSLASH/q" and "p/VAGRANTSLASH-q" spelt one directory; see boxDirName
+ * in store/layout.ts).
  */
-export const BOX_NAME_PATTERN = /^(?=.{1,128}$)(?!.*-vagrantslash-)[a-z0-9][a-z0-9._-]*(?:\/[a-z0-9][a-z0-9._-]*)?$/i;
+export const BOX_NAME_PATTERN = /^(?=.{1,128}$)(?!.*vagrantslash)[a-z0-9][a-z0-9._-]*(?:\/[a-z0-9][a-z0-9._-]*)?$/i;
 /** How BOX_NAME_PATTERN reads in messages. */
-export const BOX_NAME_RULE = 'letters, digits, ".", "_" and "-", starting with a letter or digit, optionally as "org/name"';
+export const BOX_NAME_RULE = 'letters, digits, ".", "_" and "-", starting with a letter or digit, optionally as "org/name", without the word VAGRANTSLASH';
 export const BOX_VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/;
 /** A POSIX portable user name (useradd's own rule): no whitespace, no quotes, no newline. */
 export { POSIX_USER_PATTERN } from './names.js';

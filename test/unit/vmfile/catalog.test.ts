@@ -138,7 +138,7 @@ describe('parseCatalog', () => {
   const hostile: [string, unknown, string[]][] = [
     ['a list, not an object', [], ['(top level): Invalid input: expected object, received array']],
     ['no versions', { name: 'org/name' }, ['versions: Invalid input: expected array, received undefined']],
-    ['a name that would leave the store', { name: '../../etc', versions: [] }, ['name: box names are letters, digits, ".", "_" and "-", starting with a letter or digit, optionally as "org/name"']],
+    ['a name that would leave the store', { name: '../../etc', versions: [] }, ['name: box names are letters, digits, ".", "_" and "-", starting with a letter or digit, optionally as "org/name", without the word VAGRANTSLASH']],
     ['a version that would leave the store', { name: 'a', versions: [{ version: '../1', providers: [] }] }, ['versions[0].version: a version is letters, digits, ".", "_", "+" and "-", at most 64 characters']],
     ['a version given as a number', { name: 'a', versions: [{ version: 1, providers: [] }] }, ['versions[0].version: Invalid input: expected string, received number']],
     ['a file:// download', { name: 'a', versions: [{ version: '1', providers: [{ name: 'libvirt', url: 'file:///etc/shadow' }] }] }, ['versions[0].providers[0].url: expected an http:// or https:// URL, not file:']],
