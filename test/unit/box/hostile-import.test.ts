@@ -106,6 +106,12 @@ describe('a qcow2 image', () => {
     await expectRefused(s, join(s.work, 'evil.qcow2'), /it keeps its data in an external data file/);
   });
 
+  test('of no size is refused', async () => {
+    const s = await scene();
+    qemuImg('create', '-q', '-f', 'qcow2', join(s.work, 'empty.qcow2'), '0');
+    await expectRefused(s, join(s.work, 'empty.qcow2'), /empty\.qcow2 is an empty disk \(0 bytes\)/);
+  });
+
   test('a raw disk named .qcow2 is refused, never probed', async () => {
     const s = await scene();
     await writeFile(join(s.work, 'evil.qcow2'), await readFile(s.secret));
@@ -133,6 +139,22 @@ describe('a Vagrant .box', () => {
     const dir = await freshDir(s, 'box');
     qcow2WithBacking(join(dir, 'box.img'), s.secret, 'raw');
     await expectRefused(s, await vagrantBox(s, dir, { metadata: { provider: 'libvirt', format: 'raw' } }), /its box\.img is a qcow2 file, but metadata\.json says "raw"/);
+  });
+
+  test('whose box.img is empty is refused, naming the member and the box file', async () => {
+    const s = await scene();
+    const dir = await freshDir(s, 'box');
+    await writeFile(join(dir, 'box.img'), '');
+    const file = await vagrantBox(s, dir, { metadata: { provider: 'libvirt', format: 'raw' } });
+    const error = await expectRefused(s, file, /is an empty disk/);
+    expect(error.message).toBe(`box evil: ${file} (its box.img) is an empty disk (0 bytes). Nothing was added`);
+  });
+
+  test('whose box.img is a qcow2 image of no size is refused', async () => {
+    const s = await scene();
+    const dir = await freshDir(s, 'box');
+    qemuImg('create', '-q', '-f', 'qcow2', join(dir, 'box.img'), '0');
+    await expectRefused(s, await vagrantBox(s, dir), /\(its box\.img\) is an empty disk \(0 bytes\)/);
   });
 
   const hardLinked = ['./metadata.json', './Vagrantfile', './disk', './box.img'];
