@@ -91,7 +91,7 @@ export async function request(url: string, method: 'GET' | 'HEAD', headers: Reco
       const next = resolveLocation(location, current);
       const problem = next === undefined ? 'an absolute http:// or https:// URL' : checkHttpUrl(next);
       if (next === undefined || problem !== undefined) throw new UserError(`${options.what}: ${current} redirects to ${JSON.stringify(location.slice(0, 200))}, which is not ${problem ?? 'a URL'}${via}`);
-      if (current.startsWith('https:') && next.startsWith('http:')) {
+      if (isHttps(current) && !isHttps(next)) {
         throw new UserError(`${options.what}: ${current} redirects to ${next}, from https to plain http${via}`, { hint: 'vmfile does not follow a redirect that drops TLS; use an http:// URL if that is what you mean' });
       }
       if (redirects >= maxRedirects) throw new UserError(`${options.what}: ${url} redirects more than ${maxRedirects} times`, { hint: 'the server is misconfigured (a redirect loop?)' });
@@ -132,7 +132,7 @@ export function stalledReason(response: IncomingMessage): string | undefined {
 
 function send(url: string, method: 'GET' | 'HEAD', headers: Record<string, string>, options: HttpOptions): Promise<IncomingMessage> {
   const idle = options.idleTimeoutMs ?? 60_000;
-  const module = url.startsWith('https:') ? https : http;
+  const module = isHttps(url) ? https : http;
   return new Promise((resolve, reject) => {
     let answered: IncomingMessage | undefined;
     const req = module.request(url, { method, headers: { 'user-agent': 'vmfile', 'accept-encoding': 'identity', ...headers } }, (response) => {
@@ -151,6 +151,11 @@ function send(url: string, method: 'GET' | 'HEAD', headers: Record<string, strin
     });
     req.end();
   });
+}
+
+/** By the parsed scheme: "HTTPS://" is https too (schemes are case-insensitive, and vmfile validate accepts it). */
+function isHttps(url: string): boolean {
+  return new URL(url).protocol === 'https:';
 }
 
 export function describeNetworkError(error: unknown): string {

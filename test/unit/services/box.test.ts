@@ -154,3 +154,30 @@ describe('box remove', () => {
     expect(await installed()).toEqual([]);
   });
 });
+
+describe('box add of what a user may type', () => {
+  test('a directory instead of a box file is a UserError naming it', async () => {
+    const dir = await tempDir();
+    const error = await addBox({ home, reporter: quiet, name: 'x', source: dir }).catch((reason: unknown) => reason);
+    expect(error).toBeInstanceOf(UserError);
+    expect((error as UserError).message).toBe(`box x: ${dir} is a directory, not a box file`);
+    expect(await installed()).toEqual([]);
+  });
+
+  test('a file that is not there is a UserError naming it', async () => {
+    const error = await addBox({ home, reporter: quiet, name: 'x', source: join(home, 'nothing.box') }).catch((reason: unknown) => reason);
+    expect(error).toBeInstanceOf(UserError);
+    expect((error as UserError).message).toBe(`box x: cannot read ${join(home, 'nothing.box')}: no such file`);
+  });
+
+  // URL schemes are case-insensitive (RFC 3986), and vmfile validate accepts one in capitals.
+  test('an upper-case HTTP:// or HTTPS:// URL is a URL like any other', async () => {
+    const box = await addBox({ home, reporter: quiet, name: 'org/name', source: server.url('/org/name.json').replace('http:', 'HTTP:'), network });
+    expect(box.metadata.version).toBe('1.0');
+    // This server speaks plain HTTP: TLS to it fails, as a network error naming the URL (exit 1), not a crash.
+    const secure = server.url('/org/name.json').replace('http:', 'HTTPS:');
+    const error = await addBox({ home, reporter: quiet, name: 'org/name', source: secure, network }).catch((reason: unknown) => reason);
+    expect(error).toBeInstanceOf(UserError);
+    expect((error as UserError).message).toMatch(new RegExp(`^box org/name: GET ${secure.replaceAll('.', '\\.')} failed: `));
+  });
+});
