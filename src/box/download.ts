@@ -30,7 +30,7 @@ import { BusyError, UserError } from '../errors.js';
 import { writeJsonAtomic } from '../store/json.js';
 import { downloadPathsOf, downloadsDir, PARTIAL_SUFFIX, type DownloadPaths } from '../store/layout.js';
 import { withLock } from '../store/lock.js';
-import { checkHttpUrl, formatChecksum, type Checksum } from '../vmfile/box-source.js';
+import { checkHttpUrl, formatChecksum, redactUrl, type Checksum } from '../vmfile/box-source.js';
 import { formatSize } from '../vmfile/size.js';
 import { describeNetworkError, header, HttpStatusError, NetworkError, request, stalledReason, type HttpOptions } from './http.js';
 import { MAX_BOX_BYTES } from './untrusted-archive.js';
@@ -90,7 +90,7 @@ class StartAgain extends Error {}
 export async function download(options: DownloadOptions): Promise<Downloaded> {
   const { paths } = options;
   await mkdir(dirname(paths.partial), { recursive: true, mode: 0o700 });
-  return withLock(paths.lock, `${options.what}: the download of ${options.url}`, 'download', async () => {
+  return withLock(paths.lock, `${options.what}: the download of ${redactUrl(options.url)}`, 'download', async () => {
     await fetchInto(options);
     const bytes = (await stat(paths.partial)).size;
     if (options.checksum !== undefined) {
@@ -98,7 +98,7 @@ export async function download(options: DownloadOptions): Promise<Downloaded> {
       if (actual !== options.checksum.hex) {
         await discardDownload(paths);
         throw new UserError(
-          `${options.what}: checksum mismatch for ${options.url}: expected ${formatChecksum(options.checksum)}, got ${options.checksum.algorithm}:${actual}`,
+          `${options.what}: checksum mismatch for ${redactUrl(options.url)}: expected ${formatChecksum(options.checksum)}, got ${options.checksum.algorithm}:${actual}`,
           { hint: 'the download was deleted and nothing was installed; if the file was replaced on purpose, update the checksum' },
         );
       }
@@ -140,7 +140,7 @@ export async function idleDownloads(home: string, options: { dryRun: boolean }):
 
 /** Where the partial file stands: the record its bytes belong to (none: start from zero) and how many there are. */
 async function resumePoint(options: DownloadOptions): Promise<{ meta?: Meta; have: number }> {
-  const meta = await readMeta(options.paths.meta, options.url);
+  const meta = await readMeta(options.paths.meta, redactUrl(options.url));
   const have = meta === undefined ? 0 : await sizeOf(options.paths.partial);
   if (meta === undefined || validator(meta) === undefined) return { have: 0 };
   return { meta, have };
@@ -166,7 +166,7 @@ async function fetchInto(options: DownloadOptions): Promise<void> {
       await transfer(options, meta, have, resumedFrom);
       return;
     } catch (error) {
-      if (attempt >= 20) throw new UserError(`${options.what}: the download of ${options.url} did not finish after ${attempt} attempts (${(error as Error).message})`, { hint: 'try again later' });
+      if (attempt >= 20) throw new UserError(`${options.what}: the download of ${redactUrl(options.url)} did not finish after ${attempt} attempts (${(error as Error).message})`, { hint: 'try again later' });
       if (error instanceof StartAgain) {
         options.onNotice?.(error.message);
         have = 0;
@@ -179,7 +179,7 @@ async function fetchInto(options: DownloadOptions): Promise<void> {
       gainedThisRun ||= cut.gained > 0;
       fruitless = cut.gained > 0 ? 0 : fruitless + 1;
       if (fruitless > retries) {
-        throw new UserError(`${options.what}: the download of ${options.url} broke off (${cut.message}) and got no further after ${retries} retries`, {
+        throw new UserError(`${options.what}: the download of ${redactUrl(options.url)} broke off (${cut.message}) and got no further after ${retries} retries`, {
           hint: have > 0 ? `run the command again to resume from ${formatSize(have)}` : 'check the network, then run the command again',
         });
       }
@@ -199,7 +199,7 @@ async function transfer(options: DownloadOptions, meta: Meta | undefined, have: 
     response = await request(options.url, 'GET', headers, options);
   } catch (error) {
     // The partial file is as long as the file or longer: it is not a prefix of it.
-    if (error instanceof HttpStatusError && error.status === 416 && have > 0) throw new StartAgain(`${options.url} cannot send bytes from ${have} on; starting the download again from zero`);
+    if (error instanceof HttpStatusError && error.status === 416 && have > 0) throw new StartAgain(`${redactUrl(options.url)} cannot send bytes from ${have} on; starting the download again from zero`);
     throw error;
   }
   const maxBytes = options.maxBytes ?? MAX_BOX_BYTES;
@@ -224,19 +224,19 @@ async function transfer(options: DownloadOptions, meta: Meta | undefined, have: 
                 : undefined;
     if (problem !== undefined) {
       response.destroy();
-      throw new StartAgain(`${options.url} ${problem}; starting the download again from zero`);
+      throw new StartAgain(`${redactUrl(options.url)} ${problem}; starting the download again from zero`);
     }
     record = meta as Meta;
     total = range?.size;
     baseline = resumedFrom;
   } else {
     // 200: the whole file. The server ignored the range, or the file changed (If-Range).
-    if (have > 0) options.onNotice?.(`${options.url} sent the whole file instead of the rest (it changed, or the server does not resume); starting again from zero`);
+    if (have > 0) options.onNotice?.(`${redactUrl(options.url)} sent the whole file instead of the rest (it changed, or the server does not resume); starting again from zero`);
     await truncate(paths.partial, 0).catch(() => undefined);
     const length = header(response, 'content-length');
     total = length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined;
     record = {
-      url: options.url,
+      url: redactUrl(options.url),
       ...(strongEtag(header(response, 'etag')) === undefined ? {} : { etag: strongEtag(header(response, 'etag')) }),
       ...(header(response, 'last-modified') === undefined ? {} : { lastModified: header(response, 'last-modified') }),
       ...(total === undefined ? {} : { size: total }),
@@ -247,7 +247,7 @@ async function transfer(options: DownloadOptions, meta: Meta | undefined, have: 
   }
   if (total !== undefined && total > maxBytes) {
     response.destroy();
-    throw new UserError(`${options.what}: ${options.url} is ${formatSize(total)}, more than the ${formatSize(maxBytes)} a box may be`, { hint: 'check the URL' });
+    throw new UserError(`${options.what}: ${redactUrl(options.url)} is ${formatSize(total)}, more than the ${formatSize(maxBytes)} a box may be`, { hint: 'check the URL' });
   }
   const from = have;
   let received = have;
@@ -264,7 +264,7 @@ async function transfer(options: DownloadOptions, meta: Meta | undefined, have: 
         response.destroy();
         out.destroy();
         await discardDownload(paths);
-        throw new UserError(`${options.what}: ${options.url} sent more than ${total === undefined ? `the ${formatSize(maxBytes)} a box may be` : `the ${total} bytes it announced`}`, { hint: 'check the URL' });
+        throw new UserError(`${options.what}: ${redactUrl(options.url)} sent more than ${total === undefined ? `the ${formatSize(maxBytes)} a box may be` : `the ${total} bytes it announced`}`, { hint: 'check the URL' });
       }
       if (!out.write(chunk)) await once(out, 'drain');
       options.onProgress?.(received, total, baseline);

@@ -12,6 +12,7 @@ import { readLockFile, writeLockFile } from '../store/lockfile.js';
 import type { Reporter } from '../ui/reporter.js';
 import type { BoxRef, MachineConfig, Project } from '../vmfile/config.js';
 import { settleLock, type LockOutcome } from '../vmfile/lock.js';
+import { redactUrl } from '../vmfile/box-source.js';
 import { formatConstraints } from '../vmfile/version.js';
 
 /**
@@ -35,7 +36,7 @@ export async function ensureBox(
   if (found !== undefined) return found;
   if (ref.url !== undefined) {
     const which = ref.version === undefined ? '' : ` ${ref.version}${options.fromLock === true ? ' (pinned by Vmfile.lock)' : ''}`;
-    options.reporter.info(options.machine, `box ${ref.name}${which} is not installed; downloading it from ${ref.url}`);
+    options.reporter.info(options.machine, `box ${ref.name}${which} is not installed; downloading it from ${redactUrl(ref.url)}`);
     return addBoxFromUrl({
       home,
       reporter: options.reporter,

@@ -8,7 +8,7 @@
  * never half-understood.
  */
 import { z } from 'zod';
-import { CHECKSUM_PATTERN, httpUrlSchema } from './box-source.js';
+import { CHECKSUM_PATTERN, httpUrlSchema, redactUrl } from './box-source.js';
 import { POSIX_USER_PATTERN } from './names.js';
 
 /**
@@ -124,13 +124,16 @@ export interface BoxOrigin {
   checksum?: string;
 }
 
-/** Where the box was downloaded from; empty for a box built here or imported from a file. */
+/**
+ * Where the box was downloaded from; empty for a box built here or imported from a file.
+ * Credentials are redacted, also in a box.json written before vmfile redacted them.
+ */
 export function boxOrigin(metadata: BoxMetadata): BoxOrigin {
   const source = metadata.source;
   if (source.kind === 'recipe') return {};
   return {
-    ...(source.url === undefined ? {} : { url: source.url }),
-    ...(source.catalog === undefined ? {} : { catalog: source.catalog }),
+    ...(source.url === undefined ? {} : { url: redactUrl(source.url) }),
+    ...(source.catalog === undefined ? {} : { catalog: redactUrl(source.catalog) }),
     ...(source.checksum === undefined ? {} : { checksum: source.checksum }),
   };
 }

@@ -81,6 +81,15 @@ describe('box outdated and box update', () => {
     expect((await boxOutdated({ home, network })).find((report) => report.name === 'org/name')?.status).toBe('up to date');
   });
 
+  test('a catalog whose credentials were redacted is not asked without them, and says how to update', async () => {
+    const box = await addBox({ home, reporter: quiet, name: 'org/name', source: server.url('/org/name.json').replace('http://', 'http://robot:secret@'), network });
+    expect(box.metadata.source).toMatchObject({ catalog: server.url('/org/name.json').replace('http://', 'http://***@') });
+    const requests = server.requests.length;
+    const [report] = await boxOutdated({ home, network });
+    expect(report).toMatchObject({ name: 'org/name', status: 'failed', error: `box org/name: catalog ${server.url('/org/name.json').replace('http://', 'http://***@')} needs credentials, which vmfile does not keep` });
+    expect(server.requests).toHaveLength(requests);
+  });
+
   test('a catalog that cannot be read fails that box only, with the reason', async () => {
     await addBox({ home, reporter: quiet, name: 'org/name', source: server.url('/org/name.json'), network });
     server.routes.unshift((req, res) => {

@@ -146,6 +146,12 @@ describe('a box that was downloaded', () => {
     expect(JSON.parse(text).lockVersion).toBe(1);
   });
 
+  test('credentials in a box.json written before vmfile redacted them never reach the lock', () => {
+    const old = catalogBox();
+    old.source = { kind: 'import', file: 'libvirt.box', format: 'vagrant-libvirt', url: 'https://robot:secret@boxes.example/x.box', catalog: 'https://robot:secret@boxes.example/c.json' };
+    expect(entryFor(old)).toMatchObject({ url: 'https://***@boxes.example/x.box', catalog: 'https://***@boxes.example/c.json' });
+  });
+
   test('a box built or imported from a file records none of them, as before', () => {
     expect(Object.keys(entryFor(recipeBox()))).toEqual(['box', 'version', 'sha256', 'source', 'recipe']);
   });
