@@ -1,18 +1,21 @@
 /**
  * Box files over HTTP(S) (http.ts): a download that is cut off resumes where it stopped,
  * in this run or the next; it never splices two versions of a file together (resume.ts
- * says when an answer may be appended).
+ * says when an answer may be appended) and never takes more of the disk than space.ts
+ * allows, checked before the first byte and while the bytes come.
  *
  * The bytes go to a partial file under ~/.vmfile/downloads/ (store/layout.ts), named by
  * the URL, with the record of what they are beside it. A 200 means the server ignored the
  * range or the file changed, and the download starts again from zero with that answer. A
  * connection that breaks after the transfer began is retried (resuming) a few times in
- * this run; Ctrl-C or a kill leaves the partial file for the next run; the bytes of a
- * file larger than it said are removed. The checksum is verified over the whole file
- * before the caller installs anything, and a mismatch deletes the file.
+ * this run; Ctrl-C or a kill leaves the partial file for the next run. A download that
+ * fails leaves its partial file only when it can be resumed: bytes without a validator
+ * and a size, or of a file larger than it said, only take space. The checksum is
+ * verified over the whole file before the caller installs anything, and a mismatch
+ * deletes the file.
  *
  * Partial downloads are not staging: the staging sweep (store.ts) never touches them.
- * They go when the download finishes, when the checksum fails, or with `box prune`
+ * They go when the download finishes, when it fails as above, or with `box prune`
  * (prune.ts).
  */
 import { createHash } from 'node:crypto';
@@ -30,7 +33,7 @@ import { formatChecksum, redactUrl, type Checksum } from '../vmfile/box-source.j
 import { formatSize } from '../vmfile/size.js';
 import { describeNetworkError, header, HttpStatusError, NetworkError, request, stalledReason, type HttpOptions } from './http.js';
 import { continuationProblem, isResumable, readRecord, recordOf, validator, type DownloadRecord } from './resume.js';
-import { MAX_BOX_BYTES } from './untrusted-archive.js';
+import { describeSpace, MAX_BOX_BYTES, SPACE_CHECK_BYTES, SPACE_HINT, spaceBudget, spaceRunningOut, type SpaceBudget, type SpaceProbe } from './space.js';
 
 export interface DownloadOptions extends HttpOptions {
   url: string;
@@ -39,6 +42,8 @@ export interface DownloadOptions extends HttpOptions {
   checksum?: Checksum;
   /** Default MAX_BOX_BYTES. */
   maxBytes?: number;
+  /** Reads the free space (space.ts); tests stand in a small or filling disk. */
+  freeSpace?: SpaceProbe;
   /** Attempts in a row that may end without a new byte before the download fails. Default 3. */
   retries?: number;
   /** Pause before retrying. Default 1 s. */
@@ -85,7 +90,7 @@ export async function download(options: DownloadOptions): Promise<Downloaded> {
     try {
       await fetchInto(options);
     } catch (error) {
-      if (error instanceof WrongFile) await discardDownload(paths);
+      if (error instanceof WrongFile || !isResumable(await readRecord(paths.meta, redactUrl(options.url)))) await discardDownload(paths);
       throw error;
     }
     const bytes = (await stat(paths.partial)).size;
@@ -164,6 +169,8 @@ async function transfer(options: DownloadOptions, resumable: (DownloadRecord & {
   const { paths } = options;
   const shown = redactUrl(options.url);
   const cap = options.maxBytes ?? MAX_BOX_BYTES;
+  const budget = await spaceBudget(dirname(paths.partial), cap, options.freeSpace);
+  if (budget.bytes === 0) throw new UserError(`${options.what}: no room to download ${shown}: ${describeSpace(budget)}`, { hint: SPACE_HINT });
   const ifRange = resumable === undefined ? undefined : validator(resumable);
   const headers: Record<string, string> = have > 0 && ifRange !== undefined ? { range: `bytes=${have}-`, 'if-range': ifRange } : {};
   let response: IncomingMessage;
@@ -196,17 +203,22 @@ async function transfer(options: DownloadOptions, resumable: (DownloadRecord & {
     record = recordOf(response, shown, total);
     have = 0;
   }
-  // Before a byte is written: a file too large for a box.
+  // Before a byte is written: a file too large for a box, or for the room there is.
   if (total !== undefined && total > cap) {
     response.destroy();
     throw new WrongFile(`${options.what}: ${shown} is ${formatSize(total)}, more than the ${formatSize(cap)} a box may be`, { hint: 'check the URL' });
+  }
+  if (total !== undefined && total - have > budget.bytes) {
+    response.destroy();
+    const rest = have > 0 ? ` (${formatSize(total - have)} of it still to come)` : '';
+    throw new UserError(`${options.what}: ${shown} is ${formatSize(total)}${rest}, but ${describeSpace(budget)}`, { hint: SPACE_HINT });
   }
   if (response.statusCode !== 206) {
     await truncate(paths.partial, 0).catch(() => undefined);
     // Before the first byte: whatever lands in the file belongs to these validators.
     await writeJsonAtomic(paths.meta, record, { mode: 0o600 });
   }
-  const received = await receive(options, response, { from: have, total, baseline });
+  const received = await receive(options, response, { from: have, total, baseline, budget });
   if (total !== undefined && received < total) throw new CutShort(`the server closed the connection after ${formatSize(received)} of ${formatSize(total)}`, received - have);
   if (record.size === undefined) await writeJsonAtomic(paths.meta, { ...record, size: received }, { mode: 0o600 });
 }
@@ -214,14 +226,16 @@ async function transfer(options: DownloadOptions, resumable: (DownloadRecord & {
 /**
  * Appends the body to the partial file, chunk by chunk, and resolves with the file's
  * size. Ended (not destroyed) when the connection breaks, so every byte that arrived is
- * in the file for the next attempt; stopped at the first byte over the size announced
- * or the size cap.
+ * in the file for the next attempt; stopped at the first byte over the size announced,
+ * the size cap, or the room there is, and whenever the file system reaches its reserve.
  */
-async function receive(options: DownloadOptions, response: IncomingMessage, at: { from: number; total: number | undefined; baseline: number }): Promise<number> {
+async function receive(options: DownloadOptions, response: IncomingMessage, at: { from: number; total: number | undefined; baseline: number; budget: SpaceBudget }): Promise<number> {
   const { paths } = options;
   const shown = redactUrl(options.url);
   const cap = options.maxBytes ?? MAX_BOX_BYTES;
+  const room = at.from + at.budget.bytes;
   let received = at.from;
+  let nextCheck = at.from + SPACE_CHECK_BYTES;
   options.onProgress?.(received, at.total, at.baseline);
   const out = createWriteStream(paths.partial, { flags: 'a', mode: 0o600 });
   const finished = once(out, 'finish');
@@ -232,6 +246,12 @@ async function receive(options: DownloadOptions, response: IncomingMessage, at: 
       received += chunk.length;
       if (at.total !== undefined && received > at.total) refused = new WrongFile(`${options.what}: ${shown} sent more than the ${at.total} bytes it announced`, { hint: 'check the URL' });
       else if (received > cap) refused = new WrongFile(`${options.what}: ${shown} sent more than the ${formatSize(cap)} a box may be`, { hint: 'check the URL' });
+      else if (received > room) refused = new UserError(`${options.what}: ${shown} sent more than the ${formatSize(at.budget.bytes)} there is room for: ${describeSpace(at.budget)}`, { hint: SPACE_HINT });
+      else if (received >= nextCheck) {
+        nextCheck += SPACE_CHECK_BYTES;
+        const low = await spaceRunningOut(at.budget, options.freeSpace);
+        if (low !== undefined) refused = new UserError(`${options.what}: downloading ${shown} stopped: ${low}`, { hint: SPACE_HINT });
+      }
       if (refused !== undefined) break;
       if (!out.write(chunk)) await once(out, 'drain');
       options.onProgress?.(received, at.total, at.baseline);
@@ -241,8 +261,11 @@ async function receive(options: DownloadOptions, response: IncomingMessage, at: 
   }
   if (refused !== undefined) response.destroy();
   out.end();
-  await finished.catch((error: unknown) => {
-    throw new UserError(`${options.what}: downloading ${shown}: cannot write ${paths.partial}: ${error instanceof Error ? error.message : String(error)}`, { hint: 'check the free space where VMFILE_HOME is' });
+  await finished.catch(async (error: unknown) => {
+    const space = await spaceBudget(at.budget.dir, cap, options.freeSpace).catch(() => undefined);
+    throw new UserError(`${options.what}: downloading ${shown}: cannot write ${paths.partial}: ${error instanceof Error ? error.message : String(error)}`, {
+      hint: space === undefined ? SPACE_HINT : `${describeSpace(space)}; ${SPACE_HINT}`,
+    });
   });
   if (refused !== undefined) throw refused;
   if (broken !== undefined) throw new CutShort(stalledReason(response) ?? describeNetworkError(broken), received - at.from);

@@ -34,6 +34,7 @@ import { cleanStaging, installStaged, makeStaging, type InstalledBox } from './s
 import { inPhase, type Reporter } from '../ui/reporter.js';
 import { unpackUntrusted, type ArchiveOrigin } from './untrusted-archive.js';
 import { checkStandaloneImage } from './untrusted-image.js';
+import type { SpaceProbe } from './space.js';
 import { importVagrantBox, type ImportDisk } from './vagrant-box.js';
 
 /** "sha256:HEX" -> HEX, or a clear error. */
@@ -53,6 +54,8 @@ export interface AddBoxOptions {
   version?: string;
   /** Where `file` was downloaded from (box/remote.ts), recorded in box.json's source. */
   origin?: BoxOrigin;
+  /** Reads the free space an archive unpacks into (space.ts); tests stand in a small disk. */
+  freeSpace?: SpaceProbe;
 }
 
 export async function addBox(options: AddBoxOptions): Promise<InstalledBox> {
@@ -93,7 +96,7 @@ export async function addBox(options: AddBoxOptions): Promise<InstalledBox> {
     } else {
       const extracted = join(staging, 'extract');
       await mkdir(extracted);
-      const files = await unpackUntrusted(options.file, extracted, origin);
+      const files = await unpackUntrusted(options.file, extracted, origin, options.freeSpace);
       if (files.includes(BOX_METADATA_FILE)) {
         metadata = await importVmfileBox(options, { extracted, files, staging });
       } else {

@@ -23,10 +23,11 @@ import { discardDownload, download } from './download.js';
 import { contentTypeOf, downloadText, type HttpOptions } from './http.js';
 import { addBox, checkBoxName } from './import.js';
 import { refuseRecipeName } from './recipes.js';
+import type { SpaceProbe } from './space.js';
 import { findBox, type InstalledBox } from './store.js';
 
-/** Timeouts and retry pauses, for tests; the defaults suit real servers. */
-export type NetworkSettings = Pick<HttpOptions, 'idleTimeoutMs' | 'maxRedirects'> & { retryDelayMs?: number; maxBytes?: number };
+/** Timeouts, retry pauses, bounds and the free-space reading, for tests; the defaults suit real servers and disks. */
+export type NetworkSettings = Pick<HttpOptions, 'idleTimeoutMs' | 'maxRedirects'> & { retryDelayMs?: number; maxBytes?: number; freeSpace?: SpaceProbe };
 
 export interface RemoteAddOptions {
   home: string;
@@ -148,6 +149,7 @@ async function fetchAndImport(
       ...httpSettings(options.network),
       ...(options.network?.retryDelayMs === undefined ? {} : { retryDelayMs: options.network.retryDelayMs }),
       ...(options.network?.maxBytes === undefined ? {} : { maxBytes: options.network.maxBytes }),
+      ...(options.network?.freeSpace === undefined ? {} : { freeSpace: options.network.freeSpace }),
       onProgress: (received, total, resumedFrom) => {
         if (total !== undefined && total > 0) phase.measure(received / total, total, resumedFrom / total);
         else phase.progress(`${formatSize(received)} so far`);
@@ -156,7 +158,8 @@ async function fetchAndImport(
     }),
   );
   try {
-    return await addBox({ home: options.home, reporter: options.reporter, name: options.name, file: file.path, ...(version === undefined ? {} : { version }), origin });
+    const freeSpace = options.network?.freeSpace === undefined ? {} : { freeSpace: options.network.freeSpace };
+    return await addBox({ home: options.home, reporter: options.reporter, name: options.name, file: file.path, ...(version === undefined ? {} : { version }), origin, ...freeSpace });
   } finally {
     await discardDownload(paths);
   }

@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { download, type DownloadOptions } from '../../../src/box/download.js';
 import { idleDownloads } from '../../../src/box/prune.js';
 import { downloadText } from '../../../src/box/http.js';
+import type { SpaceProbe } from '../../../src/box/space.js';
 import { BusyError, UserError } from '../../../src/errors.js';
 import { downloadPaths, downloadsDir } from '../../../src/store/layout.js';
 import { withLock } from '../../../src/store/lock.js';
@@ -388,6 +389,75 @@ describe('download', () => {
       await expect(download(options())).rejects.toThrow(BusyError);
     });
     await download(options());
+  });
+});
+
+describe('free space', () => {
+  const GiB = 1024 ** 3;
+  /** A file system of 100 GiB, so that vmfile leaves 2 GiB of it free, with `frees` free in turn (the last one from then on). */
+  function disk(...frees: number[]): SpaceProbe & { dirs: string[] } {
+    const dirs: string[] = [];
+    const probe = async (dir: string) => {
+      dirs.push(dir);
+      return { free: frees[Math.min(dirs.length - 1, frees.length - 1)] ?? 0, size: 100 * GiB };
+    };
+    return Object.assign(probe, { dirs });
+  }
+  const left = async (): Promise<string[]> => (await readdir(downloadsDir(home)).catch(() => [])).filter((name) => !name.endsWith('.lock'));
+
+  test('a file larger than the room there is is refused before a byte is stored, naming the URL, what is free and what to do', async () => {
+    server.files.set('/box.qcow2', { body, etag: '"v1"' });
+    const run = options({ freeSpace: disk(2 * GiB + 100 * 1024) });
+
+    const error = await failure(download(run));
+
+    expect(error.message).toBe(`box test: ${run.url} is 256KiB, but the file system of ${downloadsDir(home)} has 2.0GiB free, and vmfile leaves 2GiB of it free`);
+    expect(error.hint).toBe('free some space there (vmfile box prune and vmfile cache prune remove what nothing uses), or point VMFILE_HOME at a larger file system');
+    expect(await left()).toEqual([]);
+  });
+
+  test('a server that announces no size is stopped at the room there is, and its bytes, which could never resume, are removed', async () => {
+    server.files.set('/box.qcow2', { body, etag: '"v1"', chunked: true });
+    const run = options({ freeSpace: disk(2 * GiB + 100 * 1024) });
+
+    const error = await failure(download(run));
+
+    expect(error.message).toBe(`box test: ${run.url} sent more than the 100KiB there is room for: the file system of ${downloadsDir(home)} has 2.0GiB free, and vmfile leaves 2GiB of it free`);
+    expect(await left()).toEqual([]);
+  });
+
+  test('a disk that fills while the bytes come stops the download at the reserve; bytes that can resume are kept for later', async () => {
+    const big = randomBytes(20 * 1024 * 1024);
+    server.files.set('/box.qcow2', { body: big, etag: '"v1"' });
+    const filling = disk(50 * GiB, 1 * GiB);
+
+    const error = await failure(download(options({ checksum: sha256(big), freeSpace: filling })));
+
+    expect(error.message).toBe(`box test: downloading ${server.url('/box.qcow2')} stopped: the file system of ${downloadsDir(home)} has only 1GiB free now, less than the 2GiB vmfile leaves free`);
+    const kept = (await stat(options().paths.partial)).size;
+    expect(kept).toBeGreaterThan(0);
+    expect(kept).toBeLessThan(big.length);
+    await download(options({ checksum: sha256(big), freeSpace: disk(50 * GiB) }));
+    expect(GETS().at(-1)?.range).toBe(`bytes=${kept}-`);
+  });
+
+  test('no room at all: nothing is asked', async () => {
+    server.files.set('/box.qcow2', { body, etag: '"v1"' });
+    const error = await failure(download(options({ freeSpace: disk(GiB) })));
+    expect(error.message).toBe(`box test: no room to download ${server.url('/box.qcow2')}: the file system of ${downloadsDir(home)} has 1GiB free, and vmfile leaves 2GiB of it free`);
+    expect(GETS()).toEqual([]);
+  });
+
+  test('a download that fails and cannot be resumed (no validator) leaves nothing behind', async () => {
+    // Every answer breaks off after 1000 bytes: the last attempt's bytes would stay.
+    server.routes.push((_req, res) => {
+      res.writeHead(200, { 'content-length': String(SIZE) });
+      res.write(body.subarray(0, 1000), () => setTimeout(() => res.socket?.destroy(), 20));
+      return true;
+    });
+    const error = await failure(download(options()));
+    expect(error.message).toMatch(/did not finish after 20 attempts/);
+    expect(await left()).toEqual([]);
   });
 });
 
