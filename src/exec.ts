@@ -41,6 +41,8 @@ export interface RunOptions {
   purpose?: string;
   /** Non-zero exit codes that are answers, not failures (e2fsck: 1 = errors fixed). */
   allowExitCodes?: readonly number[];
+  /** Aborting it ends the command (SIGTERM); it then fails as "cancelled". */
+  signal?: AbortSignal;
 }
 
 export interface RunResult {
@@ -83,6 +85,7 @@ export async function run(command: string, args: readonly string[], options: Run
       ...(options.env === undefined ? {} : { env: options.env }),
       ...(options.input === undefined ? { stdin: 'ignore' as const } : { input: options.input }),
       ...(options.timeout === undefined ? {} : { timeout: options.timeout }),
+      ...(options.signal === undefined ? {} : { cancelSignal: options.signal }),
       ...(options.onLine === undefined ? {} : { lines: false }),
       stripFinalNewline: true,
     });

@@ -11,8 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import { copyFile, lstat, lutimes, readdir, readFile, rm, stat } from 'node:fs/promises';
-import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, relative } from 'node:path';
 import { z } from 'zod';
 import { run } from '../exec.js';
 import { ConfigError, UserError } from '../errors.js';
@@ -22,6 +21,7 @@ import type { Reporter } from '../ui/reporter.js';
 import { inPhase } from '../ui/reporter.js';
 import { parseSize } from '../vmfile/size.js';
 import { clampInodeTimes } from './debugfs.js';
+import { hasRecipe, listRecipes, recipesDir } from './recipes.js';
 import { sha256File } from '../store/digest.js';
 import { packagesIn } from './manifest.js';
 import { todayVersion } from './import.js';
@@ -49,26 +49,6 @@ export type Recipe = z.infer<typeof recipeSchema>;
 
 /** Package timestamps and file system times are clamped to this unless the recipe pins a snapshot. */
 const DEFAULT_SOURCE_DATE_EPOCH = 1_700_000_000;
-
-export function recipesDir(): string {
-  return join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'boxes');
-}
-
-export async function hasRecipe(name: string, dir = recipesDir()): Promise<boolean> {
-  try {
-    await stat(join(dir, boxDirName(name), RECIPE_FILE));
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-export async function listRecipes(dir = recipesDir()): Promise<string[]> {
-  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
-  const names: string[] = [];
-  for (const entry of entries) if (entry.isDirectory() && (await hasRecipe(entry.name, dir))) names.push(entry.name);
-  return names.sort();
-}
 
 export async function readRecipe(name: string, dir = recipesDir()): Promise<Recipe> {
   const path = join(dir, boxDirName(name), RECIPE_FILE);

@@ -1,39 +1,39 @@
 /**
- * Box files over HTTP(S) (http.ts): a download that is cut off
- * resumes where it stopped, in this run or the next, and never splices two versions of
- * a file together.
+ * Box files over HTTP(S) (http.ts): a download that is cut off resumes where it stopped,
+ * in this run or the next; it never splices two versions of a file together (resume.ts
+ * says when an answer may be appended) and never takes more of the disk than space.ts
+ * allows, checked before the first byte and while the bytes come.
  *
  * The bytes go to a partial file under ~/.vmfile/downloads/ (store/layout.ts), named by
- * the URL; beside it, written before the first byte, the validators the server gave for
- * them (strong ETag, else Last-Modified) and the size. A later request for the rest asks
- * `Range: bytes=N-` with `If-Range: <validator>`, and the answer is used only when it is
- * a 206 whose Content-Range starts at N and has the same total size (and ETag, when the
- * server sends one); a 200 means the server ignored the range or the file changed, and
- * the download starts again from zero with that answer. Without a validator nothing is
- * resumed. A connection that breaks after the transfer began is retried (resuming) a few
- * times in this run; Ctrl-C or a kill leaves the partial file for the next run. The
- * checksum is verified over the whole file before the caller installs anything, and a
- * mismatch deletes the file.
+ * the URL, with the record of what they are beside it. A 200 means the server ignored the
+ * range or the file changed, and the download starts again from zero with that answer. A
+ * connection that breaks after the transfer began is retried (resuming) a few times in
+ * this run; Ctrl-C or a kill leaves the partial file for the next run. A download that
+ * fails leaves its partial file only when it can be resumed: bytes without a validator
+ * and a size, or of a file larger than it said, only take space. The checksum is
+ * verified over the whole file before the caller installs anything, and a mismatch
+ * deletes the file.
  *
  * Partial downloads are not staging: the staging sweep (store.ts) never touches them.
- * They go when the download finishes, when the checksum fails, or with `box prune`.
+ * They go when the download finishes, when it fails as above, or with `box prune`
+ * (prune.ts).
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, readFile, rm, stat, truncate } from 'node:fs/promises';
+import { mkdir, rm, stat, truncate } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { IncomingMessage } from 'node:http';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { z } from 'zod';
-import { BusyError, UserError } from '../errors.js';
+import { UserError } from '../errors.js';
 import { writeJsonAtomic } from '../store/json.js';
-import { downloadPathsOf, downloadsDir, PARTIAL_SUFFIX, type DownloadPaths } from '../store/layout.js';
+import type { DownloadPaths } from '../store/layout.js';
 import { withLock } from '../store/lock.js';
-import { checkHttpUrl, formatChecksum, type Checksum } from '../vmfile/box-source.js';
+import { formatChecksum, redactUrl, type Checksum } from '../vmfile/box-source.js';
 import { formatSize } from '../vmfile/size.js';
 import { describeNetworkError, header, HttpStatusError, NetworkError, request, stalledReason, type HttpOptions } from './http.js';
-import { MAX_BOX_BYTES } from './untrusted-archive.js';
+import { continuationProblem, isResumable, readRecord, recordOf, validator, type DownloadRecord } from './resume.js';
+import { describeSpace, MAX_BOX_BYTES, SPACE_CHECK_BYTES, SPACE_HINT, spaceBudget, spaceRunningOut, type SpaceBudget, type SpaceProbe } from './space.js';
 
 export interface DownloadOptions extends HttpOptions {
   url: string;
@@ -42,6 +42,8 @@ export interface DownloadOptions extends HttpOptions {
   checksum?: Checksum;
   /** Default MAX_BOX_BYTES. */
   maxBytes?: number;
+  /** Reads the free space (space.ts); tests stand in a small or filling disk. */
+  freeSpace?: SpaceProbe;
   /** Attempts in a row that may end without a new byte before the download fails. Default 3. */
   retries?: number;
   /** Pause before retrying. Default 1 s. */
@@ -60,15 +62,6 @@ export interface Downloaded {
   checksum?: string;
 }
 
-const metaSchema = z.object({
-  url: z.string(),
-  etag: z.string().optional(),
-  lastModified: z.string().optional(),
-  size: z.number().int().nonnegative().optional(),
-});
-
-type Meta = z.infer<typeof metaSchema>;
-
 /** A transfer that began and broke off: retried from where it stopped. `gained`: bytes stored before it broke. */
 class CutShort extends Error {
   constructor(
@@ -82,6 +75,9 @@ class CutShort extends Error {
 /** The server's answer cannot be appended to what is there: start from zero. */
 class StartAgain extends Error {}
 
+/** The bytes are not the file asked for (more than it announced, or than a box may be): never kept. */
+class WrongFile extends UserError {}
+
 /**
  * Downloads `url` into its partial file (resuming one left by an earlier attempt) and
  * verifies the checksum. One download per URL at a time: a second vmfile process asking
@@ -90,15 +86,20 @@ class StartAgain extends Error {}
 export async function download(options: DownloadOptions): Promise<Downloaded> {
   const { paths } = options;
   await mkdir(dirname(paths.partial), { recursive: true, mode: 0o700 });
-  return withLock(paths.lock, `${options.what}: the download of ${options.url}`, 'download', async () => {
-    await fetchInto(options);
+  return withLock(paths.lock, `${options.what}: the download of ${redactUrl(options.url)}`, 'download', async () => {
+    try {
+      await fetchInto(options);
+    } catch (error) {
+      if (error instanceof WrongFile || !isResumable(await readRecord(paths.meta, redactUrl(options.url)))) await discardDownload(paths);
+      throw error;
+    }
     const bytes = (await stat(paths.partial)).size;
     if (options.checksum !== undefined) {
       const actual = await hashFile(paths.partial, options.checksum.algorithm);
       if (actual !== options.checksum.hex) {
         await discardDownload(paths);
         throw new UserError(
-          `${options.what}: checksum mismatch for ${options.url}: expected ${formatChecksum(options.checksum)}, got ${options.checksum.algorithm}:${actual}`,
+          `${options.what}: checksum mismatch for ${redactUrl(options.url)}: expected ${formatChecksum(options.checksum)}, got ${options.checksum.algorithm}:${actual}`,
           { hint: 'the download was deleted and nothing was installed; if the file was replaced on purpose, update the checksum' },
         );
       }
@@ -113,46 +114,20 @@ export async function discardDownload(paths: DownloadPaths): Promise<void> {
   await rm(paths.meta, { force: true });
 }
 
-/**
- * Partial downloads that no vmfile process is working on (`box prune`): how many and how
- * large, removed unless `dryRun`. One in progress holds its lock and is left alone.
- */
-export async function idleDownloads(home: string, options: { dryRun: boolean }): Promise<{ files: number; bytes: number }> {
-  const names = await readdir(downloadsDir(home)).catch(() => [] as string[]);
-  let files = 0;
-  let bytes = 0;
-  for (const name of names.filter((file) => file.endsWith(PARTIAL_SUFFIX))) {
-    const paths = downloadPathsOf(home, name.slice(0, -PARTIAL_SUFFIX.length));
-    const size = await sizeOf(paths.partial);
-    try {
-      await withLock(paths.lock, `the partial download ${paths.partial}`, 'box prune', async () => {
-        if (!options.dryRun) await discardDownload(paths);
-      });
-    } catch (error) {
-      if (error instanceof BusyError) continue;
-      throw error;
-    }
-    files++;
-    bytes += size;
-  }
-  return { files, bytes };
-}
-
 /** Where the partial file stands: the record its bytes belong to (none: start from zero) and how many there are. */
-async function resumePoint(options: DownloadOptions): Promise<{ meta?: Meta; have: number }> {
-  const meta = await readMeta(options.paths.meta, options.url);
-  const have = meta === undefined ? 0 : await sizeOf(options.paths.partial);
-  if (meta === undefined || validator(meta) === undefined) return { have: 0 };
-  return { meta, have };
+async function resumePoint(options: DownloadOptions): Promise<{ record?: DownloadRecord & { size: number }; have: number }> {
+  const record = await readRecord(options.paths.meta, redactUrl(options.url));
+  if (!isResumable(record)) return { have: 0 };
+  return { record, have: await sizeOf(options.paths.partial) };
 }
 
 async function fetchInto(options: DownloadOptions): Promise<void> {
   const { paths } = options;
   const retries = options.retries ?? 3;
-  let { meta, have } = await resumePoint(options);
+  let { record, have } = await resumePoint(options);
   // Finished by an earlier run that stopped before the checksum was checked.
-  if (meta?.size !== undefined && have === meta.size && have > 0) return;
-  if (have > 0) options.onNotice?.(`resuming the download from ${formatSize(have)}${meta?.size === undefined ? '' : ` of ${formatSize(meta.size)}`}`);
+  if (record !== undefined && have === record.size && have > 0) return;
+  if (have > 0) options.onNotice?.(`resuming the download from ${formatSize(have)}${record === undefined ? '' : ` of ${formatSize(record.size)}`}`);
   const resumedFrom = have;
   let fruitless = 0;
   let gainedThisRun = false;
@@ -160,13 +135,13 @@ async function fetchInto(options: DownloadOptions): Promise<void> {
     if (have === 0) {
       // Nothing here can be resumed: whatever the files hold goes.
       await discardDownload(paths);
-      meta = undefined;
+      record = undefined;
     }
     try {
-      await transfer(options, meta, have, resumedFrom);
+      await transfer(options, record, have, resumedFrom);
       return;
     } catch (error) {
-      if (attempt >= 20) throw new UserError(`${options.what}: the download of ${options.url} did not finish after ${attempt} attempts (${(error as Error).message})`, { hint: 'try again later' });
+      if (attempt >= 20) throw new UserError(`${options.what}: the download of ${redactUrl(options.url)} did not finish after ${attempt} attempts (${(error as Error).message})`, { hint: 'try again later' });
       if (error instanceof StartAgain) {
         options.onNotice?.(error.message);
         have = 0;
@@ -175,11 +150,11 @@ async function fetchInto(options: DownloadOptions): Promise<void> {
       // A network that fails once bytes have come is flaky, not wrong: retried like a cut transfer.
       const cut: CutShort | undefined = error instanceof CutShort ? error : error instanceof NetworkError && gainedThisRun ? new CutShort(error.reason, 0) : undefined;
       if (cut === undefined) throw error;
-      ({ meta, have } = await resumePoint(options));
+      ({ record, have } = await resumePoint(options));
       gainedThisRun ||= cut.gained > 0;
       fruitless = cut.gained > 0 ? 0 : fruitless + 1;
       if (fruitless > retries) {
-        throw new UserError(`${options.what}: the download of ${options.url} broke off (${cut.message}) and got no further after ${retries} retries`, {
+        throw new UserError(`${options.what}: the download of ${redactUrl(options.url)} broke off (${cut.message}) and got no further after ${retries} retries`, {
           hint: have > 0 ? `run the command again to resume from ${formatSize(have)}` : 'check the network, then run the command again',
         });
       }
@@ -190,122 +165,111 @@ async function fetchInto(options: DownloadOptions): Promise<void> {
 }
 
 /** One request: appends the answer to the partial file, or starts it again with a whole file. */
-async function transfer(options: DownloadOptions, meta: Meta | undefined, have: number, resumedFrom: number): Promise<void> {
+async function transfer(options: DownloadOptions, resumable: (DownloadRecord & { size: number }) | undefined, have: number, resumedFrom: number): Promise<void> {
   const { paths } = options;
-  const ifRange = meta === undefined ? undefined : validator(meta);
+  const shown = redactUrl(options.url);
+  const cap = options.maxBytes ?? MAX_BOX_BYTES;
+  const budget = await spaceBudget(dirname(paths.partial), cap, options.freeSpace);
+  if (budget.bytes === 0) throw new UserError(`${options.what}: no room to download ${shown}: ${describeSpace(budget)}`, { hint: SPACE_HINT });
+  const ifRange = resumable === undefined ? undefined : validator(resumable);
   const headers: Record<string, string> = have > 0 && ifRange !== undefined ? { range: `bytes=${have}-`, 'if-range': ifRange } : {};
   let response: IncomingMessage;
   try {
     response = await request(options.url, 'GET', headers, options);
   } catch (error) {
     // The partial file is as long as the file or longer: it is not a prefix of it.
-    if (error instanceof HttpStatusError && error.status === 416 && have > 0) throw new StartAgain(`${options.url} cannot send bytes from ${have} on; starting the download again from zero`);
+    if (error instanceof HttpStatusError && error.status === 416 && have > 0) throw new StartAgain(`${shown} cannot send bytes from ${have} on; starting the download again from zero`);
     throw error;
   }
-  const maxBytes = options.maxBytes ?? MAX_BOX_BYTES;
-  let record: Meta;
+  let record: DownloadRecord;
   let total: number | undefined;
   // Bytes that were there before this run (for the rate): none once the file starts again.
   let baseline = 0;
   if (response.statusCode === 206) {
-    const range = parseContentRange(header(response, 'content-range'));
-    const etag = strongEtag(header(response, 'etag'));
-    const problem =
-      have === 0 || meta === undefined
-        ? 'answered 206 to a request without Range'
-        : range === undefined
-          ? `answered 206 with Content-Range ${JSON.stringify(header(response, 'content-range') ?? '')}`
-          : range.start !== have
-            ? `sent bytes from ${range.start}, not from ${have}`
-            : meta.size !== undefined && range.size !== meta.size
-              ? `now has ${range.size ?? 'an unknown number of'} bytes, not ${meta.size}`
-              : meta.etag !== undefined && etag !== undefined && etag !== meta.etag
-                ? `changed its ETag from ${meta.etag} to ${etag}`
-                : undefined;
-    if (problem !== undefined) {
+    const asked = have > 0 ? resumable : undefined;
+    const problem = asked === undefined ? 'answered 206 to a request without Range' : continuationProblem(asked, have, response);
+    if (asked === undefined || problem !== undefined) {
       response.destroy();
-      throw new StartAgain(`${options.url} ${problem}; starting the download again from zero`);
+      throw new StartAgain(`${shown} ${problem}; starting the download again from zero`);
     }
-    record = meta as Meta;
-    total = range?.size;
+    record = asked;
+    total = asked.size;
     baseline = resumedFrom;
   } else {
     // 200: the whole file. The server ignored the range, or the file changed (If-Range).
-    if (have > 0) options.onNotice?.(`${options.url} sent the whole file instead of the rest (it changed, or the server does not resume); starting again from zero`);
-    await truncate(paths.partial, 0).catch(() => undefined);
+    if (have > 0) options.onNotice?.(`${shown} sent the whole file instead of the rest (it changed, or the server does not resume); starting again from zero`);
     const length = header(response, 'content-length');
     total = length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined;
-    record = {
-      url: options.url,
-      ...(strongEtag(header(response, 'etag')) === undefined ? {} : { etag: strongEtag(header(response, 'etag')) }),
-      ...(header(response, 'last-modified') === undefined ? {} : { lastModified: header(response, 'last-modified') }),
-      ...(total === undefined ? {} : { size: total }),
-    };
-    // Before the first byte: whatever lands in the file belongs to these validators.
-    await writeJsonAtomic(paths.meta, record, { mode: 0o600 });
+    record = recordOf(response, shown, total);
     have = 0;
   }
-  if (total !== undefined && total > maxBytes) {
+  // Before a byte is written: a file too large for a box, or for the room there is.
+  if (total !== undefined && total > cap) {
     response.destroy();
-    throw new UserError(`${options.what}: ${options.url} is ${formatSize(total)}, more than the ${formatSize(maxBytes)} a box may be`, { hint: 'check the URL' });
+    throw new WrongFile(`${options.what}: ${shown} is ${formatSize(total)}, more than the ${formatSize(cap)} a box may be`, { hint: 'check the URL' });
   }
-  const from = have;
-  let received = have;
-  options.onProgress?.(received, total, baseline);
-  // Written chunk by chunk and ended (not destroyed) when the connection breaks, so every
-  // byte that arrived is in the file for the next attempt.
-  const out = createWriteStream(paths.partial, { flags: 'a', mode: 0o600 });
-  const finished = once(out, 'finish');
-  let broken: unknown;
-  try {
-    for await (const chunk of response as AsyncIterable<Buffer>) {
-      received += chunk.length;
-      if (received > (total ?? maxBytes)) {
-        response.destroy();
-        out.destroy();
-        await discardDownload(paths);
-        throw new UserError(`${options.what}: ${options.url} sent more than ${total === undefined ? `the ${formatSize(maxBytes)} a box may be` : `the ${total} bytes it announced`}`, { hint: 'check the URL' });
-      }
-      if (!out.write(chunk)) await once(out, 'drain');
-      options.onProgress?.(received, total, baseline);
-    }
-  } catch (error) {
-    if (error instanceof UserError) throw error;
-    broken = error;
+  if (total !== undefined && total - have > budget.bytes) {
+    response.destroy();
+    const rest = have > 0 ? ` (${formatSize(total - have)} of it still to come)` : '';
+    throw new UserError(`${options.what}: ${shown} is ${formatSize(total)}${rest}, but ${describeSpace(budget)}`, { hint: SPACE_HINT });
   }
-  out.end();
-  await finished.catch((error: unknown) => {
-    throw new UserError(`${options.what}: cannot write ${paths.partial}: ${error instanceof Error ? error.message : String(error)}`, { hint: 'check the free space where VMFILE_HOME is' });
-  });
-  if (broken !== undefined) throw new CutShort(stalledReason(response) ?? describeNetworkError(broken), received - from);
-  if (total !== undefined && received < total) throw new CutShort(`the server closed the connection after ${formatSize(received)} of ${formatSize(total)}`, received - from);
+  if (response.statusCode !== 206) {
+    await truncate(paths.partial, 0).catch(() => undefined);
+    // Before the first byte: whatever lands in the file belongs to these validators.
+    await writeJsonAtomic(paths.meta, record, { mode: 0o600 });
+  }
+  const received = await receive(options, response, { from: have, total, baseline, budget });
+  if (total !== undefined && received < total) throw new CutShort(`the server closed the connection after ${formatSize(received)} of ${formatSize(total)}`, received - have);
   if (record.size === undefined) await writeJsonAtomic(paths.meta, { ...record, size: received }, { mode: 0o600 });
 }
 
-/** "bytes 100-199/1000" -> start 100, size 1000 (size undefined for "/*"). */
-export function parseContentRange(value: string | undefined): { start: number; end: number; size?: number } | undefined {
-  const match = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(value?.trim() ?? '');
-  if (match === null) return undefined;
-  const start = Number(match[1]);
-  const end = Number(match[2]);
-  const size = match[3] === '*' ? undefined : Number(match[3]);
-  if (end < start || (size !== undefined && end >= size)) return undefined;
-  return { start, end, ...(size === undefined ? {} : { size }) };
-}
-
-/** Weak ETags (W/"...") may not be used in If-Range. */
-function strongEtag(etag: string | undefined): string | undefined {
-  return etag === undefined || etag.startsWith('W/') ? undefined : etag;
-}
-
-/** What If-Range may carry, preferring the ETag. */
-function validator(meta: Meta): string | undefined {
-  return meta.etag ?? meta.lastModified;
-}
-
-async function readMeta(path: string, url: string): Promise<Meta | undefined> {
-  const parsed = metaSchema.safeParse(await readFile(path, 'utf8').then((text) => JSON.parse(text) as unknown, () => undefined));
-  return parsed.success && parsed.data.url === url ? parsed.data : undefined;
+/**
+ * Appends the body to the partial file, chunk by chunk, and resolves with the file's
+ * size. Ended (not destroyed) when the connection breaks, so every byte that arrived is
+ * in the file for the next attempt; stopped at the first byte over the size announced,
+ * the size cap, or the room there is, and whenever the file system reaches its reserve.
+ */
+async function receive(options: DownloadOptions, response: IncomingMessage, at: { from: number; total: number | undefined; baseline: number; budget: SpaceBudget }): Promise<number> {
+  const { paths } = options;
+  const shown = redactUrl(options.url);
+  const cap = options.maxBytes ?? MAX_BOX_BYTES;
+  const room = at.from + at.budget.bytes;
+  let received = at.from;
+  let nextCheck = at.from + SPACE_CHECK_BYTES;
+  options.onProgress?.(received, at.total, at.baseline);
+  const out = createWriteStream(paths.partial, { flags: 'a', mode: 0o600 });
+  const finished = once(out, 'finish');
+  let broken: unknown;
+  let refused: UserError | undefined;
+  try {
+    for await (const chunk of response as AsyncIterable<Buffer>) {
+      received += chunk.length;
+      if (at.total !== undefined && received > at.total) refused = new WrongFile(`${options.what}: ${shown} sent more than the ${at.total} bytes it announced`, { hint: 'check the URL' });
+      else if (received > cap) refused = new WrongFile(`${options.what}: ${shown} sent more than the ${formatSize(cap)} a box may be`, { hint: 'check the URL' });
+      else if (received > room) refused = new UserError(`${options.what}: ${shown} sent more than the ${formatSize(at.budget.bytes)} there is room for: ${describeSpace(at.budget)}`, { hint: SPACE_HINT });
+      else if (received >= nextCheck) {
+        nextCheck += SPACE_CHECK_BYTES;
+        const low = await spaceRunningOut(at.budget, options.freeSpace);
+        if (low !== undefined) refused = new UserError(`${options.what}: downloading ${shown} stopped: ${low}`, { hint: SPACE_HINT });
+      }
+      if (refused !== undefined) break;
+      if (!out.write(chunk)) await once(out, 'drain');
+      options.onProgress?.(received, at.total, at.baseline);
+    }
+  } catch (error) {
+    broken = error;
+  }
+  if (refused !== undefined) response.destroy();
+  out.end();
+  await finished.catch(async (error: unknown) => {
+    const space = await spaceBudget(at.budget.dir, cap, options.freeSpace).catch(() => undefined);
+    throw new UserError(`${options.what}: downloading ${shown}: cannot write ${paths.partial}: ${error instanceof Error ? error.message : String(error)}`, {
+      hint: space === undefined ? SPACE_HINT : `${describeSpace(space)}; ${SPACE_HINT}`,
+    });
+  });
+  if (refused !== undefined) throw refused;
+  if (broken !== undefined) throw new CutShort(stalledReason(response) ?? describeNetworkError(broken), received - at.from);
+  return received;
 }
 
 async function sizeOf(path: string): Promise<number> {

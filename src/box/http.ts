@@ -1,13 +1,13 @@
 /**
  * HTTP(S) with Node's own http and https, for box downloads and catalogs: GET and HEAD
  * with bounded redirects (never https to http), an idle timeout, and errors that name
- * what was being fetched (`options.what`) and the URL. The resumable file download on
+ * what was being fetched (`options.what`) and the URL, its credentials (if any) redacted. The resumable file download on
  * top of it is download.ts.
  */
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { UserError } from '../errors.js';
-import { checkHttpUrl } from '../vmfile/box-source.js';
+import { checkHttpUrl, redactUrl } from '../vmfile/box-source.js';
 import { formatSize } from '../vmfile/size.js';
 export interface HttpOptions {
   /** Opens every message: 'box org/name'. */
@@ -25,7 +25,7 @@ export interface HttpOptions {
 export async function downloadText(url: string, maxBytes: number, options: HttpOptions): Promise<{ body: string; contentType?: string }> {
   const response = await request(url, 'GET', {}, options);
   const length = header(response, 'content-length');
-  const tooLarge = (): UserError => new UserError(`${options.what}: ${url} is larger than ${formatSize(maxBytes)}, too large for a box catalog`, { hint: 'check the URL' });
+  const tooLarge = (): UserError => new UserError(`${options.what}: ${redactUrl(url)} is larger than ${formatSize(maxBytes)}, too large for a box catalog`, { hint: 'check the URL' });
   if (length !== undefined && Number(length) > maxBytes) {
     response.destroy();
     throw tooLarge();
@@ -43,7 +43,7 @@ export async function downloadText(url: string, maxBytes: number, options: HttpO
     }
   } catch (error) {
     if (error instanceof UserError) throw error;
-    throw new UserError(`${options.what}: reading ${url} failed: ${describeNetworkError(error)}`, { hint: 'try again' });
+    throw new UserError(`${options.what}: reading ${redactUrl(url)} failed: ${describeNetworkError(error)}`, { hint: 'try again' });
   }
   const contentType = header(response, 'content-type');
   return { body: Buffer.concat(chunks).toString('utf8'), ...(contentType === undefined ? {} : { contentType }) };
@@ -83,24 +83,25 @@ export async function request(url: string, method: 'GET' | 'HEAD', headers: Reco
   for (let redirects = 0; ; redirects++) {
     const response = await send(current, method, headers, options);
     const status = response.statusCode ?? 0;
-    const via = current === url ? '' : ` (redirected from ${url})`;
+    const shown = redactUrl(current);
+    const via = current === url ? '' : ` (redirected from ${redactUrl(url)})`;
     if ([301, 302, 303, 307, 308].includes(status)) {
       response.resume();
       const location = header(response, 'location');
-      if (location === undefined) throw new UserError(`${options.what}: ${current} answered ${status} without a Location${via}`);
+      if (location === undefined) throw new UserError(`${options.what}: ${shown} answered ${status} without a Location${via}`);
       const next = resolveLocation(location, current);
       const problem = next === undefined ? 'an absolute http:// or https:// URL' : checkHttpUrl(next);
-      if (next === undefined || problem !== undefined) throw new UserError(`${options.what}: ${current} redirects to ${JSON.stringify(location.slice(0, 200))}, which is not ${problem ?? 'a URL'}${via}`);
-      if (current.startsWith('https:') && next.startsWith('http:')) {
-        throw new UserError(`${options.what}: ${current} redirects to ${next}, from https to plain http${via}`, { hint: 'vmfile does not follow a redirect that drops TLS; use an http:// URL if that is what you mean' });
+      if (next === undefined || problem !== undefined) throw new UserError(`${options.what}: ${shown} redirects to ${JSON.stringify(redactUrl(location).slice(0, 200))}, which is not ${problem ?? 'a URL'}${via}`);
+      if (isHttps(current) && !isHttps(next)) {
+        throw new UserError(`${options.what}: ${shown} redirects to ${redactUrl(next)}, from https to plain http${via}`, { hint: 'vmfile does not follow a redirect that drops TLS; use an http:// URL if that is what you mean' });
       }
-      if (redirects >= maxRedirects) throw new UserError(`${options.what}: ${url} redirects more than ${maxRedirects} times`, { hint: 'the server is misconfigured (a redirect loop?)' });
+      if (redirects >= maxRedirects) throw new UserError(`${options.what}: ${redactUrl(url)} redirects more than ${maxRedirects} times`, { hint: 'the server is misconfigured (a redirect loop?)' });
       current = next;
       continue;
     }
     if (status >= 200 && status < 300) return response;
     response.resume();
-    throw new HttpStatusError(`${options.what}: ${method} ${current} answered ${status} ${response.statusMessage ?? ''}`.trimEnd() + via, status, { hint: statusHint(status) });
+    throw new HttpStatusError(`${options.what}: ${method} ${shown} answered ${status} ${response.statusMessage ?? ''}`.trimEnd() + via, status, { hint: statusHint(status) });
   }
 }
 
@@ -132,7 +133,7 @@ export function stalledReason(response: IncomingMessage): string | undefined {
 
 function send(url: string, method: 'GET' | 'HEAD', headers: Record<string, string>, options: HttpOptions): Promise<IncomingMessage> {
   const idle = options.idleTimeoutMs ?? 60_000;
-  const module = url.startsWith('https:') ? https : http;
+  const module = isHttps(url) ? https : http;
   return new Promise((resolve, reject) => {
     let answered: IncomingMessage | undefined;
     const req = module.request(url, { method, headers: { 'user-agent': 'vmfile', 'accept-encoding': 'identity', ...headers } }, (response) => {
@@ -147,10 +148,15 @@ function send(url: string, method: 'GET' | 'HEAD', headers: Record<string, strin
     });
     req.on('error', (error) => {
       const reason = describeNetworkError(error);
-      reject(new NetworkError(`${options.what}: ${method} ${url} failed: ${reason}`, reason));
+      reject(new NetworkError(`${options.what}: ${method} ${redactUrl(url)} failed: ${reason}`, reason));
     });
     req.end();
   });
+}
+
+/** By the parsed scheme: "HTTPS://" is https too (schemes are case-insensitive, and vmfile validate accepts it). */
+function isHttps(url: string): boolean {
+  return new URL(url).protocol === 'https:';
 }
 
 export function describeNetworkError(error: unknown): string {

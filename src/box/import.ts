@@ -16,15 +16,17 @@
  * (vmfile/box-metadata.ts), and the disk, kernel and initrd must match the sha256 it
  * records. A box made before vmfile recorded kernel and initrd digests is taken with
  * the digests of the files as they arrive (trust on first import, as for the disk of a
- * qcow2 image), and those are recorded in the installed box.json.
+ * qcow2 image), and those are recorded in the installed box.json. What kind of file
+ * was given is box-file.ts; a Vagrant box's own rules are vagrant-box.ts.
  */
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { z } from 'zod';
 import { UserError } from '../errors.js';
-import { convertImage, imageInfo, type ImageFormat } from '../qemu/img.js';
+import { convertImage, imageInfo } from '../qemu/img.js';
+import { readHead, sniffImage } from './box-file.js';
 import { readDiskLayout } from './firmware.js';
-import { BOX_DISK_FILE, BOX_INITRD_FILE, BOX_KERNEL_FILE, BOX_METADATA_FILE, VAGRANT_DISK_FILE, VAGRANT_METADATA_FILE } from '../store/layout.js';
+import { refuseRecipeName } from './recipes.js';
+import { BOX_DISK_FILE, BOX_INITRD_FILE, BOX_KERNEL_FILE, BOX_METADATA_FILE } from '../store/layout.js';
 import { sha256File } from '../store/digest.js';
 import { BOX_NAME_PATTERN, BOX_NAME_RULE, BOX_VERSION_PATTERN, boxMetadataSchema, printable, type BoxBoot, type BoxMetadata, type BoxOrigin } from '../vmfile/box-metadata.js';
 import { formatIssues } from '../vmfile/config.js';
@@ -32,19 +34,8 @@ import { cleanStaging, installStaged, makeStaging, type InstalledBox } from './s
 import { inPhase, type Reporter } from '../ui/reporter.js';
 import { unpackUntrusted, type ArchiveOrigin } from './untrusted-archive.js';
 import { checkStandaloneImage } from './untrusted-image.js';
-
-export type ImageKind = 'qcow2' | 'tar' | 'gzip' | 'bzip2' | 'xz' | 'zstd' | 'unknown';
-
-/** What a file is, from its first bytes. Pure, so it is tested with tables. */
-export function sniffImage(head: Buffer): ImageKind {
-  if (head.subarray(0, 4).equals(Buffer.from([0x51, 0x46, 0x49, 0xfb]))) return 'qcow2';
-  if (head.length >= 262 && head.subarray(257, 262).toString('latin1') === 'ustar') return 'tar';
-  if (head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
-  if (head.subarray(0, 3).toString('latin1') === 'BZh') return 'bzip2';
-  if (head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'xz';
-  if (head.subarray(0, 4).equals(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]))) return 'zstd';
-  return 'unknown';
-}
+import type { SpaceProbe } from './space.js';
+import { importVagrantBox, type ImportDisk } from './vagrant-box.js';
 
 /** "sha256:HEX" -> HEX, or a clear error. */
 export function parseChecksum(text: string): string {
@@ -63,13 +54,14 @@ export interface AddBoxOptions {
   version?: string;
   /** Where `file` was downloaded from (box/remote.ts), recorded in box.json's source. */
   origin?: BoxOrigin;
+  /** Reads the free space an archive unpacks into (space.ts); tests stand in a small disk. */
+  freeSpace?: SpaceProbe;
 }
-
-type ImportDisk = (source: string, format: ImageFormat, disk: string) => Promise<void>;
 
 export async function addBox(options: AddBoxOptions): Promise<InstalledBox> {
   checkBoxName(options.name, options.version);
-  const head = await readHead(options.file);
+  await refuseRecipeName(options.name);
+  const head = await readHead(options.file, options.name);
   if (options.checksum !== undefined) {
     const expected = parseChecksum(options.checksum);
     const actual = await sha256File(options.file);
@@ -104,7 +96,7 @@ export async function addBox(options: AddBoxOptions): Promise<InstalledBox> {
     } else {
       const extracted = join(staging, 'extract');
       await mkdir(extracted);
-      const files = await unpackUntrusted(options.file, extracted, origin);
+      const files = await unpackUntrusted(options.file, extracted, origin, options.freeSpace);
       if (files.includes(BOX_METADATA_FILE)) {
         metadata = await importVmfileBox(options, { extracted, files, staging });
       } else {
@@ -232,55 +224,6 @@ async function verifyDigest(path: string, recorded: string | undefined, what: st
     });
   }
   return actual;
-}
-
-/** metadata.json of a Vagrant box: only what vmfile uses is read; Vagrant's other keys are left alone. */
-const vagrantMetadataSchema = z.looseObject({ provider: z.unknown(), format: z.string().optional() });
-
-/** A Vagrant libvirt box: its box.img, in the format its magic bytes show, which must be the one metadata.json claims. */
-async function importVagrantBox(origin: ArchiveOrigin, unpacked: Unpacked, disk: string, importDisk: ImportDisk): Promise<void> {
-  const where = `box ${origin.box}: ${origin.file}`;
-  let value: unknown;
-  try {
-    value = JSON.parse(await readFile(join(unpacked.extracted, VAGRANT_METADATA_FILE), 'utf8'));
-  } catch {
-    throw new UserError(`${where} has no readable metadata.json or box.json, so it is neither a Vagrant box nor a vmfile box`);
-  }
-  const parsed = vagrantMetadataSchema.safeParse(value);
-  const provider = parsed.success ? parsed.data.provider : undefined;
-  if (provider !== 'libvirt') {
-    throw new UserError(`${where} is a Vagrant box for provider ${JSON.stringify(printable(String(provider), 64))}, not libvirt`, {
-      hint: 'vmfile runs QEMU disks; use the libvirt flavour of the box',
-    });
-  }
-  if (!unpacked.files.includes(VAGRANT_DISK_FILE)) throw new UserError(`${where} is a Vagrant libvirt box without ${VAGRANT_DISK_FILE}`, { hint: 'the box is incomplete; nothing was added' });
-  const source = join(unpacked.extracted, VAGRANT_DISK_FILE);
-  const claimed = parsed.data?.format ?? 'qcow2';
-  const found = sniffImage(await readHead(source));
-  const format = found === 'qcow2' ? 'qcow2' : found === 'unknown' ? 'raw' : undefined;
-  if (format === undefined || format !== claimed) {
-    throw new UserError(`${where}: its ${VAGRANT_DISK_FILE} is ${found === 'unknown' ? 'not a qcow2 image (no qcow2 header)' : `a ${found} file`}, but metadata.json says ${JSON.stringify(printable(claimed, 32))}`, {
-      hint: 'vmfile opens a disk only as the format it is; the box is damaged or was packed wrongly; nothing was added',
-    });
-  }
-  await checkStandaloneImage(source, format, { box: origin.box, file: origin.file, member: VAGRANT_DISK_FILE });
-  await importDisk(source, format, disk);
-}
-
-async function readHead(file: string): Promise<Buffer> {
-  let handle;
-  try {
-    handle = await open(file, 'r');
-  } catch {
-    throw new UserError(`cannot read ${file}`, { hint: 'check the path' });
-  }
-  try {
-    const buffer = Buffer.alloc(512);
-    const { bytesRead } = await handle.read(buffer, 0, 512, 0);
-    return buffer.subarray(0, bytesRead);
-  } finally {
-    await handle.close();
-  }
 }
 
 /** Refuses names and versions that could not be used from a Vmfile or would escape the store. */

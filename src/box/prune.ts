@@ -3,14 +3,18 @@
  * each box, and every version that a machine or a Vmfile.lock of a project on this host
  * still uses. Projects are known from the project index (store/projects.ts: every project
  * that ran vmup or `vmfile lock --update` here); a project this host never saw cannot be
- * asked, and a lock file committed but not yet used here protects nothing.
+ * asked, and a lock file committed but not yet used here protects nothing. Partial
+ * downloads go too, unless a vmfile process is working on one.
  */
-import { VmfileError } from '../errors.js';
-import { lockFilePath, machinePaths } from '../store/layout.js';
+import { readdir, stat } from 'node:fs/promises';
+import { BusyError, VmfileError } from '../errors.js';
+import { downloadPathsOf, downloadsDir, lockFilePath, machinePaths, PARTIAL_SUFFIX } from '../store/layout.js';
+import { withLock } from '../store/lock.js';
 import { readLockFile } from '../store/lockfile.js';
 import { readMachineState } from '../store/machine.js';
 import { listProjects, projectMachineNames } from '../store/projects.js';
 import { compareVersions } from '../vmfile/version.js';
+import { discardDownload } from './download.js';
 
 export interface BoxUse {
   name: string;
@@ -76,4 +80,29 @@ export function planPrune(installed: readonly BoxVersionRef[], uses: readonly Bo
     else plan.keep.push({ name: box.name, version: box.version, reasons });
   }
   return plan;
+}
+
+/**
+ * Partial downloads that no vmfile process is working on (`box prune`): how many and how
+ * large, removed unless `dryRun`. One in progress holds its lock and is left alone.
+ */
+export async function idleDownloads(home: string, options: { dryRun: boolean }): Promise<{ files: number; bytes: number }> {
+  const names = await readdir(downloadsDir(home)).catch(() => [] as string[]);
+  let files = 0;
+  let bytes = 0;
+  for (const name of names.filter((file) => file.endsWith(PARTIAL_SUFFIX))) {
+    const paths = downloadPathsOf(home, name.slice(0, -PARTIAL_SUFFIX.length));
+    const size = (await stat(paths.partial).catch(() => undefined))?.size ?? 0;
+    try {
+      await withLock(paths.lock, `the partial download ${paths.partial}`, 'box prune', async () => {
+        if (!options.dryRun) await discardDownload(paths);
+      });
+    } catch (error) {
+      if (error instanceof BusyError) continue;
+      throw error;
+    }
+    files++;
+    bytes += size;
+  }
+  return { files, bytes };
 }

@@ -7,15 +7,17 @@
  * members, without their owners or permissions and without extended attributes, and the
  * unpacked directory is walked again with lstat, so an archive that changed between the
  * two reads is caught too. Compressed archives (gzip, bzip2, xz, zstd) are read by tar
- * itself.
+ * itself. What the members add up to must fit the room there is (space.ts), and the
+ * free space is watched while tar writes: a small download may unpack to a lot.
  */
-import { lstat, readdir, statfs } from 'node:fs/promises';
+import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '../exec.js';
 import { ExternalCommandError, UserError } from '../errors.js';
 import { BOX_METADATA_FILE, VAGRANT_METADATA_FILE } from '../store/layout.js';
 import { BOX_FILE_PATTERN, printable } from '../vmfile/box-metadata.js';
 import { formatSize } from '../vmfile/size.js';
+import { describeSpace, MAX_BOX_BYTES, SPACE_HINT, spaceBudget, spaceRunningOut, statfsSpace, watchSpace, type SpaceProbe } from './space.js';
 
 export type MemberType = 'file' | 'directory' | 'symbolic link' | 'hard link' | 'character device' | 'block device' | 'FIFO' | 'other';
 
@@ -34,13 +36,13 @@ export interface ArchiveMember {
 export interface ArchiveLimits {
   /** All members together. */
   totalBytes: number;
+  /** When totalBytes is the free space rather than the size cap: why, for the message ("the file system of … has …"). */
+  room?: string;
   /** Each metadata file (box.json, metadata.json, Vagrantfile). */
   metadataBytes: number;
   members: number;
 }
 
-/** 256 GiB: no box is that big; a box file claiming more is a mistake or an attack. */
-export const MAX_BOX_BYTES = 256 * 1024 ** 3;
 export const MAX_METADATA_BYTES = 1024 ** 2;
 const MAX_MEMBERS = 32;
 const METADATA_FILES = new Set([BOX_METADATA_FILE, VAGRANT_METADATA_FILE, 'Vagrantfile']);
@@ -105,7 +107,7 @@ export function memberProblems(members: readonly ArchiveMember[], limits: Archiv
     total += member.size;
   }
   if (members.length > limits.members) problems.push(`it has ${members.length} members, more than ${limits.members}`);
-  if (total > limits.totalBytes) problems.push(`its members add up to ${bytes(total)}, more than the ${formatSize(limits.totalBytes)} it may take`);
+  if (total > limits.totalBytes) problems.push(`its members add up to ${bytes(total)}, more than the ${formatSize(limits.totalBytes)} ${limits.room === undefined ? 'it may take' : `there is room for: ${limits.room}`}`);
   return problems;
 }
 
@@ -130,21 +132,38 @@ export interface ArchiveOrigin {
 /**
  * Unpacks the archive `file` into the empty directory `dir` after checking its listing,
  * then checks what was unpacked. Resolves with the names of the unpacked files; a
- * UserError naming the box, the file and every problem otherwise.
+ * UserError naming the box, the file and every problem otherwise. `freeSpace` reads the
+ * file system (tests stand in a small one).
  */
-export async function unpackUntrusted(file: string, dir: string, origin: ArchiveOrigin): Promise<string[]> {
-  const limits: ArchiveLimits = { totalBytes: Math.min(MAX_BOX_BYTES, await freeBytes(dir)), metadataBytes: MAX_METADATA_BYTES, members: MAX_MEMBERS };
+export async function unpackUntrusted(file: string, dir: string, origin: ArchiveOrigin, freeSpace: SpaceProbe = statfsSpace): Promise<string[]> {
+  const budget = await spaceBudget(dir, MAX_BOX_BYTES, freeSpace);
+  const room = budget.bytes < MAX_BOX_BYTES ? describeSpace(budget) : undefined;
+  const limits: ArchiveLimits = { totalBytes: budget.bytes, ...(room === undefined ? {} : { room }), metadataBytes: MAX_METADATA_BYTES, members: MAX_MEMBERS };
   const listing = await tarOutput(['--list', '--verbose', '--numeric-owner', '--full-time', '--absolute-names', '--quoting-style=escape', `--file=${file}`], origin);
   const { members, unreadable } = parseTarListing(listing);
   const problems = [...unreadable.slice(0, 3).map((line) => `tar lists ${JSON.stringify(printable(line, 200))}, which is not a file`), ...memberProblems(members, limits)];
   const files = members.filter((member) => member.type === 'file').map((member) => member.name);
   // tar given no member names would extract every member.
   if (files.length === 0) problems.push('it holds no files');
-  refuseIfAny(problems, origin, 'nothing was unpacked');
-  await tarOutput(
-    ['--extract', `--file=${file}`, `--directory=${dir}`, '--no-same-owner', '--no-same-permissions', '--no-overwrite-dir', '--no-xattrs', '--no-acls', '--no-selinux', '--', ...files],
-    origin,
-  );
+  const tooLarge = members.reduce((sum, member) => sum + member.size, 0) > limits.totalBytes;
+  refuseIfAny(problems, origin, 'nothing was unpacked', tooLarge && room !== undefined ? SPACE_HINT : undefined);
+  // The listing bounds what tar writes; the watch catches anything else filling the disk meanwhile.
+  const controller = new AbortController();
+  let low: string | undefined;
+  const stop = watchSpace(budget, freeSpace, (reason) => {
+    low = reason;
+    controller.abort();
+  });
+  const extract = ['--extract', `--file=${file}`, `--directory=${dir}`, '--no-same-owner', '--no-same-permissions', '--no-overwrite-dir', '--no-xattrs', '--no-acls', '--no-selinux', '--', ...files];
+  try {
+    await tarOutput(extract, origin, controller.signal);
+  } catch (error) {
+    if (low === undefined) throw error;
+  } finally {
+    stop();
+  }
+  low ??= await spaceRunningOut(budget, freeSpace);
+  if (low !== undefined) throw new UserError(`box ${origin.box}: unpacking ${origin.file} stopped: ${low}. What was unpacked is removed and nothing was added`, { hint: SPACE_HINT });
   refuseIfAny(await unpackedProblems(dir, limits), origin, 'what was unpacked was removed');
   return files.map((name) => plainPart(name) ?? name);
 }
@@ -163,21 +182,21 @@ export async function unpackedProblems(dir: string, limits: ArchiveLimits): Prom
     if (METADATA_FILES.has(name) && info.size > limits.metadataBytes) problems.push(`${shown} is larger than ${formatSize(limits.metadataBytes)}`);
     if (info.isFile()) total += info.size;
   }
-  if (total > limits.totalBytes) problems.push(`the unpacked files add up to ${bytes(total)}, more than ${formatSize(limits.totalBytes)}`);
+  if (total > limits.totalBytes) problems.push(`the unpacked files add up to ${bytes(total)}, more than ${formatSize(limits.totalBytes)}${limits.room === undefined ? '' : ` there is room for: ${limits.room}`}`);
   return problems;
 }
 
-function refuseIfAny(problems: readonly string[], origin: ArchiveOrigin, outcome: string): void {
+function refuseIfAny(problems: readonly string[], origin: ArchiveOrigin, outcome: string, hint?: string): void {
   if (problems.length === 0) return;
   throw new UserError(`box ${origin.box}: ${origin.file} is not a box archive vmfile accepts: ${problems.join('; ')}. ${outcome[0]?.toUpperCase() ?? ''}${outcome.slice(1)} and nothing was added`, {
-    hint: 'a box archive holds only regular files at its top (box.json and disk.qcow2, or metadata.json and box.img); get the box from its publisher again, or repack it',
+    hint: hint ?? 'a box archive holds only regular files at its top (box.json and disk.qcow2, or metadata.json and box.img); get the box from its publisher again, or repack it',
   });
 }
 
-async function tarOutput(args: readonly string[], origin: ArchiveOrigin): Promise<string> {
+async function tarOutput(args: readonly string[], origin: ArchiveOrigin, signal?: AbortSignal): Promise<string> {
   try {
     // The C locale fixes the listing's date format.
-    return (await run('tar', args, { purpose: `read ${origin.file}`, env: { ...process.env, LC_ALL: 'C' } as Record<string, string> })).stdout;
+    return (await run('tar', args, { purpose: `read ${origin.file}`, env: { ...process.env, LC_ALL: 'C' } as Record<string, string>, ...(signal === undefined ? {} : { signal }) })).stdout;
   } catch (error) {
     if (!(error instanceof ExternalCommandError)) throw error;
     throw new UserError(`box ${origin.box}: ${origin.file} cannot be read as an archive: ${printable(error.stderr.trim(), 300)}`, {
@@ -185,9 +204,4 @@ async function tarOutput(args: readonly string[], origin: ArchiveOrigin): Promis
       cause: error,
     });
   }
-}
-
-async function freeBytes(dir: string): Promise<number> {
-  const info = await statfs(dir);
-  return info.bavail * info.bsize;
 }

@@ -69,8 +69,9 @@ export interface ImageOrigin {
 }
 
 /**
- * The image's facts, once it is known to be a standalone image of `format`; a UserError
- * naming the box, the file and every problem otherwise. Call before anything reads it.
+ * The image's facts, once it is known to be a standalone image of `format` with a size;
+ * a UserError naming the box, the file and every problem otherwise. Call before anything
+ * reads it.
  */
 export async function checkStandaloneImage(path: string, format: ImageFormat, origin: ImageOrigin): Promise<ImageInfo> {
   if (format === 'qcow2') refuseIfAny(qcow2HeaderProblems(await readStart(path)), origin);
@@ -85,6 +86,8 @@ export async function checkStandaloneImage(path: string, format: ImageFormat, or
     });
   }
   refuseIfAny(imageInfoProblems(info, format), origin);
+  // A box with no disk to boot is a broken download or a packing mistake, never a box.
+  if (info.virtualSize === 0) throw new UserError(`${describe(origin)} is an empty disk (0 bytes). Nothing was added`, { hint: 'the box is incomplete; get it again from its publisher, or pack it again' });
   return info;
 }
 

@@ -2,34 +2,41 @@
  * A machine's box before anything is created or booted: found in the store (or built
  * from its recipe on first use), then checked against Vmfile.lock.
  */
-import { buildBox, hasRecipe, listRecipes } from '../box/build.js';
+import { buildBox } from '../box/build.js';
+import { hasRecipe, listRecipes } from '../box/recipes.js';
 import { addBoxFromUrl, type NetworkSettings } from '../box/remote.js';
 import { boxFacts, findBox, listBoxes, type InstalledBox } from '../box/store.js';
-import { UserError } from '../errors.js';
+import { ConfigError, UserError } from '../errors.js';
 import { lockFilePath } from '../store/layout.js';
 import { readLockFile, writeLockFile } from '../store/lockfile.js';
 import type { Reporter } from '../ui/reporter.js';
 import type { BoxRef, MachineConfig, Project } from '../vmfile/config.js';
 import { settleLock, type LockOutcome } from '../vmfile/lock.js';
+import { redactUrl } from '../vmfile/box-source.js';
 import { formatConstraints } from '../vmfile/version.js';
 
 /**
- * The box a machine needs: from the store, downloaded from its url (the Vmfile's, or the
- * one Vmfile.lock recorded), or built from its recipe on first use. `fromLock` says the
- * version came from Vmfile.lock rather than the Vmfile: a locked version that is not
- * installed is downloaded or built under that version (another host, same lock), and the
- * lock check that follows says whether it came out the same.
+ * The box a machine needs: from the store, downloaded from the Vmfile's url, or built
+ * from its recipe on first use (a box with a recipe is never downloaded). `fromLock`
+ * says the version came from Vmfile.lock rather than the Vmfile: a locked version that is
+ * not installed is downloaded or built under that version (another host, same lock), and
+ * the lock check that follows says whether it came out the same.
  */
 export async function ensureBox(
   home: string,
   ref: BoxRef,
   options: { reporter: Reporter; machine: string; fromLock?: boolean; network?: NetworkSettings },
 ): Promise<InstalledBox> {
+  if (ref.url !== undefined && (await hasRecipe(ref.name))) {
+    throw new ConfigError(`machine "${options.machine}": box ${ref.name} is built here from vmfile's own recipe, so it is never downloaded (the Vmfile gives it a url)`, {
+      hint: 'remove the url from the box in the Vmfile, or give the box it names another name',
+    });
+  }
   const found = await findBox(home, ref);
   if (found !== undefined) return found;
   if (ref.url !== undefined) {
     const which = ref.version === undefined ? '' : ` ${ref.version}${options.fromLock === true ? ' (pinned by Vmfile.lock)' : ''}`;
-    options.reporter.info(options.machine, `box ${ref.name}${which} is not installed; downloading it from ${ref.url}`);
+    options.reporter.info(options.machine, `box ${ref.name}${which} is not installed; downloading it from ${redactUrl(ref.url)}`);
     return addBoxFromUrl({
       home,
       reporter: options.reporter,

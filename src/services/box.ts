@@ -1,7 +1,6 @@
 /** The `vmfile box` commands: build, add, list, remove, outdated, update, prune. */
-import { idleDownloads } from '../box/download.js';
 import { addBox as addBoxFromFile } from '../box/import.js';
-import { boxesInUse, planPrune, type BoxVersionRef, type PrunePlan } from '../box/prune.js';
+import { boxesInUse, idleDownloads, planPrune, type BoxVersionRef, type PrunePlan } from '../box/prune.js';
 import { addBoxFromUrl, installFromCatalog, newestInCatalog, type NetworkSettings } from '../box/remote.js';
 import { listBoxes, removeBox as removeInstalledBox, type InstalledBox } from '../box/store.js';
 import type { BoxMetadata } from '../vmfile/box-metadata.js';

@@ -52,7 +52,8 @@ export function boxesDir(home: string): string {
 /**
  * The directory name of a box in the store. Vagrant-style names ("org/name") hold a
  * slash, which must not become a directory level: it is spelt -VAGRANTSLASH-, as Vagrant
- * does, and box names may not contain that marker, so two names never share a directory.
+ * does, and box names may not contain the word VAGRANTSLASH at all (BOX_NAME_PATTERN), so
+ * every -VAGRANTSLASH- in a directory name was a slash and two names never share one.
  * Every path made from a box name goes through here.
  */
 export function boxDirName(name: string): string {

@@ -8,17 +8,19 @@
  * never half-understood.
  */
 import { z } from 'zod';
-import { CHECKSUM_PATTERN, httpUrlSchema } from './box-source.js';
+import { CHECKSUM_PATTERN, httpUrlSchema, redactUrl } from './box-source.js';
 import { POSIX_USER_PATTERN } from './names.js';
 
 /**
  * Box names and versions become directory names in the store: no dot-dot, and at most
  * one slash, for Vagrant's "org/name" (the store spells it -VAGRANTSLASH-, which is why
- * that marker cannot be part of a name: see boxDirName in store/layout.ts).
+ * the word VAGRANTSLASH, in any case, cannot be part of a name: with only its dashes
+ * refused, "p-VAGRANTSLASH/q" and "p/VAGRANTSLASH-q" spelt one directory; see boxDirName
+ * in store/layout.ts).
  */
-export const BOX_NAME_PATTERN = /^(?=.{1,128}$)(?!.*-vagrantslash-)[a-z0-9][a-z0-9._-]*(?:\/[a-z0-9][a-z0-9._-]*)?$/i;
+export const BOX_NAME_PATTERN = /^(?=.{1,128}$)(?!.*vagrantslash)[a-z0-9][a-z0-9._-]*(?:\/[a-z0-9][a-z0-9._-]*)?$/i;
 /** How BOX_NAME_PATTERN reads in messages. */
-export const BOX_NAME_RULE = 'letters, digits, ".", "_" and "-", starting with a letter or digit, optionally as "org/name"';
+export const BOX_NAME_RULE = 'letters, digits, ".", "_" and "-", starting with a letter or digit, optionally as "org/name", without the word VAGRANTSLASH';
 export const BOX_VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/;
 /** A POSIX portable user name (useradd's own rule): no whitespace, no quotes, no newline. */
 export { POSIX_USER_PATTERN } from './names.js';
@@ -122,13 +124,16 @@ export interface BoxOrigin {
   checksum?: string;
 }
 
-/** Where the box was downloaded from; empty for a box built here or imported from a file. */
+/**
+ * Where the box was downloaded from; empty for a box built here or imported from a file.
+ * Credentials are redacted, also in a box.json written before vmfile redacted them.
+ */
 export function boxOrigin(metadata: BoxMetadata): BoxOrigin {
   const source = metadata.source;
   if (source.kind === 'recipe') return {};
   return {
-    ...(source.url === undefined ? {} : { url: source.url }),
-    ...(source.catalog === undefined ? {} : { catalog: source.catalog }),
+    ...(source.url === undefined ? {} : { url: redactUrl(source.url) }),
+    ...(source.catalog === undefined ? {} : { catalog: redactUrl(source.catalog) }),
     ...(source.checksum === undefined ? {} : { checksum: source.checksum }),
   };
 }

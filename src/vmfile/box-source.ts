@@ -28,6 +28,23 @@ export function checkHttpUrl(text: string): string | undefined {
   return undefined;
 }
 
+/**
+ * The URL as it may be shown or stored: a user name and password in it
+ * (`https://user:token@host/…`) become `***`. They are sent with the request and nowhere
+ * else: never printed, never written to box.json, Vmfile.lock or a download's record.
+ * Works on text that is not a valid URL too (it may be in the message saying so); a URL
+ * without credentials comes back exactly as it was written.
+ */
+export function redactUrl(text: string): string {
+  // The authority runs to the first "/", "?", "#" or (as URL parsers read http) "\"; its last "@" ends the credentials.
+  return text.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^/?#\\]*@/, '$1***@');
+}
+
+/** Whether `redactUrl` took credentials out of this URL: it can no longer be asked for what they opened. */
+export function hasRedactedCredentials(text: string): boolean {
+  return /^[A-Za-z][A-Za-z0-9+.-]*:\/\/\*\*\*@/.test(text);
+}
+
 export function isHttpUrl(text: string): boolean {
   return checkHttpUrl(text) === undefined;
 }

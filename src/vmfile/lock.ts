@@ -6,8 +6,8 @@
  * Per machine it records the box name, version and the sha256 of its disk (and of its
  * kernel and initrd, for a box that boots a kernel directly; for a box built from a
  * recipe, the recipe's hash, the SOURCE_DATE_EPOCH and the build date; for a downloaded
- * box, the URL, catalog and checksum it came with, so that a vmup elsewhere fetches the
- * same version).
+ * box, the URL, catalog and checksum it came with, for people: a vmup elsewhere fetches
+ * the locked version only from the Vmfile's url, never from one the lock names).
  * The first vmup writes the entry; every later vmup verifies it before anything is
  * created or booted, and a mismatch is a ConfigError naming the machine, each
  * difference, and `vmfile lock --update`.
@@ -30,7 +30,7 @@
  */
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
-import { boxOrigin, type BoxMetadata } from './box-metadata.js';
+import { BOX_NAME_PATTERN, BOX_NAME_RULE, BOX_VERSION_PATTERN, boxOrigin, type BoxMetadata } from './box-metadata.js';
 import { CHECKSUM_PATTERN, httpUrlSchema } from './box-source.js';
 import type { BoxRef } from './config.js';
 import { formatIssues } from './config.js';
@@ -53,8 +53,9 @@ const recipeSchema = z.strictObject({
 });
 
 const entrySchema = z.strictObject({
-  box: z.string(),
-  version: z.string(),
+  // Checked when the file is read: a version becomes a directory name, and a lock is text from a repository.
+  box: z.string().regex(BOX_NAME_PATTERN, { error: `expected a box name: ${BOX_NAME_RULE}` }),
+  version: z.string().regex(BOX_VERSION_PATTERN, { error: 'expected a box version: letters, digits, ".", "_", "+" and "-", at most 64 characters, starting with a letter or digit' }),
   sha256: z.string().regex(SHA256, { error: 'expected 64 lower-case hex digits' }),
   /** The kernel's and initrd's sha256, for a box that boots a kernel; absent in locks written before they were recorded. */
   kernelSha256: z.string().regex(SHA256, { error: 'expected 64 lower-case hex digits' }).optional(),
@@ -63,8 +64,8 @@ const entrySchema = z.strictObject({
   source: z.enum(['recipe', 'import', 'package']),
   recipe: recipeSchema.optional(),
   /**
-   * Where the box was downloaded from (absent for a box built or imported from a file):
-   * a colleague's vmup fetches the locked version from the same catalog or URL. Optional,
+   * Where the box was downloaded from (absent for a box built or imported from a file),
+   * for people reading the lock: vmup never downloads from it (see lockedBoxRef). Optional,
    * so lock files written before vmfile downloaded boxes still read as lockVersion 1.
    */
   url: httpUrlSchema.optional(),
@@ -179,18 +180,18 @@ function bootFileDifference(file: BootFile, locked: string | undefined, recorded
  * The box a machine should use: the Vmfile's reference, except that when the Vmfile
  * names no version (or a range the locked version is in) and the lock has an entry for
  * the same box name, the locked version is the one to use (that is what the lock is for),
- * downloaded if need be from the Vmfile's url, else from where the lock says it came
- * from (its catalog, else its URL with its checksum). A Vmfile that pins a version, or
- * names another box, wins; verification then says how it differs from the lock.
+ * downloaded if need be from the Vmfile's url. The lock pins a version, never a source:
+ * it is text anyone can edit in a pull request, so its url and catalog are never asked,
+ * and a box without a url in the Vmfile is built from its recipe or must be installed.
+ * A Vmfile that pins a version, or names another box, wins; verification then says how
+ * it differs from the lock.
  */
 export function lockedBoxRef(ref: BoxRef, entry: LockEntry | undefined): BoxRef & { fromLock: boolean } {
   if (ref.version !== undefined || entry === undefined || entry.box !== ref.name) return { ...ref, fromLock: false };
   if (ref.constraints !== undefined && !satisfies(entry.version, ref.constraints)) return { ...ref, fromLock: false };
   const locked: BoxRef & { fromLock: boolean } = { name: ref.name, version: entry.version, fromLock: true };
-  if (ref.url !== undefined) return { ...locked, url: ref.url, ...(ref.checksum === undefined ? {} : { checksum: ref.checksum }) };
-  if (entry.catalog !== undefined) return { ...locked, url: entry.catalog };
-  if (entry.url !== undefined) return { ...locked, url: entry.url, ...(entry.checksum === undefined ? {} : { checksum: entry.checksum }) };
-  return locked;
+  if (ref.url === undefined) return locked;
+  return { ...locked, url: ref.url, ...(ref.checksum === undefined ? {} : { checksum: ref.checksum }) };
 }
 
 export function parseLockFile(text: string, path: string): LockFile {

@@ -1,8 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { download, idleDownloads, type DownloadOptions } from '../../../src/box/download.js';
+import { download, type DownloadOptions } from '../../../src/box/download.js';
+import { idleDownloads } from '../../../src/box/prune.js';
 import { downloadText } from '../../../src/box/http.js';
+import type { SpaceProbe } from '../../../src/box/space.js';
 import { BusyError, UserError } from '../../../src/errors.js';
 import { downloadPaths, downloadsDir } from '../../../src/store/layout.js';
 import { withLock } from '../../../src/store/lock.js';
@@ -165,6 +167,66 @@ describe('download', () => {
     expect((await readFile(run.paths.partial)).equals(body)).toBe(true);
   });
 
+  test('a 206 of another version with only Last-Modified (a cache that ignores If-Range) is refused and the file fetched again', async () => {
+    const old = randomBytes(SIZE);
+    server.files.set('/box.qcow2', { body: old, lastModified: 'Wed, 21 Oct 2026 07:28:00 GMT', cutAfter: SIZE / 2, hangUpAfterCuts: true });
+    await failure(download(options({ retries: 0, checksum: sha256(old) })));
+    server.files.set('/box.qcow2', { body, lastModified: 'Thu, 22 Oct 2026 09:00:00 GMT', ignoreIfRange: true });
+
+    // No checksum (box add allows that): only the validators stand between the two versions.
+    const { checksum: _none, ...unverified } = options();
+    await download(unverified);
+
+    expect(GETS().slice(2).map((request) => request.status)).toEqual([206, 200]);
+    expect(unverified.notices.join('\n')).toContain('changed its Last-Modified from Wed, 21 Oct 2026 07:28:00 GMT to Thu, 22 Oct 2026 09:00:00 GMT; starting the download again from zero');
+    expect((await readFile(unverified.paths.partial)).equals(body)).toBe(true);
+  });
+
+  test('a 206 that does not say which version it is (no ETag) is not appended to bytes recorded with one', async () => {
+    const old = randomBytes(SIZE);
+    server.files.set('/box.qcow2', { body: old, etag: '"v1"', cutAfter: SIZE / 2, hangUpAfterCuts: true });
+    await failure(download(options({ retries: 0, checksum: sha256(old) })));
+    server.files.set('/box.qcow2', { body, etag: '"v2"' });
+    server.routes.push((req, res) => {
+      const from = /^bytes=(\d+)-$/.exec(req.headers.range ?? '')?.[1];
+      if (from === undefined) return false;
+      res.writeHead(206, { 'content-range': `bytes ${from}-${SIZE - 1}/${SIZE}`, 'content-length': String(SIZE - Number(from)) }).end(body.subarray(Number(from)));
+      return true;
+    });
+
+    const { checksum: _none, ...unverified } = options();
+    await download(unverified);
+
+    expect(unverified.notices.join('\n')).toContain('sent no ETag, so its bytes may not belong to "v1"; starting the download again from zero');
+    expect((await readFile(unverified.paths.partial)).equals(body)).toBe(true);
+  });
+
+  test('a 206 that does not run to the end of the file is not appended', async () => {
+    server.files.set('/box.qcow2', { body, etag: '"v1"', cutAfter: SIZE / 2 });
+    server.routes.push((req, res) => {
+      const from = /^bytes=(\d+)-$/.exec(req.headers.range ?? '')?.[1];
+      if (from === undefined) return false;
+      res.writeHead(206, { etag: '"v1"', 'content-range': `bytes ${from}-${Number(from) + 9}/${SIZE}`, 'content-length': '10' }).end(body.subarray(Number(from), Number(from) + 10));
+      return true;
+    });
+    const run = options();
+
+    await download(run);
+
+    expect(run.notices.join('\n')).toMatch(/sent bytes \d+-\d+ of 262144, not the rest of the file; starting the download again from zero/);
+    expect((await readFile(run.paths.partial)).equals(body)).toBe(true);
+  });
+
+  test('bytes of a file whose size was not announced are not resumed: the total could not be checked', async () => {
+    server.files.set('/box.qcow2', { body, etag: '"v1"', chunked: true, cutAfter: SIZE / 2 });
+    const run = options();
+
+    await download(run);
+
+    expect(GETS().map((request) => request.range)).toEqual([undefined, undefined]);
+    expect((await readFile(run.paths.partial)).equals(body)).toBe(true);
+  });
+
   test('a Content-Range that does not start where the file stops is refused', async () => {
     server.files.set('/box.qcow2', { body, etag: '"v1"', cutAfter: SIZE / 2 });
     server.routes.push((req, res) => {
@@ -224,7 +286,8 @@ describe('download', () => {
     const run = options();
     await mkdir(downloadsDir(home), { recursive: true });
     await writeFile(run.paths.partial, Buffer.concat([body, body]));
-    await writeFile(run.paths.meta, JSON.stringify({ url: run.url, etag: '"v1"' }));
+    // Recorded as a longer file, so the partial looks like a prefix until the server says otherwise.
+    await writeFile(run.paths.meta, JSON.stringify({ url: run.url, etag: '"v1"', size: 3 * SIZE }));
 
     await download(run);
 
@@ -326,6 +389,75 @@ describe('download', () => {
       await expect(download(options())).rejects.toThrow(BusyError);
     });
     await download(options());
+  });
+});
+
+describe('free space', () => {
+  const GiB = 1024 ** 3;
+  /** A file system of 100 GiB, so that vmfile leaves 2 GiB of it free, with `frees` free in turn (the last one from then on). */
+  function disk(...frees: number[]): SpaceProbe & { dirs: string[] } {
+    const dirs: string[] = [];
+    const probe = async (dir: string) => {
+      dirs.push(dir);
+      return { free: frees[Math.min(dirs.length - 1, frees.length - 1)] ?? 0, size: 100 * GiB };
+    };
+    return Object.assign(probe, { dirs });
+  }
+  const left = async (): Promise<string[]> => (await readdir(downloadsDir(home)).catch(() => [])).filter((name) => !name.endsWith('.lock'));
+
+  test('a file larger than the room there is is refused before a byte is stored, naming the URL, what is free and what to do', async () => {
+    server.files.set('/box.qcow2', { body, etag: '"v1"' });
+    const run = options({ freeSpace: disk(2 * GiB + 100 * 1024) });
+
+    const error = await failure(download(run));
+
+    expect(error.message).toBe(`box test: ${run.url} is 256KiB, but the file system of ${downloadsDir(home)} has 2.0GiB free, and vmfile leaves 2GiB of it free`);
+    expect(error.hint).toBe('free some space there (vmfile box prune and vmfile cache prune remove what nothing uses), or point VMFILE_HOME at a larger file system');
+    expect(await left()).toEqual([]);
+  });
+
+  test('a server that announces no size is stopped at the room there is, and its bytes, which could never resume, are removed', async () => {
+    server.files.set('/box.qcow2', { body, etag: '"v1"', chunked: true });
+    const run = options({ freeSpace: disk(2 * GiB + 100 * 1024) });
+
+    const error = await failure(download(run));
+
+    expect(error.message).toBe(`box test: ${run.url} sent more than the 100KiB there is room for: the file system of ${downloadsDir(home)} has 2.0GiB free, and vmfile leaves 2GiB of it free`);
+    expect(await left()).toEqual([]);
+  });
+
+  test('a disk that fills while the bytes come stops the download at the reserve; bytes that can resume are kept for later', async () => {
+    const big = randomBytes(20 * 1024 * 1024);
+    server.files.set('/box.qcow2', { body: big, etag: '"v1"' });
+    const filling = disk(50 * GiB, 1 * GiB);
+
+    const error = await failure(download(options({ checksum: sha256(big), freeSpace: filling })));
+
+    expect(error.message).toBe(`box test: downloading ${server.url('/box.qcow2')} stopped: the file system of ${downloadsDir(home)} has only 1GiB free now, less than the 2GiB vmfile leaves free`);
+    const kept = (await stat(options().paths.partial)).size;
+    expect(kept).toBeGreaterThan(0);
+    expect(kept).toBeLessThan(big.length);
+    await download(options({ checksum: sha256(big), freeSpace: disk(50 * GiB) }));
+    expect(GETS().at(-1)?.range).toBe(`bytes=${kept}-`);
+  });
+
+  test('no room at all: nothing is asked', async () => {
+    server.files.set('/box.qcow2', { body, etag: '"v1"' });
+    const error = await failure(download(options({ freeSpace: disk(GiB) })));
+    expect(error.message).toBe(`box test: no room to download ${server.url('/box.qcow2')}: the file system of ${downloadsDir(home)} has 1GiB free, and vmfile leaves 2GiB of it free`);
+    expect(GETS()).toEqual([]);
+  });
+
+  test('a download that fails and cannot be resumed (no validator) leaves nothing behind', async () => {
+    // Every answer breaks off after 1000 bytes: the last attempt's bytes would stay.
+    server.routes.push((_req, res) => {
+      res.writeHead(200, { 'content-length': String(SIZE) });
+      res.write(body.subarray(0, 1000), () => setTimeout(() => res.socket?.destroy(), 20));
+      return true;
+    });
+    const error = await failure(download(options()));
+    expect(error.message).toMatch(/did not finish after 20 attempts/);
+    expect(await left()).toEqual([]);
   });
 });
 

@@ -9,6 +9,7 @@ import { chmod, link, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/pr
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { addBox } from '../../../src/box/import.js';
+import type { SpaceProbe } from '../../../src/box/space.js';
 import { UserError } from '../../../src/errors.js';
 import { sha256File } from '../../../src/store/digest.js';
 import { tempDir } from '../temp-dir.js';
@@ -106,6 +107,12 @@ describe('a qcow2 image', () => {
     await expectRefused(s, join(s.work, 'evil.qcow2'), /it keeps its data in an external data file/);
   });
 
+  test('of no size is refused', async () => {
+    const s = await scene();
+    qemuImg('create', '-q', '-f', 'qcow2', join(s.work, 'empty.qcow2'), '0');
+    await expectRefused(s, join(s.work, 'empty.qcow2'), /empty\.qcow2 is an empty disk \(0 bytes\)/);
+  });
+
   test('a raw disk named .qcow2 is refused, never probed', async () => {
     const s = await scene();
     await writeFile(join(s.work, 'evil.qcow2'), await readFile(s.secret));
@@ -133,6 +140,22 @@ describe('a Vagrant .box', () => {
     const dir = await freshDir(s, 'box');
     qcow2WithBacking(join(dir, 'box.img'), s.secret, 'raw');
     await expectRefused(s, await vagrantBox(s, dir, { metadata: { provider: 'libvirt', format: 'raw' } }), /its box\.img is a qcow2 file, but metadata\.json says "raw"/);
+  });
+
+  test('whose box.img is empty is refused, naming the member and the box file', async () => {
+    const s = await scene();
+    const dir = await freshDir(s, 'box');
+    await writeFile(join(dir, 'box.img'), '');
+    const file = await vagrantBox(s, dir, { metadata: { provider: 'libvirt', format: 'raw' } });
+    const error = await expectRefused(s, file, /is an empty disk/);
+    expect(error.message).toBe(`box evil: ${file} (its box.img) is an empty disk (0 bytes). Nothing was added`);
+  });
+
+  test('whose box.img is a qcow2 image of no size is refused', async () => {
+    const s = await scene();
+    const dir = await freshDir(s, 'box');
+    qemuImg('create', '-q', '-f', 'qcow2', join(dir, 'box.img'), '0');
+    await expectRefused(s, await vagrantBox(s, dir), /\(its box\.img\) is an empty disk \(0 bytes\)/);
   });
 
   const hardLinked = ['./metadata.json', './Vagrantfile', './disk', './box.img'];
@@ -293,6 +316,47 @@ describe('a vmfile box file', () => {
       initrdSha256: await sha256File(join(dir, 'initrd')),
     });
     expect(JSON.parse(await readFile(box.paths.metadata, 'utf8')).boot.kernelSha256).toBe(await sha256File(join(dir, 'kernel')));
+  });
+});
+
+describe('a compressed box and the free space', () => {
+  const GiB = 1024 ** 3;
+  /** A file system of 100 GiB (vmfile leaves 2 GiB of it free) with `frees` free in turn, the last one from then on. */
+  function disk(...frees: number[]): SpaceProbe {
+    let calls = 0;
+    return async () => ({ free: frees[Math.min(calls++, frees.length - 1)] ?? 0, size: 100 * GiB });
+  }
+
+  /** A gzip'd Vagrant box whose raw box.img of 8 MiB of zeros packs into a few KiB. */
+  async function zeros(s: Scene): Promise<string> {
+    const dir = await freshDir(s, 'box');
+    await writeFile(join(dir, 'box.img'), Buffer.alloc(8 * 1024 * 1024));
+    return vagrantBox(s, dir, { metadata: { provider: 'libvirt', format: 'raw' }, tarArgs: ['-czf'] });
+  }
+
+  test('is refused before it is unpacked when what it unpacks to does not fit, naming what is free and what to do', async () => {
+    const s = await scene();
+    const file = await zeros(s);
+    const error = await addBox({ home: s.home, name: 'evil', file, freeSpace: disk(2 * GiB + 1024 * 1024) }).catch((reason: unknown) => reason);
+    expect(error).toBeInstanceOf(UserError);
+    expect((error as UserError).message).toMatch(new RegExp(`^box evil: ${file.replaceAll('.', '\\.')} is not a box archive vmfile accepts: its members add up to 8\\.0MiB \\(\\d+ bytes\\), more than the 1MiB there is room for: the file system of ${join(s.home, 'tmp').replaceAll('.', '\\.')}/\\S+ has 2\\.0GiB free, and vmfile leaves 2GiB of it free\\. Nothing was unpacked`));
+    expect((error as UserError).hint).toContain('vmfile box prune');
+    expect(await treeOf(join(s.home, 'tmp'))).toEqual([]);
+  });
+
+  test('is stopped while it is unpacked when the disk fills, and what was unpacked is removed', async () => {
+    const s = await scene();
+    const error = await addBox({ home: s.home, name: 'evil', file: await zeros(s), freeSpace: disk(50 * GiB, 1 * GiB) }).catch((reason: unknown) => reason);
+    expect(error).toBeInstanceOf(UserError);
+    expect((error as UserError).message).toMatch(/has only 1GiB free now, less than the 2GiB vmfile leaves free/);
+    expect(await treeOf(join(s.home, 'boxes'))).toEqual([]);
+    expect(await treeOf(join(s.home, 'tmp'))).toEqual([]);
+  });
+
+  test('that fits is unpacked and imported', async () => {
+    const s = await scene();
+    const box = await addBox({ home: s.home, name: 'fine', file: await zeros(s), freeSpace: disk(50 * GiB) });
+    expect(box.metadata.disk.virtualSize).toBe(8 * 1024 * 1024);
   });
 });
 

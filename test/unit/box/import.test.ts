@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { UserError } from '../../../src/errors.js';
-import { parseChecksum, sniffImage, todayVersion, type ImageKind } from '../../../src/box/import.js';
+import { sniffImage, type ImageKind } from '../../../src/box/box-file.js';
+import { parseChecksum, todayVersion } from '../../../src/box/import.js';
 
 /** A 512-byte header block with `bytes` at `offset`. */
 function head(bytes: readonly number[] | string, offset = 0, length = 512): Buffer {

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { listRecipes, readRecipe, recipeHash } from '../../../src/box/build.js';
+import { readRecipe, recipeHash } from '../../../src/box/build.js';
+import { listRecipes } from '../../../src/box/recipes.js';
 
 describe('the recipes shipped in boxes/', () => {
   test('debian-11, debian-12 and debian-13 are there and valid', async () => {

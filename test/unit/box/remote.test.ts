@@ -3,11 +3,13 @@ import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { addBox } from '../../../src/box/import.js';
 import { addBoxFromUrl, type RemoteAddOptions } from '../../../src/box/remote.js';
 import { listBoxes } from '../../../src/box/store.js';
-import { ConfigError, VmfileError } from '../../../src/errors.js';
+import { ConfigError, UserError, VmfileError } from '../../../src/errors.js';
 import { run } from '../../../src/exec.js';
 import { downloadsDir } from '../../../src/store/layout.js';
+import { entryFor, formatLockFile } from '../../../src/vmfile/lock.js';
 import type { Phase, Reporter } from '../../../src/ui/reporter.js';
 import { tempDir } from '../temp-dir.js';
 import { startFakeHttpServer, type FakeHttpServer } from './fake-http-server.js';
@@ -193,5 +195,73 @@ describe('a Vagrant catalog', () => {
     server.files.set('/org/name.json', { body: Buffer.alloc(4 * 1024 * 1024 + 1, 0x20) });
     const error = await failure(add({ name: 'org/name', url: server.url('/org/name.json') }));
     expect(error.message).toBe(`box org/name: ${server.url('/org/name.json')} is larger than 4MiB, too large for a box catalog`);
+  });
+});
+
+describe('a name vmfile builds from its own recipe', () => {
+  // Otherwise a downloaded or imported "debian-12 9999" would be the newest debian-12 for every project on the host.
+  test('is never downloaded: refused before anything is asked', async () => {
+    server.files.set('/debian-12.json', { body: Buffer.from(catalogOf([{ version: '9999' }], 'debian-12')) });
+    const error = await failure(add({ name: 'debian-12', url: server.url('/debian-12.json') }));
+    expect(error).toBeInstanceOf(UserError);
+    expect(error.message).toBe('box name "debian-12" is the name of a box vmfile builds from its own recipe');
+    expect(error.hint).toBe('give this box another name; vmup builds debian-12 itself (or: vmfile box build debian-12)');
+    expect(server.requests).toEqual([]);
+    expect(await installed()).toEqual([]);
+  });
+
+  test('is never imported from a file either', async () => {
+    const error = await failure(addBox({ home, name: 'debian-13', file: join(work, 'disk.qcow2'), version: '9999' }));
+    expect(error.message).toBe('box name "debian-13" is the name of a box vmfile builds from its own recipe');
+    expect(await installed()).toEqual([]);
+  });
+});
+
+describe('credentials in a URL', () => {
+  const SECRET = 's3cr3t-t0ken';
+  const withCredentials = (path: string): string => server.url(path).replace('http://', `http://robot:${SECRET}@`);
+  /** Serves `files` only to requests that carry robot's credentials; records what each request carried. */
+  function requireCredentials(): string[] {
+    const seen: string[] = [];
+    server.routes.push((req, res) => {
+      seen.push(req.headers.authorization ?? '(none)');
+      if (req.headers.authorization === `Basic ${Buffer.from(`robot:${SECRET}`).toString('base64')}`) return false;
+      res.writeHead(401, { 'www-authenticate': 'Basic' }).end();
+      return true;
+    });
+    return seen;
+  }
+
+  test('are used for the requests, and never shown nor written to box.json or Vmfile.lock', async () => {
+    const seen = requireCredentials();
+    for (const version of ['1.0']) server.files.set(`/org/name/${version}/libvirt.box`, { body: vagrantBox, etag: `"${version}"` });
+    server.files.set('/org/name.json', { body: Buffer.from(catalogOf([{ version: '1.0' }]).replaceAll('http://', `http://robot:${SECRET}@`)) });
+    const reporter = recordingReporter();
+
+    const box = await addBoxFromUrl({ home, reporter, name: 'org/name', url: withCredentials('/org/name.json'), network: { retryDelayMs: 0 } });
+
+    expect(seen.length).toBeGreaterThan(1);
+    expect(seen.every((header) => header.startsWith('Basic '))).toBe(true);
+    expect(box.metadata.source).toMatchObject({ url: server.url('/org/name/1.0/libvirt.box').replace('http://', 'http://***@'), catalog: server.url('/org/name.json').replace('http://', 'http://***@') });
+    expect(await readFile(box.paths.metadata, 'utf8')).not.toContain(SECRET);
+    expect(formatLockFile({ lockVersion: 1, machines: { default: entryFor(box.metadata) } })).not.toContain(SECRET);
+    expect(reporter.lines.join('\n')).not.toContain(SECRET);
+    expect(reporter.lines).toContain(`phase box org/name: Downloading ${server.url('/org/name/1.0/libvirt.box').replace('http://', 'http://***@')}`);
+  });
+
+  test('are never in an error message, nor in the record of a download left to resume', async () => {
+    requireCredentials();
+    server.files.set('/cloud.qcow2', { body: qcow2, etag: '"1"', cutAfter: 1000, hangUpAfterCuts: true });
+    const reporter = recordingReporter();
+    const error = await failure(addBoxFromUrl({ home, reporter, name: 'cloud', url: withCredentials('/cloud.qcow2'), network: { retryDelayMs: 0 } }));
+    expect(error.message).toContain('http://***@127.0.0.1');
+    const missing = await failure(add({ name: 'cloud', url: withCredentials('/nothing.qcow2'), checksum: `sha256:${sha256(qcow2)}` }));
+    const wrong = await failure(add({ name: 'cloud', url: `http://robot:${SECRET}@127.0.0.1:1/x.qcow2`, checksum: `sha256:${sha256(qcow2)}` }));
+    const invalid = await failure(add({ name: 'cloud', url: `ftp://robot:${SECRET}@127.0.0.1/x.qcow2` }));
+    for (const failed of [error, missing, wrong, invalid]) expect(`${failed.message}\n${failed.hint ?? ''}`).not.toContain(SECRET);
+    expect(reporter.lines.join('\n')).not.toContain(SECRET);
+    const left = await readdir(downloadsDir(home));
+    expect(left.length).toBeGreaterThan(0);
+    for (const name of left) expect(await readFile(join(downloadsDir(home), name), 'utf8').catch(() => '')).not.toContain(SECRET);
   });
 });

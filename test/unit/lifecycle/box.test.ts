@@ -56,10 +56,10 @@ describe('ensureBox', () => {
     expect(server.requests).toHaveLength(requests);
   });
 
-  test("a colleague's host: the version Vmfile.lock pins is fetched from the lock's catalog and verifies", async () => {
+  test("a colleague's host: the version Vmfile.lock pins is fetched from the Vmfile's catalog and verifies", async () => {
     const here = await tempDir();
-    const { project: p, machine } = await project({ name: 'org/name' });
-    const ours = await ensureBox(here, lockedBoxRef({ name: 'org/name', version: '1.0', url: server.url('/org/name.json') }, undefined), { reporter: quiet, machine: 'default' });
+    const { project: p, machine } = await project({ name: 'org/name', url: server.url('/org/name.json') });
+    const ours = await ensureBox(here, { name: 'org/name', version: '1.0', url: server.url('/org/name.json') }, { reporter: quiet, machine: 'default' });
     await checkLock(p, machine, ours, { update: false });
 
     const colleague = await tempDir();
@@ -70,6 +70,35 @@ describe('ensureBox', () => {
     expect(theirs.metadata.version).toBe('1.0');
     // The same disk, byte for byte, so the lock verifies on the other host.
     expect(await checkLock(p, machine, theirs, { update: false })).toBe('verified');
+  });
+
+  test('a Vmfile.lock edited alone adds no source: a catalog it names for a box the Vmfile gives no url is never asked', async () => {
+    const { project: p, machine } = await project({ name: 'org/name' });
+    await writeFile(
+      join(p.dir, 'Vmfile.lock'),
+      JSON.stringify({ lockVersion: 1, machines: { default: { box: 'org/name', version: '2.0', sha256: 'a'.repeat(64), source: 'import', catalog: server.url('/org/name.json') } } }),
+    );
+    const home = await tempDir();
+    const ref = lockedBoxRef(machine.box, (await readLockFile(p.dir)).machines['default']);
+
+    const error = await ensureBox(home, ref, { reporter: quiet, machine: 'default', fromLock: ref.fromLock }).catch((reason: unknown) => reason);
+
+    expect(error).toBeInstanceOf(UserError);
+    expect((error as UserError).message).toBe('machine "default": box org/name version 2.0, pinned by Vmfile.lock, is not installed');
+    expect(server.requests).toEqual([]);
+    expect(await listBoxes(home)).toEqual([]);
+  });
+
+  test('a box vmfile builds from its recipe is never downloaded, even from a url in the Vmfile', async () => {
+    server.files.set('/debian-12.json', { body: Buffer.from(JSON.stringify({ name: 'debian-12', versions: [{ version: '9999', providers: [{ name: 'libvirt', url: server.url('/org/name/1.0.box'), checksum: createHash('sha256').update(boxFile).digest('hex'), checksum_type: 'sha256' }] }] })) });
+    const home = await tempDir();
+
+    const error = await ensureBox(home, { name: 'debian-12', url: server.url('/debian-12.json') }, { reporter: quiet, machine: 'web' }).catch((reason: unknown) => reason);
+
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).message).toBe('machine "web": box debian-12 is built here from vmfile\'s own recipe, so it is never downloaded (the Vmfile gives it a url)');
+    expect(server.requests).toEqual([]);
+    expect(await listBoxes(home)).toEqual([]);
   });
 
   test('a Vmfile box file url without a checksum is a configuration error, and nothing is downloaded', async () => {

@@ -81,6 +81,15 @@ describe('box outdated and box update', () => {
     expect((await boxOutdated({ home, network })).find((report) => report.name === 'org/name')?.status).toBe('up to date');
   });
 
+  test('a catalog whose credentials were redacted is not asked without them, and says how to update', async () => {
+    const box = await addBox({ home, reporter: quiet, name: 'org/name', source: server.url('/org/name.json').replace('http://', 'http://robot:secret@'), network });
+    expect(box.metadata.source).toMatchObject({ catalog: server.url('/org/name.json').replace('http://', 'http://***@') });
+    const requests = server.requests.length;
+    const [report] = await boxOutdated({ home, network });
+    expect(report).toMatchObject({ name: 'org/name', status: 'failed', error: `box org/name: catalog ${server.url('/org/name.json').replace('http://', 'http://***@')} needs credentials, which vmfile does not keep` });
+    expect(server.requests).toHaveLength(requests);
+  });
+
   test('a catalog that cannot be read fails that box only, with the reason', async () => {
     await addBox({ home, reporter: quiet, name: 'org/name', source: server.url('/org/name.json'), network });
     server.routes.unshift((req, res) => {
@@ -152,5 +161,32 @@ describe('box remove', () => {
     expect((await removeBox(home, 'debian', '2')).map((box) => box.version)).toEqual(['2']);
     expect((await removeBox(home, 'debian', '1', { force: true })).map((box) => box.version)).toEqual(['1']);
     expect(await installed()).toEqual([]);
+  });
+});
+
+describe('box add of what a user may type', () => {
+  test('a directory instead of a box file is a UserError naming it', async () => {
+    const dir = await tempDir();
+    const error = await addBox({ home, reporter: quiet, name: 'x', source: dir }).catch((reason: unknown) => reason);
+    expect(error).toBeInstanceOf(UserError);
+    expect((error as UserError).message).toBe(`box x: ${dir} is a directory, not a box file`);
+    expect(await installed()).toEqual([]);
+  });
+
+  test('a file that is not there is a UserError naming it', async () => {
+    const error = await addBox({ home, reporter: quiet, name: 'x', source: join(home, 'nothing.box') }).catch((reason: unknown) => reason);
+    expect(error).toBeInstanceOf(UserError);
+    expect((error as UserError).message).toBe(`box x: cannot read ${join(home, 'nothing.box')}: no such file`);
+  });
+
+  // URL schemes are case-insensitive (RFC 3986), and vmfile validate accepts one in capitals.
+  test('an upper-case HTTP:// or HTTPS:// URL is a URL like any other', async () => {
+    const box = await addBox({ home, reporter: quiet, name: 'org/name', source: server.url('/org/name.json').replace('http:', 'HTTP:'), network });
+    expect(box.metadata.version).toBe('1.0');
+    // This server speaks plain HTTP: TLS to it fails, as a network error naming the URL (exit 1), not a crash.
+    const secure = server.url('/org/name.json').replace('http:', 'HTTPS:');
+    const error = await addBox({ home, reporter: quiet, name: 'org/name', source: secure, network }).catch((reason: unknown) => reason);
+    expect(error).toBeInstanceOf(UserError);
+    expect((error as UserError).message).toMatch(new RegExp(`^box org/name: GET ${secure.replaceAll('.', '\\.')} failed: `));
   });
 });

@@ -25,6 +25,21 @@ describe('box names in the store', () => {
     }
     expect(BOX_NAME_PATTERN.test(`${'a'.repeat(64)}/${'b'.repeat(63)}`)).toBe(true);
   });
+
+  // Half a marker on each side of the slash spells the whole marker twice over.
+  const tricky = ['p-VAGRANTSLASH/q', 'p/VAGRANTSLASH-q', 'p-vagrantslash/q', 'VAGRANTSLASH/q', 'p/VAGRANTSLASH', 'a-VAGRANTSLASH', 'VAGRANTSLASH-b', 'org/name', 'a-b/c-d', 'x--y/z'];
+
+  test('every valid name comes back from its directory, so no two share one', () => {
+    const valid = tricky.filter((name) => BOX_NAME_PATTERN.test(name));
+    expect(valid).toEqual(expect.arrayContaining(['org/name', 'a-b/c-d', 'x--y/z']));
+    for (const name of valid) expect(boxDirName(name).replaceAll('-VAGRANTSLASH-', '/'), name).toBe(name);
+  });
+
+  test('the two names that spelt one directory are not both box names', () => {
+    const names = ['p-VAGRANTSLASH/q', 'p/VAGRANTSLASH-q'];
+    expect(boxDirName(names[0] ?? '')).toBe(boxDirName(names[1] ?? ''));
+    expect(names.filter((name) => BOX_NAME_PATTERN.test(name))).toEqual([]);
+  });
 });
 
 describe('downloadPaths', () => {

@@ -60,6 +60,21 @@ describe('chooseFromCatalog', () => {
     expect(chooseFromCatalog(three, WHERE, parseVersionConstraints(text)).version).toBe(version);
   });
 
+  test('an exact version is that string: --version 1.2 is not 1.02', () => {
+    const zeros = catalog([
+      { version: '1.02', providers: [provider('libvirt', '1.02')] },
+      { version: '1.1', providers: [provider('libvirt', '1.1')] },
+    ]);
+    expect(failure(() => chooseFromCatalog(zeros, WHERE, parseVersionConstraints('1.2'))).message).toBe(`${WHERE} has no version meeting = 1.2 (it lists 1.1, 1.02)`);
+    expect(chooseFromCatalog(zeros, WHERE, parseVersionConstraints('1.02')).version).toBe('1.02');
+  });
+
+  test('a pre-release is older than its release: the newest is 2.0, not 2.0-rc1', () => {
+    const pre = catalog(['2.0-rc1', '2.0', '1.9', '2.0.beta'].map((version) => ({ version, providers: [provider('libvirt', version)] })));
+    expect(chooseFromCatalog(pre, WHERE).version).toBe('2.0');
+    expect(chooseFromCatalog(pre, WHERE, parseVersionConstraints('< 2.0')).version).toBe('2.0-rc1');
+  });
+
   test('no version meets the constraints: the message lists what the catalog has', () => {
     const error = failure(() => chooseFromCatalog(three, WHERE, parseVersionConstraints('>= 3')));
     expect(error.message).toBe(`${WHERE} has no version meeting >= 3 (it lists 1.9, 1.10, 2.0)`);
@@ -123,7 +138,7 @@ describe('parseCatalog', () => {
   const hostile: [string, unknown, string[]][] = [
     ['a list, not an object', [], ['(top level): Invalid input: expected object, received array']],
     ['no versions', { name: 'org/name' }, ['versions: Invalid input: expected array, received undefined']],
-    ['a name that would leave the store', { name: '../../etc', versions: [] }, ['name: box names are letters, digits, ".", "_" and "-", starting with a letter or digit, optionally as "org/name"']],
+    ['a name that would leave the store', { name: '../../etc', versions: [] }, ['name: box names are letters, digits, ".", "_" and "-", starting with a letter or digit, optionally as "org/name", without the word VAGRANTSLASH']],
     ['a version that would leave the store', { name: 'a', versions: [{ version: '../1', providers: [] }] }, ['versions[0].version: a version is letters, digits, ".", "_", "+" and "-", at most 64 characters']],
     ['a version given as a number', { name: 'a', versions: [{ version: 1, providers: [] }] }, ['versions[0].version: Invalid input: expected string, received number']],
     ['a file:// download', { name: 'a', versions: [{ version: '1', providers: [{ name: 'libvirt', url: 'file:///etc/shadow' }] }] }, ['versions[0].providers[0].url: expected an http:// or https:// URL, not file:']],

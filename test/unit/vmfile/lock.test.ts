@@ -103,17 +103,25 @@ describe('lockedBoxRef', () => {
   delete fromUrl.catalog;
 
   test.each<[string, BoxRef, LockEntry, BoxRef & { fromLock: boolean }]>([
-    ['the lock\'s catalog, to fetch the locked version from', { name: 'org/name' }, fromCatalog, { name: 'org/name', version: '1.0', url: CATALOG, fromLock: true }],
-    ['the lock\'s box file URL with its checksum', { name: 'org/name' }, fromUrl, { name: 'org/name', version: '1.0', url: 'http://127.0.0.1/x.box', checksum: `sha256:${C}`, fromLock: true }],
+    // Vmfile.lock is text anyone can edit in a pull request: it pins a version, never a source.
+    ['the lock\'s catalog is not a source: only the locked version', { name: 'org/name' }, fromCatalog, { name: 'org/name', version: '1.0', fromLock: true }],
+    ['the lock\'s box file URL is not a source either', { name: 'org/name' }, fromUrl, { name: 'org/name', version: '1.0', fromLock: true }],
+    ['a recipe box pinned with a catalog by an edited lock: built here, never downloaded', { name: 'debian-12' }, { ...locked, catalog: 'http://evil.example/debian-12.json', version: '9999' }, { name: 'debian-12', version: '9999', fromLock: true }],
     [
-      'the Vmfile\'s url wins over the lock\'s',
+      'the Vmfile\'s url is where the locked version comes from',
       { name: 'org/name', url: 'https://mirror.example/c.json' },
       fromCatalog,
       { name: 'org/name', version: '1.0', url: 'https://mirror.example/c.json', fromLock: true },
     ],
     [
-      'a range the locked version is in: the locked version',
-      { name: 'org/name', constraints: [{ operator: '>=', version: '1.0' }] },
+      'the Vmfile\'s box file url keeps its own checksum, never the lock\'s',
+      { name: 'org/name', url: 'https://mirror.example/x.box', checksum: `sha256:${A}` },
+      fromUrl,
+      { name: 'org/name', version: '1.0', url: 'https://mirror.example/x.box', checksum: `sha256:${A}`, fromLock: true },
+    ],
+    [
+      'a range the locked version is in: the locked version, from the Vmfile\'s url',
+      { name: 'org/name', constraints: [{ operator: '>=', version: '1.0' }], url: CATALOG },
       fromCatalog,
       { name: 'org/name', version: '1.0', url: CATALOG, fromLock: true },
     ],
@@ -136,6 +144,12 @@ describe('a box that was downloaded', () => {
     expect(Object.keys(JSON.parse(text).machines.default)).toEqual(['box', 'version', 'sha256', 'source', 'url', 'catalog', 'checksum']);
     expect(formatLockFile(parseLockFile(text, LOCK_FILE_NAME))).toBe(text);
     expect(JSON.parse(text).lockVersion).toBe(1);
+  });
+
+  test('credentials in a box.json written before vmfile redacted them never reach the lock', () => {
+    const old = catalogBox();
+    old.source = { kind: 'import', file: 'libvirt.box', format: 'vagrant-libvirt', url: 'https://robot:secret@boxes.example/x.box', catalog: 'https://robot:secret@boxes.example/c.json' };
+    expect(entryFor(old)).toMatchObject({ url: 'https://***@boxes.example/x.box', catalog: 'https://***@boxes.example/c.json' });
   });
 
   test('a box built or imported from a file records none of them, as before', () => {
@@ -166,6 +180,10 @@ describe('the file format', () => {
     ['a newer format', JSON.stringify({ lockVersion: 2, machines: {} }), /written by a newer vmfile/],
     ['a bad digest', JSON.stringify({ lockVersion: 1, machines: { default: { ...locked, sha256: 'xyz' } } }), /machines\.default\.sha256: expected 64 lower-case hex digits/],
     ['an unknown key', JSON.stringify({ lockVersion: 1, machines: {}, extra: 1 }), /unknown key "extra"/],
+    // Checked when the file is read, before any box is built or downloaded under that version.
+    ['a version that is a path', JSON.stringify({ lockVersion: 1, machines: { default: { ...locked, version: '../x' } } }), /^Vmfile\.lock is invalid:\n {2}- machines\.default\.version: expected a box version/],
+    ['a version with a newline', JSON.stringify({ lockVersion: 1, machines: { default: { ...locked, version: '1\n2' } } }), /machines\.default\.version: expected a box version/],
+    ['a box name that is a path', JSON.stringify({ lockVersion: 1, machines: { default: { ...locked, box: '../../x' } } }), /machines\.default\.box: expected a box name/],
   ])('%s is a ConfigError that says what is wrong', (_label, text, message) => {
     expect(() => parseLockFile(text, 'Vmfile.lock')).toThrow(ConfigError);
     expect(() => parseLockFile(text, 'Vmfile.lock')).toThrow(message);

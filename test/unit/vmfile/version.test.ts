@@ -8,8 +8,26 @@ describe('compareVersions', () => {
     ['2026.9.30', '2026.11.1', -1],
     ['1.0', '1.0', 0],
     ['1.9', '1.10', -1],
+    // As RubyGems and Vagrant order them: a pre-release (letters, or "-") before its release.
+    ['2.0-rc1', '2.0', -1],
+    ['2.0.rc1', '2.0', -1],
+    ['2.0.beta', '2.0.rc1', -1],
+    ['2.0-rc1', '2.0-rc2', -1],
+    ['2.0-rc2', '2.0-rc10', -1],
+    ['2.0-rc1', '1.9', 1],
+    ['2.0a', '2.0', -1],
+    ['1.0', '1.0.1', -1],
+    // Only one string is equal to itself: 1.2 and 1.02 are two versions, in a fixed order.
+    ['1.2', '1.02', 1],
+    ['1.0', '1', 1],
   ])('%s vs %s -> %d', (a, b, sign) => {
-    expect(Math.sign(compareVersions(a, b))).toBe(sign);
+    // + 0: a sign of -0 is 0 here.
+    expect(Math.sign(compareVersions(a, b)) + 0).toBe(sign);
+    expect(Math.sign(compareVersions(b, a)) + 0).toBe(-sign + 0);
+  });
+
+  test('a sort puts releases after their pre-releases', () => {
+    expect(['2.0', '2.0-rc1', '1.10', '2.0.beta', '1.9', '10.0'].sort(compareVersions)).toEqual(['1.9', '1.10', '2.0.beta', '2.0-rc1', '2.0', '10.0']);
   });
 });
 
@@ -65,6 +83,17 @@ describe('satisfies', () => {
     ['1.2.2', '~> 1.2.3', false],
     ['3', '~> 2', false],
     ['2.5', '~> 2', true],
+    // Exact on the string.
+    ['1.02', '= 1.2', false],
+    ['1.02', '1.2', false],
+    ['1.2', '!= 1.02', true],
+    ['1.0', '= 1', false],
+    // Pre-releases.
+    ['2.0-rc1', '< 2.0', true],
+    ['2.0-rc1', '>= 2.0', false],
+    ['2.0', '> 2.0-rc1', true],
+    ['2.0-rc1', '~> 1.2', true],
+    ['1.3.0', '~> 1.2.3-rc1', false],
   ])('%s meets %j: %s', (version, text, expected) => {
     expect(satisfies(version, parseVersionConstraints(text) ?? [])).toBe(expected);
   });
