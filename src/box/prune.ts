@@ -12,6 +12,7 @@ import { downloadPathsOf, downloadsDir, lockFilePath, machinePaths, PARTIAL_SUFF
 import { withLock } from '../store/lock.js';
 import { readLockFile } from '../store/lockfile.js';
 import { readMachineState } from '../store/machine.js';
+import { pathExists } from '../store/exists.js';
 import { listProjects, projectMachineNames } from '../store/projects.js';
 import { compareVersions } from '../vmfile/version.js';
 import { discardDownload } from './download.js';
@@ -38,11 +39,22 @@ export interface PrunePlan {
  * Vmfile.lock entry. A record that cannot be read is a warning, not a failure: prune then
  * knows less, and says so.
  */
-export async function boxesInUse(home: string): Promise<{ uses: BoxUse[]; warnings: string[] }> {
+export async function boxesInUse(home: string): Promise<{ uses: BoxUse[]; warnings: string[]; unsure: string[] }> {
   const uses: BoxUse[] = [];
   const warnings: string[] = [];
+  const unsure: string[] = [];
   const { projects } = await listProjects(home);
-  for (const { project } of projects) {
+  for (const { project, readable, machines: registered, locked } of projects) {
+    // What a project registered counts whether or not it can be read now (store/projects.ts).
+    for (const [machine, use] of Object.entries(registered ?? {})) {
+      if (readable && !(await pathExists(machinePaths(project, machine).dir))) continue;
+      uses.push({ ...use.box, by: `machine "${machine}" of ${project}${readable ? '' : ' (which cannot be read now)'}` });
+    }
+    if (!readable) {
+      for (const box of locked ?? []) uses.push({ ...box, by: `${lockFilePath(project)} (which cannot be read now)` });
+      if (registered === undefined) unsure.push(`${project} cannot be read, and it ran vmup before vmfile kept what its machines stand on; if it is gone for good, vmfile global-status --prune forgets it`);
+      continue;
+    }
     try {
       const lock = await readLockFile(project);
       for (const [machine, entry] of Object.entries(lock.machines)) {
@@ -62,11 +74,11 @@ export async function boxesInUse(home: string): Promise<{ uses: BoxUse[]; warnin
       }
     }
   }
-  return { uses, warnings };
+  return { uses, warnings, unsure };
 }
 
-/** Pure: the newest version of each box and every used one stay; the rest go. */
-export function planPrune(installed: readonly BoxVersionRef[], uses: readonly BoxUse[]): PrunePlan {
+/** Pure: the newest version of each box and every used one stay; the rest go, unless what some project uses is not known (`unsure`): then all stay. */
+export function planPrune(installed: readonly BoxVersionRef[], uses: readonly BoxUse[], unsure: readonly string[] = []): PrunePlan {
   const newest = new Map<string, string>();
   for (const { name, version } of installed) {
     const current = newest.get(name);
@@ -76,6 +88,7 @@ export function planPrune(installed: readonly BoxVersionRef[], uses: readonly Bo
   for (const box of installed) {
     const reasons = uses.filter((use) => use.name === box.name && use.version === box.version).map((use) => `used by ${use.by}`);
     if (newest.get(box.name) === box.version) reasons.unshift('newest');
+    if (reasons.length === 0 && unsure.length > 0) reasons.push('a project that cannot be read may use it');
     if (reasons.length === 0) plan.remove.push({ name: box.name, version: box.version });
     else plan.keep.push({ name: box.name, version: box.version, reasons });
   }

@@ -15,11 +15,13 @@ import { driftOf } from '../instance/drift.js';
 import { macFor } from '../network/address.js';
 import { MachineRecord, type MachineState } from '../store/machine.js';
 import { readRecord } from '../store/provision-record.js';
+import { registerMachineUse } from '../store/projects.js';
 import { counted } from '../ui/words.js';
 import { formatSize } from '../vmfile/size.js';
 import { createMachine } from './create.js';
 import { startingStateFor } from './layers.js';
 import type { MachinePlan, StartOptions, UpResult } from './plan.js';
+import { stateChain } from './warm-state.js';
 import { runStart, type Launch, type Launching } from './procedure.js';
 
 export type { MachinePlan, StartOptions, UpResult };
@@ -52,6 +54,12 @@ export async function startMachine(plan: MachinePlan, options: StartOptions, con
   if (plan.accelNotice !== undefined) context.reporter.notice(plan.accelNotice);
   if (current.status === 'not created' || state === undefined) {
     const from = await startingStateFor(plan, { project: options.project, provision: options.provision, noCache: options.noCache === true }, context);
+    // Before its disk is made over them: a prune from now on keeps the states and the box (store/projects.ts).
+    const states = from === undefined ? [] : await stateChain(context.home, from.state);
+    const { project } = options;
+    await registerMachineUse(context.home, { project: project.dir, vmfile: project.vmfilePath }, machine.name, { box: { name: plan.box.metadata.name, version: plan.box.metadata.version }, states }, async () => {
+      if (from !== undefined) await stateChain(context.home, from.state);
+    });
     const over = from === undefined ? '' : from.state.record.layer === undefined ? ' over its warm state' : ` over the provisioning layer of step "${from.state.record.layer.step.name}"`;
     const launch = { ...launchOf(plan, undefined), ...(from === undefined ? {} : { generation: randomUUID() }) };
     const create = { title: `Creating machine from box ${plan.box.metadata.name} ${plan.box.metadata.version}${over}`, run: () => createMachine(machine, plan.box, current.paths, current.driver, from) };

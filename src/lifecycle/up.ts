@@ -27,7 +27,7 @@ import { writeFileAtomic } from '../store/json.js';
 import { machinePaths, machinesDir, projectGitignore, projectStateDir } from '../store/layout.js';
 import { withMachineLock } from '../store/lock.js';
 import { readLockFile } from '../store/lockfile.js';
-import { recordProject } from '../store/projects.js';
+import { recordLockedBoxes, recordProject } from '../store/projects.js';
 import { machineBoot } from '../vmfile/boot.js';
 import type { MachineConfig, Project } from '../vmfile/config.js';
 import { lockedBoxRef } from '../vmfile/lock.js';
@@ -189,6 +189,9 @@ async function planMachines(project: Project, machines: readonly { machine: Mach
     }
     plans.push({ machine, instance, box, folders, accel: host.accel, accelNotice: host.notice, boot });
   }
+  // What the lock pins stays protected from prune while the project cannot be read (store/projects.ts).
+  const locked = Object.values((await readLockFile(project.dir)).machines).map((entry) => ({ name: entry.box, version: entry.version }));
+  await recordLockedBoxes(context.home, { project: project.dir, vmfile: project.vmfilePath }, locked);
   return plans;
 }
 

@@ -15,7 +15,7 @@ import { z } from 'zod';
 import type { InstalledBox } from '../box/store.js';
 import type { Accel } from '../driver/driver.js';
 import { genericDriver } from '../driver/registry.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, UserError } from '../errors.js';
 import { warmPaths, warmStatesDir, type WarmPaths } from '../store/layout.js';
 import { bootIdLocationSchema } from '../store/machine.js';
 import { withLock } from '../store/lock.js';
@@ -183,4 +183,21 @@ export async function removeWarmStates(home: string, box: { name: string; versio
 export async function removeState(home: string, key: string, what: string): Promise<void> {
   const paths = warmPaths(home, key);
   await withLock(paths.lock, what, 'remove it', () => rm(paths.dir, { recursive: true, force: true }));
+}
+
+/**
+ * The keys a machine made over `state` stands on: that state, then each parent down to
+ * the box's warm state. Rejects when one of them is no longer whole (a concurrent prune
+ * removed it), or the chain loops.
+ */
+export async function stateChain(home: string, state: WarmState): Promise<string[]> {
+  const keys: string[] = [];
+  for (let key: string | undefined = state.record.key; key !== undefined; ) {
+    if (keys.includes(key)) throw new ConfigError(`the warm state ${warmPaths(home, key).dir} names itself among its parents`, { hint: 'remove it with vmfile cache prune after destroying the machines made from it' });
+    const found = await readWarmState(home, key);
+    if (found === undefined) throw new UserError(`the warm state ${warmPaths(home, key).dir} was removed while a machine was being made over it (a vmfile cache prune?)`, { hint: 'run vmup again: the state is made again' });
+    keys.push(key);
+    key = found.record.layer?.parent;
+  }
+  return keys;
 }

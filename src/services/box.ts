@@ -10,6 +10,7 @@ import type { Reporter } from '../ui/reporter.js';
 import { boxOrigin } from '../vmfile/box-metadata.js';
 import type { CatalogChoice } from '../vmfile/catalog.js';
 import { compareVersions } from '../vmfile/version.js';
+import { withUsesLock } from '../store/projects.js';
 
 export { buildBox } from '../box/build.js';
 export { listBoxes } from '../box/store.js';
@@ -19,6 +20,10 @@ export { listBoxes } from '../box/store.js';
  * machine was made from is refused unless `force`: the machine's disk is an overlay on it.
  */
 export async function removeBox(home: string, name: string, version?: string, options: { force?: boolean } = {}): Promise<BoxMetadata[]> {
+  return withUsesLock(home, 'remove a box', () => removeUnused(home, name, version, options));
+}
+
+async function removeUnused(home: string, name: string, version: string | undefined, options: { force?: boolean }): Promise<BoxMetadata[]> {
   if (options.force !== true) {
     const { uses } = await boxesInUse(home);
     const machines = uses.filter((use) => use.name === name && (version === undefined || use.version === version) && use.by.startsWith('machine '));
@@ -144,9 +149,17 @@ export interface PruneResult extends PrunePlan {
 /** Removes the box versions nothing uses (see box/prune.ts), or with dryRun says which it would. */
 export async function boxPrune(options: { home: string; dryRun: boolean; names?: readonly string[] }): Promise<PruneResult> {
   const installed: BoxVersionRef[] = [...(await installedByName(options.home, options.names)).values()].flat().map(({ metadata }) => ({ name: metadata.name, version: metadata.version }));
-  const { uses, warnings } = await boxesInUse(options.home);
-  const plan = planPrune(installed, uses);
-  if (!options.dryRun) for (const box of plan.remove) await removeBox(options.home, box.name, box.version);
+  const { plan, warnings } = await withUsesLock(options.home, 'prune boxes', async () => {
+    const { uses, warnings, unsure } = await boxesInUse(options.home);
+    const plan = planPrune(installed, uses, unsure);
+    if (!options.dryRun) {
+      for (const box of plan.remove) {
+        const removed = await removeInstalledBox(options.home, box.name, box.version);
+        for (const gone of removed) await removeWarmStates(options.home, { name: gone.name, version: gone.version });
+      }
+    }
+    return { plan, warnings: [...warnings, ...unsure] };
+  });
   const partialDownloads = await idleDownloads(options.home, { dryRun: options.dryRun });
   return { ...plan, dryRun: options.dryRun, partialDownloads, warnings };
 }

@@ -17,7 +17,8 @@ import { driverFor, genericDriver } from '../driver/registry.js';
 import { machinePaths, warmPaths, warmStatesDir } from '../store/layout.js';
 import { readMachineState } from '../store/machine.js';
 import { withLock } from '../store/lock.js';
-import { listProjects, projectMachineNames } from '../store/projects.js';
+import { pathExists } from '../store/exists.js';
+import { listProjects, projectMachineNames, withUsesLock } from '../store/projects.js';
 
 export interface CacheEntry extends WarmSummary {
   /** Machines that stand on it, for people: 'machine "web" of /src/app'. */
@@ -37,8 +38,26 @@ export async function listCache(home: string): Promise<CacheListing> {
   const byKey = new Map(states.map((state) => [state.key, state]));
   const usedBy = new Map<string, string[]>();
   const unknown: string[] = [];
+  const standsOn = (first: string | undefined, who: string) => {
+    // Its state, then each state under it (a record that names itself, or a loop, ends it).
+    const seen = new Set<string>();
+    for (let key = first; key !== undefined && !seen.has(key); key = byKey.get(key)?.layer?.parent) {
+      seen.add(key);
+      usedBy.set(key, [...(usedBy.get(key) ?? []), who]);
+    }
+  };
   const { projects } = await listProjects(home);
-  for (const { project } of projects) {
+  for (const { project, readable, machines: registered } of projects) {
+    // What a project registered counts whether or not it can be read now: a moved or
+    // unmounted project's disks still stand on their states by absolute path.
+    for (const [machine, use] of Object.entries(registered ?? {})) {
+      if (readable && !(await pathExists(machinePaths(project, machine).dir))) continue;
+      for (const key of use.states) standsOn(key, `machine "${machine}" of ${project}${readable ? '' : ' (which cannot be read now)'}`);
+    }
+    if (!readable && registered === undefined) {
+      unknown.push(`${project} cannot be read, and it ran vmup before vmfile kept what its machines stand on; if it is gone for good, vmfile global-status --prune forgets it`);
+    }
+    if (!readable) continue;
     for (const machine of await projectMachineNames(project)) {
       const who = `machine "${machine}" of ${project}`;
       const paths = machinePaths(project, machine);
@@ -53,14 +72,7 @@ export async function listCache(home: string): Promise<CacheListing> {
         unknown.push(`${who}: ${error.message}`);
         continue;
       }
-      // Its state, then each state under it (a record that names itself, or a loop, ends it).
-      const seen = new Set<string>();
-      let key = backing !== undefined && dirname(dirname(backing)) === warmStatesDir(home) ? stateKeyOf(backing) : undefined;
-      while (key !== undefined && !seen.has(key)) {
-        seen.add(key);
-        usedBy.set(key, [...(usedBy.get(key) ?? []), who]);
-        key = byKey.get(key)?.layer?.parent;
-      }
+      standsOn(backing !== undefined && dirname(dirname(backing)) === warmStatesDir(home) ? stateKeyOf(backing) : undefined, who);
     }
   }
   const unfinished = (await readdir(warmStatesDir(home)).catch(() => [] as string[])).filter((name) => /^[0-9a-f]{32}\.partial$/.test(name)).map((name) => name.slice(0, 32));
@@ -81,12 +93,17 @@ export interface CachePruneResult extends CacheListing {
 }
 
 /**
- * Removes every state and layer that no machine stands on, each under its own lock, and
+ * Removes every state and layer that no machine stands on (or may: see store/projects.ts), each under its own lock, and
  * what killed makers left: a maker's QEMU outlives it, and would otherwise run until the
  * next maker of the same key, which a changed Vmfile never starts. A state being made
  * holds its lock and is left alone.
  */
 export async function pruneCache(home: string, options: { dryRun: boolean }): Promise<CachePruneResult> {
+  // Decided and done under the uses lock: a machine registers what it will stand on under it before its disk is made.
+  return withUsesLock(home, 'prune the cache', () => prune(home, options));
+}
+
+async function prune(home: string, options: { dryRun: boolean }): Promise<CachePruneResult> {
   const listing = await listCache(home);
   const unused = listing.unknown.length > 0 ? [] : listing.entries.filter((entry) => entry.usedBy.length === 0);
   const cleared: string[] = [];

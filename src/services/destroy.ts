@@ -4,6 +4,7 @@ import type { ServiceContext } from '../instance/context.js';
 import { forEachMachine } from '../instance/fanout.js';
 import { withMachine } from '../instance/locked.js';
 import { selectMachines } from '../instance/select.js';
+import { forgetMachineUse } from '../store/projects.js';
 import type { Project } from '../vmfile/config.js';
 
 export interface DestroyOptions {
@@ -30,11 +31,13 @@ export async function destroy(options: DestroyOptions, context: ServiceContext):
             // Leftovers of a creation cut short (keys, a disk without a record): a create
             // makes the machine's directory before anything else, here or on a libvirt host.
             await current.driver.destroy();
+            await forgetMachineUse(context.home, options.project.dir, machine.name);
             context.reporter.info(machine.name, 'not created; nothing to destroy');
             return { machine: machine.name, outcome: 'not created' };
           }
           const snapshots = current.status === 'broken' ? 0 : (await current.driver.listSnapshots().catch(() => [])).length;
           await current.driver.destroy();
+          await forgetMachineUse(context.home, options.project.dir, machine.name);
           context.reporter.info(machine.name, `destroyed${snapshots === 0 ? '' : ` with its ${counted(snapshots, 'snapshot')}`} (the box is kept)`);
           return { machine: machine.name, outcome: 'destroyed', snapshots };
         },

@@ -19,10 +19,18 @@ export interface GlobalEntry {
   ports: ListedPort[];
 }
 
-export async function globalStatus(options: { home: string }): Promise<{ machines: GlobalEntry[]; pruned: number }> {
-  const { projects, pruned } = await listProjects(options.home);
+/**
+ * `prune`: forget the projects whose directory is no longer there (Vagrant's
+ * `global-status --prune`). Without it they are listed as unreadable and kept: a moved
+ * project's machines still stand on their warm states and boxes, which prune keeps.
+ */
+export async function globalStatus(options: { home: string; prune?: boolean }): Promise<{ machines: GlobalEntry[]; unreadable: string[]; pruned: number }> {
+  const { projects, pruned } = await listProjects(options.home, { forgetMissing: options.prune === true });
   const machines: GlobalEntry[] = [];
-  for (const { project, vmfile } of projects) {
+  const unreadable: string[] = [];
+  for (const { project, vmfile, readable } of projects) {
+    if (!readable) unreadable.push(project);
+    if (!readable) continue;
     for (const name of await projectMachineNames(project)) {
       const current = await inspect(project, name);
       if (current.status === 'not created') continue;
@@ -36,5 +44,5 @@ export async function globalStatus(options: { home: string }): Promise<{ machine
       });
     }
   }
-  return { machines, pruned };
+  return { machines, unreadable, pruned };
 }

@@ -9,7 +9,7 @@ import type { ServiceContext } from '../instance/context.js';
 import { selectMachines } from '../instance/select.js';
 import { checkLock } from '../lifecycle/box.js';
 import { readLockFile, writeLockFile } from '../store/lockfile.js';
-import { recordProject } from '../store/projects.js';
+import { recordLockedBoxes, recordProject } from '../store/projects.js';
 import type { Project } from '../vmfile/config.js';
 import { compareEntry, lockedBoxRef, type LockEntry } from '../vmfile/lock.js';
 
@@ -78,6 +78,8 @@ async function updateLock(options: LockOptions, context: ServiceContext): Promis
     const kept = Object.fromEntries(Object.entries(file.machines).filter(([name]) => known.has(name)));
     await writeLockFile(options.project.dir, { ...file, machines: kept });
   }
+  const locked = Object.values((await readLockFile(options.project.dir)).machines).map((entry) => ({ name: entry.box, version: entry.version }));
+  await recordLockedBoxes(context.home, { project: options.project.dir, vmfile: options.project.vmfilePath }, locked);
   return reports;
 }
 

@@ -1,51 +1,132 @@
 /**
- * Which projects on this host use vmfile, for `vmfile global-status` (their machines)
- * and `vmfile box prune` (the boxes their machines and Vmfile.lock files use): one small
- * file per project under VMFILE_HOME/projects, written by vmup and by `vmfile lock
- * --update`. One file each (not one shared list) so that vmups of different projects
- * never write the same file. The index only points at projects; what their machines are
- * doing is read from the projects themselves, and an entry whose project has neither
- * machines nor a Vmfile.lock any more is pruned. An entry that is not a small regular
- * file (a FIFO would hang the reader) counts as damaged.
+ * Which projects on this host use vmfile, and what their machines stand on: one small
+ * file per project under VMFILE_HOME/projects, written by vmup, destroy and `vmfile lock
+ * --update`, read by `global-status` (their machines), `box prune` and `cache prune`
+ * (what is in use). One file each (not one shared list) so that vmups of different
+ * projects never write the same file. An entry that is not a small regular file (a FIFO
+ * would hang the reader) counts as damaged.
+ *
+ * In use must mean "some disk on this host stands on it, or may". A project's directory
+ * can be renamed, moved, on an unmounted drive or unreadable, and its machines' disks
+ * still stand on their warm states and boxes by absolute path. So each entry also keeps
+ * what its machines stand on, registered before a machine's disk is made (under the
+ * uses lock, which prune holds while it decides), and the boxes its Vmfile.lock pins;
+ * prune keeps all of it for a project it cannot read. An entry is dropped only when its
+ * project can be read and has no machine and no lock left, or when the user says the
+ * project is gone (`global-status --prune`).
  */
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from './json.js';
 import { pathExists } from './exists.js';
 import { readRegularFile } from './regular-file.js';
 import { lockFilePath, machinesDir, projectIndexFile, projectsIndexDir } from './layout.js';
+import { withLock } from './lock.js';
 
-const entrySchema = z.strictObject({ project: z.string().startsWith('/'), vmfile: z.string().startsWith('/') });
+const boxRef = z.strictObject({ name: z.string(), version: z.string() });
+const KEY = /^[0-9a-f]{32}$/;
+
+const entrySchema = z.strictObject({
+  project: z.string().startsWith('/'),
+  vmfile: z.string().startsWith('/'),
+  /** What each machine's disk stands on: its box, and the warm states under it (the one it was made over first). */
+  machines: z.record(z.string(), z.strictObject({ box: boxRef, states: z.array(z.string().regex(KEY)) })).optional(),
+  /** The boxes its Vmfile.lock pins, as last written here. */
+  locked: z.array(boxRef).optional(),
+});
 
 export type ProjectEntry = z.infer<typeof entrySchema>;
+export type MachineUse = NonNullable<ProjectEntry['machines']>[string];
 
-export async function recordProject(home: string, entry: ProjectEntry): Promise<void> {
+export interface ListedProject extends ProjectEntry {
+  /** Whether the project's directory could be read now; an unreadable one keeps what it registered. */
+  readable: boolean;
+}
+
+/** Held while what machines stand on is registered, and while prune decides what nothing does. */
+export async function withUsesLock<T>(home: string, operation: string, fn: () => Promise<T>): Promise<T> {
   await mkdir(projectsIndexDir(home), { recursive: true, mode: 0o700 });
-  await writeFileAtomic(projectIndexFile(home, entry.project), `${JSON.stringify(entry, null, 2)}\n`, { mode: 0o600, skipUnchanged: true });
+  return withLock(join(projectsIndexDir(home), 'uses.lock'), 'the record of what machines stand on', operation, fn, { waitMs: 60_000 });
+}
+
+export async function recordProject(home: string, entry: { project: string; vmfile: string }): Promise<void> {
+  await withUsesLock(home, 'record a project', () => updateEntry(home, entry, (current) => ({ ...current, ...entry })));
 }
 
 /**
- * The projects that still have machines or a Vmfile.lock, in path order; entries whose
- * project (or all it had) is gone, or that are not an index entry at all, are removed
- * and counted.
+ * Registers what a machine's disk will stand on, before it is made; `check` runs under
+ * the lock first (that what it stands on is still there: a prune may have just removed
+ * it). Call it with nothing else held that prune could wait on.
  */
-export async function listProjects(home: string): Promise<{ projects: ProjectEntry[]; pruned: number }> {
+export async function registerMachineUse(home: string, entry: { project: string; vmfile: string }, machine: string, use: MachineUse, check: () => Promise<void> = async () => {}): Promise<void> {
+  await withUsesLock(home, 'register a machine', async () => {
+    await check();
+    await updateEntry(home, entry, (current) => ({ ...current, ...entry, machines: { ...current?.machines, [machine]: use } }));
+  });
+}
+
+/** Forgets a destroyed machine's registration. */
+export async function forgetMachineUse(home: string, project: string, machine: string): Promise<void> {
+  await withUsesLock(home, 'forget a machine', async () => {
+    const current = await readEntry(home, project);
+    if (current?.machines?.[machine] === undefined) return;
+    const { [machine]: _gone, ...machines } = current.machines;
+    await updateEntry(home, current, () => ({ ...current, machines }));
+  });
+}
+
+/** Records the boxes the project's Vmfile.lock pins now. */
+export async function recordLockedBoxes(home: string, entry: { project: string; vmfile: string }, boxes: readonly { name: string; version: string }[]): Promise<void> {
+  await withUsesLock(home, 'record a Vmfile.lock', () => updateEntry(home, entry, (current) => ({ ...current, ...entry, locked: [...boxes] })));
+}
+
+async function updateEntry(home: string, entry: { project: string }, change: (current: ProjectEntry | undefined) => ProjectEntry): Promise<void> {
+  await mkdir(projectsIndexDir(home), { recursive: true, mode: 0o700 });
+  const next = change(await readEntry(home, entry.project));
+  await writeFileAtomic(projectIndexFile(home, entry.project), `${JSON.stringify(next, null, 2)}\n`, { mode: 0o600, skipUnchanged: true });
+}
+
+async function readEntry(home: string, project: string): Promise<ProjectEntry | undefined> {
+  const parsed = entrySchema.safeParse(await readRegularFile(projectIndexFile(home, project)).then((text) => JSON.parse(text) as unknown).catch(() => undefined));
+  return parsed.success && parsed.data.project === project ? parsed.data : undefined;
+}
+
+/**
+ * The projects in the index, in path order, each saying whether it can be read now.
+ * Entries that are not an index entry at all, and those of projects that can be read
+ * and have nothing left (no machine, no Vmfile.lock), are removed and counted; with
+ * `forgetMissing`, so are those whose directory no longer exists.
+ */
+export async function listProjects(home: string, options: { forgetMissing?: boolean } = {}): Promise<{ projects: ListedProject[]; pruned: number }> {
   const dir = projectsIndexDir(home);
   const names = await readdir(dir).catch(() => [] as string[]);
-  const projects: ProjectEntry[] = [];
+  const projects: ListedProject[] = [];
   let pruned = 0;
+  const drop = async (path: string) => {
+    // A directory in its place is left alone (and not counted): it is nobody's entry.
+    if (await rm(path, { force: true }).then(() => true, () => false)) pruned++;
+  };
   for (const name of names.filter((file) => file.endsWith('.json'))) {
     const path = join(dir, name);
     const parsed = entrySchema.safeParse(await readRegularFile(path).then((text) => JSON.parse(text) as unknown).catch(() => undefined));
-    const machines = parsed.success ? await readdir(machinesDir(parsed.data.project)).catch(() => [] as string[]) : [];
-    const locked = parsed.success && (await pathExists(lockFilePath(parsed.data.project)));
-    if (!parsed.success || path !== projectIndexFile(home, parsed.data.project) || (machines.length === 0 && !locked)) {
-      // A directory in its place is left alone (and not counted): it is nobody's entry.
-      if (await rm(path, { force: true }).then(() => true, () => false)) pruned++;
+    if (!parsed.success || path !== projectIndexFile(home, parsed.data.project)) {
+      await drop(path);
       continue;
     }
-    projects.push(parsed.data);
+    const entry = parsed.data;
+    const present = await stat(entry.project).then((info) => info.isDirectory(), (error: NodeJS.ErrnoException) => (error.code === 'ENOENT' || error.code === 'ENOTDIR' ? false : undefined));
+    const machines = present === true ? await readdir(machinesDir(entry.project)).then((found) => found, (error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? [] : undefined)) : undefined;
+    const readable = machines !== undefined;
+    if (readable && machines.length === 0 && !(await pathExists(lockFilePath(entry.project)))) {
+      await drop(path);
+      continue;
+    }
+    if (present === false && options.forgetMissing === true) {
+      await drop(path);
+      continue;
+    }
+    projects.push({ ...entry, readable });
   }
   return { projects: projects.sort((a, b) => a.project.localeCompare(b.project)), pruned };
 }

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { cacheableSteps, layerKey } from '../../../src/lifecycle/layers.js';
@@ -8,7 +8,7 @@ import { stepHash } from '../../../src/provision/runner.js';
 import { listCache, pruneCache } from '../../../src/services/cache.js';
 import { machinePaths, warmPaths } from '../../../src/store/layout.js';
 import { withLock } from '../../../src/store/lock.js';
-import { recordProject } from '../../../src/store/projects.js';
+import { recordProject, registerMachineUse } from '../../../src/store/projects.js';
 import { normalizeStep, stepInputSchema, type ProvisionStep } from '../../../src/vmfile/steps.js';
 import { tempDir } from '../temp-dir.js';
 import { qemuFiles } from '../../../src/driver/qemu/files.js';
@@ -143,6 +143,31 @@ describe('vmfile cache list and prune', () => {
     expect(result.cleared).toEqual([left]);
     expect(existsSync(warmPaths(home, left, true).dir)).toBe(false);
     expect(existsSync(warmPaths(home, busy, true).memory)).toBe(true);
+  });
+
+  test('a project moved away keeps what its machines stand on: their disks still name the states by absolute path', async () => {
+    const { home, project } = await cache();
+    await machineOver(home, project, 'web', apt);
+    // What vmup registers before it makes the disk (lifecycle/start.ts).
+    await registerMachineUse(home, { project, vmfile: join(project, 'Vmfile.ts') }, 'web', { box: { name: 'debian-12', version: '2026.11.28' }, states: [apt, base] });
+    const moved = `${project}-moved`;
+    await rename(project, moved);
+    const listing = await listCache(home);
+    expect(listing.entries.find((entry) => entry.key === apt)?.usedBy).toEqual([`machine "web" of ${project} (which cannot be read now)`]);
+    await pruneCache(home, { dryRun: false });
+    expect((await listCache(home)).entries.map((entry) => entry.key)).toEqual([base, apt]);
+    // The moved machine's disk still opens: its base is whole.
+    execFileSync('qemu-img', ['info', '--backing-chain', qemuFiles(machinePaths(moved, 'web').dir).overlay]);
+  });
+
+  test('a project that cannot be read and never registered what it stands on might use anything: prune removes nothing, and says how to forget it', async () => {
+    const { home, project } = await cache();
+    await machineOver(home, project, 'web', apt);
+    await rename(project, `${project}-elsewhere`);
+    const result = await pruneCache(home, { dryRun: false });
+    expect(result.removed).toEqual([]);
+    expect(result.unknown).toEqual([expect.stringContaining('global-status --prune')]);
+    expect((await listCache(home)).entries).toHaveLength(4);
   });
 
   test('a machine whose disk cannot be read might stand on anything: prune removes nothing', async () => {

@@ -15,6 +15,7 @@ import { generateKeyPair } from '../../../src/ssh/keys.js';
 import { machinePaths, type MachinePaths } from '../../../src/store/layout.js';
 import { readMachineState, writeMachineState, type MachineState } from '../../../src/store/machine.js';
 import { writeJsonAtomic } from '../../../src/store/json.js';
+import { listProjects } from '../../../src/store/projects.js';
 import type { Reporter } from '../../../src/ui/reporter.js';
 import { parseVmfile } from '../../../src/vmfile/config.js';
 import { FakeGuest, type GuestHandler } from '../guest/fake-guest.js';
@@ -144,7 +145,7 @@ function plan(s: Awaited<ReturnType<typeof setting>>, driver: Driver, instance: 
   };
 }
 
-const context = (reporter: Reporter) => ({ home: '/nonexistent', reporter, env: {} });
+const context = (reporter: Reporter, home = '/nonexistent/vmfile-home') => ({ home, reporter, env: {} });
 
 /** A created machine on disk: its keys and record, as createMachine leaves them. */
 async function created(paths: MachinePaths, state: Partial<MachineState> = {}): Promise<MachineState> {
@@ -159,11 +160,17 @@ async function created(paths: MachinePaths, state: Partial<MachineState> = {}): 
 }
 
 describe('the start procedure', () => {
-  test('a new machine: created, seed written, started, flushed and ready; the record says so at the end', async () => {
+  test('a new machine: registered, created, seed written, started, flushed and ready; the record says so at the end', async () => {
     const s = await setting();
+    const home = await tempDir();
     const fake = new RecordingDriver(s.paths);
     const reporter = recorder();
-    const result = await startMachine(plan(s, fake.driver(), {}), { project: s.project, provision: 'boot' }, context(reporter));
+    const driver = fake.driver();
+    // What the disk will stand on is registered before the disk is made: a prune from then on keeps it.
+    let registered: unknown;
+    const watching: Driver = { ...driver, create: async (...args) => ((registered = (await listProjects(home)).projects[0]?.machines), driver.create(...args)) };
+    const result = await startMachine(plan(s, watching, {}), { project: s.project, provision: 'boot' }, context(reporter, home));
+    expect(registered).toEqual({ default: { box: { name: 'debian-12', version: '1' }, states: [] } });
     expect(result).toMatchObject({ machine: 'default', outcome: 'booted', accel: 'tcg', stepsRun: 0 });
     expect(fake.calls).toEqual(['create', 'start']);
     expect(fake.specs[0]).toMatchObject({ fromSavedState: false, cpus: s.machine.cpus, memory: s.machine.memory });

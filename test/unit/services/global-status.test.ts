@@ -110,7 +110,7 @@ describe('global-status over untrusted records', () => {
     await mkdir(projectsIndexDir(home), { recursive: true });
     await mkfifo(join(projectsIndexDir(home), 'abc.json'));
 
-    expect(await globalStatus({ home })).toEqual({ machines: [], pruned: 1 });
+    expect(await globalStatus({ home })).toEqual({ machines: [], unreadable: [], pruned: 1 });
   }, 5000);
 
   test('a FIFO as qemu.pid reads as not running', async () => {

@@ -19,10 +19,10 @@ async function projectWithMachine(name: string): Promise<string> {
 }
 
 describe('the project index', () => {
-  test('lists recorded projects that have machines; prunes gone, empty, damaged and misnamed entries', async () => {
+  test('lists recorded projects; prunes empty, damaged and misnamed entries, and keeps one it cannot read (moved, unmounted), saying so', async () => {
     const home = await tempDir();
     const kept = await projectWithMachine('web');
-    const gone = join(await tempDir(), 'deleted-project');
+    const gone = join(await tempDir(), 'moved-project');
     const empty = await tempDir('vmfile-project-');
     for (const project of [kept, gone, empty]) await recordProject(home, { project, vmfile: join(project, 'Vmfile.ts') });
     await recordProject(home, { project: kept, vmfile: join(kept, 'Vmfile.ts') });
@@ -32,9 +32,16 @@ describe('the project index', () => {
 
     const { projects, pruned } = await listProjects(home);
 
-    expect(projects).toEqual([{ project: kept, vmfile: join(kept, 'Vmfile.ts') }]);
-    expect(pruned).toBe(4);
-    expect(await readdir(projectsIndexDir(home))).toEqual([projectIndexFile(home, kept).split('/').at(-1)]);
+    expect(projects).toEqual([
+      { project: kept, vmfile: join(kept, 'Vmfile.ts'), readable: true },
+      { project: gone, vmfile: join(gone, 'Vmfile.ts'), readable: false },
+    ].sort((a, b) => a.project.localeCompare(b.project)));
+    expect(pruned).toBe(3);
+    const entries = async () => (await readdir(projectsIndexDir(home))).filter((name) => name.endsWith('.json')).sort();
+    expect(await entries()).toEqual([projectIndexFile(home, kept), projectIndexFile(home, gone)].map((path) => path.split('/').at(-1)).sort());
+    // Forgotten only when asked (global-status --prune), and only if its directory is not there at all.
+    expect((await listProjects(home, { forgetMissing: true })).pruned).toBe(1);
+    expect(await entries()).toEqual([projectIndexFile(home, kept).split('/').at(-1)]);
   });
 
   test('a project with a Vmfile.lock and no machines stays (box prune keeps what its lock pins)', async () => {
@@ -43,7 +50,7 @@ describe('the project index', () => {
     await writeFile(lockFilePath(locked), '{"lockVersion":1,"machines":{}}\n');
     await recordProject(home, { project: locked, vmfile: join(locked, 'Vmfile.ts') });
 
-    expect(await listProjects(home)).toEqual({ projects: [{ project: locked, vmfile: join(locked, 'Vmfile.ts') }], pruned: 0 });
+    expect(await listProjects(home)).toEqual({ projects: [{ project: locked, vmfile: join(locked, 'Vmfile.ts'), readable: true }], pruned: 0 });
   });
 
   test('global-status reads each machine from its project, without loading any Vmfile', async () => {
@@ -53,7 +60,7 @@ describe('the project index', () => {
     await writeFile(join(project, 'Vmfile.ts'), 'throw new Error("must not be loaded")');
     await recordProject(home, { project, vmfile: join(project, 'Vmfile.ts') });
 
-    expect(await globalStatus({ home })).toEqual({ machines: [{ project, vmfile: join(project, 'Vmfile.ts'), machine: 'db', status: 'halted', ports: [] }], pruned: 0 });
+    expect(await globalStatus({ home })).toEqual({ machines: [{ project, vmfile: join(project, 'Vmfile.ts'), machine: 'db', status: 'halted', ports: [] }], unreadable: [], pruned: 0 });
   });
 
   test('an empty home has no projects', async () => {
