@@ -60,13 +60,16 @@ export interface Project {
   /** Directory holding the Vmfile; relative paths in it resolve from here. */
   dir: string;
   vmfilePath: string;
+  /** The Vmfile (first) and the local modules it loaded, absolute: what makes up its configuration. */
+  loadedFiles: string[];
   machines: MachineConfig[];
 }
 
 /** A single-machine Vmfile's machine is called "default", as in Vagrant. */
 export const DEFAULT_MACHINE = 'default';
 
-export function parseVmfile(value: unknown, vmfilePath: string, projectDir: string): Project {
+/** `loadedFiles`: what the loader saw the Vmfile load (default: the Vmfile alone). */
+export function parseVmfile(value: unknown, vmfilePath: string, projectDir: string, loadedFiles: readonly string[] = [vmfilePath]): Project {
   const problems: string[] = [];
   const machines: MachineConfig[] = [];
   const multi = typeof value === 'object' && value !== null && !Array.isArray(value) && 'machines' in value;
@@ -101,7 +104,7 @@ export function parseVmfile(value: unknown, vmfilePath: string, projectDir: stri
       hint: `fix the field${unique.length > 1 ? 's' : ''} above, then check with: vmfile validate`,
     });
   }
-  return { dir: projectDir, vmfilePath, machines };
+  return { dir: projectDir, vmfilePath, loadedFiles: [...loadedFiles], machines };
 }
 
 function toMachine(name: string, vm: MachineOutput, defaultHostname: string, projectDir: string, placement: number): MachineConfig {
