@@ -2,11 +2,12 @@
  * The only wrapper around execa. Host programs are always run from an argv array
  * (never a shell string); a failure becomes an ExternalCommandError that keeps the
  * command, its arguments and its stderr; a missing program names its Debian package.
+ * It also keeps the list of what vmfile waits for, which an interrupt must reach (cli/main.ts).
  */
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
-import { ExternalCommandError } from './errors.js';
+import { ExternalCommandError, UserError } from './errors.js';
 
 /** Debian package that ships each host program vmfile runs. */
 const debianPackage: Record<string, string> = {
@@ -51,28 +52,65 @@ export interface RunResult {
   exitCode: number;
 }
 
-/** Programs vmfile runs and waits for (not the detached ones, such as QEMU): told when vmfile is interrupted. */
-const running = new Set<{ kill: (signal: NodeJS.Signals) => boolean }>();
-
-/** Passes a signal on to every program vmfile waits for, so each cleans up (mmdebstrap unmounts its chroot); how many there were. */
-export function signalRunning(signal: NodeJS.Signals): number {
-  for (const child of running) child.kill(signal);
-  return running.size;
+/** Something vmfile waits for that an interrupt must reach: a program it runs, or the Vmfile's thread. */
+interface Interruptible {
+  kill(signal: NodeJS.Signals): unknown;
 }
 
-/** Work an interrupt must not cut short (removing a staging tree): vmfile waits for it as for a program. */
-export async function uninterrupted<T>(work: () => Promise<T>): Promise<T> {
-  const token = { kill: () => true };
-  running.add(token);
+/** What vmfile waits for now (not the detached programs, such as QEMU). */
+const running = new Set<Interruptible>();
+/** Those an interrupt has reached: when vmfile exits they are left to finish their own cleanup. */
+const told = new WeakSet<Interruptible>();
+/** The signal that interrupted vmfile: what starts after it is told at once. */
+let interruption: NodeJS.Signals | undefined;
+
+/**
+ * Passes a signal on to everything vmfile waits for, and to whatever starts later, so each
+ * cleans up (mmdebstrap unmounts its chroot). They get it once: vmfile does not signal
+ * them again when it exits, even if they are still cleaning up then.
+ */
+export function signalRunning(signal: NodeJS.Signals): void {
+  interruption = signal;
+  for (const child of running) tell(child, signal);
+}
+
+function tell(child: Interruptible, signal: NodeJS.Signals): void {
+  told.add(child);
+  child.kill(signal);
+}
+
+/**
+ * Starts work that an interrupt ends with its `stop` (the loader ends the Vmfile's thread
+ * with it) and waits for it. After an interrupt nothing new is started: a UserError says so.
+ */
+export async function interruptible<T>(what: string, start: () => { done: Promise<T>; stop: (signal: NodeJS.Signals) => void }): Promise<T> {
+  if (interruption !== undefined) throw new UserError(`${what}: not started, vmfile was interrupted by ${interruption}`);
+  const { done, stop } = start();
+  const token = { kill: stop };
+  track(token);
   try {
-    return await work();
+    return await done;
   } finally {
     running.delete(token);
   }
 }
 
-export function runningCount(): number {
-  return running.size;
+let exitHooked = false;
+
+/**
+ * A program still running when vmfile exits for any other reason than an interrupt (a
+ * failure elsewhere in a Promise.all) is stopped with it, as execa's own `cleanup` would;
+ * execa's is off because it would signal a program an interrupt already told, a second time.
+ */
+function track(child: Interruptible): void {
+  if (!exitHooked) {
+    exitHooked = true;
+    process.on('exit', () => {
+      for (const left of running) if (!told.has(left)) left.kill('SIGTERM');
+    });
+  }
+  running.add(child);
+  if (interruption !== undefined) tell(child, interruption);
 }
 
 export async function run(command: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
@@ -88,6 +126,7 @@ export async function run(command: string, args: readonly string[], options: Run
       ...(options.signal === undefined ? {} : { cancelSignal: options.signal }),
       ...(options.onLine === undefined ? {} : { lines: false }),
       stripFinalNewline: true,
+      cleanup: false,
     });
     if (options.onLine !== undefined) {
       const onLine = options.onLine;
@@ -102,7 +141,7 @@ export async function run(command: string, args: readonly string[], options: Run
         });
       }
     }
-    running.add(child);
+    track(child);
     const result = await child.finally(() => running.delete(child));
     return { stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? ''), exitCode: 0 };
   } catch (error) {
@@ -159,8 +198,8 @@ function toExternalError(error: unknown, command: string, args: readonly string[
 export async function runAttached(command: string, args: readonly string[]): Promise<number> {
   const { execa } = await import('execa');
   try {
-    const child = execa(command, args, { stdio: 'inherit', reject: false });
-    running.add(child);
+    const child = execa(command, args, { stdio: 'inherit', reject: false, cleanup: false });
+    track(child);
     const result = await child.finally(() => running.delete(child));
     if (result.failed && result.exitCode === undefined) throw result;
     return result.exitCode ?? 255;

@@ -6,7 +6,7 @@
 import { mkdir, mkdtemp, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError, InternalError, UserError } from '../errors.js';
-import { run, uninterrupted } from '../exec.js';
+import { run } from '../exec.js';
 import { cachedSha256 } from '../store/digest.js';
 import { writeJsonAtomic } from '../store/json.js';
 import { mountsUnder, processAlive, processesUnder, processStartTime } from '../store/process.js';
@@ -116,13 +116,11 @@ async function sweepStaging(root: string): Promise<void> {
  * Removes a staging directory, unless a process still works in it (a killed build's
  * mmdebstrap may run on in its chroot for a while) or something stays mounted in it:
  * removing the tree then would reach into the host's /dev/shm or /sys. Left for a later
- * sweep in those cases. Not cut short by Ctrl-C.
+ * sweep in those cases, and when an interrupt ends vmfile before it is done.
  */
 async function removeStaging(path: string): Promise<void> {
-  await uninterrupted(async () => {
-    if ((await processesUnder(path)).length > 0 || !(await unmountLeftovers(path))) return;
-    await rm(path, { recursive: true, force: true, maxRetries: 2 });
-  });
+  if ((await processesUnder(path)).length > 0 || !(await unmountLeftovers(path))) return;
+  await rm(path, { recursive: true, force: true, maxRetries: 2 });
 }
 
 /**

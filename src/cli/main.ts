@@ -4,33 +4,32 @@
  */
 import { Errors, flush, run } from '@oclif/core';
 import { describeFailure } from '../errors.js';
-import { runningCount, signalRunning } from '../exec.js';
+import { signalRunning } from '../exec.js';
 
 let interruptedBy: NodeJS.Signals | undefined;
 
+/** How long the command's own cleanup may run after the first signal: half a second, so that vmfile is gone within one even on a busy host. */
+const STOP_WITHIN_MS = 500;
+
 /**
- * Ctrl-C (or SIGTERM, SIGHUP) does not end vmfile on the spot: the programs it waits for
- * get the signal and clean up (mmdebstrap unmounts its chroot, qemu-img stops), the
- * command's own cleanup runs as their failure unwinds it, then vmfile exits 128+signal.
- * A wait with no program behind it (SSH, a lock) is not waited out: vmfile exits a few
- * seconds after the signal once no program is left. A second signal ends it at once.
- * Whatever is left (a staging directory, a machine whose start did not finish) is
- * recovered by the next command, as after a kill.
+ * Ctrl-C (or SIGTERM, SIGHUP) ends vmfile within a second, whatever it is doing. The
+ * programs it waits for get the signal once and clean up (mmdebstrap unmounts its
+ * chroot, qemu-img stops), a Vmfile still loading has its thread ended, and the
+ * command's own cleanup runs as their failure unwinds it; then vmfile exits 128+signal.
+ * A program that needs longer than vmfile stays goes on cleaning up alone after vmfile
+ * has exited: it is not signalled again, though a write to vmfile's closed pipes may end
+ * it. Whatever is left (a staging directory, a machine whose start did not finish) is
+ * recovered by the next command, as after a kill (docs/design.md, "Faults"). A second
+ * signal ends vmfile at once.
  */
 function handleInterrupts(): void {
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(signal, () => {
-      if (interruptedBy !== undefined) process.exit(signalExitCode(signal));
+      if (interruptedBy !== undefined) process.exit(reportInterrupted(signal));
       interruptedBy = signal;
-      process.stderr.write(`\nvmfile: ${signal} received, stopping once the programs it runs have cleaned up (${signal === 'SIGINT' ? 'Ctrl-C again' : 'a second signal'} stops at once)\n`);
+      process.exitCode = signalExitCode(signal);
       signalRunning(signal);
-      const since = Date.now();
-      setInterval(() => {
-        if (runningCount() === 0 && Date.now() - since > 3000) {
-          reportInterrupted(signal);
-          process.exit(signalExitCode(signal));
-        }
-      }, 250).unref();
+      setTimeout(() => process.exit(reportInterrupted(signal)), STOP_WITHIN_MS).unref();
     });
   }
 }

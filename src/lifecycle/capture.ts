@@ -55,7 +55,7 @@ export async function captureState(job: Capture): Promise<WarmState> {
   const generation = randomUUID();
   const machine = genericMachine(job);
   const launching: Launching = {
-    project: job.layer?.project ?? { dir: partial.dir, vmfilePath: '', machines: [] },
+    project: job.layer?.project ?? { dir: partial.dir, vmfilePath: '', loadedFiles: [], machines: [] },
     machine,
     box: job.box,
     paths: partial.machine,

@@ -1,18 +1,21 @@
 /**
  * Finds and loads a Vmfile.ts at run time, with no build step for the user. jiti
- * transpiles it in process; `import ... from 'vmfile'` is aliased to this running
- * copy of vmfile, so a Vmfile works wherever it lives, with or without vmfile in
- * its own node_modules.
+ * transpiles it in a worker thread (load-worker.ts), which vmfile can end whatever the
+ * Vmfile's code does; `import ... from 'vmfile'` is aliased to this running copy of
+ * vmfile, so a Vmfile works wherever it lives, with or without vmfile in its own
+ * node_modules.
  */
 import { realpath, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createJiti } from 'jiti';
-import { ConfigError } from '../errors.js';
+import { Worker } from 'node:worker_threads';
+import { ConfigError, InternalError, UserError } from '../errors.js';
+import { interruptible } from '../exec.js';
 import { VMFILE_NAMES } from '../store/layout.js';
 import { parseVmfile, type Project } from '../vmfile/config.js';
 import { pathExists } from '../store/exists.js';
+import type { LoadReply, LoadRequest } from './load-worker.js';
 
 export interface LoadOptions {
   cwd: string;
@@ -53,83 +56,54 @@ const LOAD_TIMEOUT_MS = 10_000;
 
 export async function loadProject(options: LoadOptions & { timeoutMs?: number }): Promise<Project> {
   const vmfilePath = await findVmfile(options);
-  const { value, loaded } = await importVmfile(vmfilePath, options.timeoutMs ?? LOAD_TIMEOUT_MS);
-  const loadedFiles = await Promise.all([vmfilePath, ...loaded].map((file) => realpath(file).catch(() => file)));
-  return { ...parseVmfile(value, vmfilePath, dirname(vmfilePath)), loadedFiles: [...new Set(loadedFiles)] };
+  const loaded = await importVmfile(vmfilePath, options.timeoutMs ?? LOAD_TIMEOUT_MS);
+  // Real paths: the live-folder guard compares them with the folders' (folders/sync.ts).
+  const loadedFiles = await Promise.all(loaded.loadedFiles.map((file) => realpath(file).catch(() => file)));
+  return parseVmfile(loaded.value, vmfilePath, dirname(vmfilePath), [...new Set(loadedFiles)]);
 }
 
-/** vmfile's own files (dist/ or src/, and its dependencies): what the loader brings, not the project. */
-const VMFILE_OWN = ['dist', 'src', 'node_modules'].map((dir) => join(fileURLToPath(import.meta.url), '..', '..', '..', dir));
+const here = dirname(fileURLToPath(import.meta.url));
 
 /**
- * Which files a load ran. jiti keeps every module it evaluates in Node's CommonJS cache
- * when its moduleCache is on (documented); the new entries are the files, and are then
- * removed, so the next load reads them again as with moduleCache off. ESM that Node
- * imports natively (.mjs, .js of a "type": "module" package) is not in that cache.
+ * Runs the Vmfile in a thread of its own (load-worker.ts) and returns its default export
+ * as plain data, with the files it loaded. Whatever the code does (throws, rejects, loops
+ * or waits for ever, calls process.exit, has getters that throw) ends as a ConfigError
+ * naming the file, never as vmfile's own failure or silence. The thread is ended at the
+ * time limit, and at once on an interrupt (cli/main.ts).
  */
-function loadedModules(): { files: () => string[] } {
-  const cache = createRequire(import.meta.url).cache;
-  const before = new Set(Object.keys(cache));
-  return {
-    files: () => {
-      const added = Object.keys(cache).filter((file) => !before.has(file) && VMFILE_OWN.every((own) => relative(own, file).startsWith('..')));
-      for (const file of added) delete cache[file];
-      return added;
-    },
-  };
+async function importVmfile(path: string, timeoutMs: number): Promise<{ value: unknown; loadedFiles: string[] }> {
+  const answer = await interruptible(`load ${path}`, () => runVmfile(path, timeoutMs));
+  if (!answer.ok) throw answer.exitCode === 78 ? new ConfigError(answer.message, { hint: answer.hint }) : new InternalError(answer.message, { hint: answer.hint });
+  return { value: answer.value, loadedFiles: answer.loadedFiles };
 }
 
-/**
- * Runs the Vmfile and returns its default export as plain data. Whatever the code does
- * (throws, rejects, never finishes, calls process.exit, has getters that throw) ends as
- * a ConfigError naming the file, never as vmfile's own failure or silence.
- */
-async function importVmfile(path: string, timeoutMs: number): Promise<{ value: unknown; loaded: string[] }> {
+/** The Vmfile's thread, started: its one reply (or what went wrong instead), and how an interrupt ends it. */
+function runVmfile(path: string, timeoutMs: number): { done: Promise<LoadReply>; stop: (signal: NodeJS.Signals) => void } {
   // Resolves to dist/index.js when built and src/index.ts under the test runner.
-  const entry = join(dirname(fileURLToPath(import.meta.url)), '..', 'index');
-  const modules = loadedModules();
-  const jiti = createJiti(import.meta.url, { alias: { vmfile: entry }, moduleCache: true, interopDefault: false });
-  const hint = 'fix the TypeScript error above; the Vmfile must `export default defineVm({...})`';
-  const exit = process.exit;
-  // A Vmfile that calls process.exit would end vmfile with its own code and no word.
-  process.exit = ((code?: number | string | null) => {
-    throw new ConfigError(`${path} called process.exit(${code ?? ''}) while loading`, { hint: 'a Vmfile only describes machines; remove the call' });
-  }) as typeof process.exit;
+  const worker = startWorker({ path, vmfileEntry: join(here, '..', 'index') });
   let timer: NodeJS.Timeout | undefined;
-  try {
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new ConfigError(`${path} did not finish loading within ${timeoutMs / 1000} s`, { hint: 'a Vmfile must not wait for anything: no network, no endless loops' })), timeoutMs);
-    });
-    const module: unknown = await Promise.race([jiti.import(path), deadline]);
-    if (typeof module !== 'object' || module === null || !('default' in module) || module.default === undefined) {
-      throw new ConfigError(`${path} has no default export`, { hint: 'end it with: export default defineVm({ box: "debian-12", ... })' });
-    }
-    // A default export may be a promise (export default loadConfig()); then its value counts.
-    const value: unknown = await Promise.race([module.default, deadline]);
-    return { value: plainData(value, path), loaded: modules.files() };
-  } catch (error) {
-    if (error instanceof ConfigError) throw error;
-    throw new ConfigError(`${path} could not be loaded: ${firstLine(error)}`, { hint, cause: error });
-  } finally {
-    modules.files();
+  let stop: (signal: NodeJS.Signals) => void = () => undefined;
+  const reply = new Promise<LoadReply>((resolvePromise, reject) => {
+    const fail = (message: string, hint: string, cause?: unknown) => reject(new ConfigError(message, { hint, cause }));
+    timer = setTimeout(() => fail(`${path} did not finish loading within ${timeoutMs / 1000} s`, 'a Vmfile must not wait for anything: no network, no endless loops'), timeoutMs);
+    worker.once('message', resolvePromise);
+    // Code the Vmfile left running may throw after its module finished (a timer, an unhandled rejection).
+    worker.once('error', (error) => fail(`${path} could not be loaded: ${error.message}`, 'fix the error above; a Vmfile must `export default defineVm({...})` and leave nothing running', error));
+    worker.once('exit', (code) => fail(`${path} ended the loading thread (exit code ${code})`, 'a Vmfile only describes machines; remove what ends the process'));
+    stop = (signal) => reject(new UserError(`loading ${path} stopped by ${signal}`));
+  });
+  // Whatever the Vmfile left running (timers, sockets) ends with its thread, whatever the outcome.
+  const done = reply.finally(async () => {
     clearTimeout(timer);
-    process.exit = exit;
-  }
+    await worker.terminate();
+  });
+  return { done, stop: (signal) => stop(signal) };
 }
 
-/** A copy made of data only: getters run once here (and may throw here), functions and classes are refused. */
-function plainData(value: unknown, path: string): unknown {
-  try {
-    return structuredClone(value);
-  } catch (error) {
-    throw new ConfigError(`${path}: its default export is not plain data (${firstLine(error)})`, {
-      hint: 'export an object of strings, numbers, booleans, arrays and objects: defineVm({...})',
-      cause: error,
-    });
-  }
-}
-
-function firstLine(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
-  return text.split('\n').slice(0, 6).join('\n');
+/** The built worker runs as it is; under the test runner its TypeScript goes through jiti too. */
+function startWorker(request: LoadRequest): Worker {
+  if (import.meta.url.endsWith('.js')) return new Worker(new URL('./load-worker.js', import.meta.url), { workerData: request });
+  const jiti = createRequire(import.meta.url).resolve('jiti');
+  const entry = join(here, 'load-worker.ts');
+  return new Worker(`require(${JSON.stringify(jiti)}).createJiti(${JSON.stringify(entry)}).import(${JSON.stringify(entry)})`, { eval: true, workerData: request });
 }

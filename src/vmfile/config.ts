@@ -70,20 +70,20 @@ export interface Project {
   /** Directory holding the Vmfile; relative paths in it resolve from here. */
   dir: string;
   vmfilePath: string;
-  machines: MachineConfig[];
   /**
-   * The files the loader ran for the Vmfile's value (the Vmfile, the modules it imports,
-   * their dependencies), as real paths: code the host runs, which a writable live folder
-   * must not hand to a guest (folders/sync.ts). Set by project/load.ts; absent for a
-   * Project not loaded from disk.
+   * The files the loader ran for the Vmfile's value (the Vmfile first, then the local
+   * modules it imports), as real paths: code the host runs, which a writable live folder
+   * must not hand to a guest (folders/sync.ts).
    */
-  loadedFiles?: string[];
+  loadedFiles: string[];
+  machines: MachineConfig[];
 }
 
 /** A single-machine Vmfile's machine is called "default", as in Vagrant. */
 export const DEFAULT_MACHINE = 'default';
 
-export function parseVmfile(value: unknown, vmfilePath: string, projectDir: string): Project {
+/** `loadedFiles`: what the loader saw the Vmfile load (default: the Vmfile alone). */
+export function parseVmfile(value: unknown, vmfilePath: string, projectDir: string, loadedFiles: readonly string[] = [vmfilePath]): Project {
   const problems: string[] = [];
   const machines: MachineConfig[] = [];
   const multi = typeof value === 'object' && value !== null && !Array.isArray(value) && 'machines' in value;
@@ -118,7 +118,7 @@ export function parseVmfile(value: unknown, vmfilePath: string, projectDir: stri
       hint: `fix the field${unique.length > 1 ? 's' : ''} above, then check with: vmfile validate`,
     });
   }
-  return { dir: projectDir, vmfilePath, machines };
+  return { dir: projectDir, vmfilePath, loadedFiles: [...loadedFiles], machines };
 }
 
 function toMachine(name: string, vm: MachineOutput, defaultHostname: string, projectDir: string, placement: number): MachineConfig {

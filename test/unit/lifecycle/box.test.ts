@@ -37,7 +37,7 @@ afterEach(async () => server.close());
 async function project(box: BoxRef): Promise<{ project: Project; machine: MachineConfig }> {
   const dir = await tempDir();
   const machine = { name: 'default', box } as MachineConfig;
-  return { project: { dir, vmfilePath: join(dir, 'Vmfile.ts'), machines: [machine] }, machine };
+  return { project: { dir, vmfilePath: join(dir, 'Vmfile.ts'), loadedFiles: [join(dir, 'Vmfile.ts')], machines: [machine] }, machine };
 }
 
 describe('ensureBox', () => {

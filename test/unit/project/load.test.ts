@@ -101,6 +101,41 @@ describe('loadProject', () => {
     expect(error.message).toBe('Vmfile.ts is invalid:\n  - cpus: a machine needs at least 1 CPU');
   });
 
+  test('a Vmfile that loops for ever is stopped at the load limit', async () => {
+    const dir = await tempDir();
+    const path = join(dir, 'Vmfile.ts');
+    await writeFile(path, `for (;;) {}\nexport default { box: 'debian-12' };\n`);
+    const start = performance.now();
+
+    const error = await rejection(loadProject({ cwd: dir, timeoutMs: 500 }));
+
+    expect(performance.now() - start).toBeLessThan(3000);
+    expect(error.exitCode).toBe(78);
+    expect(error.message).toBe(`${path} did not finish loading within 0.5 s`);
+    expect(error.hint).toBe('a Vmfile must not wait for anything: no network, no endless loops');
+  });
+
+  test('lists the files the Vmfile loaded: itself first, then its local modules, not packages', async () => {
+    const dir = await tempDir();
+    await mkdir(join(dir, 'vm'));
+    await mkdir(join(dir, 'node_modules', 'sizes'), { recursive: true });
+    await writeFile(
+      join(dir, 'Vmfile.ts'),
+      `import { defineVm } from 'vmfile';\nimport { cpus } from './vm/cpus';\nimport memory from 'sizes';\nimport extra from './vm/extra.json';\nexport default defineVm({ box: 'debian-12', cpus: cpus + extra.cpus, memory });\n`,
+    );
+    await writeFile(join(dir, 'vm', 'cpus.ts'), `import { base } from './base.js';\nexport const cpus: number = base + 1;\n`);
+    await writeFile(join(dir, 'vm', 'base.js'), `export const base = 1;\n`);
+    await writeFile(join(dir, 'vm', 'extra.json'), `{ "cpus": 1 }\n`);
+    await writeFile(join(dir, 'node_modules', 'sizes', 'package.json'), `{ "name": "sizes", "main": "index.js" }\n`);
+    await writeFile(join(dir, 'node_modules', 'sizes', 'index.js'), `module.exports = '1GiB';\n`);
+
+    const project = await loadProject({ cwd: dir });
+
+    expect(project.machines[0]?.cpus).toBe(3);
+    expect(project.loadedFiles[0]).toBe(join(dir, 'Vmfile.ts'));
+    expect([...project.loadedFiles].sort()).toEqual([join(dir, 'Vmfile.ts'), join(dir, 'vm', 'base.js'), join(dir, 'vm', 'cpus.ts'), join(dir, 'vm', 'extra.json')]);
+  });
+
   test('a changed Vmfile is read again, not served from a module cache', async () => {
     const dir = await tempDir();
     const path = join(dir, 'Vmfile.ts');

@@ -38,6 +38,7 @@ describe('parseVmfile defaults', () => {
     expect(project).toEqual({
       dir: '/projects/web',
       vmfilePath: VMFILE,
+      loadedFiles: [VMFILE],
       machines: [
         {
           name: DEFAULT_MACHINE,

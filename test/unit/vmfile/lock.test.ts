@@ -202,7 +202,7 @@ describe('checkLock', () => {
     await writeFile(join(staging, 'kernel'), 'the kernel');
     await writeFile(join(staging, 'initrd'), 'the initrd');
     const box = await installStaged(home, staging, recipeBox({ sha256: await sha256File(join(staging, 'disk.qcow2')) }));
-    return { project: { dir, vmfilePath: join(dir, 'Vmfile.ts'), machines: [machine] }, box, home };
+    return { project: { dir, vmfilePath: join(dir, 'Vmfile.ts'), loadedFiles: [join(dir, 'Vmfile.ts')], machines: [machine] }, box, home };
   }
 
   test('first use writes the entry, the next use verifies it and leaves the file as it was', async () => {
@@ -303,7 +303,7 @@ describe('checkLock with the kernel and initrd of a real store', () => {
       metadata.boot = { ...metadata.boot, kernelSha256: await sha256File(join(staging, 'kernel')), initrdSha256: await sha256File(join(staging, 'initrd')) };
     }
     const box = await installStaged(home, staging, metadata);
-    return { project: { dir, vmfilePath: join(dir, 'Vmfile.ts'), machines: [machine] }, box };
+    return { project: { dir, vmfilePath: join(dir, 'Vmfile.ts'), loadedFiles: [join(dir, 'Vmfile.ts')], machines: [machine] }, box };
   }
 
   test('first use locks the files of a box that records no digests, and a kernel changed afterwards is refused', async () => {
