@@ -16,91 +16,16 @@
 import type { InstalledBox } from '../box/store.js';
 import { UserError } from '../errors.js';
 import type { Phase } from '../ui/reporter.js';
-import type { PlannedFolder } from '../folders/plan.js';
-import type { BootIdLocation, Placement, PortForward } from '../store/machine.js';
+import type { Placement, PortForward } from '../store/machine.js';
 import type { SshHop } from '../ssh/hop.js';
-import type { PortSpec } from '../vmfile/schema.js';
-import type { MachineBoot } from '../vmfile/boot.js';
 import type { Accel, DriverFeatures, HostFacts, HostPlan, MachineRequest } from './features.js';
 import type { HostCheck } from './host-check.js';
+import type { Snapshot } from './snapshot.js';
+import type { StartSpec, Started, StopOptions } from './specs.js';
 
-export type { Accel, DriverFeatures, HostCheck, HostFacts, HostPlan, MachineRequest, PortForward };
+export type { Accel, DriverFeatures, HostCheck, HostFacts, HostPlan, MachineRequest, PortForward, Snapshot, StartSpec, Started, StopOptions };
+export { snapshotTaken, snapshotWithoutMemory, unknownSnapshot } from './snapshot.js';
 
-export interface StartSpec {
-  /** The machine's name, for messages and the process title. */
-  machine: string;
-  box: InstalledBox;
-  /** The box's kernel, or its own boot loader under BIOS or UEFI (vmfile/boot.ts). Fixed for a suspended machine. */
-  boot: MachineBoot;
-  accel: Accel;
-  cpus: number;
-  /** Bytes. */
-  memory: number;
-  ports: readonly PortSpec[];
-  /** Folders the driver attaches as devices (virtiofs, 9p); rsync folders are ignored. */
-  folders: readonly PlannedFolder[];
-  /**
-   * The Vmfile's private network, named by the project's directory, and this NIC's MAC.
-   * Each driver joins it its own way (vmfile's switch, a libvirt network on the host).
-   * Without a project the NIC is on no network: a warm state's generic machine.
-   */
-  privateNetwork?: { project?: string; mac: string };
-  /** Continue from the memory saved by suspend() instead of booting. */
-  fromSavedState: boolean;
-  /**
-   * Start from a warm state's saved memory (the file saveState() wrote) instead of
-   * booting; the disk must have been created over that state's disk (create's `base`).
-   */
-  fromWarmState?: string;
-  /**
-   * With fromWarmState: where that memory holds the guest kernel's boot ID. A new one is
-   * written there before the guest runs, so no two machines from one state share it.
-   */
-  bootId?: BootIdLocation;
-  /**
-   * The VM generation ID the guest sees (a GUID). A guest started from saved state
-   * with another ID than it was saved with is told so and reseeds its RNG; kept for
-   * the machine's life, so its own suspend and resume are not taken for a clone.
-   */
-  generation?: string;
-  /** Told when a taken host port was moved (autoCorrect). */
-  onPortMoved?: (from: number, to: number, spec: PortSpec) => void;
-  /**
-   * Told as soon as the machine's process runs, before any saved memory is loaded: the
-   * caller records the ports, so a vmfile killed during the load leaves a record that
-   * says where the machine is.
-   */
-  onLaunched?: (started: Started) => Promise<void>;
-  /**
-   * With fromWarmState: told once the saved memory is loaded (and the boot ID written),
-   * while the guest is still paused. When it resolves, the guest is continued; from then
-   * on its disk goes on from that memory, which must never be loaded into it again.
-   */
-  beforeContinue?: () => Promise<void>;
-}
-
-export interface Started {
-  pid: number;
-  /** Host port (on 127.0.0.1) forwarded to the guest's port 22. */
-  sshPort: number;
-  /** The forwards as bound: autoCorrect may have moved some. */
-  forwards: PortForward[];
-}
-
-export interface StopOptions {
-  /** Ask the guest first (ACPI power button) and wait up to timeoutMs; false goes straight to force. */
-  graceful: boolean;
-  timeoutMs: number;
-  progress?: (text: string) => void;
-}
-
-export interface Snapshot {
-  name: string;
-  /** Seconds since the epoch. */
-  date: number;
-  /** Bytes of saved memory and device state; 0 for a disk-only snapshot. */
-  memoryBytes: number;
-}
 
 /** The host a machine lives on cannot be asked whether it runs (a libvirt host down, SSH to it failing). */
 export class HostUnreachableError extends UserError {}
@@ -261,6 +186,20 @@ export interface Driver {
    */
   setGuestClock(): Promise<boolean>;
 
+  /**
+   * Runs a program in the running guest as root through the QEMU guest agent, without
+   * SSH; undefined when no agent answered by the deadline, or a driver without one.
+   */
+  execInGuest(argv: readonly string[], options: { stdin?: string; timeoutMs: number }): Promise<{ code: number; output: string } | undefined>;
+
+  /**
+   * Forwards the SSH port of a machine started with holdSsh (again a no-op when it is
+   * open); resolves with the port, another one when that one was taken meanwhile.
+   * closeSsh() takes the forward away again. Without features.heldSsh: a UserError.
+   */
+  openSsh(port: number): Promise<number>;
+  closeSsh(port: number): Promise<void>;
+
   /** Deletes a snapshot, running or stopped. An unknown name is a UserError. */
   deleteSnapshot(name: string): Promise<void>;
 
@@ -273,23 +212,4 @@ export interface Driver {
 
   /** Stops the machine if it runs and removes everything the driver made. Repeating it is a no-op. */
   destroy(): Promise<void>;
-}
-
-/** What every driver says when a snapshot name is unknown: the real ones, or how to make one. */
-export function unknownSnapshot(machine: string, name: string, snapshots: readonly { name: string }[]): UserError {
-  return new UserError(`machine "${machine}" has no snapshot "${name}"`, {
-    hint: snapshots.length === 0 ? 'it has no snapshots; vmfile snapshot save NAME makes one' : `its snapshots: ${snapshots.map((s) => s.name).join(', ')}`,
-  });
-}
-
-/** What every driver says when a snapshot name is taken. */
-export function snapshotTaken(machine: string, name: string): UserError {
-  return new UserError(`machine "${machine}" already has a snapshot "${name}"`, { hint: `delete it first (vmfile snapshot delete ${name}) or choose another name` });
-}
-
-/** What every driver says when a snapshot taken while halted is to be loaded into a running machine. */
-export function snapshotWithoutMemory(machine: string, name: string): UserError {
-  return new UserError(`machine "${machine}": snapshot "${name}" holds no memory (it was taken while halted), so it cannot be loaded into the running machine`, {
-    hint: `halt the machine (vmhalt), then restore it: vmfile snapshot restore ${name}`,
-  });
 }

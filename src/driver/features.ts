@@ -29,8 +29,10 @@ export interface DriverFeatures {
   liveFolders: readonly LiveFolderType[];
   /** Firmwares it runs a box's own boot loader under. A box with a kernel boots on every driver. */
   firmware: readonly Firmware[];
-  /** Reaches the QEMU guest agent in the guest (setGuestClock). */
+  /** Reaches the QEMU guest agent in the guest (setGuestClock, execInGuest), over a channel only vmfile can open. */
   guestAgent: boolean;
+  /** Starts a machine with its SSH port chosen but not forwarded (StartSpec.holdSsh), and opens it later (openSsh). */
+  heldSsh: boolean;
   /** A snapshot of a running machine holds its memory, and a restore brings it back running. */
   memorySnapshots: boolean;
   /** Moves a running machine to another host. */

@@ -151,15 +151,19 @@ function record(c: Launching): MachineRecord {
 async function launch(c: Launching): Promise<void> {
   const state = record(c).state;
   const warm = c.start === 'boot' && state.warmMemory !== undefined ? { memory: state.warmMemory, bootId: state.warmBootId } : undefined;
+  // A Vagrant box's published login reaches nobody: its SSH port opens once the machine is its own.
+  const holdSsh = state.login === 'vagrant-insecure-key' && c.driver.features.heldSsh;
   let consumed = false;
   const spec: StartSpec = {
     ...(await c.spec(c.launch)),
     fromSavedState: c.start === 'resume',
+    ...(holdSsh ? { holdSsh } : {}),
     ...(warm === undefined ? {} : { fromWarmState: warm.memory, ...(warm.bootId === undefined ? {} : { bootId: warm.bootId }) }),
     onLaunched: async (started: Started) => {
       await record(c).update((current) => ({
         ...withoutRuntime(current),
         sshPort: started.sshPort,
+        ...(holdSsh ? { sshHeld: true as const } : {}),
         forwards: started.forwards,
         accel: c.accel,
         bootedAt: new Date().toISOString(),

@@ -54,6 +54,8 @@ export const machineStateSchema = z.object({
   warmBootId: bootIdLocationSchema.optional(),
   /** Set while running: where SSH is forwarded and which accelerator runs it. */
   sshPort: z.number().optional(),
+  /** Set while that port is chosen but not forwarded yet: a Vagrant box's first boot, before the machine is its own. */
+  sshHeld: z.literal(true).optional(),
   /** Forwarded ports as actually bound (autoCorrect may have moved them). */
   forwards: z.array(forwardSchema).optional(),
   accel: z.enum(['kvm', 'tcg']).optional(),
@@ -126,7 +128,7 @@ export async function writeMachineState(path: string, state: MachineState): Prom
 
 /** What only holds while QEMU runs: gone once it stopped. */
 export function withoutRuntime(state: MachineState): MachineState {
-  const { sshPort: _port, accel: _accel, bootedAt: _booted, forwards: _forwards, starting: _starting, ...rest } = state;
+  const { sshPort: _port, sshHeld: _held, accel: _accel, bootedAt: _booted, forwards: _forwards, starting: _starting, ...rest } = state;
   return rest;
 }
 

@@ -138,8 +138,25 @@ export default defineVm({ box: 'vagrant', memory: '1GiB', disk: '4GiB', hostname
     expect(box).toMatchObject({ user: 'vagrant', firstLogin: 'vagrant-insecure-key', boot: { type: 'firmware', firmware: 'bios', supports: ['bios'] } });
   });
 
-  it('boots, takes the machine over from the insecure key, copies the folder with tar and provisions', async () => {
-    const up = await h.ok('vmup');
+  it('boots, takes the machine over (through its guest agent, before SSH opens), copies the folder with tar and provisions; nobody got in with the insecure key meanwhile', async () => {
+    // Someone else on this host tries Vagrant's published key on the machine's SSH port,
+    // as soon as the record names it and every half second, for the whole first boot.
+    const insecure = await readFile(VAGRANT_KEY, 'utf8');
+    const state = join(h.project(), '.vmfile/machines/default/machine.json');
+    const attempts: string[] = [];
+    let booting = true;
+    const intruder = (async () => {
+      while (booting) {
+        const port = (JSON.parse(await readFile(state, 'utf8').catch(() => '{}')) as { sshPort?: number }).sshPort;
+        if (port !== undefined) attempts.push(await loginAnyHostKey(port, 'vagrant', insecure));
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    })();
+    const up = await h.ok('vmup').finally(() => (booting = false));
+    await intruder;
+    expect(attempts.length, 'the intruder tried during the boot').toBeGreaterThan(5);
+    expect(attempts.filter((attempt) => attempt === 'ok')).toEqual([]);
+    expect(up.stderr).toContain("Installing the machine's own keys through the guest agent");
     expect(up.stderr).toContain('copying folders with tar over SSH instead');
     expect(await h.guest('whoami; hostname; cat /vmfile/data.txt; cat /var/tmp/mark')).toBe('vagrant\nvagtest\nfrom the host\nonce');
     const machineDir = join(h.project(), '.vmfile/machines/default');
@@ -154,7 +171,7 @@ export default defineVm({ box: 'vagrant', memory: '1GiB', disk: '4GiB', hostname
     const machineDir = join(h.project(), '.vmfile/machines/default');
     const record = JSON.parse(await readFile(join(machineDir, 'machine.json'), 'utf8')) as { sshPort: number };
     const hostKey = Buffer.from((await readFile(join(machineDir, 'ssh_host_ed25519_key.pub'), 'utf8')).split(' ')[1] ?? '', 'base64');
-    const insecure = await readFile('/usr/share/rubygems-integration/all/gems/vagrant-2.3.4/keys/vagrant', 'utf8');
+    const insecure = await readFile(VAGRANT_KEY, 'utf8');
     const own = await readFile(join(machineDir, 'id_ed25519'), 'utf8');
     expect(await login(record.sshPort, 'vagrant', own, hostKey)).toBe('ok');
     expect(await login(record.sshPort, 'vagrant', insecure, hostKey)).toMatch(/authentication methods failed/i);
@@ -168,6 +185,22 @@ async function boxMetadata(home: string, name: string): Promise<Record<string, u
   const found = boxes.find((box) => box['name'] === name);
   if (found === undefined) throw new Error(`box ${name} is not in ${list.stdout}`);
   return found;
+}
+
+const VAGRANT_KEY = '/usr/share/rubygems-integration/all/gems/vagrant-2.3.4/keys/vagrant';
+
+/** One ssh2 login to 127.0.0.1:port accepting any host key, as an intruder would: 'ok' or the error's message. */
+function loginAnyHostKey(port: number, user: string, privateKey: string): Promise<string> {
+  return new Promise((resolve) => {
+    const client = new Client();
+    client
+      .once('ready', () => {
+        client.end();
+        resolve('ok');
+      })
+      .once('error', (error) => resolve(error.message))
+      .connect({ host: '127.0.0.1', port, username: user, privateKey, readyTimeout: 5_000, hostVerifier: () => true });
+  });
 }
 
 /** One ssh2 login to 127.0.0.1:port with the host key pinned: 'ok' or the error's message. */

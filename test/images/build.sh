@@ -5,7 +5,8 @@
 #                both firmwares, cloud-init and growpart: boots under SeaBIOS and OVMF.
 #   vagrant.box  a Vagrant libvirt box: MBR, grub, no cloud-init, user "vagrant" with
 #                Vagrant's insecure public key and passwordless sudo, DHCP by
-#                systemd-networkd, no apt sources (so nothing can be installed in it).
+#                systemd-networkd, the QEMU guest agent (as Vagrant's libvirt boxes
+#                mostly have), no apt sources (so nothing can be installed in it).
 # Usage: build.sh OUTDIR. Writes OUTDIR/cloud.qcow2 and OUTDIR/vagrant.box.
 set -euo pipefail
 out=$1
@@ -15,7 +16,7 @@ cleanup() { rm -rf "$work"; }
 trap cleanup EXIT
 mkdir -p "$out"
 
-base_packages=systemd-sysv,udev,dbus,openssh-server,linux-image-cloud-amd64,ifupdown,isc-dhcp-client,sudo,netbase,iproute2,e2fsprogs,locales
+base_packages=systemd-sysv,udev,dbus,openssh-server,linux-image-cloud-amd64,ifupdown,isc-dhcp-client,sudo,netbase,iproute2,e2fsprogs,locales,qemu-guest-agent
 # One debootstrap: the tree is copied out as the Vagrant box's root before cloud-init
 # goes in, so both images share every other package.
 # The cloud image keeps apt's package lists, as if apt-get update had run in it: then

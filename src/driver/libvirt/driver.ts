@@ -36,7 +36,7 @@ import { domainName } from './domain.js';
 import { libvirtFiles, type LibvirtFiles } from './files.js';
 import { checkLibvirt, LIBVIRT_FEATURES, libvirtHostFacts } from './host.js';
 import { deleteDomainSnapshot, listDomainSnapshots, revertDomainSnapshot, saveDomainSnapshot } from './snapshots.js';
-import { startDomain, undefineDomain } from './start.js';
+import { startDomain, stopDomain, undefineDomain } from './start.js';
 import { checkPool, createOverlayVolume, deleteVolume, ensureBoxVolumes, exportVolume } from './storage.js';
 import { stopTunnel } from './tunnel.js';
 import { LibvirtUnreachableError, NO_DOMAIN, NO_VOLUME, virsh, virshMaybe, type LibvirtHost } from './virsh.js';
@@ -201,24 +201,9 @@ class LibvirtDriver implements Driver {
 
   async stop(options: StopOptions): Promise<'clean' | 'forced' | 'not running'> {
     const running = (await this.pid()) !== undefined;
-    const outcome = running ? await this.stopDomain(options) : 'not running';
+    const outcome = running ? await stopDomain({ host: this.libvirt, domain: this.domain, pid: () => this.pid() }, options) : 'not running';
     await this.clearRuntime();
     return outcome;
-  }
-
-  private async stopDomain(options: StopOptions): Promise<'clean' | 'forced'> {
-    // A paused guest never answers the power button.
-    if (options.graceful && options.timeoutMs > 0 && (await this.state()) === 'running') {
-      const asked = await virsh(this.libvirt, ['shutdown', this.domain], { purpose: `shut down ${this.domain}` }).then(() => true, () => false);
-      const started = Date.now();
-      while (asked && Date.now() - started < options.timeoutMs) {
-        if ((await this.pid()) === undefined) return 'clean';
-        options.progress?.(`waiting for the guest to power off (${Math.round((Date.now() - started) / 1000)} s of ${options.timeoutMs / 1000} s)`);
-        await new Promise((resolve) => setTimeout(resolve, 1000));
-      }
-    }
-    await virshMaybe(this.libvirt, ['destroy', this.domain], /not running|domain not found/i, { purpose: `stop ${this.domain}` });
-    return 'forced';
   }
 
   private async clearRuntime(): Promise<void> {
@@ -268,6 +253,14 @@ class LibvirtDriver implements Driver {
     // The domain has no guest agent channel of vmfile's.
     return false;
   }
+
+  async execInGuest(): Promise<undefined> {
+    return undefined;
+  }
+
+  /** features.heldSsh is false: the SSH port is forwarded as the domain starts. */
+  openSsh = async (): Promise<number> => Promise.reject(new UserError(`machine "${this.name}": libvirt forwards its SSH port as the domain starts`));
+  closeSsh = this.openSsh as () => Promise<never>;
 
   async deleteSnapshot(name: string): Promise<void> {
     await this.findSnapshot(name);

@@ -21,6 +21,7 @@ export const LIBVIRT_FEATURES: DriverFeatures = {
   liveFolders: [],
   firmware: [],
   guestAgent: false,
+  heldSsh: false,
   memorySnapshots: true,
   migration: false,
   localProcess: false,

@@ -11,7 +11,7 @@ import { freePort, resolveForwards } from '../../network/ports.js';
 import type { MachinePaths } from '../../store/layout.js';
 import type { PortForward } from '../../store/machine.js';
 import { parseLibvirtUri } from '../../vmfile/libvirt-uri.js';
-import type { StartSpec, Started } from '../driver.js';
+import type { StartSpec, Started, StopOptions } from '../driver.js';
 import { loadDomainTemplate, readDomain, renderDomain } from './domain.js';
 import type { LibvirtFiles } from './files.js';
 import { ensureNetwork, networkName, networkOf, removeNetworkIfUnused } from './network.js';
@@ -142,4 +142,21 @@ export async function undefineDomain(target: Pick<DomainTarget, 'host' | 'domain
   await virsh(host, ['undefine', domain, '--managed-save', '--snapshots-metadata', '--nvram'], { purpose: `remove domain ${domain}` });
   const network = networkOf(defined);
   if (network !== undefined) await removeNetworkIfUnused(host, network);
+}
+
+/** The power button (only for a guest that runs: a paused one never answers it) and a wait, then destroy. */
+export async function stopDomain(target: Pick<DomainTarget, 'host' | 'domain' | 'pid'>, options: StopOptions): Promise<'clean' | 'forced'> {
+  const { host, domain } = target;
+  const state = options.graceful && options.timeoutMs > 0 ? (await virshMaybe(host, ['domstate', domain], NO_DOMAIN, { purpose: `ask for the state of ${domain}` }))?.trim() : undefined;
+  if (state === 'running') {
+    const asked = await virsh(host, ['shutdown', domain], { purpose: `shut down ${domain}` }).then(() => true, () => false);
+    const started = Date.now();
+    while (asked && Date.now() - started < options.timeoutMs) {
+      if ((await target.pid()) === undefined) return 'clean';
+      options.progress?.(`waiting for the guest to power off (${Math.round((Date.now() - started) / 1000)} s of ${options.timeoutMs / 1000} s)`);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
+  await virshMaybe(host, ['destroy', domain], /not running|domain not found/i, { purpose: `stop ${domain}` });
+  return 'forced';
 }

@@ -1,7 +1,9 @@
 /**
- * The QEMU guest agent (qemu-ga, in the debian-12 box), reached over its virtio-serial
- * port, which QEMU serves on a Unix socket in the machine's directory: the guest clock
- * set without an SSH key exchange, after a snapshot restore.
+ * The QEMU guest agent (qemu-ga, in the debian-12 box and in many Vagrant boxes), reached
+ * over its virtio-serial port, which QEMU serves on a Unix socket in the machine's
+ * directory, reachable by vmfile alone: the guest clock set without an SSH key exchange
+ * after a snapshot restore, and a Vagrant box's first login taken before its SSH port is
+ * open to anyone (guest/first-login.ts).
  *
  * The protocol is QMP's JSON, one command at a time, but a channel can hold half a
  * message left by an earlier client or from before a restore: `guest-sync-delimited`
@@ -17,25 +19,45 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Sets the guest's clock to the host's through the agent; false when the agent did not do it. */
 export async function setClockThroughAgent(socket: string, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
+  const seconds = (Date.now() / 1000).toFixed(3);
+  return (await execThroughAgent(socket, ['/bin/date', '-u', '-s', `@${seconds}`], { timeoutMs }))?.code === 0;
+}
+
+/** What a program run through the agent did: its exit code and output (stdout, then stderr). */
+export interface AgentExec {
+  code: number;
+  output: string;
+}
+
+/**
+ * Runs `argv` in the guest as the agent's user (root), with `stdin`, and waits for it;
+ * undefined when the agent did not answer (none in the guest, not started yet) or the
+ * program did not end by the deadline.
+ */
+export async function execThroughAgent(socket: string, argv: readonly string[], options: { stdin?: string; timeoutMs: number }): Promise<AgentExec | undefined> {
+  const [path, ...arg] = argv;
+  if (path === undefined) return undefined;
+  const deadline = Date.now() + options.timeoutMs;
   const agent = await AgentChannel.connect(socket).catch(() => undefined);
-  if (agent === undefined) return false;
+  if (agent === undefined) return undefined;
   try {
-    const id = randomInt(1, 2 ** 31);
-    if ((await agent.request({ execute: 'guest-sync-delimited', arguments: { id } }, deadline, true)) !== id) return false;
-    const seconds = (Date.now() / 1000).toFixed(3);
-    const started = await agent.request({ execute: 'guest-exec', arguments: { path: '/bin/date', arg: ['-u', '-s', `@${seconds}`] } }, deadline);
+    if (!(await agent.sync(deadline))) return undefined;
+    const input = options.stdin === undefined ? {} : { 'input-data': Buffer.from(options.stdin).toString('base64') };
+    const started = await agent.request({ execute: 'guest-exec', arguments: { path, arg, ...input, 'capture-output': true } }, deadline);
     const pid = isRecord(started) && typeof started['pid'] === 'number' ? started['pid'] : undefined;
-    if (pid === undefined) return false;
+    if (pid === undefined) return undefined;
     for (;;) {
       const status = await agent.request({ execute: 'guest-exec-status', arguments: { pid } }, deadline);
-      if (!isRecord(status)) return false;
-      if (status['exited'] === true) return status['exitcode'] === 0;
-      if (Date.now() > deadline) return false;
+      if (!isRecord(status)) return undefined;
+      if (status['exited'] === true) {
+        const text = (field: string) => (typeof status[field] === 'string' ? Buffer.from(status[field], 'base64').toString('utf8') : '');
+        return { code: typeof status['exitcode'] === 'number' ? status['exitcode'] : 128 + (typeof status['signal'] === 'number' ? status['signal'] : 0), output: text('out-data') + text('err-data') };
+      }
+      if (Date.now() > deadline) return undefined;
       await sleep(10);
     }
   } catch {
-    return false;
+    return undefined;
   } finally {
     agent.close();
   }
@@ -47,8 +69,8 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 /**
  * What the channel may hold unread: far more than any reply to the commands sent here
- * (guest-exec's output is not asked for). A guest can write without end; beyond this
- * the channel is closed and the clock is set over SSH.
+ * (the output of the few short programs run through it). A guest can write without end;
+ * beyond this the channel is closed, and the caller goes over SSH instead.
  */
 const MAX_PENDING_BYTES = 64 * 1024;
 
@@ -75,8 +97,22 @@ class AgentChannel {
     });
   }
 
-  /** Sends one command and returns its reply's `return` value; throws on an error reply, a closed channel or the deadline. */
-  async request(command: object, deadline: number, sync = false): Promise<unknown> {
+  /**
+   * guest-sync-delimited until the agent answers with this very id: a channel can still
+   * hold the answer to an earlier client's sync (one that gave up before the agent ran),
+   * which is skipped like any other stale input.
+   */
+  async sync(deadline: number): Promise<boolean> {
+    const id = randomInt(1, 2 ** 31);
+    this.socket.write(`${JSON.stringify({ execute: 'guest-sync-delimited', arguments: { id } })}\n`);
+    for (;;) {
+      const answer = await this.request(undefined, deadline, true);
+      if (answer === id) return true;
+    }
+  }
+
+  /** Sends one command (none: reads the next reply) and returns its reply's `return` value; throws on an error reply, a closed channel or the deadline. */
+  async request(command: object | undefined, deadline: number, sync = false): Promise<unknown> {
     const line = await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => settle(new Error('the guest agent did not answer in time')), Math.max(0, deadline - Date.now()));
       const settle = (result: string | Error): void => {
@@ -87,7 +123,7 @@ class AgentChannel {
       };
       this.#waiting = settle;
       if (sync) this.#synced = false;
-      this.socket.write(`${JSON.stringify(command)}\n`);
+      if (command !== undefined) this.socket.write(`${JSON.stringify(command)}\n`);
       this.#receive(Buffer.alloc(0));
     });
     const reply = JSON.parse(line) as unknown;

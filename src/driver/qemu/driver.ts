@@ -12,7 +12,6 @@ import { chmod, rename, rm } from 'node:fs/promises';
 import type { InstalledBox } from '../../box/store.js';
 import { UserError } from '../../errors.js';
 import { createOverlay, convertImage, imageInfo, listSnapshots } from '../../qemu/img.js';
-import { killProcess, waitForExit } from '../../qemu/process.js';
 import { hmpQuiet, withQmp } from '../../qmp/session.js';
 import { closeSshMaster } from '../../ssh/master.js';
 import { machinePathsIn, SUSPEND_SNAPSHOT, type MachinePaths } from '../../store/layout.js';
@@ -20,13 +19,15 @@ import { pathExists } from '../../store/exists.js';
 import type { SshHop } from '../../ssh/hop.js';
 import type { Driver, HostCheck, HostFacts, MachineLocation, MachineRequest, Snapshot, StartSpec, Started, StopOptions } from '../driver.js';
 import { snapshotTaken, snapshotWithoutMemory } from '../driver.js';
-import { setClockThroughAgent } from './agent.js';
+import { execThroughAgent, setClockThroughAgent, type AgentExec } from './agent.js';
+import { closeSshForward, openSshForward } from './ssh-forward.js';
 import { qemuFiles, type QemuFiles } from './files.js';
 import { checkLocal, localHost, localHypervisor, QEMU_FEATURES } from './host.js';
 import { launch } from './launch.js';
 import { savingMemory } from './memory.js';
 import { saveStateToFile } from './migration.js';
 import { qemuPid } from './pid.js';
+import { continueIf, runState, stopQemu } from './run-state.js';
 import { findSnapshot, snapshotStopped, userSnapshots } from './snapshots.js';
 
 /**
@@ -94,37 +95,17 @@ class QemuDriver implements Driver {
   }
 
   async paused(): Promise<boolean> {
-    return (await this.runState()) === 'stopped';
-  }
-
-  /** 'running', 'stopped' (CPUs stopped for any reason), or undefined when QEMU does not answer. */
-  private async runState(): Promise<'running' | 'stopped' | undefined> {
-    try {
-      const result = await withQmp(this.files.qmpSocket, (qmp) => qmp.execute<{ running?: boolean }>('query-status', {}, { timeoutMs: 1000 }), { timeoutMs: 1000 });
-      return result.running === false ? 'stopped' : 'running';
-    } catch {
-      return undefined;
-    }
+    return (await runState(this.files)) === 'stopped';
   }
 
   async continue(): Promise<boolean> {
     if ((await this.pid()) === undefined) throw new UserError(`machine "${this.name}" is not running, so there is nothing to continue`);
-    return withQmp(this.files.qmpSocket, async (qmp) => {
-      const { running } = await qmp.execute<{ running?: boolean }>('query-status', {}, { timeoutMs: 5000 });
-      if (running !== false) return false;
-      await qmp.execute('cont', {}, { timeoutMs: 5000 });
-      return true;
-    });
+    return continueIf(this.files, (status) => status.running === false);
   }
 
-  async continueAfterIoError(): Promise<boolean> {
-    return withQmp(this.files.qmpSocket, async (qmp) => {
-      // QEMU stops a guest whose disk write failed with ENOSPC (werror=enospc) in this state.
-      const { status } = await qmp.execute<{ status?: string }>('query-status', {}, { timeoutMs: 5000 });
-      if (status !== 'io-error') return false;
-      await qmp.execute('cont', {}, { timeoutMs: 5000 });
-      return true;
-    });
+  continueAfterIoError(): Promise<boolean> {
+    // QEMU stops a guest whose disk write failed with ENOSPC (werror=enospc) in this state.
+    return continueIf(this.files, (status) => status.status === 'io-error');
   }
 
   async create(box: InstalledBox, diskBytes: number, base?: string): Promise<void> {
@@ -157,7 +138,7 @@ class QemuDriver implements Driver {
     } finally {
       await rm(partial, { force: true });
     }
-    await this.stopProcess(pid, { graceful: false, timeoutMs: 0 });
+    await stopQemu(this.files, pid, { graceful: false, timeoutMs: 0 });
     await this.clearRuntime();
     // The base of every machine made from it from now on: never written again.
     await chmod(this.files.overlay, 0o400);
@@ -165,43 +146,9 @@ class QemuDriver implements Driver {
 
   async stop(options: StopOptions): Promise<'clean' | 'forced' | 'not running'> {
     const pid = await this.pid();
-    const outcome = pid === undefined ? 'not running' : await this.stopProcess(pid, options);
+    const outcome = pid === undefined ? 'not running' : await stopQemu(this.files, pid, options);
     await this.clearRuntime();
     return outcome;
-  }
-
-  /**
-   * A clean powerdown within the timeout (when graceful, and only for a guest whose CPUs
-   * run: a paused one never answers the button), then QMP quit, then SIGKILL.
-   */
-  private async stopProcess(pid: number, options: StopOptions): Promise<'clean' | 'forced'> {
-    if (options.graceful && options.timeoutMs > 0 && (await this.runState()) === 'running' && (await this.qmpCommand('system_powerdown'))) {
-      const started = Date.now();
-      const timer = setInterval(
-        () => options.progress?.(`waiting for the guest to power off (${Math.round((Date.now() - started) / 1000)} s of ${options.timeoutMs / 1000} s)`),
-        1000,
-      );
-      try {
-        if (await waitForExit(pid, this.files.overlay, options.timeoutMs)) return 'clean';
-      } finally {
-        clearInterval(timer);
-      }
-    }
-    await this.qmpCommand('quit');
-    if (await waitForExit(pid, this.files.overlay, 5000)) return 'forced';
-    killProcess(pid, 'SIGKILL');
-    await waitForExit(pid, this.files.overlay, 5000);
-    return 'forced';
-  }
-
-  private async qmpCommand(command: string): Promise<boolean> {
-    try {
-      await withQmp(this.files.qmpSocket, (qmp) => qmp.execute(command, {}, { timeoutMs: 3000 }), { timeoutMs: 3000 });
-      return true;
-    } catch {
-      // QEMU already going away, or its monitor is stuck: the caller escalates.
-      return false;
-    }
   }
 
   /** Forgets what only held while running: the pid file, the socket, the SSH connection master. */
@@ -220,7 +167,7 @@ class QemuDriver implements Driver {
       await savingMemory(this.name, qmp, this.files.overlay, (timeoutMs) => hmpQuiet(qmp, `savevm ${SUSPEND_SNAPSHOT}`, `machine "${this.name}": save memory`, timeoutMs));
     });
     await saved();
-    await this.stopProcess(pid, { graceful: false, timeoutMs: 0 });
+    await stopQemu(this.files, pid, { graceful: false, timeoutMs: 0 });
     await this.clearRuntime();
   }
 
@@ -249,6 +196,18 @@ class QemuDriver implements Driver {
 
   async setGuestClock(): Promise<boolean> {
     return (await this.pid()) !== undefined && setClockThroughAgent(this.files.agentSocket, AGENT_TIMEOUT_MS);
+  }
+
+  execInGuest(argv: readonly string[], options: { stdin?: string; timeoutMs: number }): Promise<AgentExec | undefined> {
+    return execThroughAgent(this.files.agentSocket, argv, options);
+  }
+
+  openSsh(port: number): Promise<number> {
+    return openSshForward(this.name, this.files.qmpSocket, port);
+  }
+
+  closeSsh(port: number): Promise<void> {
+    return closeSshForward(this.files.qmpSocket, port);
   }
 
   async applySnapshot(name: string): Promise<{ memory: boolean }> {
@@ -281,7 +240,7 @@ class QemuDriver implements Driver {
 
   async destroy(): Promise<void> {
     const pid = await this.pid();
-    if (pid !== undefined) await this.stopProcess(pid, { graceful: false, timeoutMs: 0 });
+    if (pid !== undefined) await stopQemu(this.files, pid, { graceful: false, timeoutMs: 0 });
     await rm(this.files.qmpSocket, { force: true });
     await closeSshMaster(this.paths.sshControl);
     // A warm state's disk is read-only; its directory goes all the same.

@@ -16,6 +16,7 @@ export const QEMU_FEATURES: DriverFeatures = {
   liveFolders: ['virtiofs', '9p'],
   firmware: ['bios', 'uefi'],
   guestAgent: true,
+  heldSsh: true,
   memorySnapshots: true,
   migration: false,
   localProcess: true,

@@ -50,7 +50,8 @@ export async function launch(name: string, paths: MachinePaths, files: QemuFiles
       boot,
       overlay: files.overlay,
       seedDir: paths.seedDir,
-      forwards: [{ protocol: 'tcp', hostIp: '127.0.0.1', hostPort: sshPort, guestPort: 22 }, ...forwards],
+      // A held SSH port is forwarded later (ssh-forward.ts); chosen now, so the record knows it.
+      forwards: [...(spec.holdSsh === true ? [] : [{ protocol: 'tcp' as const, hostIp: '127.0.0.1', hostPort: sshPort, guestPort: 22 }]), ...forwards],
       qmpSocket: files.qmpSocket,
       agentSocket: files.agentSocket,
       serialLog: files.serialLog,

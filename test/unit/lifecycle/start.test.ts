@@ -5,6 +5,7 @@
  * what the driver was told, what ran in the guest, and what the record says after.
  */
 import { copyFile, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import type { InstalledBox } from '../../../src/box/store.js';
 import type { Driver, StartSpec, Started } from '../../../src/driver/driver.js';
@@ -47,19 +48,22 @@ class RecordingDriver {
   readonly specs: StartSpec[] = [];
   running = false;
   paused = false;
+  sshOpen = false;
+  /** The guest agent: undefined when the box has none. */
+  agent: ((argv: readonly string[], stdin: string) => { code: number; output: string } | undefined) | undefined;
   guest: FakeGuest | undefined;
   constructor(
     private readonly paths: MachinePaths,
     private readonly handler: GuestHandler = () => undefined,
   ) {}
 
-  driver(): Driver {
+  driver(features: Partial<Driver['features']> = {}): Driver {
     const self = this;
     const unexpected = (name: string) => async (): Promise<never> => {
       throw new Error(`unexpected driver call: ${name}`);
     };
     return {
-      features: { warmStart: false, liveFolders: [], firmware: [], guestAgent: false, memorySnapshots: true, migration: false, localProcess: true },
+      features: { warmStart: false, liveFolders: [], firmware: [], guestAgent: false, heldSsh: false, memorySnapshots: true, migration: false, localProcess: true, ...features },
       location: () => ({ driver: 'fake', host: 'this host', pidLabel: 'pid' }),
       placement: () => undefined,
       host: async () => ({ name: 'this host', cpus: 2, memory: 4 * 1024 ** 3, accels: ['tcg'], kvmReason: 'none', arches: ['x86_64'], liveFolders: [] }),
@@ -103,6 +107,19 @@ class RecordingDriver {
       saveSnapshot: unexpected('saveSnapshot'),
       applySnapshot: unexpected('applySnapshot'),
       setGuestClock: async () => false,
+      execInGuest: async (argv, options) => {
+        self.calls.push(`agent: ${argv[0] ?? ''}`);
+        return self.agent?.(argv, options.stdin ?? '');
+      },
+      openSsh: async (port) => {
+        self.calls.push('openSsh');
+        self.sshOpen = true;
+        return port;
+      },
+      closeSsh: async () => {
+        self.calls.push('closeSsh');
+        self.sshOpen = false;
+      },
       deleteSnapshot: unexpected('deleteSnapshot'),
       exportDisk: unexpected('exportDisk'),
       destroy: unexpected('destroy'),
@@ -115,6 +132,7 @@ class RecordingDriver {
     guests.push(guest);
     await guest.allow('own', this.paths.publicKey);
     await guest.allow('warm', `${this.paths.warmLoginKey}.pub`).catch(() => undefined);
+    if (process.env['VMFILE_VAGRANT_KEY'] !== undefined) await guest.allow('insecure', `${process.env['VMFILE_VAGRANT_KEY']}.pub`);
     this.guest = guest;
     return guest;
   }
@@ -265,5 +283,61 @@ describe('the start procedure', () => {
     const error = await startMachine(plan(s, failing, { status: 'halted', ...(state === undefined ? {} : { state }) }), { project: s.project, provision: 'boot' }, context(recorder())).catch((caught: unknown) => caught);
     expect((error as Error).message).toContain('could not be loaded');
     expect(await readMachineState(s.paths.state)).not.toHaveProperty('warmMemory');
+  });
+});
+
+describe("a Vagrant box's first boot: its published login reaches nobody but vmfile", () => {
+  afterEach(() => {
+    delete process.env['VMFILE_VAGRANT_KEY'];
+  });
+
+  async function vagrantMachine() {
+    const s = await setting();
+    await created(s.paths, { user: 'vagrant', login: 'vagrant-insecure-key' });
+    const insecure = join(await tempDir(), 'vagrant');
+    await generateKeyPair(insecure, "Vagrant's published key");
+    process.env['VMFILE_VAGRANT_KEY'] = insecure;
+    const state = await readMachineState(s.paths.state);
+    return { s, state };
+  }
+
+  test('with a guest agent: SSH stays closed until the take-over ran through the agent; then the machine is reached by its own login only', async () => {
+    const { s, state } = await vagrantMachine();
+    const fake = new RecordingDriver(s.paths);
+    const ran: string[] = [];
+    fake.agent = (argv) => (ran.push(argv.join(' ').slice(0, 40)), { code: 0, output: '' });
+    const driver = fake.driver({ heldSsh: true, guestAgent: true });
+    const reporter = recorder();
+    await startMachine(plan(s, driver, { status: 'halted', ...(state === undefined ? {} : { state }) }), { project: s.project, provision: 'boot' }, context(reporter));
+    expect(fake.specs[0]?.holdSsh).toBe(true);
+    // Nothing reached SSH before the take-over: the agent took it, then the port opened.
+    expect(fake.calls.slice(0, 4)).toEqual(['start', 'agent: true', 'agent: sh', 'openSsh']);
+    expect(ran[1]).toMatch(/^sh -c set -eu/);
+    expect(fake.guest?.commands.map((c) => c.login)).not.toContain('insecure');
+    expect(fake.guest?.commands.length).toBeGreaterThan(0);
+    const record = await readMachineState(s.paths.state);
+    expect(record).not.toHaveProperty('login');
+    expect(record).not.toHaveProperty('sshHeld');
+    expect(reporter.lines).toContain("done: Installing the machine's own keys through the guest agent");
+  });
+
+  test('without one: SSH opens once sshd answers, the take-over is the first thing and ends every other session, and the rest goes over a pinned login', async () => {
+    const { s, state } = await vagrantMachine();
+    const fake = new RecordingDriver(s.paths);
+    const driver = fake.driver({ heldSsh: true, guestAgent: true });
+    const reporter = recorder();
+    await startMachine(plan(s, driver, { status: 'halted', ...(state === undefined ? {} : { state }) }), { project: s.project, provision: 'boot' }, context(reporter));
+    // No agent answers; the port opens for one greeting, closes, and opens for good once sshd answered.
+    expect(fake.calls).toEqual(['start', 'agent: true', 'openSsh', 'closeSsh', 'agent: true', 'openSsh']);
+    expect(reporter.lines.some((line) => line.includes('has no QEMU guest agent'))).toBe(true);
+    const commands = fake.guest?.commands ?? [];
+    const takeOver = commands.findIndex((c) => c.command.includes('vmfile-first-login'));
+    // The first command over the published login is the take-over, told to end other sessions.
+    expect(commands.slice(0, takeOver).map((c) => c.command)).toEqual(commands.slice(0, takeOver).map(() => 'true'));
+    expect(commands[takeOver]?.login).toBe('insecure');
+    expect(commands[takeOver]?.command).toMatch(/ yes$/);
+    // Then a login of the machine's own, its host key pinned, for everything after.
+    expect(commands.slice(takeOver + 1).map((c) => c.login)).toEqual(['own']);
+    expect(await readMachineState(s.paths.state)).not.toHaveProperty('login');
   });
 });
