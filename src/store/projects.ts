@@ -50,8 +50,13 @@ export async function withUsesLock<T>(home: string, operation: string, fn: () =>
   return withLock(join(projectsIndexDir(home), 'uses.lock'), 'the record of what machines stand on', operation, fn, { waitMs: 60_000 });
 }
 
+/**
+ * Records the project, with what its machines stand on so far (none yet for a new one):
+ * an entry without `machines` was written by a vmfile that did not keep it, and prune
+ * must then assume its machines may stand on anything.
+ */
 export async function recordProject(home: string, entry: { project: string; vmfile: string }): Promise<void> {
-  await withUsesLock(home, 'record a project', () => updateEntry(home, entry, (current) => ({ ...current, ...entry })));
+  await withUsesLock(home, 'record a project', () => updateEntry(home, entry, (current) => ({ ...current, ...entry, machines: current?.machines ?? {} })));
 }
 
 /**

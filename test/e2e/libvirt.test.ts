@@ -20,7 +20,7 @@ interface StatusJson {
   status: string;
   ports?: { hostIp: string; host: number; guest: number }[];
   pid?: number;
-  libvirt?: { uri: string; host: string; domain: string };
+  where?: { driver: string; uri?: string; host: string; name?: string };
   errors?: string[];
 }
 
@@ -85,11 +85,11 @@ describe('the libvirt provider', () => {
       await ok('vmup');
       const up = await statuses();
       // The placement rule: machines go to the hosts in turn.
-      expect(up['near']).toMatchObject({ status: 'running', libvirt: { uri: host.localUri, host: 'this host' } });
-      expect(up['far']).toMatchObject({ status: 'running', libvirt: { uri: host.remoteUri, host: host.remoteLabel } });
-      expect(up['peer']).toMatchObject({ status: 'running', libvirt: { uri: host.localUri, host: 'this host' } });
+      expect(up['near']).toMatchObject({ status: 'running', where: { driver: 'libvirt', uri: host.localUri, host: 'this host' } });
+      expect(up['far']).toMatchObject({ status: 'running', where: { driver: 'libvirt', uri: host.remoteUri, host: host.remoteLabel } });
+      expect(up['peer']).toMatchObject({ status: 'running', where: { driver: 'libvirt', uri: host.localUri, host: 'this host' } });
       const machines = ['near', 'far', 'peer'];
-      const domains = machines.map((name) => up[name]?.libvirt?.domain ?? '');
+      const domains = machines.map((name) => up[name]?.where?.name ?? '');
       for (const [index, name] of machines.entries()) {
         expect(domains[index]).toMatch(new RegExp(`^vmfile-${name}-[0-9a-f]{12}$`));
         expect(await domainState(domains[index] ?? '')).toBe('running');

@@ -132,8 +132,9 @@ export default defineVm({
   });
 
   it("a read-only live folder of the project shows no .vmfile/ (the machines' login keys), and is read-only even to the guest's root", async () => {
-    expect(await on('web', 'ls /project')).toContain('Vmfile.ts');
-    expect(await on('web', 'ls -A /project/.vmfile | wc -l')).toBe('0');
+    // The project directory is the test's own temporary one (mode 0700, root's), so the guest looks as root.
+    expect(await on('web', 'sudo ls /project')).toContain('Vmfile.ts');
+    expect(await on('web', 'sudo ls -A /project/.vmfile | wc -l')).toBe('0');
     // The guest's own ro mount option is not what keeps it out: a remount read-write still cannot write.
     expect(await on('web', 'sudo mount -o remount,rw /project 2>/dev/null; sudo touch /project/written-by-guest 2>/dev/null && echo wrote || echo refused')).toBe('refused');
     await expect(readFile(join(project, 'written-by-guest'))).rejects.toThrow(/ENOENT/);

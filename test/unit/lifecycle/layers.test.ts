@@ -6,7 +6,7 @@ import { describe, expect, test } from 'vitest';
 import { cacheableSteps, layerKey } from '../../../src/lifecycle/layers.js';
 import { stepHash } from '../../../src/provision/runner.js';
 import { listCache, pruneCache } from '../../../src/services/cache.js';
-import { machinePaths, warmPaths } from '../../../src/store/layout.js';
+import { machinePaths, projectIndexFile, warmPaths } from '../../../src/store/layout.js';
 import { withLock } from '../../../src/store/lock.js';
 import { recordProject, registerMachineUse } from '../../../src/store/projects.js';
 import { normalizeStep, stepInputSchema, type ProvisionStep } from '../../../src/vmfile/steps.js';
@@ -160,9 +160,11 @@ describe('vmfile cache list and prune', () => {
     execFileSync('qemu-img', ['info', '--backing-chain', qemuFiles(machinePaths(moved, 'web').dir).overlay]);
   });
 
-  test('a project that cannot be read and never registered what it stands on might use anything: prune removes nothing, and says how to forget it', async () => {
+  test('a project that cannot be read, recorded by a vmfile that kept no uses, might use anything: prune removes nothing, and says how to forget it', async () => {
     const { home, project } = await cache();
     await machineOver(home, project, 'web', apt);
+    // The entry as vmfile wrote it before it kept what machines stand on.
+    await writeFile(projectIndexFile(home, project), JSON.stringify({ project, vmfile: join(project, 'Vmfile.ts') }));
     await rename(project, `${project}-elsewhere`);
     const result = await pruneCache(home, { dryRun: false });
     expect(result.removed).toEqual([]);

@@ -33,8 +33,8 @@ describe('the project index', () => {
     const { projects, pruned } = await listProjects(home);
 
     expect(projects).toEqual([
-      { project: kept, vmfile: join(kept, 'Vmfile.ts'), readable: true },
-      { project: gone, vmfile: join(gone, 'Vmfile.ts'), readable: false },
+      { project: kept, vmfile: join(kept, 'Vmfile.ts'), machines: {}, readable: true },
+      { project: gone, vmfile: join(gone, 'Vmfile.ts'), machines: {}, readable: false },
     ].sort((a, b) => a.project.localeCompare(b.project)));
     expect(pruned).toBe(3);
     const entries = async () => (await readdir(projectsIndexDir(home))).filter((name) => name.endsWith('.json')).sort();
@@ -50,7 +50,7 @@ describe('the project index', () => {
     await writeFile(lockFilePath(locked), '{"lockVersion":1,"machines":{}}\n');
     await recordProject(home, { project: locked, vmfile: join(locked, 'Vmfile.ts') });
 
-    expect(await listProjects(home)).toEqual({ projects: [{ project: locked, vmfile: join(locked, 'Vmfile.ts'), readable: true }], pruned: 0 });
+    expect(await listProjects(home)).toEqual({ projects: [{ project: locked, vmfile: join(locked, 'Vmfile.ts'), machines: {}, readable: true }], pruned: 0 });
   });
 
   test('global-status reads each machine from its project, without loading any Vmfile', async () => {
