@@ -144,7 +144,7 @@ describe('the libvirt provider', () => {
       // enough; a second boot here would only cost CI time).
       await ok('vmup', 'far');
       const again = await statuses();
-      expect(again['far']?.libvirt?.host).toBe(host.remoteLabel);
+      expect(again['far']?.where?.host).toBe(host.remoteLabel);
       expect(await guest('far', 'cat /home/vm/mark')).toBe('provisioned');
       // The network outlives halts: it goes only with the last machine on it.
       expect(await networks()).toHaveLength(1);
