@@ -126,7 +126,9 @@ export async function preflight(project: Project, machines: readonly { machine: 
   const collect = (error: unknown) => void problems.push(error);
   for (const { machine, instance } of machines) {
     const { driver } = instance;
-    const facts = await driver.host().catch((error: unknown) => void collect(error));
+    // A machine that cannot be used says so itself (refuseIfUnusable); its host is not asked again.
+    const usable = instance.status !== 'unreachable' && instance.status !== 'broken';
+    const facts = usable ? await driver.host().catch((error: unknown) => void collect(error)) : undefined;
     const folders = planFolders(machine.folders, { virtiofsd: facts?.liveFolders.includes('virtiofs') === true, projectDir: project.dir });
     let host: HostPlan = { accel: 'tcg' };
     const checks = [

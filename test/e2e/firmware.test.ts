@@ -198,7 +198,8 @@ function loginAnyHostKey(port: number, user: string, privateKey: string): Promis
         client.end();
         resolve('ok');
       })
-      .once('error', (error) => resolve(error.message))
+      // ssh2 may report a lost connection more than once; the first answer counts.
+      .on('error', (error) => resolve(error.message))
       .connect({ host: '127.0.0.1', port, username: user, privateKey, readyTimeout: 5_000, hostVerifier: () => true });
   });
 }
