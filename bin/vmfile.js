@@ -1,4 +1,8 @@
 #!/usr/bin/env node
-import { main } from '../dist/cli/main.js';
+import { startLoaderFor } from '../dist/project/loader-thread.js';
 
-await main(process.argv.slice(2), import.meta.url);
+const argv = process.argv.slice(2);
+// The Vmfile's loading thread starts on the other core while oclif loads.
+startLoaderFor(argv);
+const { main } = await import('../dist/cli/main.js');
+await main(argv, import.meta.url);

@@ -1,5 +1,8 @@
 #!/usr/bin/env node
 // Shortcut for: vmfile halt ...
-import { main } from '../dist/cli/main.js';
+import { startLoaderFor } from '../dist/project/loader-thread.js';
 
-await main(['halt', ...process.argv.slice(2)], import.meta.url);
+const argv = ['halt', ...process.argv.slice(2)];
+startLoaderFor(argv);
+const { main } = await import('../dist/cli/main.js');
+await main(argv, import.meta.url);

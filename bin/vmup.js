@@ -1,5 +1,8 @@
 #!/usr/bin/env node
 // Shortcut for: vmfile up ...
-import { main } from '../dist/cli/main.js';
+import { startLoaderFor } from '../dist/project/loader-thread.js';
 
-await main(['up', ...process.argv.slice(2)], import.meta.url);
+const argv = ['up', ...process.argv.slice(2)];
+startLoaderFor(argv);
+const { main } = await import('../dist/cli/main.js');
+await main(argv, import.meta.url);

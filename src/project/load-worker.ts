@@ -28,9 +28,11 @@ class Refusal extends Error {
   }
 }
 
-const { path, vmfileEntry } = workerData as LoadRequest;
 const port = parentPort;
 if (port === null) throw new Error('load-worker.ts runs only as a worker thread');
+// Started early (project/loader-thread.ts), the thread loads jiti while the command loads,
+// then waits for the Vmfile to load.
+const { path, vmfileEntry } = (workerData as LoadRequest | undefined) ?? (await new Promise<LoadRequest>((resolve) => port.once('message', resolve)));
 
 // A fresh thread per load holds no earlier copy of the Vmfile, so the module cache may be
 // on: it is what lists the files the Vmfile loaded.

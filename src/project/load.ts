@@ -6,16 +6,15 @@
  * node_modules.
  */
 import { realpath, stat } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import { ConfigError, InternalError, UserError } from '../errors.js';
 import { interruptible } from '../exec.js';
 import { VMFILE_NAMES } from '../store/layout.js';
 import { parseVmfile, type Project } from '../vmfile/config.js';
 import { pathExists } from '../store/exists.js';
 import type { LoadReply, LoadRequest } from './load-worker.js';
+import { loaderThread } from './loader-thread.js';
 
 export interface LoadOptions {
   cwd: string;
@@ -80,7 +79,7 @@ async function importVmfile(path: string, timeoutMs: number): Promise<{ value: u
 /** The Vmfile's thread, started: its one reply (or what went wrong instead), and how an interrupt ends it. */
 function runVmfile(path: string, timeoutMs: number): { done: Promise<LoadReply>; stop: (signal: NodeJS.Signals) => void } {
   // Resolves to dist/index.js when built and src/index.ts under the test runner.
-  const worker = startWorker({ path, vmfileEntry: join(here, '..', 'index') });
+  const worker = loaderThread<LoadRequest>({ path, vmfileEntry: join(here, '..', 'index') });
   let timer: NodeJS.Timeout | undefined;
   let stop: (signal: NodeJS.Signals) => void = () => undefined;
   const reply = new Promise<LoadReply>((resolvePromise, reject) => {
@@ -92,18 +91,12 @@ function runVmfile(path: string, timeoutMs: number): { done: Promise<LoadReply>;
     worker.once('exit', (code) => fail(`${path} ended the loading thread (exit code ${code})`, 'a Vmfile only describes machines; remove what ends the process'));
     stop = (signal) => reject(new UserError(`loading ${path} stopped by ${signal}`));
   });
-  // Whatever the Vmfile left running (timers, sockets) ends with its thread, whatever the outcome.
-  const done = reply.finally(async () => {
+  // Whatever the Vmfile left running (timers, sockets) ends with its thread, whatever the
+  // outcome; the command does not wait for the thread to be gone.
+  const done = reply.finally(() => {
     clearTimeout(timer);
-    await worker.terminate();
+    worker.unref();
+    void worker.terminate();
   });
   return { done, stop: (signal) => stop(signal) };
-}
-
-/** The built worker runs as it is; under the test runner its TypeScript goes through jiti too. */
-function startWorker(request: LoadRequest): Worker {
-  if (import.meta.url.endsWith('.js')) return new Worker(new URL('./load-worker.js', import.meta.url), { workerData: request });
-  const jiti = createRequire(import.meta.url).resolve('jiti');
-  const entry = join(here, 'load-worker.ts');
-  return new Worker(`require(${JSON.stringify(jiti)}).createJiti(${JSON.stringify(entry)}).import(${JSON.stringify(entry)})`, { eval: true, workerData: request });
 }
