@@ -37,13 +37,13 @@ export interface PrunePlan {
 /**
  * What the projects on this host use: each machine's box (machine.json) and each
  * Vmfile.lock entry. A record that cannot be read is a warning, not a failure: prune then
- * knows less, and says so.
+ * knows less, and says so. Called with the uses lock held (store/projects.ts).
  */
 export async function boxesInUse(home: string): Promise<{ uses: BoxUse[]; warnings: string[]; unsure: string[] }> {
   const uses: BoxUse[] = [];
   const warnings: string[] = [];
   const unsure: string[] = [];
-  const { projects } = await listProjects(home);
+  const { projects } = await listProjects(home, { locked: true });
   for (const { project, readable, machines: registered, locked } of projects) {
     // What a project registered counts whether or not it can be read now (store/projects.ts).
     for (const [machine, use] of Object.entries(registered ?? {})) {

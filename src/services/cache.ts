@@ -33,7 +33,8 @@ export interface CacheListing {
   unfinished: string[];
 }
 
-export async function listCache(home: string): Promise<CacheListing> {
+/** `locked`: the caller holds the uses lock (store/projects.ts), as prune does. */
+export async function listCache(home: string, options: { locked?: boolean } = {}): Promise<CacheListing> {
   const states = await listWarmStates(home);
   const byKey = new Map(states.map((state) => [state.key, state]));
   const usedBy = new Map<string, string[]>();
@@ -46,7 +47,7 @@ export async function listCache(home: string): Promise<CacheListing> {
       usedBy.set(key, [...(usedBy.get(key) ?? []), who]);
     }
   };
-  const { projects } = await listProjects(home);
+  const { projects } = await listProjects(home, options);
   for (const { project, readable, machines: registered } of projects) {
     // What a project registered counts whether or not it can be read now: a moved or
     // unmounted project's disks still stand on their states by absolute path.
@@ -104,7 +105,7 @@ export async function pruneCache(home: string, options: { dryRun: boolean }): Pr
 }
 
 async function prune(home: string, options: { dryRun: boolean }): Promise<CachePruneResult> {
-  const listing = await listCache(home);
+  const listing = await listCache(home, { locked: true });
   const unused = listing.unknown.length > 0 ? [] : listing.entries.filter((entry) => entry.usedBy.length === 0);
   const cleared: string[] = [];
   if (!options.dryRun) {

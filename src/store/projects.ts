@@ -83,12 +83,16 @@ export async function forgetMachineUse(home: string, project: string, machine: s
 
 /** Records the boxes the project's Vmfile.lock pins now. */
 export async function recordLockedBoxes(home: string, entry: { project: string; vmfile: string }, boxes: readonly { name: string; version: string }[]): Promise<void> {
-  await withUsesLock(home, 'record a Vmfile.lock', () => updateEntry(home, entry, (current) => ({ ...current, ...entry, locked: [...boxes] })));
+  // Several machines on one box version are one entry.
+  const unique = [...new Map(boxes.map((box) => [`${box.name}\0${box.version}`, { name: box.name, version: box.version }])).values()];
+  await withUsesLock(home, 'record a Vmfile.lock', () => updateEntry(home, entry, (current) => ({ ...current, ...entry, locked: unique })));
 }
 
 async function updateEntry(home: string, entry: { project: string }, change: (current: ProjectEntry | undefined) => ProjectEntry): Promise<void> {
   await mkdir(projectsIndexDir(home), { recursive: true, mode: 0o700 });
-  const next = change(await readEntry(home, entry.project));
+  const current = await readEntry(home, entry.project);
+  // An entry this vmfile starts keeps what its machines stand on from the first write.
+  const next = { ...(current === undefined ? { machines: {} } : {}), ...change(current) };
   await writeFileAtomic(projectIndexFile(home, entry.project), `${JSON.stringify(next, null, 2)}\n`, { mode: 0o600, skipUnchanged: true });
 }
 
@@ -100,40 +104,47 @@ async function readEntry(home: string, project: string): Promise<ProjectEntry | 
 /**
  * The projects in the index, in path order, each saying whether it can be read now.
  * Entries that are not an index entry at all, and those of projects that can be read
- * and have nothing left (no machine, no Vmfile.lock), are removed and counted; with
- * `forgetMissing`, so are those whose directory no longer exists.
+ * and have nothing left (no machine on disk or registered, no Vmfile.lock), are removed
+ * and counted; with `forgetMissing`, so are those whose directory no longer exists.
+ * Removals are decided again under the uses lock (taken here unless the caller holds
+ * it: `locked`), so a machine registered meanwhile is never forgotten.
  */
-export async function listProjects(home: string, options: { forgetMissing?: boolean } = {}): Promise<{ projects: ListedProject[]; pruned: number }> {
+export async function listProjects(home: string, options: { forgetMissing?: boolean; locked?: boolean } = {}): Promise<{ projects: ListedProject[]; pruned: number }> {
   const dir = projectsIndexDir(home);
   const names = await readdir(dir).catch(() => [] as string[]);
   const projects: ListedProject[] = [];
-  let pruned = 0;
-  const drop = async (path: string) => {
-    // A directory in its place is left alone (and not counted): it is nobody's entry.
-    if (await rm(path, { force: true }).then(() => true, () => false)) pruned++;
-  };
+  const doomed: string[] = [];
   for (const name of names.filter((file) => file.endsWith('.json'))) {
     const path = join(dir, name);
-    const parsed = entrySchema.safeParse(await readRegularFile(path).then((text) => JSON.parse(text) as unknown).catch(() => undefined));
-    if (!parsed.success || path !== projectIndexFile(home, parsed.data.project)) {
-      await drop(path);
-      continue;
-    }
-    const entry = parsed.data;
-    const present = await stat(entry.project).then((info) => info.isDirectory(), (error: NodeJS.ErrnoException) => (error.code === 'ENOENT' || error.code === 'ENOTDIR' ? false : undefined));
-    const machines = present === true ? await readdir(machinesDir(entry.project)).then((found) => found, (error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? [] : undefined)) : undefined;
-    const readable = machines !== undefined;
-    if (readable && machines.length === 0 && !(await pathExists(lockFilePath(entry.project)))) {
-      await drop(path);
-      continue;
-    }
-    if (present === false && options.forgetMissing === true) {
-      await drop(path);
-      continue;
-    }
-    projects.push({ ...entry, readable });
+    const listed = await examine(home, path, options);
+    if (listed === undefined) doomed.push(path);
+    else projects.push(listed);
   }
+  let pruned = 0;
+  const drop = async () => {
+    for (const path of doomed) {
+      // Looked at again: a vmup may have registered a machine since.
+      if ((await examine(home, path, options)) !== undefined) continue;
+      // A directory in its place is left alone (and not counted): it is nobody's entry.
+      if (await rm(path, { force: true }).then(() => true, () => false)) pruned++;
+    }
+  };
+  if (doomed.length > 0) await (options.locked === true ? drop() : withUsesLock(home, 'tidy the project index', drop));
   return { projects: projects.sort((a, b) => a.project.localeCompare(b.project)), pruned };
+}
+
+/** The index entry at `path` as listed, or undefined when it should go. */
+async function examine(home: string, path: string, options: { forgetMissing?: boolean }): Promise<ListedProject | undefined> {
+  const parsed = entrySchema.safeParse(await readRegularFile(path).then((text) => JSON.parse(text) as unknown).catch(() => undefined));
+  if (!parsed.success || path !== projectIndexFile(home, parsed.data.project)) return undefined;
+  const entry = parsed.data;
+  const present = await stat(entry.project).then((info) => info.isDirectory(), (error: NodeJS.ErrnoException) => (error.code === 'ENOENT' || error.code === 'ENOTDIR' ? false : undefined));
+  const machines = present === true ? await readdir(machinesDir(entry.project)).then((found) => found, (error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? [] : undefined)) : undefined;
+  const readable = machines !== undefined;
+  const registered = Object.keys(entry.machines ?? {}).length > 0;
+  if (readable && machines.length === 0 && !registered && !(await pathExists(lockFilePath(entry.project)))) return undefined;
+  if (present === false && options.forgetMissing === true) return undefined;
+  return { ...entry, readable };
 }
 
 /** The names of a project's machines: the directories under its .vmfile/machines, sorted; none when it has none. */

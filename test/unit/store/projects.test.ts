@@ -4,7 +4,7 @@ import { describe, expect, test } from 'vitest';
 import { globalStatus } from '../../../src/services/global-status.js';
 import { lockFilePath, machinePaths, projectIndexFile, projectsIndexDir } from '../../../src/store/layout.js';
 import { writeMachineState } from '../../../src/store/machine.js';
-import { listProjects, recordProject } from '../../../src/store/projects.js';
+import { listProjects, recordLockedBoxes, recordProject, registerMachineUse } from '../../../src/store/projects.js';
 import { tempDir } from '../temp-dir.js';
 import { qemuFiles } from '../../../src/driver/qemu/files.js';
 
@@ -65,5 +65,33 @@ describe('the project index', () => {
 
   test('an empty home has no projects', async () => {
     expect(await listProjects(await tempDir())).toEqual({ projects: [], pruned: 0 });
+  });
+
+  test("a Vmfile.lock's boxes are kept once each, however many machines stand on them", async () => {
+    const home = await tempDir();
+    const project = await projectWithMachine('web');
+    const box = { name: 'debian-12', version: '2026.12.7' };
+    await recordLockedBoxes(home, { project, vmfile: join(project, 'Vmfile.ts') }, [box, box, { name: 'other', version: '1' }, box]);
+    const { projects } = await listProjects(home);
+    expect(projects[0]?.locked).toEqual([box, { name: 'other', version: '1' }]);
+  });
+
+  test('an entry any writer starts keeps what its machines stand on, so prune is never unsure of it', async () => {
+    const home = await tempDir();
+    const project = await tempDir('vmfile-project-');
+    await writeFile(lockFilePath(project), '{}');
+    await recordLockedBoxes(home, { project, vmfile: join(project, 'Vmfile.ts') }, [{ name: 'debian-12', version: '1' }]);
+    expect((await listProjects(home)).projects[0]?.machines).toEqual({});
+  });
+
+  test('a machine registered before its directory is made keeps its project listed', async () => {
+    const home = await tempDir();
+    const project = await tempDir('vmfile-project-');
+    const entry = { project, vmfile: join(project, 'Vmfile.ts') };
+    await recordProject(home, entry);
+    await registerMachineUse(home, entry, 'web', { box: { name: 'debian-12', version: '1' }, states: [] });
+    const { projects, pruned } = await listProjects(home);
+    expect(pruned).toBe(0);
+    expect(projects.map((listed) => listed.machines)).toEqual([{ web: { box: { name: 'debian-12', version: '1' }, states: [] } }]);
   });
 });
