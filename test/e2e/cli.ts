@@ -2,10 +2,10 @@
  * Runs the built CLI the way a user does (node bin/<name>.js), in a project directory,
  * against the test box store. Every e2e test goes through here.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { inject } from 'vitest';
@@ -89,6 +89,24 @@ export function cli(bin: 'vmfile' | 'vmup' | 'vmssh' | 'vmhalt', args: readonly 
  * libvirt machines cannot start warm.
  */
 export const WARM_SHAPE = "cpus: 2, memory: '1GiB', disk: '4GiB', warmStart: true";
+
+/**
+ * A vmfile home of the test's own holding the test store's boxes (hard links where the
+ * store is on the same file system, a copy where it is not), for a test whose assertions
+ * are about the whole home (its warm states, what prune removes) and must not see what
+ * other files leave in the shared one. Its warm states are made in it again.
+ */
+export async function homeWithBoxes(prefix: string): Promise<string> {
+  const home = await mkdtemp(join(tmpdir(), prefix));
+  const [shared, own] = [join(inject('vmfileHome'), 'boxes'), join(home, 'boxes')];
+  try {
+    execFileSync('cp', ['-al', shared, own], { stdio: 'ignore' });
+  } catch {
+    await rm(own, { recursive: true, force: true });
+    execFileSync('cp', ['-a', shared, own]);
+  }
+  return home;
+}
 
 /** A fresh project directory holding the given Vmfile.ts source (and extra files). */
 export async function makeProject(vmfile: string, files: Record<string, string> = {}): Promise<string> {

@@ -148,7 +148,7 @@ export default defineVm({ box: 'vagrant', memory: '1GiB', disk: '4GiB', hostname
     const intruder = (async () => {
       while (booting) {
         const port = (JSON.parse(await readFile(state, 'utf8').catch(() => '{}')) as { sshPort?: number }).sshPort;
-        if (port !== undefined) attempts.push(await loginAnyHostKey(port, 'vagrant', insecure));
+        if (port !== undefined) attempts.push(await login(port, 'vagrant', insecure));
         await new Promise((resolve) => setTimeout(resolve, 500));
       }
     })();
@@ -189,8 +189,11 @@ async function boxMetadata(home: string, name: string): Promise<Record<string, u
 
 const VAGRANT_KEY = '/usr/share/rubygems-integration/all/gems/vagrant-2.3.4/keys/vagrant';
 
-/** One ssh2 login to 127.0.0.1:port accepting any host key, as an intruder would: 'ok' or the error's message. */
-function loginAnyHostKey(port: number, user: string, privateKey: string): Promise<string> {
+/**
+ * One ssh2 login to 127.0.0.1:port: 'ok' or the error's message. With `hostKey`, only
+ * that host key is accepted; without, any is, as an intruder would.
+ */
+function login(port: number, user: string, privateKey: string, hostKey?: Buffer): Promise<string> {
   return new Promise((resolve) => {
     const client = new Client();
     client
@@ -200,20 +203,13 @@ function loginAnyHostKey(port: number, user: string, privateKey: string): Promis
       })
       // ssh2 may report a lost connection more than once; the first answer counts.
       .on('error', (error) => resolve(error.message))
-      .connect({ host: '127.0.0.1', port, username: user, privateKey, readyTimeout: 5_000, hostVerifier: () => true });
-  });
-}
-
-/** One ssh2 login to 127.0.0.1:port with the host key pinned: 'ok' or the error's message. */
-function login(port: number, user: string, privateKey: string, hostKey: Buffer): Promise<string> {
-  return new Promise((resolve) => {
-    const client = new Client();
-    client
-      .once('ready', () => {
-        client.end();
-        resolve('ok');
-      })
-      .once('error', (error) => resolve(error.message))
-      .connect({ host: '127.0.0.1', port, username: user, privateKey, readyTimeout: 20_000, hostVerifier: (key: Buffer) => key.equals(hostKey) });
+      .connect({
+        host: '127.0.0.1',
+        port,
+        username: user,
+        privateKey,
+        readyTimeout: hostKey === undefined ? 5_000 : 20_000,
+        hostVerifier: (key: Buffer) => hostKey === undefined || key.equals(hostKey),
+      });
   });
 }

@@ -9,15 +9,14 @@
  * It runs in a store of its own (the box linked or copied from the shared one), so that the
  * first vmup really makes the state.
  */
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { machinePaths, warmStatesDir } from '../../src/store/layout.js';
 import { macFor, WARM_PRIVATE_MAC } from '../../src/network/address.js';
-import { cli, explain, makeProject, processesNaming, type CliOptions, type CliResult } from './cli.js';
+import { cli, explain, homeWithBoxes, makeProject, processesNaming, type CliOptions, type CliResult } from './cli.js';
 import { qemuFiles } from '../../src/driver/qemu/files.js';
 
 const VMFILE = `import { defineVm } from 'vmfile';
@@ -75,15 +74,7 @@ describe('warm start', () => {
   const count = (text: string, part: string) => text.split(part).length - 1;
 
   beforeAll(async () => {
-    home = await mkdtemp(join(tmpdir(), 'vmfile-warm-home-'));
-    // Hard links where the shared store is on the same file system, a copy where it is not.
-    const [shared, own] = [join(inject('vmfileHome'), 'boxes'), join(home, 'boxes')];
-    try {
-      execFileSync('cp', ['-al', shared, own], { stdio: 'ignore' });
-    } catch {
-      await rm(own, { recursive: true, force: true });
-      execFileSync('cp', ['-a', shared, own]);
-    }
+    home = await homeWithBoxes('vmfile-warm-home-');
     project = await makeProject(VMFILE);
   });
 
