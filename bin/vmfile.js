@@ -1,8 +1,4 @@
 #!/usr/bin/env node
-import { startLoaderFor } from '../dist/project/loader-thread.js';
+import { runCli } from '../dist/cli/entry.js';
 
-const argv = process.argv.slice(2);
-// The Vmfile's loading thread starts on the other core while oclif loads.
-startLoaderFor(argv);
-const { main } = await import('../dist/cli/main.js');
-await main(argv, import.meta.url);
+await runCli(process.argv.slice(2), import.meta.url);

@@ -1,8 +1,5 @@
 #!/usr/bin/env node
 // Shortcut for: vmfile halt ...
-import { startLoaderFor } from '../dist/project/loader-thread.js';
+import { runCli } from '../dist/cli/entry.js';
 
-const argv = ['halt', ...process.argv.slice(2)];
-startLoaderFor(argv);
-const { main } = await import('../dist/cli/main.js');
-await main(argv, import.meta.url);
+await runCli(['halt', ...process.argv.slice(2)], import.meta.url);

@@ -5,10 +5,8 @@ import { quickSsh } from '../dist/cli/quick-ssh.js';
 const argv = process.argv.slice(2);
 const code = await quickSsh(argv);
 if (code === undefined) {
-  const { startLoaderFor } = await import('../dist/project/loader-thread.js');
-  startLoaderFor(['ssh', ...argv]);
-  const { main } = await import('../dist/cli/main.js');
-  await main(['ssh', ...argv], import.meta.url);
+  const { runCli } = await import('../dist/cli/entry.js');
+  await runCli(['ssh', ...argv], import.meta.url);
 } else {
   process.exitCode = code;
 }

@@ -1,8 +1,5 @@
 #!/usr/bin/env node
 // Shortcut for: vmfile up ...
-import { startLoaderFor } from '../dist/project/loader-thread.js';
+import { runCli } from '../dist/cli/entry.js';
 
-const argv = ['up', ...process.argv.slice(2)];
-startLoaderFor(argv);
-const { main } = await import('../dist/cli/main.js');
-await main(argv, import.meta.url);
+await runCli(['up', ...process.argv.slice(2)], import.meta.url);

@@ -1,8 +1,8 @@
 /**
  * The thread a Vmfile loads in (load-worker.ts), started as early as the process can:
- * cli/main.ts starts one before oclif loads, for a command that will load a Vmfile, so
- * that the thread loads jiti on the other core meanwhile; load.ts then hands it the
- * Vmfile. Light on purpose (nothing but worker_threads): it runs before anything else.
+ * cli/entry.ts (what bin/*.js run) starts one before oclif loads, for a command that will
+ * load a Vmfile, so that the thread loads jiti on the other core meanwhile; load.ts then
+ * hands it the Vmfile. Light on purpose (nothing but worker_threads): it runs before anything else.
  * A thread nobody asks for ends with the process (it is unref'd).
  */
 import { createRequire } from 'node:module';
@@ -13,7 +13,7 @@ import { Worker } from 'node:worker_threads';
 let early: Worker | undefined;
 
 /** Starts the loader's thread now; the next load takes it. */
-export function startLoaderEarly(): void {
+function startLoaderEarly(): void {
   if (early !== undefined) return;
   early = startWorker(undefined);
   early.unref();
