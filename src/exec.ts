@@ -28,6 +28,7 @@ const debianPackage: Record<string, string> = {
   tar: 'tar',
   virsh: 'libvirt-clients',
   genisoimage: 'genisoimage',
+  ruby: 'ruby',
 };
 
 export interface RunOptions {

@@ -17,7 +17,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['ui'],
   ['store'],
   ['project', 'ssh', 'qemu', 'qmp'],
-  ['box', 'network', 'folders', 'cloudinit', 'provision'],
+  ['box', 'network', 'folders', 'cloudinit', 'provision', 'vagrant'],
   ['driver'],
   ['instance'],
   ['guest'],
