@@ -113,8 +113,12 @@ module VmfileRecorder
     end
   end
 
+  # Only the project's own reads count: Ruby's libraries (rubygems on `require 'yaml'`)
+  # read the environment too, and those values are not the Vagrantfile's.
   def self.read(name, value, used)
-    READS << { 'name' => name.to_s, 'value' => value, 'used' => value(used), 'at' => where }
+    at = where
+    return if at.nil? || at.start_with?('/')
+    READS << { 'name' => name.to_s, 'value' => value, 'used' => value(used), 'at' => at }
   end
 end
 

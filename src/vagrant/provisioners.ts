@@ -25,7 +25,16 @@ const SHELL_KEYS = new Set(['inline', 'path', 'args', 'env', 'privileged']);
 const ANSIBLE_KEYS = new Set(['playbook', 'extra_vars', 'groups', 'limit', 'provisioning_path']);
 
 export function convertProvisioners(calls: readonly RecordedCall[], context: StepContext): Entry[] {
-  return calls.map((call) => convertOne(call, context));
+  const steps = calls.map((call) => convertOne(call, context));
+  // Vagrant provisions the machine itself, after its folders, hostname and network are
+  // up. A cached step (a provisioning layer) would run before all of those, so the first
+  // step, and with it every later one, is kept on the machine.
+  const first = steps.find((step) => step.value?.kind === 'object');
+  if (first?.value?.kind === 'object') {
+    first.value.entries.push(entry('cache', value(false)));
+    first.comments.push("cache: false: as in Vagrant, the steps run on the machine once its folders and network are up; without it vmfile caches the first steps as layers (see README, Provisioning layers)");
+  }
+  return steps;
 }
 
 function convertOne(call: RecordedCall, context: StepContext): Entry {

@@ -59,7 +59,7 @@ describe('convertRecord', () => {
         { host: 'src', guest: '/srv/app', type: 'rsync', exclude: ['.git/', 'node_modules/'] },
       ],
       provision: [
-        { shell: 'apt-get update', run: 'always' },
+        { shell: 'apt-get update', run: 'always', cache: false },
         { name: 'setup', script: 'scripts/setup.sh', args: ['--fast', '3'], env: { LANG: 'C.UTF-8', N: '2' }, privileged: false },
         { file: { source: 'conf/app.ini', destination: '/tmp/app.ini' } },
         { ansible: { playbook: 'site.yml', extraVars: { role: 'web', ports: [80] } } },

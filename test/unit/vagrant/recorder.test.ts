@@ -14,7 +14,7 @@ import { tempDir } from '../temp-dir.js';
 const LOOP = `
 NODES = ENV.fetch("NODES", "2").to_i
 MEMORY = ENV.fetch("VM_MEMORY") { "512" }
-puts "this goes to stderr"
+puts "this goes to stderr"; require "yaml" # rubygems reads GEM_* variables, which are not the file's
 Vagrant.configure("2") do |config|
   config.vm.box = "debian/bookworm64"
   (1..NODES).each do |i|
