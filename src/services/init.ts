@@ -9,19 +9,17 @@
  * Vagrantfile with a recorder of its configuration calls, and every setting that did not
  * convert is a comment in the Vmfile and a line of `gaps`.
  */
-import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import Handlebars from 'handlebars';
 import { templatesDir } from '../cloudinit/seed.js';
 import { ConfigError, UserError } from '../errors.js';
 import { readRegularFile, UnreadableFileError } from '../store/regular-file.js';
-import { BOX_NAME_PATTERN, BOX_NAME_RULE } from '../vmfile/box-metadata.js';
 import { convertRecord } from '../vagrant/convert.js';
 import { vmfileSource } from '../vagrant/emit.js';
 import { recordVagrantfile } from '../vagrant/recorder.js';
 import { summarize, type Gap } from '../vagrant/report.js';
-import { stat } from 'node:fs/promises';
-import { basename, dirname, resolve } from 'node:path';
+import { BOX_NAME_PATTERN, BOX_NAME_RULE } from '../vmfile/box-metadata.js';
 
 export interface InitResult {
   vmfile: string;

@@ -97,6 +97,15 @@ describe('init --from', () => {
     expect(await readFile(join(dir, 'Vmfile.ts'), 'utf8')).toBe(text);
   });
 
+  test('with a Vmfile there already, the Vagrantfile is not even run', async () => {
+    const file = await vagrantfile('File.write("ran", "yes")\nVagrant.configure("2") { |c| c.vm.box = "x" }\n');
+    const dir = join(file, '..');
+    await writeFile(join(dir, 'Vmfile.ts'), 'mine');
+    await expect(init({ dir, from: 'Vagrantfile', env: {} })).rejects.toThrow(UserError);
+    await expect(readFile(join(dir, 'ran'))).rejects.toThrow(/ENOENT/);
+    expect(await readFile(join(dir, 'Vmfile.ts'), 'utf8')).toBe('mine');
+  });
+
   test('a --from that is missing is a configuration error', async () => {
     const dir = await tempDir();
     await expect(init({ dir, from: 'nope/Vagrantfile', env: {} })).rejects.toThrow(ConfigError);
