@@ -14,6 +14,9 @@ import { recordSchema, type VagrantRecord } from './record.js';
 /** A Vagrantfile that takes longer than this to evaluate is stopped (they take well under a second). */
 export const RECORD_TIMEOUT_MS = 30_000;
 
+/** Deeper records are refused before the (recursive) schema sees them; real ones nest about 10 levels. */
+const MAX_DEPTH = 64;
+
 /** Exit status recorder.rb gives when the Vagrantfile raised. */
 const RAISED = 3;
 
@@ -47,7 +50,22 @@ export async function recordVagrantfile(vagrantfile: string, options: { env?: Re
   } catch {
     throw new ConfigError(`${vagrantfile}: evaluating it gave no configuration record (did it exit early or write to the recorder's output?)`, { hint });
   }
+  if (depth(value) > MAX_DEPTH) throw new ConfigError(`${vagrantfile}: its configuration nests values more than ${MAX_DEPTH} levels deep, which vmfile does not read`, { hint });
   const parsed = recordSchema.safeParse(value);
   if (!parsed.success) throw new ConfigError(`${vagrantfile}: the record of its configuration is not one vmfile reads:\n${formatIssues(parsed.error.issues).join("\n")}`, { hint });
   return parsed.data;
+}
+
+/** How deeply arrays and objects nest in a JSON value, counted without recursion. */
+function depth(value: unknown): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [item, level] = stack.pop() ?? [undefined, 0];
+    if (item === null || typeof item !== 'object') continue;
+    deepest = Math.max(deepest, level + 1);
+    if (deepest > MAX_DEPTH) return deepest;
+    for (const child of Object.values(item)) stack.push([child, level + 1]);
+  }
+  return deepest;
 }

@@ -73,6 +73,12 @@ describe('recordVagrantfile', () => {
     expect((error as ConfigError).message).toContain('did not finish within 1.5 s');
   });
 
+  test('one whose values nest deeper than any real one is refused as such', async () => {
+    const error = await recordVagrantfile(await vagrantfile('a = []\n70.times { a = [a] }\nVagrant.configure("2") { |c| c.vm.box = a }\n')).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).message).toContain('nests values more than 64 levels deep');
+  });
+
   test('one that writes to the recorder\'s output or exits early gives no record, said as such', async () => {
     const error = await recordVagrantfile(await vagrantfile('$stdout.sync = true\nIO.new(1).write("{}")\nexit!(0)\n')).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConfigError);
