@@ -3,12 +3,15 @@
  * state and private keys) in its .gitignore. An existing Vmfile is never overwritten:
  * the file is created exclusively, so even a race cannot replace one. What the directory
  * holds is the user's: one that cannot be written is a UserError, and a .gitignore that
- * is not a file a ConfigError found before anything is written.
+ * is not a file a ConfigError found before anything is written. A tsconfig.json that
+ * lets editors check the Vmfile without node_modules is written where there is none
+ * (project/editor-types.ts).
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Handlebars from 'handlebars';
 import { templatesDir } from '../cloudinit/seed.js';
+import { projectTsconfig, writeEditorTsconfig } from '../project/editor-types.js';
 import { ConfigError, UserError } from '../errors.js';
 import { readRegularFile, UnreadableFileError } from '../store/regular-file.js';
 import { BOX_NAME_PATTERN, BOX_NAME_RULE } from '../vmfile/box-metadata.js';
@@ -17,6 +20,8 @@ export interface InitResult {
   vmfile: string;
   /** What was done to .gitignore. */
   gitignore: 'created' | 'added' | 'already there';
+  /** The project's tsconfig.json: written, or there already (then it is left as it is). */
+  tsconfig: 'created' | 'kept';
 }
 
 export async function init(options: { dir: string; box?: string }): Promise<InitResult> {
@@ -36,7 +41,22 @@ export async function init(options: { dir: string; box?: string }): Promise<Init
     }
     throw cannotWrite(vmfile, error);
   }
-  return { vmfile, gitignore: await ignoreStateDir(gitignore, ignored) };
+  const result = { vmfile, gitignore: await ignoreStateDir(gitignore, ignored) };
+  await writeEditorTsconfig(vmfile).catch((error: unknown) => {
+    throw cannotWrite(join(options.dir, '.vmfile', 'tsconfig.json'), error);
+  });
+  return { ...result, tsconfig: await writeProjectTsconfig(join(options.dir, 'tsconfig.json')) };
+}
+
+/** A tsconfig.json that lets editors check the Vmfile, unless the project has its own. */
+async function writeProjectTsconfig(path: string): Promise<InitResult['tsconfig']> {
+  try {
+    await writeFile(path, projectTsconfig(), { flag: 'wx', mode: 0o644 });
+    return 'created';
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return 'kept';
+    throw cannotWrite(path, error);
+  }
 }
 
 /** Any of the spellings git treats as ignoring .vmfile/ at the top counts as there. */
