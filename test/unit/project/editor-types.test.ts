@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
+import { ConfigError } from '../../../src/errors.js';
 import { editorTsconfig, editorTypesSource, projectTsconfig, PROJECT_TSCONFIG_EXTENDS, writeEditorTsconfig } from '../../../src/project/editor-types.js';
 import { tempDir } from '../temp-dir.js';
 
@@ -43,6 +44,17 @@ describe('editor types', () => {
     await writeFile(written, 'stale');
     await writeEditorTsconfig(vmfile, { ...source, declarations: '/usr/lib/node_modules/vmfile/dist/index.d.ts' });
     expect(await readFile(written, 'utf8')).toContain('/usr/lib/node_modules/vmfile/dist/index.d.ts');
+  });
+
+  test('a .vmfile that is a symbolic link is refused (exit 78), and nothing is written where it points', async () => {
+    const dir = await tempDir();
+    const elsewhere = await tempDir();
+    await symlink(elsewhere, join(dir, '.vmfile'));
+    const error = await writeEditorTsconfig(join(dir, 'Vmfile.ts'), source).catch((reason: unknown) => reason);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).exitCode).toBe(78);
+    expect((error as ConfigError).message).toBe(`${join(dir, '.vmfile')} is a symbolic link; vmfile keeps this project's machines and keys there and makes it itself`);
+    expect(await readdir(elsewhere)).toEqual([]);
   });
 
   test("the project's tsconfig.json only extends vmfile's", () => {
