@@ -25,7 +25,7 @@ import { checkAnsibleGroups } from '../provision/ansible.js';
 import { checkStepFiles } from '../provision/runner.js';
 import { writeFileAtomic } from '../store/json.js';
 import { writeEditorTsconfig } from '../project/editor-types.js';
-import { machinePaths, machinesDir, projectGitignore, projectStateDir } from '../store/layout.js';
+import { machinePaths, machinesDir, projectGitignore } from '../store/layout.js';
 import { withMachineLock } from '../store/lock.js';
 import { readLockFile } from '../store/lockfile.js';
 import { recordLockedBoxes, recordProject } from '../store/projects.js';
@@ -200,8 +200,8 @@ async function planMachines(project: Project, machines: readonly { machine: Mach
 
 /** .vmfile/ is private and never committed; it also holds what editors need to check the Vmfile. */
 async function ensureStateDir(project: Project): Promise<void> {
-  await mkdir(projectStateDir(project.dir), { recursive: true, mode: 0o700 });
+  // First: it makes .vmfile/ and refuses one that is a symbolic link.
+  await writeEditorTsconfig(project.vmfilePath);
   await mkdir(machinesDir(project.dir), { recursive: true, mode: 0o700 });
   await writeFileAtomic(projectGitignore(project.dir), '*\n', { mode: 0o644, skipUnchanged: true });
-  await writeEditorTsconfig(project.vmfilePath);
 }
