@@ -13,7 +13,7 @@ export default class Init extends VmfileCommand {
     this.log(`wrote ${result.vmfile}`);
     if (result.gitignore !== 'already there') this.log(`.gitignore: ${result.gitignore === 'created' ? 'created with' : 'added'} .vmfile/`);
     if (result.tsconfig === 'created') this.log('wrote tsconfig.json: editors and tsc --noEmit check Vmfile.ts with vmfile\'s types');
-    else this.log(`tsconfig.json is yours and was left as it is; to check Vmfile.ts with vmfile's types, add "extends": "${PROJECT_TSCONFIG_EXTENDS}" to it`);
+    else if (result.tsconfig === 'kept') this.log(`tsconfig.json is yours and was left as it is; to check Vmfile.ts with vmfile's types, add "extends": "${PROJECT_TSCONFIG_EXTENDS}" to it`);
     this.log('next: vmfile validate checks it, vmup boots it');
   }
 }

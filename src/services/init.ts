@@ -11,7 +11,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Handlebars from 'handlebars';
 import { templatesDir } from '../cloudinit/seed.js';
-import { projectTsconfig, writeEditorTsconfig } from '../project/editor-types.js';
+import { PROJECT_TSCONFIG_EXTENDS, projectTsconfig, writeEditorTsconfig } from '../project/editor-types.js';
 import { ConfigError, UserError } from '../errors.js';
 import { readRegularFile, UnreadableFileError } from '../store/regular-file.js';
 import { BOX_NAME_PATTERN, BOX_NAME_RULE } from '../vmfile/box-metadata.js';
@@ -20,8 +20,8 @@ export interface InitResult {
   vmfile: string;
   /** What was done to .gitignore. */
   gitignore: 'created' | 'added' | 'already there';
-  /** The project's tsconfig.json: written, or there already (then it is left as it is). */
-  tsconfig: 'created' | 'kept';
+  /** The project's tsconfig.json: written; there already and extending vmfile's; or the project's own, left as it is. */
+  tsconfig: 'created' | 'already there' | 'kept';
 }
 
 export async function init(options: { dir: string; box?: string }): Promise<InitResult> {
@@ -43,7 +43,7 @@ export async function init(options: { dir: string; box?: string }): Promise<Init
   }
   const result = { vmfile, gitignore: await ignoreStateDir(gitignore, ignored) };
   await writeEditorTsconfig(vmfile).catch((error: unknown) => {
-    throw cannotWrite(join(options.dir, '.vmfile', 'tsconfig.json'), error);
+    throw error instanceof ConfigError ? error : cannotWrite(join(options.dir, '.vmfile', 'tsconfig.json'), error);
   });
   return { ...result, tsconfig: await writeProjectTsconfig(join(options.dir, 'tsconfig.json')) };
 }
@@ -54,8 +54,9 @@ async function writeProjectTsconfig(path: string): Promise<InitResult['tsconfig'
     await writeFile(path, projectTsconfig(), { flag: 'wx', mode: 0o644 });
     return 'created';
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return 'kept';
-    throw cannotWrite(path, error);
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw cannotWrite(path, error);
+    const text = await readRegularFile(path, 1 << 20).catch(() => '');
+    return text.includes(PROJECT_TSCONFIG_EXTENDS.slice(2)) ? 'already there' : 'kept';
   }
 }
 

@@ -25,6 +25,12 @@ describe('vmfile init', () => {
     expect(JSON.parse(await readFile(join(dir, '.vmfile', 'tsconfig.json'), 'utf8'))).toMatchObject({ include: ['../Vmfile.ts'] });
   });
 
+  test('a tsconfig.json that already extends .vmfile/tsconfig.json is there already', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'tsconfig.json'), '{ "extends": "./.vmfile/tsconfig.json", "compilerOptions": {} }');
+    expect((await init({ dir })).tsconfig).toBe('already there');
+  });
+
   test('never overwrites an existing Vmfile (exit 1), and leaves .gitignore alone then', async () => {
     const dir = await tempDir();
     await writeFile(join(dir, 'Vmfile.ts'), 'mine');
