@@ -5,6 +5,7 @@
 import { Errors, flush, run } from '@oclif/core';
 import { describeFailure } from '../errors.js';
 import { signalRunning } from '../exec.js';
+import { reportInterrupted, signalExitCode } from './interrupted.js';
 
 let interruptedBy: NodeJS.Signals | undefined;
 
@@ -32,18 +33,6 @@ function handleInterrupts(): void {
       setTimeout(() => process.exit(reportInterrupted(signal)), STOP_WITHIN_MS).unref();
     });
   }
-}
-
-let interruptReported = false;
-
-function reportInterrupted(signal: NodeJS.Signals): number {
-  if (!interruptReported) process.stderr.write(`error: interrupted by ${signal}\nhint: run the command again: it cleans up what is left and goes on from what is done\n`);
-  interruptReported = true;
-  return signalExitCode(signal);
-}
-
-function signalExitCode(signal: NodeJS.Signals): number {
-  return 128 + (signal === 'SIGHUP' ? 1 : signal === 'SIGINT' ? 2 : 15);
 }
 
 export async function main(argv: string[], root: string): Promise<void> {

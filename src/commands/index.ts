@@ -8,6 +8,7 @@ import BoxRemove from './box/remove.js';
 import BoxUpdate from './box/update.js';
 import CacheList from './cache/list.js';
 import CachePrune from './cache/prune.js';
+import Completion from './completion.js';
 import Destroy from './destroy.js';
 import Download from './download.js';
 import GlobalStatus from './global-status.js';
@@ -69,4 +70,5 @@ export const COMMANDS = {
   'box:prune': BoxPrune,
   'cache:list': CacheList,
   'cache:prune': CachePrune,
+  completion: Completion,
 };

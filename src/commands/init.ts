@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core';
 import { VmfileCommand } from '../cli/command.js';
+import { PROJECT_TSCONFIG_EXTENDS } from '../project/editor-types.js';
 
 export default class Init extends VmfileCommand {
   static override summary = 'Write a commented Vmfile.ts here, or one converted from a Vagrantfile, and add .vmfile/ to .gitignore (never overwrites a Vmfile)';
@@ -23,6 +24,8 @@ export default class Init extends VmfileCommand {
     if (result.conversion !== undefined && result.conversion.summary !== '') this.logToStderr(result.conversion.summary);
     this.log(`wrote ${result.vmfile}${result.conversion === undefined ? '' : ` (machines: ${result.conversion.machines.join(', ')})`}`);
     if (result.gitignore !== 'already there') this.log(`.gitignore: ${result.gitignore === 'created' ? 'created with' : 'added'} .vmfile/`);
+    if (result.tsconfig === 'created') this.log('wrote tsconfig.json: editors and tsc --noEmit check Vmfile.ts with vmfile\'s types');
+    else if (result.tsconfig === 'kept') this.log(`tsconfig.json is yours and was left as it is; to check Vmfile.ts with vmfile's types, add "extends": "${PROJECT_TSCONFIG_EXTENDS}" to it`);
     this.log('next: vmfile validate checks it, vmup boots it');
   }
 }

@@ -24,7 +24,8 @@ import { resolveForwards } from '../network/ports.js';
 import { checkAnsibleGroups } from '../provision/ansible.js';
 import { checkStepFiles } from '../provision/runner.js';
 import { writeFileAtomic } from '../store/json.js';
-import { machinePaths, machinesDir, projectGitignore, projectStateDir } from '../store/layout.js';
+import { writeEditorTsconfig } from '../project/editor-types.js';
+import { machinePaths, machinesDir, projectGitignore } from '../store/layout.js';
 import { withMachineLock } from '../store/lock.js';
 import { readLockFile } from '../store/lockfile.js';
 import { recordLockedBoxes, recordProject } from '../store/projects.js';
@@ -51,7 +52,7 @@ export async function upMachines(options: UpOptions, context: ServiceContext): P
       context.reporter.notice(`machine "${machine.name}": host port ${port.hostIp}:${port.host}/${port.protocol} is public (reachable from other hosts), as the Vmfile says`);
     }
   }
-  await ensureStateDir(options.project.dir);
+  await ensureStateDir(options.project);
   await recordProject(context.home, { project: options.project.dir, vmfile: options.project.vmfilePath });
   return withMachineLocks(options.project.dir, machines, 'up', async (held) => {
     const free = machines.filter((machine) => !(held.get(machine.name) instanceof BusyError));
@@ -197,9 +198,10 @@ async function planMachines(project: Project, machines: readonly { machine: Mach
   return plans;
 }
 
-/** .vmfile/ is private and never committed. */
-async function ensureStateDir(projectDir: string): Promise<void> {
-  await mkdir(projectStateDir(projectDir), { recursive: true, mode: 0o700 });
-  await mkdir(machinesDir(projectDir), { recursive: true, mode: 0o700 });
-  await writeFileAtomic(projectGitignore(projectDir), '*\n', { mode: 0o644, skipUnchanged: true });
+/** .vmfile/ is private and never committed; it also holds what editors need to check the Vmfile. */
+async function ensureStateDir(project: Project): Promise<void> {
+  // First: it makes .vmfile/ and refuses one that is a symbolic link.
+  await writeEditorTsconfig(project.vmfilePath);
+  await mkdir(machinesDir(project.dir), { recursive: true, mode: 0o700 });
+  await writeFileAtomic(projectGitignore(project.dir), '*\n', { mode: 0o644, skipUnchanged: true });
 }

@@ -44,7 +44,7 @@ function startWorker(request: unknown): Worker {
 }
 
 /** Commands that load no Vmfile (the first word of their argv), for which no thread is started early. */
-const WITHOUT_VMFILE = new Set(['box', 'cache', 'global-status', 'init', 'autocomplete', 'help', 'commands']);
+const WITHOUT_VMFILE = new Set(['box', 'cache', 'global-status', 'init', 'completion', 'help', 'commands']);
 
 /** Starts the thread early when the command `argv` names will load a Vmfile (bin/*.js, before oclif loads). */
 export function startLoaderFor(argv: readonly string[]): void {

@@ -3,7 +3,9 @@
  * state and private keys) in its .gitignore. An existing Vmfile is never overwritten:
  * the file is created exclusively, so even a race cannot replace one. What the directory
  * holds is the user's: one that cannot be written is a UserError, and a .gitignore that
- * is not a file a ConfigError found before anything is written.
+ * is not a file a ConfigError found before anything is written. A tsconfig.json that
+ * lets editors check the Vmfile without node_modules is written where there is none
+ * (project/editor-types.ts).
  *
  * With `from`, the Vmfile is a Vagrantfile's, converted (src/vagrant/): Ruby runs the
  * Vagrantfile with a recorder of its configuration calls, and every setting that did not
@@ -13,6 +15,7 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import Handlebars from 'handlebars';
 import { templatesDir } from '../cloudinit/seed.js';
+import { PROJECT_TSCONFIG_EXTENDS, projectTsconfig, writeEditorTsconfig } from '../project/editor-types.js';
 import { ConfigError, UserError } from '../errors.js';
 import { readRegularFile, UnreadableFileError } from '../store/regular-file.js';
 import { convertRecord } from '../vagrant/convert.js';
@@ -27,6 +30,8 @@ export interface InitResult {
   gitignore: 'created' | 'added' | 'already there';
   /** With `from`: what did not convert, or converted with a difference, and the summary of it. */
   conversion?: { gaps: Gap[]; summary: string; machines: string[] };
+  /** The project's tsconfig.json: written; there already and extending vmfile's; or the project's own, left as it is. */
+  tsconfig: 'created' | 'already there' | 'kept';
 }
 
 export interface InitOptions {
@@ -67,7 +72,23 @@ export async function init(options: InitOptions): Promise<InitResult> {
     }
     throw cannotWrite(vmfile, error);
   }
-  return { vmfile, gitignore: await ignoreStateDir(gitignore, ignored), ...(conversion === undefined ? {} : { conversion }) };
+  const result = { vmfile, gitignore: await ignoreStateDir(gitignore, ignored) };
+  await writeEditorTsconfig(vmfile).catch((error: unknown) => {
+    throw error instanceof ConfigError ? error : cannotWrite(join(options.dir, '.vmfile', 'tsconfig.json'), error);
+  });
+  return { ...result, tsconfig: await writeProjectTsconfig(join(options.dir, 'tsconfig.json')), ...(conversion === undefined ? {} : { conversion }) };
+}
+
+/** A tsconfig.json that lets editors check the Vmfile, unless the project has its own. */
+async function writeProjectTsconfig(path: string): Promise<InitResult['tsconfig']> {
+  try {
+    await writeFile(path, projectTsconfig(), { flag: 'wx', mode: 0o644 });
+    return 'created';
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw cannotWrite(path, error);
+    const text = await readRegularFile(path, 1 << 20).catch(() => '');
+    return text.includes(PROJECT_TSCONFIG_EXTENDS.slice(2)) ? 'already there' : 'kept';
+  }
 }
 
 /** Checked before the Vagrantfile runs, so that its code does not run for nothing (the write is still exclusive). */

@@ -151,6 +151,8 @@ describe('vmfile init --from Vagrantfile', () => {
     expect(cluster).toContain("extraVars: { cluster_name: 'e2e' }");
     expect(cluster).not.toContain('process.env');
     expect(await readFile(join(project('static-site'), 'Vmfile.ts'), 'utf8')).toContain(`url: '${server.url(`/${BOX}`)}'`);
+    // The converted Vmfile type-checks with the tsconfig.json init wrote, without node_modules in the project.
+    execFileSync(process.execPath, [join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '-p', join(project('ansible-cluster'), 'tsconfig.json')]);
   });
 
   it('lists each setting of a VirtualBox-only Vagrantfile that does not convert, on stderr and at its place', async () => {

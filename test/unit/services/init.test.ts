@@ -11,10 +11,24 @@ describe('vmfile init', () => {
   test('writes a Vmfile that loads and validates, with the box asked for, and a .gitignore for .vmfile/', async () => {
     const dir = await tempDir();
     const result = await init({ dir, box: 'my-box' });
-    expect(result).toEqual({ vmfile: join(dir, 'Vmfile.ts'), gitignore: 'created' });
+    expect(result).toEqual({ vmfile: join(dir, 'Vmfile.ts'), gitignore: 'created', tsconfig: 'created' });
     const project = await loadProject({ cwd: dir });
     expect(project.machines.map((machine) => [machine.name, machine.box.name, machine.cpus, machine.provision.map((step) => step.name)])).toEqual([['default', 'my-box', 2, ['hello']]]);
     expect(await readFile(join(dir, '.gitignore'), 'utf8')).toContain('\n.vmfile/\n');
+  });
+
+  test("keeps a project's own tsconfig.json, and writes .vmfile/tsconfig.json for it to extend", async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'tsconfig.json'), '{"compilerOptions":{}}');
+    expect((await init({ dir })).tsconfig).toBe('kept');
+    expect(await readFile(join(dir, 'tsconfig.json'), 'utf8')).toBe('{"compilerOptions":{}}');
+    expect(JSON.parse(await readFile(join(dir, '.vmfile', 'tsconfig.json'), 'utf8'))).toMatchObject({ include: ['../Vmfile.ts'] });
+  });
+
+  test('a tsconfig.json that already extends .vmfile/tsconfig.json is there already', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'tsconfig.json'), '{ "extends": "./.vmfile/tsconfig.json", "compilerOptions": {} }');
+    expect((await init({ dir })).tsconfig).toBe('already there');
   });
 
   test('never overwrites an existing Vmfile (exit 1), and leaves .gitignore alone then', async () => {
