@@ -92,7 +92,20 @@ export async function ensureState(home: string, key: string, what: string, waitM
 export function warmKey(box: InstalledBox, shape: WarmShape, qemu: string): string {
   const { name, version, disk, boot } = box.metadata;
   const identity = { format: WARM_FORMAT, devices: WARM_DEVICES, box: { name, version, sha256: disk.sha256, boot }, shape, qemu };
-  return createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 32);
+  return createHash('sha256').update(canonicalJson(identity)).digest('hex').slice(0, 32);
+}
+
+/**
+ * JSON with every object's keys in sorted order: the key of a state must not depend on
+ * the order a box's metadata was built in (an import and a later read of box.json give
+ * the same fields in different orders).
+ */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, inner: unknown) =>
+    inner !== null && typeof inner === 'object' && !Array.isArray(inner)
+      ? Object.fromEntries(Object.entries(inner).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : inner,
+  );
 }
 
 /** A complete state, or undefined when there is none or it is damaged. */

@@ -20,6 +20,13 @@ describe('warmKey', () => {
     expect(warmKey(box, shape, QEMU)).toMatch(/^[0-9a-f]{32}$/);
   });
 
+  test("the order of the metadata's fields does not count (a box just imported, and the same box read back)", () => {
+    const reordered = { metadata: { ...box.metadata, boot: { cmdline: 'root=/dev/vda', type: 'kernel' } } } as unknown as InstalledBox;
+    expect(warmKey(reordered, shape, QEMU)).toBe(warmKey(box, shape, QEMU));
+    const { cpus, ...rest } = shape;
+    expect(warmKey(box, { ...rest, cpus }, QEMU)).toBe(warmKey(box, shape, QEMU));
+  });
+
   test.each([
     ['CPUs', { ...shape, cpus: 1 }, box, QEMU],
     ['memory', { ...shape, memory: 2 * 1024 ** 3 }, box, QEMU],
