@@ -21,6 +21,7 @@ import { BOOT_ID_PROBE, parseBootIdLocation } from './boot-id.js';
 import { openSshOptions } from './openssh.js';
 import { session, type GuestStart } from './guest-start.js';
 import { becomeItself, sshAnswers, takeFirstLogin } from './login.js';
+import { growRootFileSystem } from './grow-root.js';
 import { provisionMachine } from './provisioner.js';
 import { whenQemuGone } from './running.js';
 
@@ -52,6 +53,13 @@ export const requirements: readonly Requirement[] = [
     name: 'cloud-init finished',
     applies: (c) => c.generic !== undefined && !c.warm,
     run: async (c) => void (await session(c).exec(`(${CLOUD_INIT_WAIT}); true`)),
+  },
+  {
+    // Where the box's own tools (cloud-init's growpart) left the disk's new space unused.
+    // A warm state's clone has the disk its generic machine grew; flushed by the next entry.
+    name: 'root file system fills the disk',
+    applies: (c) => c.record.state.initialized !== true && !c.warm,
+    run: growRootFileSystem,
   },
   {
     // Flush what cloud-init wrote on first boot, so a hard power-off cannot lose it (ext4
