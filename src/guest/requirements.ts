@@ -56,10 +56,13 @@ export const requirements: readonly Requirement[] = [
   },
   {
     // Where the box's own tools (cloud-init's growpart) left the disk's new space unused.
-    // A warm state's clone has the disk its generic machine grew; flushed by the next entry.
+    // Once per machine: a warm state's clone has the disk its generic machine grew.
     name: 'root file system fills the disk',
-    applies: (c) => c.record.state.initialized !== true && !c.warm,
-    run: growRootFileSystem,
+    applies: (c) => c.record.state.checkRoot === true,
+    run: async (c) => {
+      await growRootFileSystem(c);
+      await c.record.update(({ checkRoot: _check, ...checked }) => checked);
+    },
   },
   {
     // Flush what cloud-init wrote on first boot, so a hard power-off cannot lose it (ext4

@@ -251,6 +251,7 @@ export function growthCommand(plan: Extract<RootGrowthPlan, { kind: 'grow' }>): 
     }
   }
   lines.push(plan.fs === 'resize2fs' ? shellCommand(['resize2fs', `/dev/${plan.device}`]) : shellCommand(['xfs_growfs', '/']));
+  lines.push('sync');
   return `sudo -n sh -c ${shellQuote(lines.join('\n'))}`;
 }
 
