@@ -164,19 +164,22 @@ export type RootGrowthPlan =
 export function planRootGrowth(seen: RootDisk): RootGrowthPlan {
   const { fs } = seen;
   const byName = new Map(seen.devices.map((device) => [device.kname, device]));
-  const device = seen.devices.find((d) => d.majMin === fs.majMin);
+  // btrfs reports an anonymous device number; its source names the device ("/dev/vda2[/@]").
+  const named = /^\/dev\/([A-Za-z0-9._-]+)(\[.*\])?$/.exec(fs.source)?.[1];
+  const device = seen.devices.find((d) => d.majMin === fs.majMin) ?? seen.devices.find((d) => d.kname === named);
   let disk = device;
   for (let depth = 0; disk?.parent !== undefined && depth < 8; depth++) disk = byName.get(disk.parent);
   const on = `${fs.type} on ${fs.source}`;
   if (device === undefined || disk === undefined || disk.parent !== undefined) {
-    return { kind: 'cannot', fsSize: fs.size, diskSize: 0, reason: `the root file system (${on}) is not on a disk vmfile can see`, hint: 'grow it with the guest\'s own tools' };
+    // Say so only where a virtio disk has space no partition takes: that is what disk: made.
+    const grown = seen.devices.find((d) => d.type === 'disk' && /^vd[a-z]{1,3}$/.test(d.kname) && tailOf(d, seen) > SLACK);
+    if (grown === undefined) return { kind: 'fills', fsSize: fs.size, diskSize: 0 };
+    return { kind: 'cannot', fsSize: fs.size, diskSize: grown.size, reason: `the root file system (${on}) is not on a disk vmfile can see, and /dev/${grown.kname} has space no partition takes`, hint: 'grow the root file system with the guest\'s own tools' };
   }
   const diskSize = disk.size;
   const cannot = (reason: string, hint: string): RootGrowthPlan => ({ kind: 'cannot', fsSize: fs.size, diskSize, reason, hint });
-  const onDisk = seen.partitions.filter((p) => byName.get(p.kname)?.parent === disk.kname);
-  const end = (p: Partition) => (p.start + p.sectors) * SECTOR;
-  const tail = diskSize - Math.max(0, ...onDisk.map(end));
-  const unused = onDisk.length > 0 && tail > SLACK;
+  const onDisk = partitionsOf(disk, seen);
+  const unused = tailOf(disk, seen) > SLACK;
   const rootPartition = device.type === 'part' && device.parent === disk.kname ? onDisk.find((p) => p.kname === device.kname) : undefined;
 
   if (device !== disk && rootPartition === undefined) {
@@ -226,6 +229,18 @@ export function planRootGrowth(seen: RootDisk): RootGrowthPlan {
   }
   const how = growth.by === 'mbr-entry' ? 'its MBR entry' : growth.by;
   return { kind: 'grow', fsSize: fs.size, diskSize, ...fsPart, partition: { number: rootPartition.number, ...growth }, summary: `${tableName} partition ${partPath} by ${how}, ${fs.type} by ${fsTool}` };
+}
+
+function partitionsOf(disk: BlockDevice, seen: RootDisk): Partition[] {
+  const byName = new Map(seen.devices.map((device) => [device.kname, device]));
+  return seen.partitions.filter((p) => byName.get(p.kname)?.parent === disk.kname);
+}
+
+/** Bytes after a partitioned disk's last partition; none for a disk without partitions (a file system or volume on all of it). */
+function tailOf(disk: BlockDevice, seen: RootDisk): number {
+  const partitions = partitionsOf(disk, seen);
+  if (partitions.length === 0) return 0;
+  return disk.size - Math.max(...partitions.map((p) => (p.start + p.sectors) * SECTOR));
 }
 
 /** The commands that carry out a plan, as one `sudo sh -c` command line; each word quoted. */

@@ -80,6 +80,19 @@ describe('planRootGrowth', () => {
     expect(plan(renamed)).toMatchObject({ kind: 'cannot', reason: "the root file system (ext4 on /dev/sda1) is on /dev/sda, not on the machine's virtio disk" });
   });
 
+  test('btrfs, whose device number is anonymous, is found by its source and refused with what to run', () => {
+    const g = guest({ table: 'gpt', fs: 'btrfs' });
+    g.root = { ...g.root, source: '/dev/vda3[/@rootfs]', majMin: '0:33' };
+    expect(plan(g)).toMatchObject({ kind: 'cannot', reason: 'the root file system is btrfs, which vmfile does not grow', hint: 'grow partition /dev/vda3 (growpart or sfdisk), then sudo btrfs filesystem resize max /' });
+  });
+
+  test('a root on no block device (overlay): said only when a virtio disk has space no partition takes', () => {
+    const g = guest({ table: 'gpt' });
+    g.root = { source: 'overlay', fstype: 'overlay', size: GiB, majMin: '0:40' };
+    expect(plan(g)).toMatchObject({ kind: 'cannot', reason: 'the root file system (overlay on overlay) is not on a disk vmfile can see, and /dev/vda has space no partition takes', diskSize: 6 * GiB });
+    expect(plan({ ...g, partitions: g.partitions.map(([name, n, start, sectors]) => [name, n, start, n === 3 ? (6 * GiB) / 512 - start : sectors]) })).toMatchObject({ kind: 'fills' });
+  });
+
   test('a logical MBR partition is refused', () => {
     const g = guest({ table: 'dos' });
     g.partitions = [['vda1', 1, 2048, 2], ['vda5', 5, 4096, (2040 * MiB) / 512]];
