@@ -7,7 +7,7 @@
 import type { SshSession } from '../ssh/client.js';
 import { formatSize } from '../vmfile/size.js';
 import { session, type GuestStart } from './guest-start.js';
-import { growthCommand, parseRootDisk, planRootGrowth, ROOT_DISK_PROBE, sizesSeen, type RootGrowthPlan } from './root-disk.js';
+import { growthCommand, parseRootDisk, planRootGrowth, ROOT_DISK_PROBE, ROOT_DISK_PROBE_AS_ROOT, sizesSeen, type RootGrowthPlan } from './root-disk.js';
 
 export async function growRootFileSystem(c: GuestStart): Promise<void> {
   const phase = c.reporter.phase(c.machine.name, 'Checking that the root file system fills the disk');
@@ -22,7 +22,8 @@ export async function growRootFileSystem(c: GuestStart): Promise<void> {
 }
 
 async function growIfShort(ssh: SshSession, progress: (text: string) => void): Promise<{ detail: string; problem?: string }> {
-  const before = await look(ssh);
+  const first = await look(ssh, ROOT_DISK_PROBE);
+  const before = 'unreadable' in first || first.kind === 'fills' ? first : await look(ssh, ROOT_DISK_PROBE_AS_ROOT);
   if ('unreadable' in before) {
     return { detail: 'could not tell', problem: `vmfile could not see how the root file system lies on its disk (${before.unreadable}). If it is smaller than the disk, grow it with the guest's own tools` };
   }
@@ -32,7 +33,7 @@ async function growIfShort(ssh: SshSession, progress: (text: string) => void): P
   }
   progress(`growing ${before.summary}`);
   const result = await ssh.capture(growthCommand(before));
-  const after = await look(ssh);
+  const after = await look(ssh, ROOT_DISK_PROBE);
   if (result.code === 0 && !('unreadable' in after) && after.kind === 'fills') {
     return { detail: `grew it from ${formatSize(before.fsSize)} to ${sizesSeen(after)} (${before.summary})` };
   }
@@ -44,8 +45,8 @@ async function growIfShort(ssh: SshSession, progress: (text: string) => void): P
   };
 }
 
-async function look(ssh: SshSession): Promise<RootGrowthPlan | { unreadable: string }> {
-  const probe = await ssh.capture(ROOT_DISK_PROBE);
+async function look(ssh: SshSession, command: string): Promise<RootGrowthPlan | { unreadable: string }> {
+  const probe = await ssh.capture(command);
   if (probe.code !== 0) return { unreadable: `the probe exited ${probe.code}${probe.stderr.trim() === '' ? '' : `: ${probe.stderr.trim().split('\n').slice(-1).join('')}`}` };
   const seen = parseRootDisk(probe.stdout);
   return 'unreadable' in seen ? seen : planRootGrowth(seen);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { tempDir } from '../temp-dir.js';
 import { ALL, guest, probeOutput, UTIL_LINUX, type Dev, type Guest } from './root-disk-guests.js';
-import { growthCommand, parseRootDisk, planRootGrowth, ROOT_DISK_PROBE, type RootGrowthPlan } from '../../../src/guest/root-disk.js';
+import { growthCommand, parseRootDisk, planRootGrowth, ROOT_DISK_PROBE, ROOT_DISK_PROBE_AS_ROOT, type RootGrowthPlan } from '../../../src/guest/root-disk.js';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -126,8 +126,15 @@ describe('parseRootDisk (the guest\'s output is untrusted)', () => {
     expect('unreadable' in seen ? [] : [...seen.tools]).toEqual(['sfdisk']);
   });
 
-  test('the probe is one constant command, run as root without a password prompt', () => {
-    expect(ROOT_DISK_PROBE.startsWith("sudo -n sh -c '")).toBe(true);
+  test('the probe is one constant command, as the login user and as root without a password prompt', () => {
+    expect(ROOT_DISK_PROBE.startsWith("sh -c '")).toBe(true);
+    expect(ROOT_DISK_PROBE_AS_ROOT).toBe(`sudo -n ${ROOT_DISK_PROBE}`);
+  });
+
+  test('the probe, run by sh here, prints what parseRootDisk reads (this host\'s root and tools)', () => {
+    const seen = parseRootDisk(execFileSync('sh', ['-c', ROOT_DISK_PROBE.slice("sh -c '".length, -1).replaceAll("'\\''", "'")], { encoding: 'utf8' }));
+    expect(seen).not.toHaveProperty('unreadable');
+    expect('unreadable' in seen ? [] : [...seen.tools]).toContain('dd');
   });
 });
 
