@@ -4,14 +4,15 @@
  * Design note. `disk:` makes the machine's disk that size (qemu-img, at create), but the
  * root partition and file system inside stay the box's size unless something in the guest
  * grows them: cloud-init's growpart and resizefs do where the box has both; nothing does in
- * a Vagrant box without cloud-init or an image without cloud-guest-utils. So on a first boot
- * vmfile looks (ROOT_DISK_PROBE, one command over SSH as root: findmnt and lsblk as JSON,
- * the partitions' sectors from sysfs, which tools exist) and, when the root file system
- * falls short of its disk, grows it with what Debian, Ubuntu and RHEL-like guests have
- * without cloud-guest-utils: sfdisk (for GPT the backup header is first moved to the new
- * end of the disk), else growpart, else, for an MBR primary partition, the 4-byte size of
- * its table entry written by dd once the entry is checked to be the one probed; then partx
- * tells the kernel, and resize2fs (ext2/3/4) or xfs_growfs grow the file system online.
+ * a Vagrant box without cloud-init or an image without cloud-guest-utils. So on the first
+ * boot of a machine made over its box, vmfile looks (ROOT_DISK_PROBE, one command over SSH:
+ * findmnt and lsblk as JSON, the partitions' sectors from sysfs, which tools exist) and,
+ * when the root file system falls short of its disk, looks again as root and grows it
+ * with what Debian, Ubuntu and RHEL-like guests have without cloud-guest-utils: sfdisk
+ * (for GPT the backup header is first moved to the new end of the disk), else growpart,
+ * else, for an MBR primary partition, the 4-byte size of its table entry written by dd
+ * once the entry is checked to be the one probed; then partx tells the kernel, and
+ * resize2fs (ext2/3/4) or xfs_growfs grow the file system online.
  * Only a plain partition of the virtio disk that is the last on it (or the whole disk) is
  * touched. LVM, btrfs, a partition with another after it, an unknown table, a missing
  * tool: the plan says why and what to do instead, and the start goes on. Nothing here

@@ -9,7 +9,7 @@
  * the declared disk. GPT with ext4 and MBR with xfs are the same commands in other pairs,
  * pinned in test/unit/guest/root-disk.test.ts.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -23,6 +23,9 @@ const DISK = 5 * 1024 ** 3;
 
 /** grow.sh's image, cached by its own hash and that of the images it is made from. */
 function growImage(): string {
+  for (const tool of ['mkfs.xfs', 'debugfs', 'python3', 'grub-mkimage']) {
+    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) throw new Error(`the growth test's image needs ${tool}, which is not installed: run scripts/install.sh (as root) first`);
+  }
   const script = join(repoRoot, 'test', 'images', 'grow.sh');
   const hash = createHash('sha256').update(readFileSync(script)).update(basename(images)).digest('hex').slice(0, 16);
   const dir = join(homedir(), '.cache', 'vmfile-test', `grow-${hash}`);
