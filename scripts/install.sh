@@ -4,10 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# ovmf: UEFI boxes. grub-*-bin, fdisk, dosfstools, mtools: the e2e tests build boot images.
+# ovmf: UEFI boxes. grub-*-bin, fdisk, dosfstools, mtools, xfsprogs: the e2e tests build boot images.
 # iproute2: the libvirt e2e tests' network namespace (ip netns). zsh: the completion tests.
 # ruby: vmfile init --from runs a Vagrantfile (Ruby) to convert it.
-packages=(ruby qemu-system-x86 qemu-utils ovmf mmdebstrap e2fsprogs zerofree openssh-client rsync git ansible-core tar ca-certificates grub-pc-bin grub-efi-amd64-bin fdisk dosfstools mtools iproute2 zsh)
+packages=(ruby qemu-system-x86 qemu-utils ovmf mmdebstrap e2fsprogs zerofree openssh-client rsync git ansible-core tar ca-certificates grub-pc-bin grub-efi-amd64-bin fdisk dosfstools mtools xfsprogs iproute2 zsh)
 # vagrant only for Vagrant's insecure key (the first login to a Vagrant box), without its
 # recommends. libvirt, genisoimage and an sshd: the libvirt provider, and its e2e tests'
 # libvirt host (local and over qemu+ssh://).

@@ -21,6 +21,7 @@ import { BOOT_ID_PROBE, parseBootIdLocation } from './boot-id.js';
 import { openSshOptions } from './openssh.js';
 import { session, type GuestStart } from './guest-start.js';
 import { becomeItself, sshAnswers, takeFirstLogin } from './login.js';
+import { growRootFileSystem } from './grow-root.js';
 import { provisionMachine } from './provisioner.js';
 import { whenQemuGone } from './running.js';
 
@@ -52,6 +53,16 @@ export const requirements: readonly Requirement[] = [
     name: 'cloud-init finished',
     applies: (c) => c.generic !== undefined && !c.warm,
     run: async (c) => void (await session(c).exec(`(${CLOUD_INIT_WAIT}); true`)),
+  },
+  {
+    // Where the box's own tools (cloud-init's growpart) left the disk's new space unused.
+    // Once per machine: a warm state's clone has the disk its generic machine grew.
+    name: 'root file system fills the disk',
+    applies: (c) => c.record.state.checkRoot === true,
+    run: async (c) => {
+      await growRootFileSystem(c);
+      await c.record.update(({ checkRoot: _check, ...checked }) => checked);
+    },
   },
   {
     // Flush what cloud-init wrote on first boot, so a hard power-off cannot lose it (ext4

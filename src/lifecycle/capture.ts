@@ -148,7 +148,7 @@ async function createGeneric(job: Capture, driver: Driver): Promise<MachineRecor
     createdAt: new Date().toISOString(),
     box: { name: job.box.metadata.name, version: job.box.metadata.version, sha256: job.box.metadata.disk.sha256 },
     user: job.box.metadata.user,
-    ...(parent === undefined ? {} : { warmMemory: parent.memory, initialized: true }),
+    ...(parent === undefined ? { checkRoot: true as const } : { warmMemory: parent.memory, initialized: true }),
   });
 }
 

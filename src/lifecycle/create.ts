@@ -58,7 +58,7 @@ export async function createMachine(machine: MachineConfig, box: InstalledBox, p
     user: box.metadata.user,
     ...(placement === undefined ? {} : { provider: placement }),
     ...(box.metadata.firstLogin === 'vagrant-insecure-key' ? { login: 'vagrant-insecure-key' as const } : {}),
-    ...(warm === undefined ? {} : { login: 'warm-state' as const, warmMemory: warm.memory, ...(warm.record.bootId === undefined ? {} : { warmBootId: warm.record.bootId }) }),
+    ...(warm === undefined ? { checkRoot: true as const } : { login: 'warm-state' as const, warmMemory: warm.memory, ...(warm.record.bootId === undefined ? {} : { warmBootId: warm.record.bootId }) }),
   });
 }
 

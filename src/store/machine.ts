@@ -62,6 +62,12 @@ export const machineStateSchema = z.object({
   bootedAt: z.string().optional(),
   /** Set once a boot reached SSH and the guest flushed its first-boot work (keys, user) to disk. */
   initialized: z.boolean().optional(),
+  /**
+   * Set when a machine is made over its box (not over a warm state, whose generic machine
+   * did it for the disk they share); cleared once a boot has checked that the root file
+   * system fills the disk (guest/grow-root.ts). Machines made before the check have none.
+   */
+  checkRoot: z.literal(true).optional(),
   /** CPUs, memory and boot QEMU was started with: a suspended machine must resume with the same. */
   launch: z.object({ cpus: z.number(), memory: z.number(), boot: z.enum(['kernel', 'bios', 'uefi']).optional(), generation: z.string().uuid().optional() }).optional(),
   /** Synced folders as set up at the last boot (type decided then). */

@@ -36,14 +36,14 @@ const rsync = [{ host: '/p', guest: '/vmfile', readonly: false, type: 'rsync' as
 
 describe('the requirements each start meets', () => {
   test.each([
-    ['a first boot from the box', {}, ['SSH answers', 'first boot flushed to disk', 'provisioned']],
+    ['a first boot from the box', { record: { checkRoot: true as const } }, ['SSH answers', 'root file system fills the disk', 'first boot flushed to disk', 'provisioned']],
     ['a later boot, with an rsync folder', { record: { initialized: true }, folders: rsync }, ['SSH answers', 'folders synced', 'provisioned']],
     ['vmup --no-provision of a booted machine', { record: { initialized: true }, provision: 'none' as const }, ['SSH answers']],
     ['a resume (rsync folders copied again, live ones stay mounted)', { start: 'resume' as const, record: { initialized: true }, folders: rsync }, ['SSH answers', 'guest clock set from the host', 'folders synced', 'saved memory dropped']],
     ['a machine on the private network', { record: { initialized: true }, vmfile: { network: { ip: '10.20.0.11' } } }, ['SSH answers', 'private network joined', 'provisioned']],
     ['a first start from a warm state (the take-over sets the clock)', { warm: true, record: { login: 'warm-state' as const } }, ['SSH answers', 'became this machine', 'first boot flushed to disk', 'provisioned']],
-    ["a Vagrant box's first boot", { record: { login: 'vagrant-insecure-key' as const } }, ['SSH answers', 'became this machine', 'first boot flushed to disk', 'provisioned']],
-    ["a warm state's generic machine", { generic: {}, provision: 'none' as const }, ['SSH answers', 'cloud-init finished', 'first boot flushed to disk', 'boot ID located']],
+    ["a Vagrant box's first boot", { record: { login: 'vagrant-insecure-key' as const, checkRoot: true as const } }, ['SSH answers', 'became this machine', 'root file system fills the disk', 'first boot flushed to disk', 'provisioned']],
+    ["a warm state's generic machine", { generic: {}, record: { checkRoot: true as const }, provision: 'none' as const }, ['SSH answers', 'cloud-init finished', 'root file system fills the disk', 'first boot flushed to disk', 'boot ID located']],
     ["a layer's generic machine (from its parent's memory, one step)", { generic: {}, warm: true, record: { initialized: true }, provision: { kind: 'only' as const, names: ['apt'] } }, ['SSH answers', 'guest clock set from the host', 'provisioned']],
   ])('%s', (_what, overrides, expected) => {
     expect(applying(start(overrides))).toEqual(expected);
