@@ -1,8 +1,10 @@
 /**
  * The Vmfile.ts text of a conversion: a header saying where it came from, which
  * environment variables the Vagrantfile read and the values it was made with (they are
- * written into the Vmfile as values: a Vmfile type-checks without Node's types, so it
- * reads no process.env), and how many settings did not convert; then the Vmfile. Pure.
+ * written into the Vmfile as values: what a value fed through Ruby's arithmetic and
+ * loops became cannot be written back as a read of process.env, and a Vmfile that pins
+ * its machines should not change with whoever runs vmup), and how many settings did not
+ * convert; then the Vmfile. Pure.
  */
 import type { Converted } from './convert.js';
 import type { EnvRead } from './record.js';
