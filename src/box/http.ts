@@ -19,11 +19,19 @@ export interface HttpOptions {
 }
 
 /**
+ * Asked for with a catalog, and when telling a catalog from a box file: as Vagrant does,
+ * since a catalog server may answer a browser's request for the same URL with a web page
+ * (Vagrant Cloud serves https://vagrantcloud.com/org/name both ways). A box file is
+ * served as it is whatever this says.
+ */
+const PREFER_JSON = { accept: 'application/json, */*;q=0.5' };
+
+/**
  * A small document (a catalog) read whole into memory; refused unread beyond `maxBytes`.
  * The caller names what it is in `options.what`.
  */
 export async function downloadText(url: string, maxBytes: number, options: HttpOptions): Promise<{ body: string; contentType?: string }> {
-  const response = await request(url, 'GET', {}, options);
+  const response = await request(url, 'GET', PREFER_JSON, options);
   const length = header(response, 'content-length');
   const tooLarge = (): UserError => new UserError(`${options.what}: ${redactUrl(url)} is larger than ${formatSize(maxBytes)}, too large for a box catalog`, { hint: 'check the URL' });
   if (length !== undefined && Number(length) > maxBytes) {
@@ -52,7 +60,7 @@ export async function downloadText(url: string, maxBytes: number, options: HttpO
 /** The Content-Type a HEAD request answers with (following redirects), or undefined when the server does not answer HEAD. */
 export async function contentTypeOf(url: string, options: HttpOptions): Promise<string | undefined> {
   try {
-    const response = await request(url, 'HEAD', {}, options);
+    const response = await request(url, 'HEAD', PREFER_JSON, options);
     response.resume();
     return header(response, 'content-type');
   } catch (error) {

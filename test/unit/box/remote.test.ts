@@ -144,6 +144,17 @@ describe('a Vagrant catalog', () => {
     expect(server.requests.map((request) => `${request.method} ${request.path}`)).toEqual(['HEAD /org/name', 'GET /org/name', 'GET /org/name/1.0/libvirt.box']);
   });
 
+  test('a server that answers a browser with a web page and Vagrant with JSON (as Vagrant Cloud does) gives its catalog', async () => {
+    server.routes.push((req, res) => {
+      if (new URL(req.url ?? '/', 'http://x').pathname !== '/org/name') return false;
+      const json = (req.headers.accept ?? '').includes('application/json');
+      res.writeHead(200, { 'content-type': json ? 'application/json' : 'text/html' });
+      res.end(req.method === 'HEAD' ? undefined : json ? catalogOf([{ version: '1.0' }]) : '<html>org/name</html>');
+      return true;
+    });
+    expect((await add({ name: 'org/name', url: server.url('/org/name') })).metadata.version).toBe('1.0');
+  });
+
   test.each([
     ['an exact version', { version: '1.0' }, '1.0'],
     ['constraints', { constraints: [{ operator: '<' as const, version: '2' }] }, '1.1'],
