@@ -7,14 +7,14 @@
  * that would need cleaning up.
  */
 import { startLoaderFor } from '../project/loader-thread.js';
-import { reportInterrupted } from './interrupted.js';
+import { INTERRUPTS, reportInterrupted } from './interrupted.js';
 
 /** Runs the command `argv`; `binUrl` is the bin file's import.meta.url (oclif finds the package from it). */
 export async function runCli(argv: string[], binUrl: string): Promise<void> {
   let loading = true;
   // Left in place afterwards, doing nothing: removing a signal's last listener while the
   // loading thread ran lost the signals that came after it (Node 20).
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => loading && process.exit(reportInterrupted(signal)));
+  for (const signal of INTERRUPTS) process.on(signal, () => loading && process.exit(reportInterrupted(signal)));
   startLoaderFor(argv);
   const { main } = await import('./main.js');
   loading = false;

@@ -4,6 +4,9 @@
  * it imports nothing.
  */
 
+/** The signals that end vmfile this way. */
+export const INTERRUPTS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
 let reported = false;
 
 /** Says once that vmfile was interrupted; the exit code to end with. */

@@ -5,7 +5,7 @@
 import { Errors, flush, run } from '@oclif/core';
 import { describeFailure } from '../errors.js';
 import { signalRunning } from '../exec.js';
-import { reportInterrupted, signalExitCode } from './interrupted.js';
+import { INTERRUPTS, reportInterrupted, signalExitCode } from './interrupted.js';
 
 let interruptedBy: NodeJS.Signals | undefined;
 
@@ -24,7 +24,7 @@ const STOP_WITHIN_MS = 500;
  * signal ends vmfile at once.
  */
 function handleInterrupts(): void {
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  for (const signal of INTERRUPTS) {
     process.on(signal, () => {
       if (interruptedBy !== undefined) process.exit(reportInterrupted(signal));
       interruptedBy = signal;

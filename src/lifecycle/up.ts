@@ -27,6 +27,7 @@ import { writeFileAtomic } from '../store/json.js';
 import { writeEditorTsconfig } from '../project/editor-types.js';
 import { machinePaths, machinesDir, projectGitignore } from '../store/layout.js';
 import { withMachineLock } from '../store/lock.js';
+import { ensureProjectStateDir } from '../store/project-state.js';
 import { readLockFile } from '../store/lockfile.js';
 import { recordLockedBoxes, recordProject } from '../store/projects.js';
 import { machineBoot } from '../vmfile/boot.js';
@@ -200,7 +201,7 @@ async function planMachines(project: Project, machines: readonly { machine: Mach
 
 /** .vmfile/ is private and never committed; it also holds what editors need to check the Vmfile. */
 async function ensureStateDir(project: Project): Promise<void> {
-  // First: it makes .vmfile/ and refuses one that is a symbolic link.
+  await ensureProjectStateDir(project.dir);
   await writeEditorTsconfig(project.vmfilePath);
   await mkdir(machinesDir(project.dir), { recursive: true, mode: 0o700 });
   await writeFileAtomic(projectGitignore(project.dir), '*\n', { mode: 0o644, skipUnchanged: true });

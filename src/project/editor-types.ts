@@ -15,12 +15,10 @@
  * command. Absolute paths are fine here because the file never leaves this host.
  */
 import { createRequire } from 'node:module';
-import { lstat, mkdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError } from '../errors.js';
 import { writeFileAtomic } from '../store/json.js';
-import { projectStateDir } from '../store/layout.js';
+import { ensureProjectStateDir } from '../store/project-state.js';
 
 /** What the project's tsconfig.json says to pick up vmfile's settings. */
 export const PROJECT_TSCONFIG_EXTENDS = './.vmfile/tsconfig.json';
@@ -70,21 +68,11 @@ export function editorTsconfig(vmfileName: string, source: EditorTypesSource): s
 }
 
 /**
- * Writes .vmfile/tsconfig.json for the project of this Vmfile, when it differs. A .vmfile
- * that is a symbolic link (a repository can commit one) is refused, not written through.
+ * Writes .vmfile/tsconfig.json for the project of this Vmfile, when it differs (in a
+ * .vmfile/ that is a real directory: store/project-state.ts).
  */
 export async function writeEditorTsconfig(vmfilePath: string, source: EditorTypesSource = editorTypesSource()): Promise<void> {
-  const stateDir = projectStateDir(dirname(vmfilePath));
-  // A name that is there already, of any kind, is examined below.
-  await mkdir(stateDir, { recursive: true, mode: 0o700 }).catch((error: unknown) => {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-  });
-  const info = await lstat(stateDir);
-  if (info.isSymbolicLink() || !info.isDirectory()) {
-    throw new ConfigError(`${stateDir} is ${info.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}; vmfile keeps this project's machines and keys there and makes it itself`, {
-      hint: `remove it (it is not part of the project: .vmfile/ belongs in .gitignore), then run the command again`,
-    });
-  }
+  const stateDir = await ensureProjectStateDir(dirname(vmfilePath));
   await writeFileAtomic(join(stateDir, 'tsconfig.json'), editorTsconfig(basename(vmfilePath), source), { mode: 0o644, skipUnchanged: true });
 }
 

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { inject } from 'vitest';
+import { expect, inject } from 'vitest';
 
 export const repoRoot = resolve(import.meta.dirname, '..', '..');
 
@@ -114,6 +114,13 @@ export async function makeProject(vmfile: string, files: Record<string, string> 
   await writeFile(join(dir, 'Vmfile.ts'), vmfile);
   for (const [name, content] of Object.entries(files)) await writeFile(join(dir, name), content, { mode: 0o755 });
   return dir;
+}
+
+/** cli() for a command that must succeed: the test fails with what the CLI said when it does not. */
+export async function cliOk(bin: 'vmfile' | 'vmup' | 'vmssh' | 'vmhalt', args: readonly string[], options: CliOptions): Promise<CliResult> {
+  const result = await cli(bin, args, options);
+  expect(result.code, explain(result)).toBe(0);
+  return result;
 }
 
 /** Includes the outputs in assertion failures, so a CI log shows what the CLI said. */

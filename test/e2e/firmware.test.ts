@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { cli, explain, makeProject } from './cli.js';
+import { cli, cliOk, explain, makeProject } from './cli.js';
 
 const images = inject('testImages');
 
@@ -27,12 +27,9 @@ function harness(): {
 } {
   let home = '';
   let project = '';
-  const run = (bin: Parameters<typeof cli>[0], ...args: string[]) => cli(bin, args, { cwd: project, env: { VMFILE_HOME: home } });
-  const ok = async (bin: Parameters<typeof cli>[0], ...args: string[]) => {
-    const result = await run(bin, ...args);
-    expect(result.code, explain(result)).toBe(0);
-    return result;
-  };
+  const where = () => ({ cwd: project, env: { VMFILE_HOME: home } });
+  const run = (bin: Parameters<typeof cli>[0], ...args: string[]) => cli(bin, args, where());
+  const ok = (bin: Parameters<typeof cli>[0], ...args: string[]) => cliOk(bin, args, where());
   return {
     home: () => home,
     project: () => project,

@@ -16,7 +16,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { cli, explain, makeProject, repoRoot } from './cli.js';
+import { cli, cliOk, explain, makeProject, repoRoot } from './cli.js';
 
 const images = inject('testImages');
 const DISK = 5 * 1024 ** 3;
@@ -39,12 +39,9 @@ function growImage(): string {
 describe('disk: on boxes without growpart', () => {
   let home = '';
   let project = '';
-  const run = (bin: Parameters<typeof cli>[0], ...args: string[]) => cli(bin, args, { cwd: project, env: { VMFILE_HOME: home } });
-  const ok = async (bin: Parameters<typeof cli>[0], ...args: string[]) => {
-    const result = await run(bin, ...args);
-    expect(result.code, explain(result)).toBe(0);
-    return result;
-  };
+  const where = () => ({ cwd: project, env: { VMFILE_HOME: home } });
+  const run = (bin: Parameters<typeof cli>[0], ...args: string[]) => cli(bin, args, where());
+  const ok = (bin: Parameters<typeof cli>[0], ...args: string[]) => cliOk(bin, args, where());
   const on = async (machine: string, command: string) => (await ok('vmssh', machine, '-c', command)).stdout.trim();
 
   beforeAll(async () => {
