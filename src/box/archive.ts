@@ -21,11 +21,16 @@ export function archiveMembers(metadata: BoxMetadata): string[] {
 
 /** Writes `dir`'s box files to `output` (complete or not at all: written aside, then renamed). */
 export async function writeBoxArchive(dir: string, metadata: BoxMetadata, output: string, options: { mtime: number }): Promise<void> {
+  await writeArchive(dir, archiveMembers(metadata), output, options);
+}
+
+/** Writes the files `members` of `dir` to the tar `output`, root's, with fixed times, whole or not at all. */
+export async function writeArchive(dir: string, members: readonly string[], output: string, options: { mtime: number }): Promise<void> {
   const partial = `${output}.partial-${process.pid}`;
   try {
     await run(
       'tar',
-      ['--create', `--file=${partial}`, `--directory=${dir}`, '--format=gnu', '--owner=0', '--group=0', '--numeric-owner', `--mtime=@${options.mtime}`, '--mode=u=rw,go=r', '--', ...archiveMembers(metadata)],
+      ['--create', `--file=${partial}`, `--directory=${dir}`, '--format=gnu', '--owner=0', '--group=0', '--numeric-owner', `--mtime=@${options.mtime}`, '--mode=u=rw,go=r', '--', ...members],
       { purpose: `write box file ${output}` },
     );
     await rename(partial, output);

@@ -78,6 +78,25 @@ export async function editImage(raw: string, requests: readonly string[], env: R
   });
 }
 
+/** debugfs requests that write the local file `source` as a new `file`: owned by root, with `mode` and the given times. */
+export function writeFileRequests(file: string, source: string, mode: number, epoch: number): string[] {
+  return [`write ${debugfsQuote(source)} ${debugfsQuote(file)}`, ...ownedByRoot(file, 0o100000 | mode, epoch)];
+}
+
+/** debugfs requests that make the directory `dir`: owned by root, with `mode` and the given times. */
+export function mkdirRequests(dir: string, mode: number, epoch: number): string[] {
+  return [`mkdir ${debugfsQuote(dir)}`, ...ownedByRoot(dir, 0o040000 | mode, epoch)];
+}
+
+function ownedByRoot(path: string, mode: number, epoch: number): string[] {
+  return [
+    `sif ${debugfsQuote(path)} mode 0${mode.toString(8)}`,
+    `sif ${debugfsQuote(path)} uid 0`,
+    `sif ${debugfsQuote(path)} gid 0`,
+    ...(['atime', 'ctime', 'mtime'] as const).map((field) => `sif ${debugfsQuote(path)} ${field} ${epoch}`),
+  ];
+}
+
 /** Copies a file out of the image (`dump`); false when it is not there. */
 export async function dumpFile(raw: string, path: string, destination: string): Promise<boolean> {
   const { stderr } = await run('debugfs', ['-R', `dump ${debugfsQuote(path)} ${debugfsQuote(destination)}`, raw], { purpose: `copy ${path} out of ${raw}` });

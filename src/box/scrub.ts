@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { UserError } from '../errors.js';
 import { HOSTS_BLOCK_BEGIN, withoutHostsBlock } from '../vmfile/private-ip.js';
-import { checkFileSystem, debugfsQuote, dumpFile, editImage, fileSize, isDirectory, isExtImage, listDir, type DirEntry } from './debugfs.js';
+import { checkFileSystem, debugfsQuote, dumpFile, editImage, fileSize, isDirectory, isExtImage, listDir, writeFileRequests, type DirEntry } from './debugfs.js';
 
 export interface ScrubPlan {
   /** Directories whose contents are removed (the directory itself is kept). */
@@ -171,14 +171,7 @@ async function writeScratch(scratch: string, name: string, content: string): Pro
 
 /** debugfs requests that replace `file` with the local file `source`: owned by root, with `mode` and the given times. */
 function replaceFile(file: string, source: string, mode: number, epoch: number): string[] {
-  return [
-    `rm ${debugfsQuote(file)}`,
-    `write ${debugfsQuote(source)} ${debugfsQuote(file)}`,
-    `sif ${debugfsQuote(file)} mode 0100${mode.toString(8)}`,
-    `sif ${debugfsQuote(file)} uid 0`,
-    `sif ${debugfsQuote(file)} gid 0`,
-    ...(['atime', 'ctime', 'mtime'] as const).map((field) => `sif ${debugfsQuote(file)} ${field} ${epoch}`),
-  ];
+  return [`rm ${debugfsQuote(file)}`, ...writeFileRequests(file, source, mode, epoch)];
 }
 
 /** Reads the image again: debugfs reports failures on stderr with status 0, so trust only what is there. */
