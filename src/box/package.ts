@@ -2,8 +2,9 @@
  * A machine's disk made into a box file another host can `vmfile box add`: the
  * flattened disk (handed over by the machine's driver) is scrubbed of the machine's
  * keys and identity (box/scrub.ts), checked, converted to qcow2 and written as a tar
- * with box.json. Everything happens in a staging directory; the output appears whole
- * or not at all.
+ * with box.json. Or, with format vagrant-libvirt, the same scrubbed copy is made a box
+ * that Vagrant's libvirt provider boots (box/vagrant-libvirt.ts). Everything happens in
+ * a staging directory; the output appears whole or not at all.
  */
 import { copyFile, lstat, mkdir, rm, stat } from 'node:fs/promises';
 import { run } from '../exec.js';
@@ -18,7 +19,9 @@ import type { BoxMetadata } from '../vmfile/box-metadata.js';
 import { writeBoxArchive } from './archive.js';
 import { dumpFile } from './debugfs.js';
 import { packagesIn } from './manifest.js';
+import type { BoxFormat } from './formats.js';
 import { scrubImage } from './scrub.js';
+import { addVagrantLogin, writeVagrantLibvirtBox, type VagrantBoxMetadata } from './vagrant-libvirt.js';
 import { cleanStaging, makeStaging, type InstalledBox } from './store.js';
 
 /** Timestamps inside the box file: fixed, so packaging the same disk twice gives the same file. */
@@ -36,9 +39,15 @@ export interface PackageSpec {
   /** Writes the machine's whole disk as a raw image at the given path. */
   exportDisk: (raw: string, onProgress: (fraction: number) => void) => Promise<void>;
   reporter: Reporter;
+  /** vmfile's own box (the default), or a box for Vagrant's libvirt provider (box/vagrant-libvirt.ts). */
+  format?: BoxFormat;
 }
 
-export async function packageBox(spec: PackageSpec): Promise<{ metadata: BoxMetadata; scrubbed: string[]; bytes: number }> {
+export type PackageResult =
+  | { format: 'vmfile'; metadata: BoxMetadata; scrubbed: string[]; bytes: number }
+  | { format: 'vagrant-libvirt'; metadata: VagrantBoxMetadata; scrubbed: string[]; bytes: number };
+
+export async function packageBox(spec: PackageSpec): Promise<PackageResult> {
   const { box, machine, reporter } = spec;
   const label = `machine "${machine}"`;
   if (box.metadata.boot.type === 'firmware') {
@@ -56,9 +65,28 @@ export async function packageBox(spec: PackageSpec): Promise<{ metadata: BoxMeta
     const scrubbed = await inPhase(reporter, machine, 'Removing keys and machine identity from the copy', () =>
       scrubImage(raw, { user: spec.user, label, ...(sourceDateEpoch === undefined ? {} : { sourceDateEpoch }) }),
     );
+    if (spec.format === 'vagrant-libvirt') {
+      await inPhase(reporter, machine, "Adding Vagrant's login (user vagrant, Vagrant's insecure key)", () =>
+        addVagrantLogin(raw, staging, { name: spec.name, version: spec.version }, label, sourceDateEpoch ?? 0),
+      );
+    }
     // Removing a file frees its blocks but leaves its bytes there: zero every free block,
     // or a deleted private key could be read back from the box file.
     await inPhase(reporter, machine, 'Zeroing the free space of the copy', () => run('zerofree', [raw], { purpose: `zero the free space of the disk copy of ${label}` }));
+    await mkdir(resolve(spec.output, '..'), { recursive: true });
+    if (spec.format === 'vagrant-libvirt') {
+      const metadata = await writeVagrantLibvirtBox({
+        raw,
+        staging,
+        cmdline: box.metadata.boot.cmdline,
+        box: { name: spec.name, version: spec.version, machine },
+        output: spec.output,
+        mtime: ARCHIVE_MTIME,
+        label,
+        reporter,
+      });
+      return { format: 'vagrant-libvirt', metadata, scrubbed, bytes: (await stat(spec.output)).size };
+    }
     const packages = await manifestOf(raw, staging);
     const disk = join(staging, BOX_DISK_FILE);
     const size = (await stat(raw)).size;
@@ -82,9 +110,8 @@ export async function packageBox(spec: PackageSpec): Promise<{ metadata: BoxMeta
       source: { kind: 'package', machine, fromBox: `${box.metadata.name} ${box.metadata.version}`, ...(packages === undefined ? {} : { packages }) },
     };
     await writeJsonAtomic(join(staging, BOX_METADATA_FILE), metadata);
-    await mkdir(resolve(spec.output, '..'), { recursive: true });
     await inPhase(reporter, machine, `Writing ${spec.output}`, () => writeBoxArchive(staging, metadata, spec.output, { mtime: ARCHIVE_MTIME }));
-    return { metadata, scrubbed, bytes: (await stat(spec.output)).size };
+    return { format: 'vmfile', metadata, scrubbed, bytes: (await stat(spec.output)).size };
   } finally {
     await cleanStaging(staging);
   }

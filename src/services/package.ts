@@ -5,7 +5,8 @@
  */
 import { basename, resolve } from 'node:path';
 import { todayVersion, checkBoxName } from '../box/import.js';
-import { packageBox } from '../box/package.js';
+import type { BoxFormat } from '../box/formats.js';
+import { packageBox, type PackageResult as PackagedBox } from '../box/package.js';
 import { findBox } from '../box/store.js';
 import { requireCommands } from '../exec.js';
 import { UserError } from '../errors.js';
@@ -13,7 +14,6 @@ import type { ServiceContext } from '../instance/context.js';
 import { withMachine } from '../instance/locked.js';
 import { selectOne } from '../instance/select.js';
 import { refuseIfUnusable } from '../lifecycle/start.js';
-import type { BoxMetadata } from '../vmfile/box-metadata.js';
 import { hostnameFrom, type Project } from '../vmfile/config.js';
 import { formatSize } from '../vmfile/size.js';
 
@@ -25,18 +25,16 @@ export interface PackageOptions {
   /** Box name written into box.json (default: the project directory's name). */
   name?: string;
   version?: string;
+  /** Default: vmfile's own box format. */
+  format?: BoxFormat;
 }
 
-export interface PackageResult {
-  machine: string;
-  output: string;
-  metadata: BoxMetadata;
-  /** What was removed from the copy (keys, identity, cloud-init state). */
-  scrubbed: string[];
-}
+/** The box written, what was removed from the copy (keys, identity, cloud-init state), and where. */
+export type PackageResult = PackagedBox & { machine: string; output: string; name: string; version: string };
 
 export async function packageMachine(options: PackageOptions, context: ServiceContext): Promise<PackageResult> {
-  await requireCommands(['qemu-img', 'debugfs', 'e2fsck', 'zerofree', 'tar', 'dpkg-query'], 'vmfile package');
+  const format = options.format ?? 'vmfile';
+  await requireCommands(['qemu-img', 'debugfs', 'e2fsck', 'zerofree', 'tar', 'dpkg-query', ...(format === 'vagrant-libvirt' ? ['grub-mkimage', 'dumpe2fs', 'resize2fs', 'dd'] : [])], `vmfile package --format ${format}`);
   const machine = selectOne(options.project, options.machine, { command: 'vmfile package MACHINE --output FILE.box', usePrimary: false });
   const name = options.name ?? hostnameFrom(basename(options.project.dir));
   const version = options.version ?? todayVersion();
@@ -69,8 +67,10 @@ export async function packageMachine(options: PackageOptions, context: ServiceCo
       output,
       exportDisk: (raw, onProgress) => current.driver.exportDisk(raw, onProgress),
       reporter: context.reporter,
+      format,
     });
-    context.reporter.info(machine.name, `packaged as box ${name} ${version} (${formatSize(packaged.bytes)}); on another host: vmfile box add NAME ${basename(output)}`);
-    return { machine: machine.name, output, metadata: packaged.metadata, scrubbed: packaged.scrubbed };
+    const next = format === 'vagrant-libvirt' ? `vagrant box add --name ${name} ${basename(output)}, then vagrant up --provider=libvirt` : `vmfile box add NAME ${basename(output)}`;
+    context.reporter.info(machine.name, `packaged as box ${name} ${version} (${formatSize(packaged.bytes)}); on another host: ${next}`);
+    return { ...packaged, machine: machine.name, output, name, version };
   });
 }
