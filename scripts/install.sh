@@ -4,14 +4,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# ovmf: UEFI boxes. grub-*-bin, fdisk, dosfstools, mtools, xfsprogs: the e2e tests build boot images.
+# ovmf: UEFI boxes. grub-pc-bin: the boot loader of boxes packaged for Vagrant. grub-*-bin, fdisk,
+# dosfstools, mtools, xfsprogs: the e2e tests build boot images.
 # iproute2: the libvirt e2e tests' network namespace (ip netns). zsh: the completion tests.
 # ruby: vmfile init --from runs a Vagrantfile (Ruby) to convert it.
 packages=(ruby qemu-system-x86 qemu-utils ovmf mmdebstrap e2fsprogs zerofree openssh-client rsync git ansible-core tar ca-certificates grub-pc-bin grub-efi-amd64-bin fdisk dosfstools mtools xfsprogs iproute2 zsh)
-# vagrant only for Vagrant's insecure key (the first login to a Vagrant box), without its
-# recommends. libvirt, genisoimage and an sshd: the libvirt provider, and its e2e tests'
-# libvirt host (local and over qemu+ssh://).
-lean_packages=(vagrant libvirt-daemon-system libvirt-clients genisoimage openssh-server)
+# vagrant: Vagrant's insecure key (the first login to a Vagrant box); with vagrant-libvirt and
+# dnsmasq-base (its management network's DHCP), the e2e test that Vagrant boots the boxes
+# vmfile package writes for it. Without their recommends. libvirt, genisoimage and an sshd:
+# the libvirt provider, and its e2e tests' libvirt host (local and over qemu+ssh://).
+lean_packages=(vagrant vagrant-libvirt dnsmasq-base libvirt-daemon-system libvirt-clients genisoimage openssh-server)
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 missing=()
 for pkg in "${packages[@]}"; do installed "$pkg" || missing+=("$pkg"); done

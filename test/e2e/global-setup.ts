@@ -14,7 +14,7 @@ import { recipeHash } from '../../src/box/build.js';
 const repoRoot = resolve(import.meta.dirname, '..', '..');
 
 export default async function setup(project: TestProject): Promise<void> {
-  for (const tool of ['qemu-system-x86_64', 'qemu-img', 'mmdebstrap', 'mke2fs', 'ssh', 'ssh-keygen', 'sfdisk', 'mkfs.vfat', 'mcopy', 'grub-mkimage']) {
+  for (const tool of ['qemu-system-x86_64', 'qemu-img', 'mmdebstrap', 'mke2fs', 'ssh', 'ssh-keygen', 'sfdisk', 'mkfs.vfat', 'mcopy', 'grub-mkimage', 'vagrant', 'libvirtd', 'dnsmasq']) {
     if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) {
       throw new Error(`e2e tests need ${tool}, which is not installed: run scripts/install.sh (as root) first`);
     }
