@@ -8,9 +8,15 @@
  * SOURCE_DATE_EPOCH for package timestamps, no SSH host keys or machine-id baked in
  * (each machine gets its own at first boot), and the installed package list recorded
  * in box.json as the manifest.
+ *
+ * Every .deb the build used is kept in the package store (box/deb-store.ts) and named in
+ * box.json, with its sha256, so Vmfile.lock can pin the exact package set. A build for a
+ * lock (`locked`) installs from exactly those files (box/locked-packages.ts) and must come
+ * out with the locked package list and disk, kernel and initrd digests, or nothing is
+ * installed and the error names the first part that differs.
  */
 import { createHash } from 'node:crypto';
-import { copyFile, lstat, lutimes, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { copyFile, lstat, lutimes, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { z } from 'zod';
 import { run } from '../exec.js';
@@ -24,6 +30,11 @@ import { clampInodeTimes } from './debugfs.js';
 import { hasRecipe, listRecipes, recipesDir } from './recipes.js';
 import { sha256File } from '../store/digest.js';
 import { packagesIn } from './manifest.js';
+import { archivePriorities, debFileName, debFromControl, packageSetDifference, parseControl } from './debs.js';
+import { debLabel, debRefSchema, type DebRef } from '../vmfile/deb-ref.js';
+import { storeDeb } from './deb-store.js';
+import { DEFAULT_SNAPSHOT_MIRROR, gatherLockedDebs, networkSources, serveRepository, sourcesListText, writeLocalRepository } from './locked-packages.js';
+import { shellQuote } from '../ssh/quote.js';
 import { todayVersion } from './import.js';
 import { POSIX_USER_PATTERN, type BoxMetadata } from '../vmfile/box-metadata.js';
 import { cleanStaging, installStaged, makeStaging, removeBox, findBox, type InstalledBox } from './store.js';
@@ -88,6 +99,21 @@ export interface BuildOptions {
   force?: boolean;
   reporter: Reporter;
   recipes?: string;
+  /** Rebuild what Vmfile.lock pins: from exactly these packages, and only if the result matches. */
+  locked?: LockedBuild;
+}
+
+/** What a lock entry pins about a box built from a recipe. */
+export interface LockedBuild {
+  packages: readonly DebRef[];
+  sha256: string;
+  kernelSha256?: string;
+  initrdSha256?: string;
+  recipeHash: string;
+  /** When the locked box was built: the snapshot mirror is asked for that date. */
+  built?: string;
+  /** The archive-snapshot mirror (default snapshot.debian.org). */
+  snapshotMirror?: string;
 }
 
 export async function buildBox(options: BuildOptions): Promise<InstalledBox> {
@@ -107,26 +133,61 @@ export async function buildBox(options: BuildOptions): Promise<InstalledBox> {
     throw new UserError(`box ${recipe.name} version ${version} already exists`, { hint: 'pass --force to rebuild it' });
   }
   const hash = await recipeHash(options.name, recipes);
-  const epoch = String(DEFAULT_SOURCE_DATE_EPOCH);
-  const { reporter } = options;
+  const { reporter, locked } = options;
   const label = `box ${recipe.name}`;
+  if (locked !== undefined && locked.recipeHash !== hash) {
+    throw new ConfigError(`${label} ${version}: Vmfile.lock pins it as built from recipe ${locked.recipeHash}, but this vmfile's recipe for ${recipe.name} is ${hash}, so it cannot be rebuilt here`, {
+      hint: 'use the vmfile release that wrote the lock, or move to this recipe on purpose with: vmfile lock --update (after vmfile box build)',
+    });
+  }
+  const epoch = String(DEFAULT_SOURCE_DATE_EPOCH);
   const staging = await makeStaging(options.home, `build-${recipe.name}`);
+  let repository: { url: string; close: () => Promise<void> } | undefined;
   try {
     const rootfs = join(staging, 'rootfs');
-    await inPhase(reporter, label, `Installing Debian ${recipe.suite} packages with mmdebstrap`, (phase) =>
+    const used = join(staging, 'debs');
+    const lists = join(staging, 'lists');
+    let sources = recipe.sources;
+    const finishing: string[] = [];
+    if (locked !== undefined) {
+      const files = await gatherLockedDebs(locked.packages, {
+        home: options.home,
+        scratch: staging,
+        sources: networkSources(recipe.sources, locked.built, locked.snapshotMirror ?? DEFAULT_SNAPSHOT_MIRROR),
+        label: `${label} ${version}`,
+        reporter,
+      });
+      const repo = join(staging, 'repository');
+      await writeLocalRepository(repo, recipe.suite, locked.packages, files);
+      repository = await serveRepository(repo);
+      sources = [`deb [trusted=yes] ${repository.url}/ ./`];
+      // The box says where its packages come from, as a build from the mirror would have.
+      const list = join(staging, 'sources.list');
+      await writeFile(list, sourcesListText(recipe.sources));
+      finishing.push(`upload ${shellQuote(list)} /etc/apt/sources.list`, 'chmod 0644 "$1"/etc/apt/sources.list');
+    }
+    await mkdir(used, { mode: 0o700 });
+    await mkdir(lists, { mode: 0o700 });
+    await inPhase(reporter, label, locked === undefined ? `Installing Debian ${recipe.suite} packages with mmdebstrap` : `Installing the ${locked.packages.length} locked packages with mmdebstrap`, (phase) =>
       run(
         'mmdebstrap',
         [
           `--variant=${recipe.variant}`,
+          // The package files stay until the end, where they are copied out (below) and then removed by mmdebstrap's cleanup.
+          '--skip=essential/unlink',
           `--include=${recipe.packages.join(',')}`,
           ...recipe.essential.map((hook) => `--essential-hook=${hook}`),
           // The recipe's files go in before the kernel and cloud-init are installed, so the
           // initramfs is built with them (fstab, FSTYPE) and no package overwrites them.
-          `--essential-hook=sync-in ${join(recipes, boxDirName(options.name), 'rootfs')} /`,
+          `--essential-hook=sync-in ${shellQuote(join(recipes, boxDirName(options.name), 'rootfs'))} /`,
+          // apt's indexes, before the recipe removes them: the archive's priorities (below).
+          ...(locked === undefined ? [`--customize-hook=sync-out /var/lib/apt/lists ${shellQuote(lists)}`] : []),
           ...recipe.customize.map((hook) => `--customize-hook=${hook}`),
+          ...finishing.map((hook) => `--customize-hook=${hook}`),
+          `--customize-hook=sync-out /var/cache/apt/archives ${shellQuote(used)}`,
           recipe.suite,
           rootfs,
-          ...recipe.sources,
+          ...sources,
         ],
         {
           purpose: `build box ${recipe.name}`,
@@ -135,7 +196,23 @@ export async function buildBox(options: BuildOptions): Promise<InstalledBox> {
         },
       ),
     );
+    await repository?.close();
+    repository = undefined;
     const packages = await packagesIn(join(rootfs, 'var/lib/dpkg'));
+    const debs = locked === undefined ? withArchivePriorities(await usedDebs(used, packages, label), await readIndexes(lists)) : await usedDebs(used, packages, label);
+    await rm(lists, { recursive: true, force: true });
+    if (locked !== undefined) {
+      const differences = packageDifferences(locked.packages, packages, debs);
+      if (differences.length > 0) throw rebuildMismatch(`${label} ${version}`, 'package list', differences);
+    } else {
+      await inPhase(reporter, label, `Keeping the ${debs.length} package files in the package store`, async () => {
+        for (const deb of debs) {
+          const stored = await storeDeb(options.home, join(used, debFileName(deb)), deb, 'build');
+          if ('problem' in stored) throw new Error(stored.problem);
+        }
+      });
+    }
+    await rm(used, { recursive: true, force: true });
     const boot = await inPhase(reporter, label, 'Making the disk image', async (phase) => {
       const kernel = await onlyMatch(join(rootfs, 'boot'), 'vmlinuz-');
       const initrd = await onlyMatch(join(rootfs, 'boot'), 'initrd.img-');
@@ -165,14 +242,20 @@ export async function buildBox(options: BuildOptions): Promise<InstalledBox> {
       };
     });
     const disk = join(staging, BOX_DISK_FILE);
+    const diskSha256 = await sha256File(disk);
+    if (locked !== undefined) {
+      const differences = digestDifferences(locked, { sha256: diskSha256, kernelSha256: boot.kernelSha256, initrdSha256: boot.initrdSha256 });
+      if (differences.length > 0) throw rebuildMismatch(`${label} ${version}`, differences[0]?.part ?? 'disk', differences.map((difference) => difference.sentence));
+    }
+    const now = new Date().toISOString();
     const metadata: BoxMetadata = {
       name: recipe.name,
       version,
       architecture: 'x86_64',
-      disk: { file: BOX_DISK_FILE, format: 'qcow2', sha256: await sha256File(disk), virtualSize: (await imageInfo(disk, 'qcow2')).virtualSize },
+      disk: { file: BOX_DISK_FILE, format: 'qcow2', sha256: diskSha256, virtualSize: (await imageInfo(disk, 'qcow2')).virtualSize },
       boot,
       user: recipe.user,
-      created: new Date().toISOString(),
+      created: now,
       source: {
         kind: 'recipe',
         recipe: options.name,
@@ -180,19 +263,89 @@ export async function buildBox(options: BuildOptions): Promise<InstalledBox> {
         suite: recipe.suite,
         mirror: recipe.sources[0] ?? '',
         packages,
+        debs: locked === undefined ? debs : [...locked.packages],
         sourceDateEpoch: DEFAULT_SOURCE_DATE_EPOCH,
-        // Without a snapshot pin, the mirror's state at this time decided the package versions.
-        built: new Date().toISOString(),
+        // Without a snapshot pin, the mirror's state at this time decided the package
+        // versions; a rebuild for a lock keeps the locked build's date.
+        built: locked?.built ?? now,
       },
     };
     if (existing !== undefined) await removeBox(options.home, recipe.name, version);
     return await installStaged(options.home, staging, metadata);
   } catch (error) {
+    await repository?.close();
     await cleanStaging(staging);
     throw error;
   }
 }
 
+/**
+ * The package files the build used (copied out of the chroot's apt cache), one for each
+ * installed package, sorted by name and architecture.
+ */
+async function usedDebs(dir: string, installed: readonly string[], label: string): Promise<DebRef[]> {
+  const debs: DebRef[] = [];
+  for (const file of (await readdir(dir)).filter((name) => name.endsWith('.deb')).sort()) {
+    const path = join(dir, file);
+    const { stdout } = await run('dpkg-deb', ['-f', path], { purpose: `read the control fields of ${file}` });
+    const deb = debFromControl(parseControl(stdout), await sha256File(path));
+    if ('problem' in deb) throw new UserError(`${label}: the package file ${file} the build used is not a valid Debian package: ${deb.problem}`);
+    // apt names files by its own rules; the store and the local repository use one name.
+    if (file !== debFileName(deb)) await rename(path, join(dir, debFileName(deb)));
+    debs.push(deb);
+  }
+  const have = new Set(debs.map((deb) => `${deb.name} ${deb.version}`));
+  const without = installed.filter((line) => !have.has(line));
+  if (without.length > 0) {
+    throw new UserError(`${label}: the build installed ${without.length} package${without.length === 1 ? '' : 's'} whose file it did not keep: ${without.slice(0, 10).join(', ')}`, {
+      hint: 'the package set cannot be pinned; report this with the output of vmfile box build',
+    });
+  }
+  const kept = new Set(installed);
+  return debs.filter((deb) => kept.has(`${deb.name} ${deb.version}`)).sort((a, b) => (debFileName(a) < debFileName(b) ? -1 : 1));
+}
+
+/** The Packages indexes apt downloaded for the build (apt keeps them uncompressed unless told otherwise). */
+async function readIndexes(dir: string): Promise<string[]> {
+  const names = (await readdir(dir)).filter((name) => name.endsWith('_Packages'));
+  return Promise.all(names.map((name) => readFile(join(dir, name), 'utf8')));
+}
+
+/** Each package with the priority its archive gives it (which a rebuild's local index must repeat). */
+function withArchivePriorities(debs: readonly DebRef[], indexes: readonly string[]): DebRef[] {
+  const priorities = new Map<string, string>();
+  const wanted = new Set(debs.map((deb) => debLabel(deb)));
+  for (const index of indexes) archivePriorities(index, wanted, priorities);
+  return debs.map((deb) => {
+    const priority = debRefSchema.shape.priority.safeParse(priorities.get(debLabel(deb)));
+    return priority.success && priority.data !== undefined ? { ...deb, priority: priority.data } : deb;
+  });
+}
+
+/** How the packages a rebuild installed differ from the locked ones: by name and version, then by file digest. */
+function packageDifferences(locked: readonly DebRef[], installed: readonly string[], used: readonly DebRef[]): string[] {
+  const { extra, missing } = packageSetDifference(locked, installed);
+  const sentences = [...missing.map((line) => `locked but not installed: ${line}`), ...extra.map((line) => `installed but not locked: ${line}`)];
+  const digests = new Set(locked.map((deb) => deb.sha256));
+  for (const deb of used) if (!digests.has(deb.sha256)) sentences.push(`installed from a file that is not the locked one: ${deb.name} ${deb.version} (sha256 ${deb.sha256})`);
+  return sentences;
+}
+
+type Part = 'disk' | 'kernel' | 'initrd';
+
+function digestDifferences(locked: LockedBuild, built: { sha256: string; kernelSha256: string; initrdSha256: string }): { part: Part; sentence: string }[] {
+  const differences: { part: Part; sentence: string }[] = [];
+  if (locked.sha256 !== built.sha256) differences.push({ part: 'disk', sentence: `disk sha256: Vmfile.lock has ${locked.sha256}, the rebuilt disk is ${built.sha256}` });
+  if (locked.kernelSha256 !== undefined && locked.kernelSha256 !== built.kernelSha256) differences.push({ part: 'kernel', sentence: `kernel sha256: Vmfile.lock has ${locked.kernelSha256}, the rebuilt kernel is ${built.kernelSha256}` });
+  if (locked.initrdSha256 !== undefined && locked.initrdSha256 !== built.initrdSha256) differences.push({ part: 'initrd', sentence: `initrd sha256: Vmfile.lock has ${locked.initrdSha256}, the rebuilt initrd is ${built.initrdSha256}` });
+  return differences;
+}
+
+function rebuildMismatch(what: string, part: string, sentences: readonly string[]): ConfigError {
+  return new ConfigError(`${what} was rebuilt from the locked packages, but its ${part} differs from Vmfile.lock, so it was not installed:\n${sentences.map((line) => `  - ${line}`).join('\n')}`, {
+    hint: 'nothing was installed; if a different box is what you want now, build it (vmfile box build) and record it with: vmfile lock --update',
+  });
+}
 
 /** Sets atime to `epoch` and clamps mtime to at most `epoch` for everything in `dir` (symlinks themselves, not their targets). */
 async function clampTreeTimes(dir: string, epoch: number): Promise<void> {

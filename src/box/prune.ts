@@ -4,7 +4,9 @@
  * still uses. Projects are known from the project index (store/projects.ts: every project
  * that ran vmup or `vmfile lock --update` here); a project this host never saw cannot be
  * asked, and a lock file committed but not yet used here protects nothing. Partial
- * downloads go too, unless a vmfile process is working on one.
+ * downloads go too, unless a vmfile process is working on one. Package files
+ * (box/deb-store.ts) stay while an installed box or a project's Vmfile.lock names them,
+ * and all stay while any project cannot be read.
  */
 import { readdir, stat } from 'node:fs/promises';
 import { BusyError, VmfileError } from '../errors.js';
@@ -39,8 +41,9 @@ export interface PrunePlan {
  * Vmfile.lock entry. A record that cannot be read is a warning, not a failure: prune then
  * knows less, and says so. Called with the uses lock held (store/projects.ts).
  */
-export async function boxesInUse(home: string): Promise<{ uses: BoxUse[]; warnings: string[]; unsure: string[] }> {
+export async function boxesInUse(home: string): Promise<{ uses: BoxUse[]; warnings: string[]; unsure: string[]; debs: Set<string> }> {
   const uses: BoxUse[] = [];
+  const debs = new Set<string>();
   const warnings: string[] = [];
   const unsure: string[] = [];
   const { projects } = await listProjects(home, { locked: true });
@@ -59,6 +62,7 @@ export async function boxesInUse(home: string): Promise<{ uses: BoxUse[]; warnin
       const lock = await readLockFile(project);
       for (const [machine, entry] of Object.entries(lock.machines)) {
         uses.push({ name: entry.box, version: entry.version, by: `${lockFilePath(project)} (machine "${machine}")` });
+        for (const deb of entry.recipe?.packages ?? []) debs.add(deb.sha256);
       }
     } catch (error) {
       if (!(error instanceof VmfileError)) throw error;
@@ -74,7 +78,7 @@ export async function boxesInUse(home: string): Promise<{ uses: BoxUse[]; warnin
       }
     }
   }
-  return { uses, warnings, unsure };
+  return { uses, warnings, unsure, debs };
 }
 
 /** Pure: the newest version of each box and every used one stay; the rest go, unless what some project uses is not known (`unsure`): then all stay. */

@@ -15,6 +15,8 @@ import GlobalStatus from './global-status.js';
 import Halt from './halt.js';
 import Init from './init.js';
 import Lock from './lock.js';
+import LockExport from './lock/export.js';
+import LockImport from './lock/import.js';
 import Package from './package.js';
 import Port from './port.js';
 import Provision from './provision.js';
@@ -50,6 +52,8 @@ export const COMMANDS = {
   validate: Validate,
   port: Port,
   lock: Lock,
+  'lock:export': LockExport,
+  'lock:import': LockImport,
   package: Package,
   rsync: Rsync,
   suspend: Suspend,

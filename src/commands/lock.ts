@@ -3,11 +3,11 @@ import { VmfileCommand } from '../cli/command.js';
 import { ConfigError } from '../errors.js';
 
 export default class Lock extends VmfileCommand {
-  static override summary = 'Verify Vmfile.lock against the installed boxes, or record them with --update';
+  static override summary = 'Verify Vmfile.lock against the installed boxes and show where its packages are, or record the boxes with --update';
   static override strict = false;
   static override args = { machines: Args.string({ description: 'machine names (default: all)' }) };
   static override flags = {
-    update: Flags.boolean({ description: 'record the boxes the Vmfile uses now (box, version, disk sha256)' }),
+    update: Flags.boolean({ description: 'record the boxes the Vmfile uses now (box, version, disk sha256, and for a box built from a recipe every package)' }),
     json: Flags.boolean({ description: 'print JSON' }),
   };
 
@@ -21,6 +21,15 @@ export default class Lock extends VmfileCommand {
         const entry = report.entry === undefined ? '' : ` box ${report.entry.box} ${report.entry.version} sha256:${report.entry.sha256}`;
         this.log(`${report.machine.padEnd(12)} ${report.status.padEnd(18)}${entry}`.trimEnd());
         for (const difference of report.differences) this.log(`  - ${difference}`);
+        const packages = report.packages;
+        if (packages !== undefined) {
+          const stored = Object.entries(packages.stored).map(([origin, count]) => `${count} from ${origin}`).join(', ');
+          this.log(`  packages: ${packages.pinned} pinned; in the package store: ${packages.pinned - packages.missing}${stored === '' ? '' : ` (${stored})`}`);
+          if (packages.missing > 0) {
+            const names = packages.list.filter((deb) => deb.available === null).map((deb) => `${deb.name} ${deb.version}`);
+            this.log(`  not here (a rebuild asks the recipe's mirrors, then the snapshot mirror): ${names.slice(0, 8).join(', ')}${names.length > 8 ? `, and ${names.length - 8} more` : ''}`);
+          }
+        }
       }
     }
     const bad = reports.filter((report) => report.status === 'mismatch' || report.status === 'box not installed');

@@ -2,7 +2,7 @@
  * A machine's box before anything is created or booted: found in the store (or built
  * from its recipe on first use), then checked against Vmfile.lock.
  */
-import { buildBox } from '../box/build.js';
+import { buildBox, type LockedBuild } from '../box/build.js';
 import { hasRecipe, listRecipes } from '../box/recipes.js';
 import { addBoxFromUrl, type NetworkSettings } from '../box/remote.js';
 import { boxFacts, findBox, listBoxes, type InstalledBox } from '../box/store.js';
@@ -11,7 +11,7 @@ import { lockFilePath } from '../store/layout.js';
 import { readLockFile, writeLockFile } from '../store/lockfile.js';
 import type { Reporter } from '../ui/reporter.js';
 import type { BoxRef, MachineConfig, Project } from '../vmfile/config.js';
-import { settleLock, type LockOutcome } from '../vmfile/lock.js';
+import { settleLock, type LockEntry, type LockOutcome } from '../vmfile/lock.js';
 import { redactUrl } from '../vmfile/box-source.js';
 import { formatConstraints } from '../vmfile/version.js';
 
@@ -25,7 +25,7 @@ import { formatConstraints } from '../vmfile/version.js';
 export async function ensureBox(
   home: string,
   ref: BoxRef,
-  options: { reporter: Reporter; machine: string; fromLock?: boolean; network?: NetworkSettings },
+  options: { reporter: Reporter; machine: string; fromLock?: boolean; network?: NetworkSettings; lockEntry?: LockEntry; snapshotMirror?: string },
 ): Promise<InstalledBox> {
   if (ref.url !== undefined && (await hasRecipe(ref.name))) {
     throw new ConfigError(`machine "${options.machine}": box ${ref.name} is built here from vmfile's own recipe, so it is never downloaded (the Vmfile gives it a url)`, {
@@ -57,8 +57,14 @@ export async function ensureBox(
   }
   if (options.fromLock === true && ref.version !== undefined) {
     if (await hasRecipe(ref.name)) {
-      options.reporter.info(options.machine, `box ${ref.name} ${ref.version} (pinned by Vmfile.lock) is not installed; building it from its recipe, then checking it against the lock`);
-      return buildBox({ home, name: ref.name, version: ref.version, reporter: options.reporter });
+      const locked = lockedBuild(options.lockEntry, options.snapshotMirror ?? ref.snapshotMirror);
+      options.reporter.info(
+        options.machine,
+        locked === undefined
+          ? `box ${ref.name} ${ref.version} (pinned by Vmfile.lock) is not installed; building it from its recipe, then checking it against the lock`
+          : `box ${ref.name} ${ref.version} (pinned by Vmfile.lock) is not installed; rebuilding it from the ${locked.packages.length} packages the lock names`,
+      );
+      return buildBox({ home, name: ref.name, version: ref.version, reporter: options.reporter, ...(locked === undefined ? {} : { locked }) });
     }
     throw new UserError(`machine "${options.machine}": box ${ref.name} version ${ref.version}, pinned by Vmfile.lock, is not installed${versions.length > 0 ? ` (installed: ${versions.join(', ')})` : ''}`, {
       hint: `add that version (vmfile box add ${ref.name} FILE --version ${ref.version}), give the box a url in the Vmfile, or switch to an installed one and record it with: vmfile lock --update`,
@@ -77,6 +83,21 @@ export async function ensureBox(
   throw new UserError(`machine "${options.machine}": unknown box "${ref.name}"`, {
     hint: `add it with "vmfile box add ${ref.name} FILE-OR-URL", give it a url in the Vmfile, or use a box with a recipe: ${recipes.join(', ') || 'none'}`,
   });
+}
+
+/** What a lock entry pins for a rebuild from a recipe; undefined for locks written before vmfile recorded the packages. */
+function lockedBuild(entry: LockEntry | undefined, snapshotMirror: string | undefined): LockedBuild | undefined {
+  const packages = entry?.recipe?.packages;
+  if (entry?.recipe === undefined || packages === undefined) return undefined;
+  return {
+    packages,
+    sha256: entry.sha256,
+    recipeHash: entry.recipe.hash,
+    ...(entry.kernelSha256 === undefined ? {} : { kernelSha256: entry.kernelSha256 }),
+    ...(entry.initrdSha256 === undefined ? {} : { initrdSha256: entry.initrdSha256 }),
+    ...(entry.recipe.built === undefined ? {} : { built: entry.recipe.built }),
+    ...(snapshotMirror === undefined ? {} : { snapshotMirror }),
+  };
 }
 
 /**

@@ -183,7 +183,14 @@ async function planMachines(project: Project, machines: readonly { machine: Mach
     // version Vmfile.lock pins when the Vmfile pins none (built from its recipe if missing).
     const state = instance.state;
     const ref = state === undefined ? lockedBoxRef(machine.box, lock.machines[machine.name]) : { name: state.box.name, version: state.box.version, fromLock: false };
-    const box = await ensureBox(context.home, ref, { reporter: context.reporter, machine: machine.name, fromLock: ref.fromLock });
+    const snapshotMirror = context.env['VMFILE_SNAPSHOT_MIRROR'];
+    const box = await ensureBox(context.home, ref, {
+      reporter: context.reporter,
+      machine: machine.name,
+      fromLock: ref.fromLock,
+      ...(ref.fromLock ? { lockEntry: lock.machines[machine.name] } : {}),
+      ...(snapshotMirror === undefined || snapshotMirror === '' ? {} : { snapshotMirror }),
+    });
     await checkLock(project, machine, box, { update: false });
     const boot = machineBoot(machine.name, machine.firmware, box.metadata);
     if (boot !== 'kernel') {

@@ -1,5 +1,6 @@
 /** The `vmfile box` commands: build, add, list, remove, outdated, update, prune. */
 import { addBox as addBoxFromFile } from '../box/import.js';
+import { pruneDebs } from '../box/deb-store.js';
 import { boxesInUse, idleDownloads, planPrune, type BoxVersionRef, type PrunePlan } from '../box/prune.js';
 import { addBoxFromUrl, installFromCatalog, newestInCatalog, type NetworkSettings } from '../box/remote.js';
 import { listBoxes, removeBox as removeInstalledBox, type InstalledBox } from '../box/store.js';
@@ -142,6 +143,8 @@ export interface PruneResult extends PrunePlan {
   dryRun: boolean;
   /** Partial downloads no vmfile is working on: removed (or, with dryRun, to be removed). */
   partialDownloads: { files: number; bytes: number };
+  /** Package files no installed box and no Vmfile.lock names: removed (or, with dryRun, to be removed). */
+  packages: { files: number; bytes: number };
   /** Records that could not be read, so what they use is not known. */
   warnings: string[];
 }
@@ -149,8 +152,8 @@ export interface PruneResult extends PrunePlan {
 /** Removes the box versions nothing uses (see box/prune.ts), or with dryRun says which it would. */
 export async function boxPrune(options: { home: string; dryRun: boolean; names?: readonly string[] }): Promise<PruneResult> {
   const installed: BoxVersionRef[] = [...(await installedByName(options.home, options.names)).values()].flat().map(({ metadata }) => ({ name: metadata.name, version: metadata.version }));
-  const { plan, warnings } = await withUsesLock(options.home, 'prune boxes', async () => {
-    const { uses, warnings, unsure } = await boxesInUse(options.home);
+  const { plan, warnings, packages } = await withUsesLock(options.home, 'prune boxes', async () => {
+    const { uses, warnings, unsure, debs } = await boxesInUse(options.home);
     const plan = planPrune(installed, uses, unsure);
     if (!options.dryRun) {
       for (const box of plan.remove) {
@@ -158,10 +161,17 @@ export async function boxPrune(options: { home: string; dryRun: boolean; names?:
         for (const gone of removed) await removeWarmStates(options.home, { name: gone.name, version: gone.version });
       }
     }
-    return { plan, warnings: [...warnings, ...unsure] };
+    // Package files: those the boxes that stay, or any lock, name; none go while a project cannot be read.
+    const removing = new Set(plan.remove.map((box) => `${box.name}@${box.version}`));
+    for (const box of await listBoxes(options.home)) {
+      if (box.metadata.source.kind !== 'recipe' || (options.dryRun && removing.has(`${box.metadata.name}@${box.metadata.version}`))) continue;
+      for (const deb of box.metadata.source.debs ?? []) debs.add(deb.sha256);
+    }
+    const packages = unsure.length > 0 ? { files: 0, bytes: 0 } : await pruneDebs(options.home, debs, { dryRun: options.dryRun });
+    return { plan, warnings: [...warnings, ...unsure], packages };
   });
   const partialDownloads = await idleDownloads(options.home, { dryRun: options.dryRun });
-  return { ...plan, dryRun: options.dryRun, partialDownloads, warnings };
+  return { ...plan, dryRun: options.dryRun, partialDownloads, packages, warnings };
 }
 
 /** Installed boxes by name, oldest version first; a name asked for that is not installed is a UserError. */

@@ -3,7 +3,9 @@
  * record the boxes the Vmfile resolves to now. Verifying reads nothing it does not have
  * to (see store/digest.ts for the disk digest cache) and never writes the lock.
  */
+import { hasStoredDeb, type DebOrigin } from '../box/deb-store.js';
 import { boxFacts, findBox } from '../box/store.js';
+import type { DebRef } from '../vmfile/deb-ref.js';
 import { UserError } from '../errors.js';
 import type { ServiceContext } from '../instance/context.js';
 import { selectMachines } from '../instance/select.js';
@@ -28,6 +30,30 @@ export interface LockReport {
   entry?: LockEntry;
   /** For 'mismatch': one sentence per difference. */
   differences: string[];
+  /** For a box built from a recipe: where each pinned package is on this host. */
+  packages?: PackageAvailability;
+}
+
+export interface PackageAvailability {
+  pinned: number;
+  /** In this host's package store, by how each got there. */
+  stored: Partial<Record<DebOrigin, number>>;
+  /** Not in the store: vmup would ask the recipe's mirrors, then the snapshot mirror. */
+  missing: number;
+  list: (DebRef & { available: DebOrigin | null })[];
+}
+
+async function availability(home: string, entry: LockEntry): Promise<PackageAvailability | undefined> {
+  const packages = entry.recipe?.packages;
+  if (packages === undefined) return undefined;
+  const stored: Partial<Record<DebOrigin, number>> = {};
+  const list: PackageAvailability['list'] = [];
+  for (const deb of packages) {
+    const origin = (await hasStoredDeb(home, deb.sha256)) ?? null;
+    if (origin !== null) stored[origin] = (stored[origin] ?? 0) + 1;
+    list.push({ ...deb, available: origin });
+  }
+  return { pinned: packages.length, stored, missing: list.filter((deb) => deb.available === null).length, list };
 }
 
 export async function lock(options: LockOptions, context: ServiceContext): Promise<LockReport[]> {
@@ -45,12 +71,14 @@ async function verifyLock(options: LockOptions, context: ServiceContext): Promis
     }
     const ref = lockedBoxRef(machine.box, entry);
     const box = await findBox(context.home, ref);
+    const packages = await availability(context.home, entry);
+    const withPackages = packages === undefined ? {} : { packages };
     if (box === undefined) {
-      reports.push({ machine: machine.name, status: 'box not installed', entry, differences: [`box ${ref.name}${ref.version === undefined ? '' : ` ${ref.version}`} is not installed`] });
+      reports.push({ machine: machine.name, status: 'box not installed', entry, differences: [`box ${ref.name}${ref.version === undefined ? '' : ` ${ref.version}`} is not installed`], ...withPackages });
       continue;
     }
     const differences = compareEntry(entry, await boxFacts(box));
-    reports.push({ machine: machine.name, status: differences.length === 0 ? 'verified' : 'mismatch', entry, differences });
+    reports.push({ machine: machine.name, status: differences.length === 0 ? 'verified' : 'mismatch', entry, differences, ...withPackages });
   }
   return reports;
 }

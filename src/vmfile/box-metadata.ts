@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import { CHECKSUM_PATTERN, httpUrlSchema, redactUrl } from './box-source.js';
+import { debRefSchema } from './deb-ref.js';
 import { POSIX_USER_PATTERN } from './names.js';
 
 /**
@@ -77,6 +78,8 @@ const sourceSchema = z.discriminatedUnion('kind', [
     mirror: text(1024),
     /** "package version" lines of everything installed, sorted. */
     packages: packageList,
+    /** The .deb files installed, with their sha256 (kept in the package store). Absent in boxes built before vmfile kept them. */
+    debs: z.array(debRefSchema).max(100_000).optional(),
     /** Timestamps inside the box were clamped to this (seconds since 1970). Absent in boxes built before it was recorded. */
     sourceDateEpoch: z.number().int().nonnegative().optional(),
     /** snapshot.debian.org timestamp the packages came from, when the recipe pins one. */

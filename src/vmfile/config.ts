@@ -22,6 +22,8 @@ export interface BoxRef {
   url?: string;
   /** "sha256:HEX" of the box file at `url`. */
   checksum?: string;
+  /** An archive-snapshot mirror for rebuilding a locked box from a recipe (box/locked-packages.ts). */
+  snapshotMirror?: string;
 }
 
 export interface MachineConfig {
@@ -162,6 +164,7 @@ function boxRefOf(box: MachineOutput['box']): BoxRef {
     ...(box.version === undefined ? {} : constraints === undefined ? { version: box.version } : { constraints }),
     ...(box.url === undefined ? {} : { url: box.url }),
     ...(box.checksum === undefined ? {} : { checksum: box.checksum.toLowerCase() }),
+    ...(box.snapshotMirror === undefined ? {} : { snapshotMirror: box.snapshotMirror }),
   };
 }
 

@@ -32,6 +32,7 @@ import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { BOX_NAME_PATTERN, BOX_NAME_RULE, BOX_VERSION_PATTERN, boxOrigin, type BoxMetadata } from './box-metadata.js';
 import { CHECKSUM_PATTERN, httpUrlSchema } from './box-source.js';
+import { debRefSchema, type DebRef } from './deb-ref.js';
 import type { BoxRef } from './config.js';
 import { formatIssues } from './config.js';
 import { satisfies } from './version.js';
@@ -50,6 +51,8 @@ const recipeSchema = z.strictObject({
   sourceDateEpoch: z.number().int().optional(),
   snapshot: z.string().optional(),
   built: z.string().optional(),
+  /** Every .deb the box was built from, with its sha256: a rebuild installs exactly these. Absent for boxes built before vmfile recorded them. */
+  packages: z.array(debRefSchema).max(100_000).optional(),
 });
 
 const entrySchema = z.strictObject({
@@ -113,8 +116,8 @@ export function entryFor(metadata: BoxMetadata, files: Pick<BoxFacts, 'kernelSha
   if (kernelSha256 !== undefined) entry.kernelSha256 = kernelSha256;
   if (initrdSha256 !== undefined) entry.initrdSha256 = initrdSha256;
   if (metadata.source.kind === 'recipe') {
-    const { recipe, recipeHash, suite, sourceDateEpoch, snapshot, built } = metadata.source;
-    entry.recipe = orderedRecipe({ name: recipe, hash: recipeHash, suite, sourceDateEpoch, snapshot, built });
+    const { recipe, recipeHash, suite, sourceDateEpoch, snapshot, built, debs } = metadata.source;
+    entry.recipe = orderedRecipe({ name: recipe, hash: recipeHash, suite, sourceDateEpoch, snapshot, built, packages: debs });
   }
   return orderedEntry({ ...entry, ...boxOrigin(metadata) });
 }
@@ -130,6 +133,18 @@ function orderedRecipe(recipe: { [K in keyof RecipeEntry]: RecipeEntry[K] | unde
     ...(recipe.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: recipe.sourceDateEpoch }),
     ...(recipe.snapshot === undefined ? {} : { snapshot: recipe.snapshot }),
     ...(recipe.built === undefined ? {} : { built: recipe.built }),
+    ...(recipe.packages === undefined ? {} : { packages: recipe.packages.map(orderedDeb) }),
+  };
+}
+
+function orderedDeb(deb: DebRef): DebRef {
+  return {
+    name: deb.name,
+    version: deb.version,
+    architecture: deb.architecture,
+    ...(deb.source === undefined ? {} : { source: deb.source }),
+    ...(deb.priority === undefined ? {} : { priority: deb.priority }),
+    sha256: deb.sha256,
   };
 }
 
@@ -189,7 +204,7 @@ function bootFileDifference(file: BootFile, locked: string | undefined, recorded
 export function lockedBoxRef(ref: BoxRef, entry: LockEntry | undefined): BoxRef & { fromLock: boolean } {
   if (ref.version !== undefined || entry === undefined || entry.box !== ref.name) return { ...ref, fromLock: false };
   if (ref.constraints !== undefined && !satisfies(entry.version, ref.constraints)) return { ...ref, fromLock: false };
-  const locked: BoxRef & { fromLock: boolean } = { name: ref.name, version: entry.version, fromLock: true };
+  const locked: BoxRef & { fromLock: boolean } = { name: ref.name, version: entry.version, fromLock: true, ...(ref.snapshotMirror === undefined ? {} : { snapshotMirror: ref.snapshotMirror }) };
   if (ref.url === undefined) return locked;
   return { ...locked, url: ref.url, ...(ref.checksum === undefined ? {} : { checksum: ref.checksum }) };
 }
@@ -219,7 +234,13 @@ export function formatLockFile(lock: LockFile): string {
     const entry = lock.machines[name];
     if (entry !== undefined) machines[name] = orderedEntry(entry);
   }
-  return `${JSON.stringify({ lockVersion: 1, machines }, null, 2)}\n`;
+  // One package per line: a lock pins hundreds, and a point release should diff as the lines it changes.
+  const packages: string[] = [];
+  const withPlaceholders = JSON.stringify({ lockVersion: 1, machines }, (key, value: unknown) => {
+    if (key !== 'packages' || !Array.isArray(value)) return value;
+    return value.map((deb) => `\u0000${packages.push(JSON.stringify(deb)) - 1}`);
+  }, 2);
+  return `${withPlaceholders.replace(/"\\u0000(\d+)"/g, (_match, index: string) => packages[Number(index)] ?? '')}\n`;
 }
 
 function orderedEntry(entry: LockEntry): LockEntry {

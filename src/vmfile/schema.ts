@@ -58,6 +58,12 @@ const boxRefSchema = z.union(
           .optional(),
         url: httpUrlSchema.optional(),
         checksum: z.string().regex(USER_CHECKSUM_PATTERN, { error: 'expected "sha256:" and 64 hex digits' }).optional(),
+        /**
+         * Where a box built from a recipe finds the locked packages its mirror no longer
+         * serves: an archive-snapshot mirror laid out as snapshot.debian.org is (the default;
+         * VMFILE_SNAPSHOT_MIRROR overrides both).
+         */
+        snapshotMirror: httpUrlSchema.optional(),
       })
       .superRefine((box, ctx) => {
         if (box.checksum !== undefined && box.url === undefined) ctx.addIssue({ code: 'custom', path: ['checksum'], message: 'a checksum applies to a box downloaded from "url"; add the url' });

@@ -24,6 +24,7 @@ export default class BoxPrune extends VmfileCommand {
     for (const box of result.remove) this.log(`${verb} box ${box.name} ${box.version}`);
     for (const box of result.keep) this.log(`kept box ${box.name} ${box.version}: ${box.reasons.join('; ')}`);
     if (result.partialDownloads.files > 0) this.log(`${verb} ${result.partialDownloads.files} partial download${result.partialDownloads.files > 1 ? 's' : ''} (${formatSize(result.partialDownloads.bytes)})`);
-    if (result.remove.length === 0 && result.partialDownloads.files === 0) this.log('nothing to prune');
+    if (result.packages.files > 0) this.log(`${verb} ${result.packages.files} package file${result.packages.files > 1 ? 's' : ''} no box or Vmfile.lock names (${formatSize(result.packages.bytes)})`);
+    if (result.remove.length === 0 && result.partialDownloads.files === 0 && result.packages.files === 0) this.log('nothing to prune');
   }
 }

@@ -175,7 +175,21 @@ describe('the file format', () => {
     expect(formatLockFile(parseLockFile(text, LOCK_FILE_NAME))).toBe(text);
   });
 
+  test('the packages of a box built from a recipe: one per line, in a fixed key order, and they parse back', () => {
+    const box = recipeBox();
+    if (box.source.kind !== 'recipe') throw new Error('recipe box expected');
+    box.source.debs = [
+      { sha256: B, name: 'bsdutils', priority: 'required', version: '1:2.38.1-5', architecture: 'amd64', source: 'util-linux' },
+      { name: 'adduser', version: '3.134', architecture: 'all', sha256: C },
+    ];
+    const text = formatLockFile({ lockVersion: 1, machines: { default: entryFor(box) } });
+    expect(text).toContain(`        "packages": [\n          {"name":"bsdutils","version":"1:2.38.1-5","architecture":"amd64","source":"util-linux","priority":"required","sha256":"${B}"},\n          {"name":"adduser","version":"3.134","architecture":"all","sha256":"${C}"}\n        ]`);
+    expect(formatLockFile(parseLockFile(text, LOCK_FILE_NAME))).toBe(text);
+    expect(parseLockFile(text, LOCK_FILE_NAME).machines['default']?.recipe?.packages?.[0]?.source).toBe('util-linux');
+  });
+
   test.each([
+    ['a package name that is a path', JSON.stringify({ lockVersion: 1, machines: { default: { ...locked, recipe: { ...locked.recipe, packages: [{ name: '../x', version: '1', architecture: 'all', sha256: A }] } } } }), /machines\.default\.recipe\.packages\[0\]\.name: expected a Debian package name/],
     ['not JSON', '{', /is not valid JSON/],
     ['a newer format', JSON.stringify({ lockVersion: 2, machines: {} }), /written by a newer vmfile/],
     ['a bad digest', JSON.stringify({ lockVersion: 1, machines: { default: { ...locked, sha256: 'xyz' } } }), /machines\.default\.sha256: expected 64 lower-case hex digits/],
