@@ -16,7 +16,7 @@
  * installed and the error names the first part that differs.
  */
 import { createHash } from 'node:crypto';
-import { copyFile, lstat, lutimes, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, lstat, lutimes, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { z } from 'zod';
 import { run } from '../exec.js';
@@ -74,12 +74,45 @@ export async function recipeHash(name: string, dir = recipesDir()): Promise<stri
   const hash = createHash('sha256');
   for (const file of await walk(root)) {
     const info = await stat(file);
-    hash.update(`${relative(root, file)}\0${(info.mode & 0o777).toString(8)}\0`);
+    hash.update(`${relative(root, file)}\0${checkoutMode(info.mode).toString(8)}\0`);
     hash.update(await readFile(file));
     hash.update('\0');
   }
   return hash.digest('hex');
 }
+
+/**
+ * A file's mode as git records it: executable or not. The permissions a checkout gets
+ * depend on the umask of whoever cloned it; the recipe's hash and the files that go into
+ * the box must not.
+ */
+function checkoutMode(mode: number): number {
+  return (mode & 0o111) === 0 ? 0o644 : 0o755;
+}
+
+/** The recipe's files copied with their checkout modes (checkoutMode), directories 0755, for sync-in. */
+async function copyRecipeFiles(from: string, to: string): Promise<void> {
+  await mkdir(to, { mode: 0o755 });
+  await chmod(to, 0o755);
+  for (const entry of (await readdir(from, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    const source = join(from, entry.name);
+    const target = join(to, entry.name);
+    if (entry.isDirectory()) await copyRecipeFiles(source, target);
+    else if (entry.isFile()) {
+      await copyFile(source, target);
+      await chmod(target, checkoutMode((await stat(source)).mode));
+    } else throw new ConfigError(`recipe file ${source} is not a regular file or directory`);
+  }
+}
+
+/**
+ * What the build's processes (mmdebstrap, package scripts in the chroot) see of the
+ * host, fixed: a umask would set the modes of files they create, and a locale or time
+ * zone can change what scripts write (sorted lists, dates). Run through a fixed shell
+ * prologue, since Node cannot give a child its own umask.
+ */
+const BUILD_ENV = { LC_ALL: 'C.UTF-8', LANG: 'C.UTF-8', LANGUAGE: '', TZ: 'UTC' };
+const WITH_UMASK_022 = ['-c', 'umask 022 && exec "$@"', 'sh'];
 
 async function walk(dir: string): Promise<string[]> {
   const files: string[] = [];
@@ -168,10 +201,14 @@ export async function buildBox(options: BuildOptions): Promise<InstalledBox> {
     }
     await mkdir(used, { mode: 0o700 });
     await mkdir(lists, { mode: 0o700 });
+    const recipeFiles = join(staging, 'recipe-rootfs');
+    await copyRecipeFiles(join(recipes, boxDirName(options.name), 'rootfs'), recipeFiles);
     await inPhase(reporter, label, locked === undefined ? `Installing Debian ${recipe.suite} packages with mmdebstrap` : `Installing the ${locked.packages.length} locked packages with mmdebstrap`, (phase) =>
       run(
-        'mmdebstrap',
+        'sh',
         [
+          ...WITH_UMASK_022,
+          'mmdebstrap',
           `--variant=${recipe.variant}`,
           // The package files stay until the end, where they are copied out (below) and then removed by mmdebstrap's cleanup.
           '--skip=essential/unlink',
@@ -179,7 +216,7 @@ export async function buildBox(options: BuildOptions): Promise<InstalledBox> {
           ...recipe.essential.map((hook) => `--essential-hook=${hook}`),
           // The recipe's files go in before the kernel and cloud-init are installed, so the
           // initramfs is built with them (fstab, FSTYPE) and no package overwrites them.
-          `--essential-hook=sync-in ${shellQuote(join(recipes, boxDirName(options.name), 'rootfs'))} /`,
+          `--essential-hook=sync-in ${shellQuote(recipeFiles)} /`,
           // apt's indexes, before the recipe removes them: the archive's priorities (below).
           ...(locked === undefined ? [`--customize-hook=sync-out /var/lib/apt/lists ${shellQuote(lists)}`] : []),
           ...recipe.customize.map((hook) => `--customize-hook=${hook}`),
@@ -191,7 +228,7 @@ export async function buildBox(options: BuildOptions): Promise<InstalledBox> {
         ],
         {
           purpose: `build box ${recipe.name}`,
-          env: { ...process.env, SOURCE_DATE_EPOCH: epoch } as Record<string, string>,
+          env: { ...process.env, ...BUILD_ENV, SOURCE_DATE_EPOCH: epoch } as Record<string, string>,
           onLine: (line) => phase.progress(line.slice(0, 120)),
         },
       ),

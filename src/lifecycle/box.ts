@@ -12,7 +12,7 @@ import { readLockFile, writeLockFile } from '../store/lockfile.js';
 import type { Reporter } from '../ui/reporter.js';
 import type { BoxRef, MachineConfig, Project } from '../vmfile/config.js';
 import { settleLock, type LockEntry, type LockOutcome } from '../vmfile/lock.js';
-import { redactUrl } from '../vmfile/box-source.js';
+import { checkHttpUrl, redactUrl } from '../vmfile/box-source.js';
 import { formatConstraints } from '../vmfile/version.js';
 
 /**
@@ -86,7 +86,7 @@ export async function ensureBox(
 }
 
 /** What a lock entry pins for a rebuild from a recipe; undefined for locks written before vmfile recorded the packages. */
-function lockedBuild(entry: LockEntry | undefined, snapshotMirror: string | undefined): LockedBuild | undefined {
+export function lockedBuild(entry: LockEntry | undefined, snapshotMirror: string | undefined): LockedBuild | undefined {
   const packages = entry?.recipe?.packages;
   if (entry?.recipe === undefined || packages === undefined) return undefined;
   return {
@@ -98,6 +98,15 @@ function lockedBuild(entry: LockEntry | undefined, snapshotMirror: string | unde
     ...(entry.recipe.built === undefined ? {} : { built: entry.recipe.built }),
     ...(snapshotMirror === undefined ? {} : { snapshotMirror }),
   };
+}
+
+/** VMFILE_SNAPSHOT_MIRROR, when set: an http(s) URL, or a ConfigError naming the variable. */
+export function snapshotMirrorFromEnv(env: NodeJS.ProcessEnv): string | undefined {
+  const value = env['VMFILE_SNAPSHOT_MIRROR'];
+  if (value === undefined || value === '') return undefined;
+  const problem = checkHttpUrl(value);
+  if (problem !== undefined) throw new ConfigError(`VMFILE_SNAPSHOT_MIRROR is ${JSON.stringify(redactUrl(value).slice(0, 200))}, which is not ${problem}`, { hint: 'set it to an archive-snapshot mirror laid out as https://snapshot.debian.org is, or unset it' });
+  return value;
 }
 
 /**

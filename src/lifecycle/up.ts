@@ -34,7 +34,7 @@ import { machineBoot } from '../vmfile/boot.js';
 import type { MachineConfig, Project } from '../vmfile/config.js';
 import { lockedBoxRef } from '../vmfile/lock.js';
 import { isLoopback } from '../vmfile/schema.js';
-import { checkLock, ensureBox } from './box.js';
+import { checkLock, ensureBox, snapshotMirrorFromEnv } from './box.js';
 import type { MachinePlan, StartOptions, UpResult } from './plan.js';
 import { refuseIfUnusable, startMachine } from './start.js';
 
@@ -183,7 +183,7 @@ async function planMachines(project: Project, machines: readonly { machine: Mach
     // version Vmfile.lock pins when the Vmfile pins none (built from its recipe if missing).
     const state = instance.state;
     const ref = state === undefined ? lockedBoxRef(machine.box, lock.machines[machine.name]) : { name: state.box.name, version: state.box.version, fromLock: false };
-    const snapshotMirror = context.env['VMFILE_SNAPSHOT_MIRROR'];
+    const snapshotMirror = snapshotMirrorFromEnv(context.env);
     const box = await ensureBox(context.home, ref, {
       reporter: context.reporter,
       machine: machine.name,

@@ -12,8 +12,30 @@ import { boxOrigin } from '../vmfile/box-metadata.js';
 import type { CatalogChoice } from '../vmfile/catalog.js';
 import { compareVersions } from '../vmfile/version.js';
 import { withUsesLock } from '../store/projects.js';
+import type { LockedBuild } from '../box/build.js';
+import type { ServiceContext } from '../instance/context.js';
+import { lockedBuild, snapshotMirrorFromEnv } from '../lifecycle/box.js';
+import { lockFilePath } from '../store/layout.js';
+import { readLockFile } from '../store/lockfile.js';
+import type { Project } from '../vmfile/config.js';
 
 export { buildBox } from '../box/build.js';
+
+/**
+ * What `vmfile box build NAME --locked` rebuilds: the version of box NAME that the
+ * project's Vmfile.lock pins, with the packages it names.
+ */
+export async function lockedBuildOf(project: Project, name: string, context: ServiceContext): Promise<{ version: string; build: LockedBuild }> {
+  const entries = Object.values((await readLockFile(project.dir)).machines).filter((entry) => entry.box === name);
+  const entry = entries.find((candidate) => candidate.recipe?.packages !== undefined);
+  const build = entry === undefined ? undefined : lockedBuild(entry, snapshotMirrorFromEnv(context.env));
+  if (entry === undefined || build === undefined) {
+    throw new UserError(`${lockFilePath(project.dir)} ${entries.length === 0 ? `pins no box ${name}` : `names no packages for box ${name} (it was locked before vmfile recorded them)`}, so there is nothing to rebuild`, {
+      hint: `build the box as it comes now with: vmfile box build ${name}, then record it with: vmfile lock --update`,
+    });
+  }
+  return { version: entry.version, build };
+}
 export { listBoxes } from '../box/store.js';
 
 /**

@@ -36,13 +36,15 @@ export interface CliOptions {
   onSpawn?: (child: ChildProcess) => void;
   /** Run inside this network namespace (one a test made: libvirt-host.ts). */
   netns?: string;
+  /** A command the CLI runs under (after the namespace), e.g. ['unshare', '--uts', 'sh', '-c', 'hostname x; exec "$@"', 'sh']. */
+  wrap?: readonly string[];
 }
 
 /** `bin` is vmfile, vmup, vmssh or vmhalt. */
 export function cli(bin: 'vmfile' | 'vmup' | 'vmssh' | 'vmhalt', args: readonly string[], options: CliOptions): Promise<CliResult> {
   const started = performance.now();
   return new Promise((resolvePromise, reject) => {
-    const argv = [process.execPath, join(repoRoot, 'bin', `${bin}.js`), ...args];
+    const argv = [...(options.wrap ?? []), process.execPath, join(repoRoot, 'bin', `${bin}.js`), ...args];
     const [program = '', ...rest] = options.netns === undefined ? argv : ['ip', 'netns', 'exec', options.netns, ...argv];
     const child = spawn(program, rest, {
       cwd: options.cwd,

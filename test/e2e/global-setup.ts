@@ -1,7 +1,8 @@
 /**
  * Once per e2e run: check that the real tools are here (a missing QEMU is a failure,
  * never a skip) and make sure the debian-12 box exists, building it with the CLI into
- * a cache keyed by the recipe's hash so later runs reuse it.
+ * a cache keyed by the recipe's hash so later runs reuse it (with its package store:
+ * the locked-rebuild tests export from it).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -21,7 +22,8 @@ export default async function setup(project: TestProject): Promise<void> {
   }
   if (!existsSync(join(repoRoot, 'dist', 'cli', 'main.js'))) throw new Error('e2e tests run the built CLI: run npm run build first');
   const hash = (await recipeHash('debian-12', join(repoRoot, 'boxes'))).slice(0, 16);
-  const home = process.env['VMFILE_TEST_HOME'] ?? join(homedir(), '.cache', 'vmfile-test', hash);
+  // -p: the box was built with its packages kept (the package store); older caches lack them.
+  const home = process.env['VMFILE_TEST_HOME'] ?? join(homedir(), '.cache', 'vmfile-test', `${hash}-p`);
   mkdirSync(home, { recursive: true, mode: 0o700 });
   const list = execFileSync(process.execPath, [join(repoRoot, 'bin', 'vmfile.js'), 'box', 'list', '--json'], { env: { ...process.env, VMFILE_HOME: home } });
   const boxes = JSON.parse(list.toString()) as { name: string }[];

@@ -105,6 +105,7 @@ describe('parseVmfile defaults', () => {
       { name: 'cloud', url: 'http://127.0.0.1:8080/cloud.qcow2', checksum: `sha256:${'ab'.repeat(32)}` },
     ],
     ['"= V" is a constraint that only V meets', { name: 'd', version: '= 1.0' }, { name: 'd', constraints: [{ operator: '=', version: '1.0' }] }],
+    ['a recipe box with its own snapshot mirror', { name: 'debian-12', snapshotMirror: 'http://snapshot.example.org' }, { name: 'debian-12', snapshotMirror: 'http://snapshot.example.org' }],
   ])('box as %s', (_label, box, expected) => {
     const machine = machineOf({ box });
     expect(machine.box).toStrictEqual(expected);
@@ -218,6 +219,7 @@ describe('parseVmfile errors', () => {
     ['a file:// box url', { box: { name: 'd', url: 'file:///etc/passwd' } }, ['box.url: expected an http:// or https:// URL, not file:']],
     ['a box url with a space', { box: { name: 'd', url: 'http://x/a b.box' } }, ['box.url: expected a URL without spaces or control characters (percent-encode them)']],
     ['a relative box url', { box: { name: 'd', url: 'boxes/d.box' } }, ['box.url: expected an absolute http:// or https:// URL']],
+    ['a file:// snapshot mirror', { box: { name: 'd', snapshotMirror: 'file:///srv' } }, ['box.snapshotMirror: expected an http:// or https:// URL, not file:']],
     ['a checksum without a url', { box: { name: 'd', checksum: `sha256:${'a'.repeat(64)}` } }, ['box.checksum: a checksum applies to a box downloaded from "url"; add the url']],
     ['an md5 checksum', { box: { name: 'd', url: 'http://x/d.box', checksum: `md5:${'a'.repeat(32)}` } }, ['box.checksum: expected "sha256:" and 64 hex digits']],
     [
