@@ -193,6 +193,13 @@ export interface Driver {
   execInGuest(argv: readonly string[], options: { stdin?: string; timeoutMs: number }): Promise<{ code: number; output: string } | undefined>;
 
   /**
+   * Whether a program in the guest has opened the guest agent's channel (QEMU reports
+   * the virtio-serial port open): an agent is starting or running, even if it does not
+   * answer yet. Undefined where the driver cannot tell.
+   */
+  guestAgentChannelOpen?(): Promise<boolean | undefined>;
+
+  /**
    * Forwards the SSH port of a machine started with holdSsh (again a no-op when it is
    * open); resolves with the port, another one when that one was taken meanwhile.
    * closeSsh() takes the forward away again. Without features.heldSsh: a UserError.

@@ -65,6 +65,9 @@ export async function becomeItself(c: GuestStart): Promise<void> {
  * one, SSH opens the moment sshd answers (found by forwarding the port for the time of
  * its greeting, then taking it away again), and the take-over that follows ends any
  * session but its own: the window is the seconds of one login, and vmfile says so.
+ * The probe itself opens the port for a second, so it is never made once the guest has
+ * opened the agent's channel (Driver.guestAgentChannelOpen): under load sshd can answer
+ * well before the agent does, and a probe then let anyone with the published key in.
  */
 export async function takeFirstLogin(c: GuestStart): Promise<void> {
   const { machine, paths } = c;
@@ -73,18 +76,24 @@ export async function takeFirstLogin(c: GuestStart): Promise<void> {
   const agent = (timeoutMs: number): TakeOverRunner => async (argv, stdin) => (await c.driver.execInGuest(argv, { stdin, timeoutMs })) ?? { code: 255, output: 'the guest agent did not answer' };
   const agentAnswers = async (timeoutMs: number) => (await c.driver.execInGuest(['true'], { timeoutMs })) !== undefined;
   const how = await inPhase(c.reporter, machine.name, 'Taking the first login before SSH is open to anyone', async (phase) => {
+    // Once the guest has opened the agent's channel, an agent is there: wait for it and
+    // never open SSH (a slow guest may run sshd well before its agent answers).
+    const agentThere = async () => (await c.driver.guestAgentChannelOpen?.()) === true;
     for (;;) {
       if (await agentAnswers(2_000)) return 'agent';
-      const port = await c.driver.openSsh(c.sshPort);
-      const answers = await waitForSshGreeting(port, Date.now() + 1_000).finally(() => c.driver.closeSsh(port));
-      // sshd runs: a guest agent in the box starts about as soon.
-      if (answers) return (await agentAnswers(5_000)) ? 'agent' : 'ssh';
+      if (!(await agentThere())) {
+        const port = await c.driver.openSsh(c.sshPort);
+        const answers = await waitForSshGreeting(port, Date.now() + 1_000).finally(() => c.driver.closeSsh(port));
+        // sshd runs: a guest agent in the box starts about as soon.
+        if (answers && !(await agentAnswers(5_000)) && !(await agentThere())) return 'ssh';
+        if (answers) continue;
+      }
       if (Date.now() > deadline) {
         throw new GuestError(`machine "${machine.name}": neither its guest agent nor its SSH server answered within ${machine.bootTimeout} s. Last console lines:\n${await consoleTail(c.driver.consoleLog())}`, {
           hint: `the machine is left running for inspection; vmfile halt --force stops it, or raise bootTimeout in the Vmfile`,
         });
       }
-      phase.progress(`waiting for the guest agent or SSH (${Math.round((Date.now() - started) / 1000)} s of ${machine.bootTimeout} s)`);
+      phase.progress(`waiting for the guest agent${(await agentThere()) ? ' (started)' : ' or SSH'} (${Math.round((Date.now() - started) / 1000)} s of ${machine.bootTimeout} s)`);
     }
   });
   if (how === 'agent') {

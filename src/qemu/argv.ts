@@ -5,6 +5,9 @@
 import type { PortForward } from '../store/machine.js';
 import type { Accel } from './host.js';
 
+/** The chardev QEMU serves the guest agent's virtio-serial port through. */
+export const AGENT_CHARDEV = 'qga0';
+
 export type { PortForward };
 
 export type BootSpec =
@@ -117,9 +120,9 @@ export function qemuArgs(spec: LaunchSpec): string[] {
     ...(spec.agentSocket === undefined
       ? []
       : [
-          '-chardev', `socket,id=qga0,path=${escapeOption(spec.agentSocket)},server=on,wait=off`,
+          '-chardev', `socket,id=${AGENT_CHARDEV},path=${escapeOption(spec.agentSocket)},server=on,wait=off`,
           '-device', `virtio-serial-pci,id=qga-serial,addr=${AGENT_PCI_SLOT}`,
-          '-device', 'virtserialport,bus=qga-serial.0,chardev=qga0,name=org.qemu.guest_agent.0',
+          '-device', `virtserialport,bus=qga-serial.0,chardev=${AGENT_CHARDEV},name=org.qemu.guest_agent.0`,
         ]),
     '-qmp', `unix:${escapeOption(spec.qmpSocket)},server=on,wait=off`,
     ...(spec.gdbSocket === undefined ? [] : ['-gdb', `unix:${escapeOption(spec.gdbSocket)},server=on,wait=off`]),

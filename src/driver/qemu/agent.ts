@@ -16,6 +16,8 @@
 import { randomInt } from 'node:crypto';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { AGENT_CHARDEV } from '../../qemu/argv.js';
+import type { QmpClient } from '../../qmp/client.js';
 
 /** Sets the guest's clock to the host's through the agent; false when the agent did not do it. */
 export async function setClockThroughAgent(socket: string, timeoutMs: number): Promise<boolean> {
@@ -61,6 +63,18 @@ export async function execThroughAgent(socket: string, argv: readonly string[], 
   } finally {
     agent.close();
   }
+}
+
+/**
+ * Whether the guest has opened the agent's virtio-serial port (QMP query-chardev:
+ * frontend-open of chardev qga0, qemu/argv.ts): qemu-ga opens it when it starts, before
+ * it answers anything, so this says an agent is there before one can be asked.
+ */
+export async function agentChannelOpen(qmp: Pick<QmpClient, 'execute'>): Promise<boolean | undefined> {
+  const chardevs = await qmp.execute<unknown>('query-chardev');
+  if (!Array.isArray(chardevs)) return undefined;
+  const agent = chardevs.find((entry): entry is Record<string, unknown> => isRecord(entry) && entry['label'] === AGENT_CHARDEV);
+  return agent === undefined ? undefined : agent['frontend-open'] === true;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -19,7 +19,7 @@ import { pathExists } from '../../store/exists.js';
 import type { SshHop } from '../../ssh/hop.js';
 import type { Driver, HostCheck, HostFacts, MachineLocation, MachineRequest, Snapshot, StartSpec, Started, StopOptions } from '../driver.js';
 import { snapshotTaken, snapshotWithoutMemory } from '../driver.js';
-import { execThroughAgent, setClockThroughAgent, type AgentExec } from './agent.js';
+import { agentChannelOpen, execThroughAgent, setClockThroughAgent, type AgentExec } from './agent.js';
 import { closeSshForward, openSshForward } from './ssh-forward.js';
 import { qemuFiles, type QemuFiles } from './files.js';
 import { checkLocal, localHost, localHypervisor, QEMU_FEATURES } from './host.js';
@@ -200,6 +200,11 @@ class QemuDriver implements Driver {
 
   execInGuest(argv: readonly string[], options: { stdin?: string; timeoutMs: number }): Promise<AgentExec | undefined> {
     return execThroughAgent(this.files.agentSocket, argv, options);
+  }
+
+  async guestAgentChannelOpen(): Promise<boolean | undefined> {
+    if ((await this.pid()) === undefined) return undefined;
+    return withQmp(this.files.qmpSocket, (qmp) => agentChannelOpen(qmp)).catch(() => undefined);
   }
 
   openSsh(port: number): Promise<number> {

@@ -51,6 +51,8 @@ class RecordingDriver {
   sshOpen = false;
   /** The guest agent: undefined when the box has none. */
   agent: ((argv: readonly string[], stdin: string) => { code: number; output: string } | undefined) | undefined;
+  /** Whether the guest has opened the agent's channel (undefined: the driver cannot tell). */
+  agentChannel: (() => boolean | undefined) | undefined;
   guest: FakeGuest | undefined;
   constructor(
     private readonly paths: MachinePaths,
@@ -111,6 +113,7 @@ class RecordingDriver {
         self.calls.push(`agent: ${argv[0] ?? ''}`);
         return self.agent?.(argv, options.stdin ?? '');
       },
+      guestAgentChannelOpen: async () => self.agentChannel?.(),
       openSsh: async (port) => {
         self.calls.push('openSsh');
         self.sshOpen = true;
@@ -319,6 +322,20 @@ describe("a Vagrant box's first boot: its published login reaches nobody but vmf
     expect(record).not.toHaveProperty('login');
     expect(record).not.toHaveProperty('sshHeld');
     expect(reporter.lines).toContain("done: Installing the machine's own keys through the guest agent");
+  });
+
+  test('an agent that has opened its channel but does not answer yet is waited for: SSH is not opened, not even for a probe', async () => {
+    const { s, state } = await vagrantMachine();
+    const fake = new RecordingDriver(s.paths);
+    let pings = 0;
+    // A guest under load: its agent has started (channel open) but answers only the third ping.
+    fake.agentChannel = () => true;
+    fake.agent = (argv) => (argv[0] === 'true' && ++pings < 3 ? undefined : { code: 0, output: '' });
+    const driver = fake.driver({ heldSsh: true, guestAgent: true });
+    await startMachine(plan(s, driver, { status: 'halted', ...(state === undefined ? {} : { state }) }), { project: s.project, provision: 'boot' }, context(recorder()));
+    expect(fake.calls.slice(0, 6)).toEqual(['start', 'agent: true', 'agent: true', 'agent: true', 'agent: sh', 'openSsh']);
+    expect(fake.calls).not.toContain('closeSsh');
+    expect(fake.guest?.commands.map((c) => c.login)).not.toContain('insecure');
   });
 
   test('without one: SSH opens once sshd answers, the take-over is the first thing and ends every other session, and the rest goes over a pinned login', async () => {

@@ -1,7 +1,8 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
-import { setClockThroughAgent } from '../../../../src/driver/qemu/agent.js';
+import { agentChannelOpen, setClockThroughAgent } from '../../../../src/driver/qemu/agent.js';
+import { AGENT_CHARDEV } from '../../../../src/qemu/argv.js';
 import { tempDir } from '../../temp-dir.js';
 
 interface FakeAgent {
@@ -105,5 +106,17 @@ describe('setClockThroughAgent', () => {
     const started = Date.now();
     expect(await setClockThroughAgent(agent.socket, 5000)).toBe(false);
     expect(Date.now() - started).toBeLessThan(2000);
+  });
+});
+
+describe('whether the guest has opened the agent channel', () => {
+  const qmp = (reply: unknown) => ({ execute: async <T>() => reply as T });
+  test("read from query-chardev's frontend-open of the agent chardev", async () => {
+    expect(await agentChannelOpen(qmp([{ label: 'serial0', 'frontend-open': true }, { label: AGENT_CHARDEV, 'frontend-open': false }]))).toBe(false);
+    expect(await agentChannelOpen(qmp([{ label: AGENT_CHARDEV, 'frontend-open': true }]))).toBe(true);
+  });
+  test('undefined when QEMU does not say', async () => {
+    expect(await agentChannelOpen(qmp([{ label: 'serial0', 'frontend-open': true }]))).toBeUndefined();
+    expect(await agentChannelOpen(qmp({ nonsense: 1 }))).toBeUndefined();
   });
 });
