@@ -96,7 +96,10 @@ export async function gatherLockedDebs(debs: readonly DebRef[], options: GatherO
     const stored = await storedDeb(options.home, deb);
     if ('path' in stored) found.set(deb.sha256, stored.path);
     else {
-      if ('tampered' in stored) problems.push(stored.tampered);
+      if ('tampered' in stored) {
+        problems.push(stored.tampered);
+        options.reporter.notice(`${options.label}: refused ${stored.tampered}; fetching it again`);
+      }
       wanted.push(deb);
     }
   }

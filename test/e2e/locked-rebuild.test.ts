@@ -186,6 +186,7 @@ describe('a locked box rebuilt from exactly its packages', () => {
     const up = await cliOk('vmup', [], options);
     expect(up.stderr).toContain(`rebuilding it from the ${lock.recipe.packages.length} packages the lock names`);
     expect(up.stderr).toContain('Fetching 4 locked packages the store does not have');
+    expect(up.stderr).toContain(`refused ${tampered.name} ${tampered.version} ${tampered.architecture}: the stored file`);
     const rebuilt = JSON.parse(await readFile(join(home, 'boxes', 'debian-12', lock.version, 'box.json'), 'utf8')) as { disk: { sha256: string }; boot: { kernelSha256: string; initrdSha256: string } };
     expect(rebuilt.disk.sha256).toBe(lock.sha256);
     expect(await sha256(join(home, 'boxes', 'debian-12', lock.version, 'disk.qcow2'))).toBe(lock.sha256);

@@ -130,14 +130,24 @@ describe('gathering the locked packages', () => {
     const old = await makeDeb(dir, 'onlysnapshot', '1');
     const newer = await makeDeb(dir, 'onlysnapshot', '2');
     await storeDeb(home, stored.file, stored.deb, 'import');
+    // The store's copy of the one on the mirror was changed: refused, said, and fetched again.
+    const mirroredBytes = await readFile(mirrored.file);
+    await storeDeb(home, mirrored.file, mirrored.deb, 'build');
+    const storedPath = join(debsDir(home), `${mirrored.deb.sha256}.deb`);
+    const bytes = await readFile(storedPath);
+    bytes[0] = (bytes[0] ?? 0) ^ 1;
+    await writeFile(storedPath, bytes);
     // The mirror has moved on: it serves version 2 where version 1 is locked, and it also serves a wrong file under a locked name.
-    const mirror = await serve(new Map([[`/debian/${poolPath(mirrored.deb)}`, await readFile(mirrored.file)], [`/debian/${poolPath(newer.deb)}`, await readFile(newer.file)]]));
+    const mirror = await serve(new Map([[`/debian/${poolPath(mirrored.deb)}`, mirroredBytes], [`/debian/${poolPath(newer.deb)}`, await readFile(newer.file)]]));
     const snapshot = await serve(new Map([[`/archive/debian/20261123T000000Z/${poolPath(old.deb)}`, await readFile(old.file)]]));
     const sources = networkSources([`deb ${mirror.url}/debian bookworm main`], '2026-11-23T00:00:00Z', snapshot.url);
-    const found = await gatherLockedDebs([stored.deb, mirrored.deb, old.deb], { home, scratch: dir, sources, label: 'box t', reporter: quiet });
+    const notices: string[] = [];
+    const found = await gatherLockedDebs([stored.deb, mirrored.deb, old.deb], { home, scratch: dir, sources, label: 'box t', reporter: { ...quiet, notice: (text) => notices.push(text) } });
+    expect(notices).toEqual([expect.stringMatching(/^box t: refused onmirror 1 all: the stored file .* hashes to [0-9a-f]{64}, not [0-9a-f]{64}; it was removed from the store; fetching it again$/)]);
     expect([...found.keys()].sort()).toEqual([stored.deb.sha256, mirrored.deb.sha256, old.deb.sha256].sort());
     expect(mirror.asked).not.toContain(`/debian/${poolPath(stored.deb)}`);
     expect(await hasStoredDeb(home, mirrored.deb.sha256)).toBe('mirror');
+    expect(createHash('sha256').update(await readFile(storedPath)).digest('hex')).toBe(mirrored.deb.sha256);
     expect(await hasStoredDeb(home, old.deb.sha256)).toBe('snapshot');
     expect(await hasStoredDeb(home, newer.deb.sha256)).toBeUndefined();
   });
