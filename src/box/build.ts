@@ -15,95 +15,32 @@
  * out with the locked package list and disk, kernel and initrd digests, or nothing is
  * installed and the error names the first part that differs.
  */
-import { createHash } from 'node:crypto';
-import { chmod, copyFile, lstat, lutimes, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
-import { z } from 'zod';
+import { copyFile, lstat, lutimes, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { run } from '../exec.js';
 import { ConfigError, UserError } from '../errors.js';
 import { convertImage, imageInfo } from '../qemu/img.js';
-import { BOX_DISK_FILE, BOX_INITRD_FILE, BOX_KERNEL_FILE, boxDirName, RECIPE_FILE, STAGING_RAW_DISK } from '../store/layout.js';
+import { BOX_DISK_FILE, BOX_INITRD_FILE, BOX_KERNEL_FILE, boxDirName, STAGING_RAW_DISK } from '../store/layout.js';
 import type { Reporter } from '../ui/reporter.js';
 import { inPhase } from '../ui/reporter.js';
 import { parseSize } from '../vmfile/size.js';
 import { clampInodeTimes } from './debugfs.js';
-import { hasRecipe, listRecipes, recipesDir } from './recipes.js';
+import { copyRecipeFiles, hasRecipe, listRecipes, readRecipe, recipeHash, recipesDir } from './recipes.js';
+import { digestDifferences, packageDifferences, readIndexes, rebuildMismatch, usedDebs, withArchivePriorities, type LockedBuild } from './build-packages.js';
+
+export type { LockedBuild } from './build-packages.js';
 import { sha256File } from '../store/digest.js';
 import { packagesIn } from './manifest.js';
-import { archivePriorities, debFileName, debFromControl, packageSetDifference, parseControl } from './debs.js';
-import { debLabel, debRefSchema, type DebRef } from '../vmfile/deb-ref.js';
+import { debFileName } from './debs.js';
 import { storeDeb } from './deb-store.js';
 import { DEFAULT_SNAPSHOT_MIRROR, gatherLockedDebs, networkSources, serveRepository, sourcesListText, writeLocalRepository } from './locked-packages.js';
 import { shellQuote } from '../ssh/quote.js';
 import { todayVersion } from './import.js';
-import { POSIX_USER_PATTERN, type BoxMetadata } from '../vmfile/box-metadata.js';
+import type { BoxMetadata } from '../vmfile/box-metadata.js';
 import { cleanStaging, installStaged, makeStaging, removeBox, findBox, type InstalledBox } from './store.js';
-
-const recipeSchema = z.strictObject({
-  name: z.string(),
-  description: z.string(),
-  suite: z.string(),
-  variant: z.enum(['minbase', 'essential', 'apt', 'required', 'important', 'standard']),
-  sources: z.array(z.string()).min(1),
-  packages: z.array(z.string()),
-  /** Shell hooks run after the essential packages, before the rest (see mmdebstrap(1)). */
-  essential: z.array(z.string()),
-  /** Shell hooks run on the finished tree. */
-  customize: z.array(z.string()),
-  diskSize: z.string().refine((text) => parseSize(text) !== undefined, { error: 'expected a size like "3GiB"' }),
-  user: z.string().regex(POSIX_USER_PATTERN, { error: 'expected a POSIX user name' }),
-  cmdline: z.string(),
-  filesystem: z.strictObject({ uuid: z.uuid(), hashSeed: z.uuid() }),
-});
-
-export type Recipe = z.infer<typeof recipeSchema>;
 
 /** Package timestamps and file system times are clamped to this unless the recipe pins a snapshot. */
 const DEFAULT_SOURCE_DATE_EPOCH = 1_700_000_000;
-
-export async function readRecipe(name: string, dir = recipesDir()): Promise<Recipe> {
-  const path = join(dir, boxDirName(name), RECIPE_FILE);
-  const parsed = recipeSchema.safeParse(JSON.parse(await readFile(path, 'utf8')));
-  if (!parsed.success) throw new ConfigError(`recipe ${path} is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  return parsed.data;
-}
-
-/** Digest of everything that defines the box: recipe.json and the files it copies in. */
-export async function recipeHash(name: string, dir = recipesDir()): Promise<string> {
-  const root = join(dir, boxDirName(name));
-  const hash = createHash('sha256');
-  for (const file of await walk(root)) {
-    const info = await stat(file);
-    hash.update(`${relative(root, file)}\0${checkoutMode(info.mode).toString(8)}\0`);
-    hash.update(await readFile(file));
-    hash.update('\0');
-  }
-  return hash.digest('hex');
-}
-
-/**
- * A file's mode as git records it: executable or not. The permissions a checkout gets
- * depend on the umask of whoever cloned it; the recipe's hash and the files that go into
- * the box must not.
- */
-function checkoutMode(mode: number): number {
-  return (mode & 0o111) === 0 ? 0o644 : 0o755;
-}
-
-/** The recipe's files copied with their checkout modes (checkoutMode), directories 0755, for sync-in. */
-async function copyRecipeFiles(from: string, to: string): Promise<void> {
-  await mkdir(to, { mode: 0o755 });
-  await chmod(to, 0o755);
-  for (const entry of (await readdir(from, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-    const source = join(from, entry.name);
-    const target = join(to, entry.name);
-    if (entry.isDirectory()) await copyRecipeFiles(source, target);
-    else if (entry.isFile()) {
-      await copyFile(source, target);
-      await chmod(target, checkoutMode((await stat(source)).mode));
-    } else throw new ConfigError(`recipe file ${source} is not a regular file or directory`);
-  }
-}
 
 /**
  * What the build's processes (mmdebstrap, package scripts in the chroot) see of the
@@ -113,16 +50,6 @@ async function copyRecipeFiles(from: string, to: string): Promise<void> {
  */
 const BUILD_ENV = { LC_ALL: 'C.UTF-8', LANG: 'C.UTF-8', LANGUAGE: '', TZ: 'UTC' };
 const WITH_UMASK_022 = ['-c', 'umask 022 && exec "$@"', 'sh'];
-
-async function walk(dir: string): Promise<string[]> {
-  const files: string[] = [];
-  for (const entry of (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) files.push(...(await walk(path)));
-    else files.push(path);
-  }
-  return files;
-}
 
 export interface BuildOptions {
   home: string;
@@ -134,19 +61,6 @@ export interface BuildOptions {
   recipes?: string;
   /** Rebuild what Vmfile.lock pins: from exactly these packages, and only if the result matches. */
   locked?: LockedBuild;
-}
-
-/** What a lock entry pins about a box built from a recipe. */
-export interface LockedBuild {
-  packages: readonly DebRef[];
-  sha256: string;
-  kernelSha256?: string;
-  initrdSha256?: string;
-  recipeHash: string;
-  /** When the locked box was built: the snapshot mirror is asked for that date. */
-  built?: string;
-  /** The archive-snapshot mirror (default snapshot.debian.org). */
-  snapshotMirror?: string;
 }
 
 export async function buildBox(options: BuildOptions): Promise<InstalledBox> {
@@ -314,74 +228,6 @@ export async function buildBox(options: BuildOptions): Promise<InstalledBox> {
     await cleanStaging(staging);
     throw error;
   }
-}
-
-/**
- * The package files the build used (copied out of the chroot's apt cache), one for each
- * installed package, sorted by name and architecture.
- */
-async function usedDebs(dir: string, installed: readonly string[], label: string): Promise<DebRef[]> {
-  const debs: DebRef[] = [];
-  for (const file of (await readdir(dir)).filter((name) => name.endsWith('.deb')).sort()) {
-    const path = join(dir, file);
-    const { stdout } = await run('dpkg-deb', ['-f', path], { purpose: `read the control fields of ${file}` });
-    const deb = debFromControl(parseControl(stdout), await sha256File(path));
-    if ('problem' in deb) throw new UserError(`${label}: the package file ${file} the build used is not a valid Debian package: ${deb.problem}`);
-    // apt names files by its own rules; the store and the local repository use one name.
-    if (file !== debFileName(deb)) await rename(path, join(dir, debFileName(deb)));
-    debs.push(deb);
-  }
-  const have = new Set(debs.map((deb) => `${deb.name} ${deb.version}`));
-  const without = installed.filter((line) => !have.has(line));
-  if (without.length > 0) {
-    throw new UserError(`${label}: the build installed ${without.length} package${without.length === 1 ? '' : 's'} whose file it did not keep: ${without.slice(0, 10).join(', ')}`, {
-      hint: 'the package set cannot be pinned; report this with the output of vmfile box build',
-    });
-  }
-  const kept = new Set(installed);
-  return debs.filter((deb) => kept.has(`${deb.name} ${deb.version}`)).sort((a, b) => (debFileName(a) < debFileName(b) ? -1 : 1));
-}
-
-/** The Packages indexes apt downloaded for the build (apt keeps them uncompressed unless told otherwise). */
-async function readIndexes(dir: string): Promise<string[]> {
-  const names = (await readdir(dir)).filter((name) => name.endsWith('_Packages'));
-  return Promise.all(names.map((name) => readFile(join(dir, name), 'utf8')));
-}
-
-/** Each package with the priority its archive gives it (which a rebuild's local index must repeat). */
-function withArchivePriorities(debs: readonly DebRef[], indexes: readonly string[]): DebRef[] {
-  const priorities = new Map<string, string>();
-  const wanted = new Set(debs.map((deb) => debLabel(deb)));
-  for (const index of indexes) archivePriorities(index, wanted, priorities);
-  return debs.map((deb) => {
-    const priority = debRefSchema.shape.priority.safeParse(priorities.get(debLabel(deb)));
-    return priority.success && priority.data !== undefined ? { ...deb, priority: priority.data } : deb;
-  });
-}
-
-/** How the packages a rebuild installed differ from the locked ones: by name and version, then by file digest. */
-function packageDifferences(locked: readonly DebRef[], installed: readonly string[], used: readonly DebRef[]): string[] {
-  const { extra, missing } = packageSetDifference(locked, installed);
-  const sentences = [...missing.map((line) => `locked but not installed: ${line}`), ...extra.map((line) => `installed but not locked: ${line}`)];
-  const digests = new Set(locked.map((deb) => deb.sha256));
-  for (const deb of used) if (!digests.has(deb.sha256)) sentences.push(`installed from a file that is not the locked one: ${deb.name} ${deb.version} (sha256 ${deb.sha256})`);
-  return sentences;
-}
-
-type Part = 'disk' | 'kernel' | 'initrd';
-
-function digestDifferences(locked: LockedBuild, built: { sha256: string; kernelSha256: string; initrdSha256: string }): { part: Part; sentence: string }[] {
-  const differences: { part: Part; sentence: string }[] = [];
-  if (locked.sha256 !== built.sha256) differences.push({ part: 'disk', sentence: `disk sha256: Vmfile.lock has ${locked.sha256}, the rebuilt disk is ${built.sha256}` });
-  if (locked.kernelSha256 !== undefined && locked.kernelSha256 !== built.kernelSha256) differences.push({ part: 'kernel', sentence: `kernel sha256: Vmfile.lock has ${locked.kernelSha256}, the rebuilt kernel is ${built.kernelSha256}` });
-  if (locked.initrdSha256 !== undefined && locked.initrdSha256 !== built.initrdSha256) differences.push({ part: 'initrd', sentence: `initrd sha256: Vmfile.lock has ${locked.initrdSha256}, the rebuilt initrd is ${built.initrdSha256}` });
-  return differences;
-}
-
-function rebuildMismatch(what: string, part: string, sentences: readonly string[]): ConfigError {
-  return new ConfigError(`${what} was rebuilt from the locked packages, but its ${part} differs from Vmfile.lock, so it was not installed:\n${sentences.map((line) => `  - ${line}`).join('\n')}`, {
-    hint: 'nothing was installed; if a different box is what you want now, build it (vmfile box build) and record it with: vmfile lock --update',
-  });
 }
 
 /** Sets atime to `epoch` and clamps mtime to at most `epoch` for everything in `dir` (symlinks themselves, not their targets). */

@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { recipeHash } from '../../src/box/build.js';
+import { recipeHash } from '../../src/box/recipes.js';
 
 const repoRoot = resolve(import.meta.dirname, '..', '..');
 

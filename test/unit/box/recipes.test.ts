@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { readRecipe, recipeHash } from '../../../src/box/build.js';
+import { readRecipe, recipeHash } from '../../../src/box/recipes.js';
 import { listRecipes } from '../../../src/box/recipes.js';
 
 describe('the recipes shipped in boxes/', () => {
