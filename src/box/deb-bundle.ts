@@ -17,7 +17,7 @@ import { copyFile, link, lstat, mkdir, readdir, readFile, rm, writeFile } from '
 import { join } from 'node:path';
 import { z } from 'zod';
 import { run } from '../exec.js';
-import { UserError } from '../errors.js';
+import { ExternalCommandError, UserError } from '../errors.js';
 import { printable } from '../vmfile/box-metadata.js';
 import { formatIssues } from '../vmfile/config.js';
 import { debLabel, debRefSchema, type DebRef } from '../vmfile/deb-ref.js';
@@ -80,7 +80,9 @@ export async function importDebBundle(home: string, file: string, staging: strin
     purpose: `read the package bundle ${file}`,
     env: { ...process.env, LC_ALL: 'C' } as Record<string, string>,
   }).catch((error: unknown) => {
-    throw refuse([`tar cannot read it: ${error instanceof Error ? error.message.split('\n')[0] ?? '' : String(error)}`], 'Nothing was added.');
+    // tar says why (no such file, not a tar archive) on its first line.
+    const said = error instanceof ExternalCommandError ? error.stderr.trim().split('\n')[0] : undefined;
+    throw refuse([`tar cannot read it: ${said ?? (error instanceof Error ? error.message.split('\n')[0] ?? '' : String(error))}`], 'Nothing was added.');
   });
   const { members, unreadable } = parseTarListing(listing.stdout);
   const problems = unreadable.slice(0, 3).map((line) => `tar lists ${JSON.stringify(printable(line, 200))}, which is not a file`);
