@@ -13,7 +13,7 @@
  * to its name and to its entry, and the names of the refused ones are all given. Nothing
  * is added to the store unless every file checks out.
  */
-import { copyFile, link, lstat, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { run } from '../exec.js';
@@ -22,14 +22,13 @@ import { printable } from '../vmfile/box-metadata.js';
 import { formatIssues } from '../vmfile/config.js';
 import { debLabel, debRefSchema, type DebRef } from '../vmfile/deb-ref.js';
 import { writeArchive } from './archive.js';
-import { storedDeb, storeDeb } from './deb-store.js';
+import { linkOrCopy, MAX_DEB_BYTES, storedDeb, storeDeb } from './deb-store.js';
 import { parseTarListing } from './untrusted-archive.js';
 import { sha256File } from '../store/digest.js';
 
 const MANIFEST = 'packages.json';
 const FORMAT = 'vmfile-packages';
 const MAX_MANIFEST_BYTES = 32 * 1024 ** 2;
-const MAX_DEB_BYTES = 1024 ** 3;
 const MAX_MEMBERS = 100_000;
 const DEB_MEMBER = /^(\.\/)?([0-9a-f]{64})\.deb$/;
 const BUNDLE_MTIME = 1_700_000_000;
@@ -52,7 +51,7 @@ export async function writeDebBundle(home: string, debs: readonly DebRef[], outp
     const stored = await storedDeb(home, deb);
     if ('path' in stored) {
       const staged = join(staging, `${deb.sha256}.deb`);
-      await link(stored.path, staged).catch(() => copyFile(stored.path, staged));
+      await linkOrCopy(stored.path, staged);
       members.push(`${deb.sha256}.deb`);
     } else problems.push('tampered' in stored ? stored.tampered : `${debLabel(deb)} (sha256 ${deb.sha256}) is not in the package store`);
   }

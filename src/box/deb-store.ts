@@ -25,6 +25,14 @@ export type DebOrigin = (typeof DEB_ORIGINS)[number];
 
 const recordSchema = z.strictObject({ deb: debRefSchema, origin: z.enum(DEB_ORIGINS) });
 
+/** No Debian package file comes near this; a source (a server, a bundle) offering more is not offering one. */
+export const MAX_DEB_BYTES = 1024 ** 3;
+
+/** A hard link of `from` at `to` where both are on one file system, else a copy. */
+export async function linkOrCopy(from: string, to: string): Promise<void> {
+  await link(from, to).catch(() => copyFile(from, to));
+}
+
 export function debsDir(home: string): string {
   return join(home, 'debs');
 }
@@ -49,7 +57,7 @@ export async function storeDeb(home: string, file: string, deb: DebRef, origin: 
   if (!(await pathExists(path))) {
     const temporary = join(dir, `.${deb.sha256}.${randomBytes(4).toString('hex')}.tmp`);
     try {
-      await link(file, temporary).catch(() => copyFile(file, temporary));
+      await linkOrCopy(file, temporary);
       await rename(temporary, path);
     } finally {
       await rm(temporary, { force: true });

@@ -21,7 +21,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { copyFile, link, mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { join, posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -32,13 +32,11 @@ import type { Reporter } from '../ui/reporter.js';
 import { inPhase } from '../ui/reporter.js';
 import { debLabel, type DebRef } from '../vmfile/deb-ref.js';
 import { debFileName, packagesIndex, poolPath } from './debs.js';
-import { storedDeb, storeDeb, type DebOrigin } from './deb-store.js';
+import { linkOrCopy, MAX_DEB_BYTES, storedDeb, storeDeb, type DebOrigin } from './deb-store.js';
 import { describeNetworkError, HttpStatusError, request } from './http.js';
 
 export const DEFAULT_SNAPSHOT_MIRROR = 'https://snapshot.debian.org';
 
-/** No Debian package file comes near this; a server sending more is not serving one. */
-const MAX_DEB_BYTES = 1024 ** 3;
 
 export interface PackageSource {
   /** How messages name it: "the package store", "http://deb.debian.org/debian", ... */
@@ -176,7 +174,7 @@ export async function writeLocalRepository(dir: string, suite: string, debs: rea
     const path = files.get(deb.sha256);
     if (path === undefined) throw new Error(`no file for ${debLabel(deb)}`);
     const file = debFileName(deb);
-    await link(path, join(dir, file)).catch(() => copyFile(path, join(dir, file)));
+    await linkOrCopy(path, join(dir, file));
     const { stdout } = await run('dpkg-deb', ['-f', path], { purpose: `read the control fields of ${debLabel(deb)}` });
     entries.push({ control: stdout, file, size: (await stat(path)).size, sha256: deb.sha256, ...(deb.priority === undefined ? {} : { priority: deb.priority }) });
   }
