@@ -15,7 +15,7 @@
  * out with the locked package list and disk, kernel and initrd digests, or nothing is
  * installed and the error names the first part that differs.
  */
-import { copyFile, lstat, lutimes, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '../exec.js';
 import { ConfigError, UserError } from '../errors.js';
@@ -24,7 +24,7 @@ import { BOX_DISK_FILE, BOX_INITRD_FILE, BOX_KERNEL_FILE, boxDirName, STAGING_RA
 import type { Reporter } from '../ui/reporter.js';
 import { inPhase } from '../ui/reporter.js';
 import { parseSize } from '../vmfile/size.js';
-import { clampInodeTimes } from './debugfs.js';
+import { makeRootImage } from './root-image.js';
 import { copyRecipeFiles, hasRecipe, listRecipes, readRecipe, recipeHash, recipesDir } from './recipes.js';
 import { digestDifferences, packageDifferences, readIndexes, rebuildMismatch, usedDebs, withArchivePriorities, type LockedBuild } from './build-packages.js';
 
@@ -170,16 +170,14 @@ export async function buildBox(options: BuildOptions): Promise<InstalledBox> {
       await copyFile(kernel, join(staging, BOX_KERNEL_FILE));
       await copyFile(initrd, join(staging, BOX_INITRD_FILE));
       const raw = join(staging, STAGING_RAW_DISK);
-      // Times in the tree record when the build ran; clamp them (mtime only downwards:
-      // package files keep their own dates) so the image does not depend on it.
-      await clampTreeTimes(rootfs, DEFAULT_SOURCE_DATE_EPOCH);
-      await run(
-        'mke2fs',
-        ['-q', '-t', 'ext4', '-L', 'root', '-U', recipe.filesystem.uuid, '-E', `root_owner=0:0,hash_seed=${recipe.filesystem.hashSeed}`, '-d', rootfs, raw, `${Math.floor((parseSize(recipe.diskSize) ?? 0) / 1024)}k`],
-        { purpose: `make the file system of box ${recipe.name}`, env: { ...process.env, E2FSPROGS_FAKE_TIME: epoch } as Record<string, string> },
-      );
+      await makeRootImage(rootfs, raw, {
+        uuid: recipe.filesystem.uuid,
+        hashSeed: recipe.filesystem.hashSeed,
+        size: parseSize(recipe.diskSize) ?? 0,
+        epoch: DEFAULT_SOURCE_DATE_EPOCH,
+        purpose: `make the file system of box ${recipe.name}`,
+      });
       await rm(rootfs, { recursive: true, force: true });
-      await clampInodeTimes(raw, DEFAULT_SOURCE_DATE_EPOCH);
       const size = (await stat(raw)).size;
       await convertImage(raw, join(staging, BOX_DISK_FILE), 'qcow2', { sourceFormat: 'raw', purpose: `convert box ${recipe.name} to qcow2`, onProgress: (fraction) => phase.measure(fraction, size) });
       await rm(raw, { force: true });
@@ -228,22 +226,6 @@ export async function buildBox(options: BuildOptions): Promise<InstalledBox> {
     await cleanStaging(staging);
     throw error;
   }
-}
-
-/** Sets atime to `epoch` and clamps mtime to at most `epoch` for everything in `dir` (symlinks themselves, not their targets). */
-async function clampTreeTimes(dir: string, epoch: number): Promise<void> {
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) {
-      await clampTreeTimes(path, epoch);
-      continue;
-    }
-    const info = await lstat(path);
-    await lutimes(path, epoch, Math.min(info.mtimeMs / 1000, epoch));
-  }
-  // The directory last: changing its children's times does not touch it, but this keeps the order obvious.
-  const info = await lstat(dir);
-  await lutimes(dir, epoch, Math.min(info.mtimeMs / 1000, epoch));
 }
 
 async function onlyMatch(dir: string, prefix: string): Promise<string> {

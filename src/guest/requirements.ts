@@ -14,7 +14,6 @@ import { macFor } from '../network/address.js';
 import type { PlannedFolder } from '../folders/plan.js';
 import { mountLiveFolders, rsyncFolders } from '../folders/sync.js';
 import { CLOUD_INIT_WAIT, type ProvisionMode } from '../provision/runner.js';
-import type { SshSession } from '../ssh/client.js';
 import { inPhase } from '../ui/reporter.js';
 import { syncGuestClock } from './communicator.js';
 import { BOOT_ID_PROBE, parseBootIdLocation } from './boot-id.js';

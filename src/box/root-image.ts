@@ -1,0 +1,58 @@
+/**
+ * A box's root file system, made from a directory tree with `mke2fs -d`: no loop device,
+ * no mount. The image depends only on the tree's names, contents, modes, owners, links
+ * and modification times, never on the build host's file system or the hour it ran:
+ * - directory order and inode numbers: mke2fs (e2fsprogs 1.47) reads each directory with
+ *   scandir and alphasort, not in the host's readdir order (hash order on ext4, newest
+ *   first on tmpfs, B-tree order on xfs and btrfs), and numbers inodes in that walk;
+ *   the directory hash seed and the UUID are the recipe's;
+ * - times: mtimes are clamped down to the epoch (package files keep their own dates),
+ *   atimes set to it, and, since mke2fs copies ctime and nothing in user space can set
+ *   it, every inode's ctime and atime are rewritten in the image with debugfs;
+ *   E2FSPROGS_FAKE_TIME fixes the superblock's and the inodes' creation times.
+ * test/unit/box/root-image.test.ts builds one tree on ext4 with another hash seed,
+ * tmpfs, xfs and btrfs, in different orders and at different times, and compares.
+ */
+import { lstat, lutimes, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { run } from '../exec.js';
+import { clampInodeTimes } from './debugfs.js';
+
+export interface RootImage {
+  /** The file system's UUID and directory hash seed, fixed by the recipe. */
+  uuid: string;
+  hashSeed: string;
+  /** The image's size in bytes. */
+  size: number;
+  /** SOURCE_DATE_EPOCH: no time in the image is later. */
+  epoch: number;
+  /** Names what is made, in an error. */
+  purpose: string;
+}
+
+/** Makes the ext4 image `raw` from `tree`, clamping the tree's times first (it changes them in place). */
+export async function makeRootImage(tree: string, raw: string, image: RootImage): Promise<void> {
+  await clampTreeTimes(tree, image.epoch);
+  await run(
+    'mke2fs',
+    ['-q', '-t', 'ext4', '-L', 'root', '-U', image.uuid, '-E', `root_owner=0:0,hash_seed=${image.hashSeed}`, '-d', tree, raw, `${Math.floor(image.size / 1024)}k`],
+    { purpose: image.purpose, env: { ...process.env, E2FSPROGS_FAKE_TIME: String(image.epoch) } as Record<string, string> },
+  );
+  await clampInodeTimes(raw, image.epoch);
+}
+
+/** Sets atime to `epoch` and clamps mtime to at most `epoch` for everything in `dir` (symlinks themselves, not their targets). */
+async function clampTreeTimes(dir: string, epoch: number): Promise<void> {
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) {
+      await clampTreeTimes(path, epoch);
+      continue;
+    }
+    const info = await lstat(path);
+    await lutimes(path, epoch, Math.min(info.mtimeMs / 1000, epoch));
+  }
+  // The directory last: changing its children's times does not touch it, but this keeps the order obvious.
+  const info = await lstat(dir);
+  await lutimes(dir, epoch, Math.min(info.mtimeMs / 1000, epoch));
+}
