@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { VmfileCommand } from '../../cli/command.js';
 import { formatSize } from '../../vmfile/size.js';
-import { describeEntry } from './describe.js';
+import { describeEntry } from '../../cli/describe-cache.js';
 
 export default class CacheList extends VmfileCommand {
   static override summary = 'List the warm states and provisioning layers, with their size, age and the machines that use them';

@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { VmfileCommand } from '../../cli/command.js';
 import { formatSize } from '../../vmfile/size.js';
-import { describeEntry } from './describe.js';
+import { describeEntry } from '../../cli/describe-cache.js';
 
 export default class CachePrune extends VmfileCommand {
   static override summary = 'Remove the warm states and provisioning layers that no machine is made over';

@@ -1,7 +1,7 @@
 /** One line for a warm state or provisioning layer, shared by cache list and prune. */
-import type { CacheEntry } from '../../services/cache.js';
-import { formatSize } from '../../vmfile/size.js';
-import { counted } from '../../ui/words.js';
+import type { CacheEntry } from '../services/cache.js';
+import { formatSize } from '../vmfile/size.js';
+import { counted } from '../ui/words.js';
 
 export function describeEntry(entry: CacheEntry, now = Date.now()): string {
   const what = entry.layer === undefined ? `warm state of box ${entry.box.name} ${entry.box.version} (${counted(entry.shape.cpus, 'CPU')}, ${formatSize(entry.shape.memory)})` : `layer of step "${entry.layer.step.name}" (over ${entry.layer.parent.slice(0, 12)})`;
