@@ -5,11 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # ovmf: UEFI boxes. grub-pc-bin: the boot loader of boxes packaged for Vagrant. grub-*-bin, fdisk,
-# dosfstools, mtools, xfsprogs: the e2e tests build boot images. xfsprogs, btrfs-progs: a box's
-# image is checked to come out the same when built on xfs or btrfs.
+# dosfstools, mtools, xfsprogs: the e2e tests build boot images. xfsprogs, btrfs-progs, acl: a box's
+# image is checked to come out the same when built on xfs or btrfs, from files with ACLs.
 # iproute2: the libvirt e2e tests' network namespace (ip netns). zsh: the completion tests.
 # ruby: vmfile init --from runs a Vagrantfile (Ruby) to convert it.
-packages=(ruby qemu-system-x86 qemu-utils ovmf mmdebstrap e2fsprogs zerofree openssh-client rsync git ansible-core tar ca-certificates grub-pc-bin grub-efi-amd64-bin fdisk dosfstools mtools xfsprogs btrfs-progs iproute2 zsh)
+packages=(ruby qemu-system-x86 qemu-utils ovmf mmdebstrap e2fsprogs zerofree openssh-client rsync git ansible-core tar ca-certificates grub-pc-bin grub-efi-amd64-bin fdisk dosfstools mtools xfsprogs btrfs-progs acl iproute2 zsh)
 # vagrant: Vagrant's insecure key (the first login to a Vagrant box); with vagrant-libvirt and
 # dnsmasq-base (its management network's DHCP), the e2e test that Vagrant boots the boxes
 # vmfile package writes for it. Without their recommends. libvirt, genisoimage and an sshd:

@@ -146,17 +146,20 @@ export function inUseInodes(dumpe2fs: string): number[] {
   return inodes;
 }
 
+/** The inodes in use in the image (see inUseInodes). */
+export async function imageInodes(raw: string, epoch: number): Promise<number[]> {
+  const env = { ...(process.env as Record<string, string>), E2FSPROGS_FAKE_TIME: String(epoch) };
+  const { stdout } = await run('dumpe2fs', [raw], { purpose: `read the inode tables of ${raw}`, env });
+  return inUseInodes(stdout);
+}
+
 /**
- * Sets every in-use inode's atime and ctime to `epoch`. mke2fs -d copies them from the
+ * Sets each of `inodes`' atime and ctime to `epoch`. mke2fs -d copies them from the
  * source tree, where they record when the build ran (ctime cannot be set from user
  * space at all), so without this two builds of the same tree differ in every inode.
  * E2FSPROGS_FAKE_TIME keeps debugfs's own superblock write times fixed too.
  */
-export async function clampInodeTimes(raw: string, epoch: number): Promise<number> {
-  const env = { ...(process.env as Record<string, string>), E2FSPROGS_FAKE_TIME: String(epoch) };
-  const { stdout } = await run('dumpe2fs', [raw], { purpose: `read the inode tables of ${raw}`, env });
-  const inodes = inUseInodes(stdout);
+export async function clampInodeTimes(raw: string, inodes: readonly number[], epoch: number): Promise<void> {
   const requests = inodes.flatMap((inode) => [`sif <${inode}> ctime ${epoch}`, `sif <${inode}> atime ${epoch}`]);
   await editImage(raw, requests, { E2FSPROGS_FAKE_TIME: String(epoch) });
-  return inodes.length;
 }

@@ -6,6 +6,9 @@
  *   scandir and alphasort, not in the host's readdir order (hash order on ext4, newest
  *   first on tmpfs, B-tree order on xfs and btrfs), and numbers inodes in that walk;
  *   the directory hash seed and the UUID are the recipe's;
+ * - extended attributes: those of the tree, not the host file system's own (see
+ *   withoutSysAdmin), in name order, not the order the host lists them in
+ *   (image-attributes.ts);
  * - times: mtimes are clamped down to the epoch (package files keep their own dates),
  *   atimes set to it, and, since mke2fs copies ctime and nothing in user space can set
  *   it, every inode's ctime and atime are rewritten in the image with debugfs;
@@ -16,7 +19,8 @@
 import { lstat, lutimes, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '../exec.js';
-import { clampInodeTimes } from './debugfs.js';
+import { clampInodeTimes, imageInodes } from './debugfs.js';
+import { sortImageAttributes } from './image-attributes.js';
 
 export interface RootImage {
   /** The file system's UUID and directory hash seed, fixed by the recipe. */
@@ -33,12 +37,29 @@ export interface RootImage {
 /** Makes the ext4 image `raw` from `tree`, clamping the tree's times first (it changes them in place). */
 export async function makeRootImage(tree: string, raw: string, image: RootImage): Promise<void> {
   await clampTreeTimes(tree, image.epoch);
+  const [command, ...prefix] = withoutSysAdmin('mke2fs');
   await run(
-    'mke2fs',
-    ['-q', '-t', 'ext4', '-L', 'root', '-U', image.uuid, '-E', `root_owner=0:0,hash_seed=${image.hashSeed}`, '-d', tree, raw, `${Math.floor(image.size / 1024)}k`],
+    command ?? 'mke2fs',
+    [...prefix, '-q', '-t', 'ext4', '-L', 'root', '-U', image.uuid, '-E', `root_owner=0:0,hash_seed=${image.hashSeed}`, '-d', tree, raw, `${Math.floor(image.size / 1024)}k`],
     { purpose: image.purpose, env: { ...process.env, E2FSPROGS_FAKE_TIME: String(image.epoch) } as Record<string, string> },
   );
-  await clampInodeTimes(raw, image.epoch);
+  const inodes = await imageInodes(raw, image.epoch);
+  await sortImageAttributes(raw, inodes, image.epoch);
+  await clampInodeTimes(raw, inodes, image.epoch);
+}
+
+/**
+ * mke2fs copies every extended attribute the tree's files list, and for a process with
+ * CAP_SYS_ADMIN that includes the host file system's own `trusted.*` ones: xfs lists each
+ * POSIX ACL a second time as trusted.SGI_ACL_FILE / SGI_ACL_DEFAULT (systemd puts ACLs on
+ * /var/log/journal), which gave the box an extra attribute block on an xfs build host.
+ * Without CAP_SYS_ADMIN those are not listed; the ACLs themselves (system.posix_acl_*)
+ * and file capabilities (security.capability) still are. Root keeps its other
+ * capabilities, so it still reads every file.
+ */
+function withoutSysAdmin(command: string): string[] {
+  if (process.getuid?.() !== 0) return [command];
+  return ['setpriv', '--inh-caps=-sys_admin', '--bounding-set=-sys_admin', '--', command];
 }
 
 /** Sets atime to `epoch` and clamps mtime to at most `epoch` for everything in `dir` (symlinks themselves, not their targets). */

@@ -60,6 +60,9 @@ async function makeTree(root: string, order: (names: string[]) => string[], junk
   await chmod(join(root, 'usr/setuid'), 0o4755);
   await chmod(join(root, 'etc/fstab'), 0o600);
   await chmod(join(root, 'var'), 0o750);
+  // An access and a default ACL, as systemd gives /var/log/journal: xfs also lists them as trusted.SGI_ACL_* attributes.
+  await run('setfacl', ['-m', 'g:adm:r-x', '-m', 'd:g:adm:r-x', join(root, 'var')]);
+  await run('setfacl', ['-m', 'u:daemon:r--', join(root, 'etc/group')]);
   for (const path of ['usr/lib', 'etc', 'var', 'boot', 'usr', '.']) {
     for (const name of await readdir(join(root, path))) {
       const file = join(root, path, name);
@@ -134,12 +137,16 @@ describe('makeRootImage, whatever the build host', () => {
     // The hosts really listed the same directory in different orders.
     expect(new Set([...listings.values()].map((names) => names.join('\n'))).size).toBeGreaterThan(2);
     expect(Object.fromEntries(digests)).toEqual(Object.fromEntries(hosts.map((host) => [host.name, digests.get('ext4')])));
-    // And the image holds the tree: every name, sorted, with the hard link kept.
+    // And the image holds the tree: every name, sorted, with the hard link and the ACLs kept.
     const raw = join(work, 'xfs.raw');
     expect((await listDir(raw, '/usr/lib')).map((entry) => entry.name).sort()).toEqual([...MANY].sort());
     const etc = await listDir(raw, '/etc');
     const vars = await listDir(raw, '/var');
     expect(vars.find((entry) => entry.name === 'passwd-hardlink')?.inode).toBe(etc.find((entry) => entry.name === 'passwd')?.inode);
+    const attributes = (await run('debugfs', ['-R', 'ea_list /var', raw])).stdout;
+    expect(attributes).toContain('system.posix_acl_access');
+    expect(attributes).toContain('system.posix_acl_default');
+    expect(attributes).not.toContain('trusted.');
   }, 120_000);
 
   test('gives another image when one modification time differs, so the comparison above can fail', async () => {
