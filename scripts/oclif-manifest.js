@@ -2,13 +2,15 @@
 // Writes oclif.manifest.json after the build: every command's id, summary, flags and
 // file, read once from dist/commands. With it, oclif imports only the file of the command
 // that runs, instead of all of them on every start (docs/design.md, "Start-up").
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Config } from '@oclif/core';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const config = await Config.load({ root, ignoreManifest: true });
+// oclif reads an existing manifest instead of the commands (the root plugin takes no ignoreManifest): remove it first.
+await rm(join(root, 'oclif.manifest.json'), { force: true });
+const config = await Config.load({ root });
 const plugin = config.plugins.get(config.pjson.name);
 if (plugin === undefined) throw new Error(`no plugin ${config.pjson.name} in ${root}`);
 const manifest = plugin.manifest;

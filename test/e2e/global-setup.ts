@@ -21,6 +21,8 @@ export default async function setup(project: TestProject): Promise<void> {
     }
   }
   if (!existsSync(join(repoRoot, 'dist', 'cli', 'main.js'))) throw new Error('e2e tests run the built CLI: run npm run build first');
+  // oclif's command manifest, written again from dist/commands: a `tsc` alone (no npm run build) leaves it describing the last build.
+  execFileSync(process.execPath, [join(repoRoot, 'scripts', 'oclif-manifest.js')], { stdio: 'ignore' });
   const hash = (await recipeHash('debian-12', join(repoRoot, 'boxes'))).slice(0, 16);
   // -p: the box was built with its packages kept (the package store); older caches lack them.
   const home = process.env['VMFILE_TEST_HOME'] ?? join(homedir(), '.cache', 'vmfile-test', `${hash}-p`);

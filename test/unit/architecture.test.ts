@@ -17,7 +17,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['ui'],
   ['store'],
   ['project', 'ssh', 'qemu', 'qmp'],
-  ['box', 'network', 'folders', 'cloudinit', 'provision', 'vagrant'],
+  ['box', 'network', 'folders', 'cloudinit', 'provision', 'vagrant', 'sbom'],
   ['driver'],
   ['instance'],
   ['guest'],
