@@ -7,6 +7,7 @@ import { shellQuote } from '../ssh/quote.js';
 import type { MachinePaths } from '../store/layout.js';
 import type { MachineState } from '../store/machine.js';
 import { readRecord, type ProvisionRecord } from '../store/provision-record.js';
+import { recordStepOutputs } from '../store/lockfile.js';
 import type { Reporter } from '../ui/reporter.js';
 import type { MachineConfig, Project } from '../vmfile/config.js';
 import { openSshOptions } from './openssh.js';
@@ -30,6 +31,12 @@ export async function provisionMachine(
     recordPath: paths.provisioned,
     record,
     ansibleHosts: () => ansibleHosts(project),
+    onOutputs: async (step, outputs) => {
+      const changes = await recordStepOutputs(project.dir, machine.name, step.name, outputs);
+      const count = Object.keys(outputs).length;
+      if (changes === undefined) reporter.notice(`machine "${machine.name}": step "${step.name}" made ${count} output${count === 1 ? '' : 's'}, but Vmfile.lock does not name the machine, so they are not recorded`);
+      else if (changes.length > 0) reporter.notice(`machine "${machine.name}": step "${step.name}": outputs differ from Vmfile.lock (now recorded):\n${changes.map((change) => `  - ${change}`).join('\n')}`);
+    },
   });
 }
 

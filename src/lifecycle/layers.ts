@@ -16,7 +16,8 @@
  * with no private network. A step that needs any of those says `cache: false`, which
  * ends the cached run there. Only the leading steps that are `once`, run in the guest
  * (shell, script, file) and cacheable are layered; Ansible steps depend on the other
- * machines. A step that fails while its layer is made is not cached: the machine runs
+ * machines, and a step that declares outputs runs where they are recorded. A step that
+ * fails while its layer is made is not cached: the machine runs
  * it itself, where its failure can be looked at.
  */
 import { createHash } from 'node:crypto';
@@ -82,7 +83,8 @@ export async function startingStateFor(plan: MachinePlan, options: { project: Pr
 export function cacheableSteps(steps: readonly ProvisionStep[]): ProvisionStep[] {
   const leading: ProvisionStep[] = [];
   for (const step of steps) {
-    if (step.run !== 'once' || step.kind === 'ansible' || step.cache === false) break;
+    // A step with declared outputs runs in the machine itself, where its outputs are hashed and recorded.
+    if (step.run !== 'once' || step.kind === 'ansible' || step.cache === false || step.outputs !== undefined) break;
     leading.push(step);
   }
   return leading;

@@ -17,6 +17,7 @@ import type { Reporter } from '../ui/reporter.js';
 import type { ProvisionStep } from '../vmfile/steps.js';
 import { markDone, type ProvisionRecord } from '../store/provision-record.js';
 import { runAnsible, type AnsibleHost } from './ansible.js';
+import { hashOutputs } from './outputs.js';
 
 /**
  * `boot`: a normal vmup (once steps that never succeeded, and always steps).
@@ -49,6 +50,8 @@ export interface ProvisionContext {
   record: ProvisionRecord;
   /** The running machines of the Vmfile and how to reach them, for Ansible steps. */
   ansibleHosts?: () => Promise<AnsibleHost[]>;
+  /** Told the digests of a step's declared outputs (guest path -> sha256) after it succeeded. */
+  onOutputs?: (step: ProvisionStep, outputs: Record<string, string>) => Promise<void>;
 }
 
 /** Every step's local files must exist before the machine boots. */
@@ -87,6 +90,7 @@ export async function runSteps(steps: readonly ProvisionStep[], mode: ProvisionM
       });
     }
     phase.done();
+    if (step.outputs !== undefined) await context.onOutputs?.(step, await hashOutputs(context.session, step.outputs, `machine "${context.machine}": provisioning step "${step.name}"`));
     // A once step is recorded as done only when what it wrote is on the guest's disk: a
     // power-off (QEMU killed) must not keep the record and lose the step's effect.
     if (step.run === 'once') await context.session.exec('sync');
@@ -200,8 +204,8 @@ export function fileInstallCommand(scratch: string, destination: string, owner: 
  * its length, so no two different steps feed the hash the same bytes.
  */
 export async function stepHash(step: ProvisionStep, projectDir: string): Promise<string> {
-  // Whether a step may be cached says nothing about what it does.
-  const { cache: _cache, ...what } = step;
+  // Whether a step may be cached, and which of its files it declares as outputs, say nothing about what it does.
+  const { cache: _cache, outputs: _outputs, ...what } = step;
   const hash = createHash('sha256');
   framed(hash, STEP_HASH_FORMAT);
   framed(hash, JSON.stringify(what));

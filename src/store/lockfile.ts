@@ -1,9 +1,11 @@
 /** Vmfile.lock on disk: read it (missing means empty), write it whole. See vmfile/lock.ts for what it holds. */
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { ConfigError } from '../errors.js';
-import { formatLockFile, parseLockFile, type LockFile } from '../vmfile/lock.js';
+import { formatLockFile, parseLockFile, withOutputs, type LockFile } from '../vmfile/lock.js';
+import { withLock } from './lock.js';
 import { writeFileAtomic } from './json.js';
-import { lockFilePath } from './layout.js';
+import { lockFilePath, projectStateDir } from './layout.js';
 
 /** The project's lock, or an empty one when there is no Vmfile.lock yet. */
 export async function readLockFile(projectDir: string): Promise<LockFile> {
@@ -23,3 +25,15 @@ export async function writeLockFile(projectDir: string, lock: LockFile): Promise
   await writeFileAtomic(lockFilePath(projectDir), formatLockFile(lock), { mode: 0o644, skipUnchanged: true });
 }
 
+/**
+ * Records a step's output digests in the lock (read, changed, written whole, one writer at
+ * a time: machines of one project provision side by side). Returns what changed from the
+ * digests recorded before, or undefined when the lock does not name the machine.
+ */
+export async function recordStepOutputs(projectDir: string, machine: string, step: string, outputs: Record<string, string>): Promise<string[] | undefined> {
+  return withLock(join(projectStateDir(projectDir), 'lockfile.lock'), 'Vmfile.lock', 'record step outputs', async () => {
+    const updated = withOutputs(await readLockFile(projectDir), machine, step, outputs);
+    if (updated !== undefined) await writeLockFile(projectDir, updated.lock);
+    return updated?.changes;
+  }, { waitMs: 30_000 });
+}

@@ -2,7 +2,7 @@
  * From a parsed Vmfile to plain per-machine configuration. Pure: no I/O, so the
  * schema's messages and defaults are tested with tables.
  */
-import { basename, resolve } from 'node:path';
+import { basename, posix, resolve } from 'node:path';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { validatePrivateIps } from './private-ip.js';
@@ -113,7 +113,7 @@ export function parseVmfile(value: unknown, vmfilePath: string, projectDir: stri
     else problems.push(...formatIssues(result.error.issues));
   }
   // Across the machines that parsed, so a problem in one machine hides no other.
-  problems.push(...crossMachineProblems(machines));
+  problems.push(...crossMachineProblems(machines), ...outputProblems(machines));
   const unique = [...new Set(problems)];
   if (unique.length > 0) {
     throw new ConfigError(`${basename(vmfilePath)} is invalid:\n${unique.map((line) => `  - ${line}`).join('\n')}`, {
@@ -136,7 +136,7 @@ function toMachine(name: string, vm: MachineOutput, defaultHostname: string, pro
     bootTimeout: vm.bootTimeout,
     warmStart: vm.warmStart ?? 'auto',
     provider: placed(vm.provider, placement),
-    provision: vm.provision.map(normalizeStep),
+    provision: withOutputBase(vm.provision.map(normalizeStep), projectFolder(vm.folders, projectDir)),
     ports: vm.ports,
     ...(vm.network === undefined ? {} : { privateIp: vm.network.ip }),
     folders: vm.folders.map((folder) => {
@@ -146,6 +146,28 @@ function toMachine(name: string, vm: MachineOutput, defaultHostname: string, pro
     primary: vm.primary,
     autostart: vm.autostart,
   };
+}
+
+/** Where the project directory is in the guest: the guest path of the folder that syncs it, if one does. */
+function projectFolder(folders: MachineOutput['folders'], projectDir: string): string | undefined {
+  return folders.find((folder) => resolve(projectDir, folder.host) === projectDir)?.guest;
+}
+
+/** Relative outputs made absolute under the project's folder in the guest; left relative (and refused by outputProblems) when no folder syncs it. */
+function withOutputBase(steps: ProvisionStep[], base: string | undefined): ProvisionStep[] {
+  if (base === undefined) return steps;
+  return steps.map((step) => (step.outputs === undefined ? step : { ...step, outputs: step.outputs.map((output) => (output.startsWith('/') ? output : posix.join(base, output))) }));
+}
+
+/** Outputs still relative: no folder syncs the project directory, so there is nothing they are relative to. */
+function outputProblems(machines: readonly MachineConfig[]): string[] {
+  return machines.flatMap((machine) =>
+    machine.provision.flatMap((step) =>
+      (step.outputs ?? [])
+        .filter((output) => !output.startsWith('/'))
+        .map((output) => `machine "${machine.name}": step "${step.name}": output "${output}" is relative, but no folder syncs the project directory into the guest; give an absolute guest path`),
+    ),
+  );
 }
 
 /** The one host a machine goes to: its own uri, or its turn over hosts ('spread'). */

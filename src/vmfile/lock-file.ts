@@ -25,6 +25,9 @@ const recipeSchema = z.strictObject({
   packages: z.array(debRefSchema).max(100_000).optional(),
 });
 
+/** A step's declared outputs as last hashed in the guest: guest path -> sha256. */
+const outputsSchema = z.record(z.string().min(1).max(64), z.record(z.string().startsWith('/').max(4096), z.string().regex(SHA256, { error: 'expected 64 lower-case hex digits' })));
+
 const entrySchema = z.strictObject({
   // Checked when the file is read: a version becomes a directory name, and a lock is text from a repository.
   box: z.string().regex(BOX_NAME_PATTERN, { error: `expected a box name: ${BOX_NAME_RULE}` }),
@@ -44,6 +47,8 @@ const entrySchema = z.strictObject({
   url: httpUrlSchema.optional(),
   catalog: httpUrlSchema.optional(),
   checksum: z.string().regex(CHECKSUM_PATTERN, { error: 'expected sha256:HEX, sha384:HEX or sha512:HEX' }).optional(),
+  /** The digests of each provisioning step's declared outputs, by step name, from the last run (provision/outputs.ts). */
+  outputs: outputsSchema.optional(),
 });
 
 export const lockFileSchema = z.strictObject({
@@ -127,6 +132,11 @@ export function orderedEntry(entry: LockEntry): LockEntry {
   if (entry.url !== undefined) ordered.url = entry.url;
   if (entry.catalog !== undefined) ordered.catalog = entry.catalog;
   if (entry.checksum !== undefined) ordered.checksum = entry.checksum;
+  if (entry.outputs !== undefined) ordered.outputs = sortedOutputs(entry.outputs);
   return ordered;
 }
 
+function sortedOutputs(outputs: NonNullable<LockEntry['outputs']>): NonNullable<LockEntry['outputs']> {
+  const sorted = (record: Record<string, string>) => Object.fromEntries(Object.keys(record).sort().map((key) => [key, record[key] ?? '']));
+  return Object.fromEntries(Object.keys(outputs).sort().map((step) => [step, sorted(outputs[step] ?? {})]));
+}

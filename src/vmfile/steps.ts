@@ -56,6 +56,15 @@ export const stepInputSchema = z
     cache: z.boolean({ error: 'expected true or false' }).optional(),
     file: fileSpecSchema.optional(),
     ansible: ansibleSpecSchema.optional(),
+    /**
+     * Files the step makes, as guest paths or globs (`results/*.csv`, `/srv/out/**`):
+     * absolute, or relative to where the project directory is synced (/vmfile by default).
+     * After the step, vmfile hashes them in the guest and records the digests in Vmfile.lock.
+     */
+    outputs: z
+      .array(z.string().min(1, { error: 'an output must not be empty' }).max(1024).regex(/^[^\0\n]+$/, { error: 'an output is a guest path or glob on one line' }), { error: 'expected a list of guest paths or globs' })
+      .max(64, { error: 'at most 64 outputs per step' })
+      .optional(),
   })
   .superRefine((step, ctx) => {
     const kinds = (['shell', 'script', 'file', 'ansible'] as const).filter((key) => step[key] !== undefined);
@@ -86,6 +95,8 @@ interface StepBase {
   name: string;
   run: RunPolicy;
   cache?: false;
+  /** Declared outputs, absolute in the guest (config.ts resolves relative ones); there only when declared. */
+  outputs?: string[];
 }
 
 export type ProvisionStep =
@@ -112,7 +123,7 @@ type StepOutput = z.output<typeof stepInputSchema>;
 /** Turns a parsed step into the tagged form the provisioner runs. */
 export function normalizeStep(step: StepOutput, index: number): ProvisionStep {
   const id = stepId(step.name, index);
-  const base = { id, name: step.name ?? `${index + 1}`, run: step.run, ...(step.cache === false ? { cache: false as const } : {}) };
+  const base = { id, name: step.name ?? `${index + 1}`, run: step.run, ...(step.cache === false ? { cache: false as const } : {}), ...(step.outputs === undefined ? {} : { outputs: step.outputs }) };
   if (step.shell !== undefined) {
     return { ...base, kind: 'shell', inline: step.shell, env: step.env ?? {}, privileged: step.privileged ?? true };
   }

@@ -2,7 +2,8 @@
  * The core promise, through the built CLI on the real debian-12 box under QEMU:
  * vmup provisions → vmssh reads the result → vmhalt powers off cleanly → vmup boots the
  * same disk (data kept, once steps not re-run) → a SIGKILLed QEMU is seen as halted and
- * recovers → destroy removes the machine and keeps the box.
+ * recovers → destroy removes the machine and keeps the box. A step's declared outputs
+ * are hashed in the guest and recorded in Vmfile.lock.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -22,6 +23,7 @@ export default defineVm({
     { name: 'count', shell: 'echo ran >> /root/once-count && cp /root/once-count /home/vm/once-count && chmod 644 /home/vm/once-count' },
     { name: 'greet', script: 'greet.sh', args: ['it works', '$(touch /tmp/injected)'], env: { WHO: 'vmfile' }, privileged: false },
     { name: 'boots', shell: 'echo boot >> /home/vm/boots', run: 'always', privileged: false },
+    { name: 'analysis', shell: 'mkdir -p "/vmfile/results/by host" && echo 1,2 > /vmfile/results/a.csv && hostname > "/vmfile/results/by host/name.csv"', outputs: ['results/**/*.csv'] },
   ],
 });
 `;
@@ -89,6 +91,16 @@ describe('machine lifecycle', () => {
     expect(await guest('cat /vmfile/kept.txt; echo; test -e /vmfile/ignored.txt && echo copied || echo left out')).toBe('copied\nleft out');
     // The disk was grown to the declared 4GiB (the box is 3GiB).
     expect(Number(await guest("df --output=size -B1M / | tail -1"))).toBeGreaterThan(3500);
+    // The step's declared outputs were hashed in the guest and recorded in Vmfile.lock, and vmfile outputs lists them.
+    const digests = await guest('cd /vmfile/results && sha256sum a.csv "by host/name.csv" | cut -c1-64');
+    const lock = JSON.parse(await readFile(join(project, 'Vmfile.lock'), 'utf8')) as { machines: { default: { outputs?: Record<string, Record<string, string>> } } };
+    expect(lock.machines.default.outputs).toEqual({ analysis: { '/vmfile/results/a.csv': digests.split('\n')[0], '/vmfile/results/by host/name.csv': digests.split('\n')[1] } });
+    const listed = await run('vmfile', 'outputs', '--json');
+    expect(listed.code, explain(listed)).toBe(0);
+    expect(JSON.parse(listed.stdout)).toEqual([
+      { machine: 'default', step: 'analysis', path: '/vmfile/results/a.csv', sha256: digests.split('\n')[0] },
+      { machine: 'default', step: 'analysis', path: '/vmfile/results/by host/name.csv', sha256: digests.split('\n')[1] },
+    ]);
   });
 
   it('vmssh -c returns the command exit code', async () => {
