@@ -9,6 +9,7 @@
  * - extended attributes: those of the tree, not the host file system's own (see
  *   withoutSysAdmin), in name order, not the order the host lists them in
  *   (image-attributes.ts);
+ * - e2fsprogs' count of bytes written, which differs by host: cleared (forgetWriteCount);
  * - times: mtimes are clamped down to the epoch (package files keep their own dates),
  *   atimes set to it, and, since mke2fs copies ctime and nothing in user space can set
  *   it, every inode's ctime and atime are rewritten in the image with debugfs;
@@ -46,6 +47,20 @@ export async function makeRootImage(tree: string, raw: string, image: RootImage)
   const inodes = await imageInodes(raw, image.epoch);
   await sortImageAttributes(raw, inodes, image.epoch);
   await clampInodeTimes(raw, inodes, image.epoch);
+  await forgetWriteCount(raw, image.epoch);
+}
+
+/**
+ * e2fsprogs keeps a lifetime count of kilobytes written in every superblock copy, and
+ * mke2fs -d writes a different amount from the same tree on different hosts (measured:
+ * a build on xfs differed from one on ext4 in that count alone). It is a statistic, not
+ * content: set to 0 with debugfs (e2fsprogs stops counting at 0), then written to every
+ * backup superblock by a tune2fs that changes nothing (-c -1, as mke2fs made it).
+ */
+async function forgetWriteCount(raw: string, epoch: number): Promise<void> {
+  const env = { ...(process.env as Record<string, string>), E2FSPROGS_FAKE_TIME: String(epoch) };
+  await run('debugfs', ['-w', '-R', 'ssv kbytes_written 0', raw], { purpose: `clear the write count of ${raw}`, env });
+  await run('tune2fs', ['-c', '-1', raw], { purpose: `write the superblock copies of ${raw}`, env });
 }
 
 /**

@@ -24,8 +24,8 @@ export default async function setup(project: TestProject): Promise<void> {
   // oclif's command manifest, written again from dist/commands: a `tsc` alone (no npm run build) leaves it describing the last build.
   execFileSync(process.execPath, [join(repoRoot, 'scripts', 'oclif-manifest.js')], { stdio: 'ignore' });
   const hash = (await recipeHash('debian-12', join(repoRoot, 'boxes'))).slice(0, 16);
-  // -p: the box was built with its packages kept (the package store); older caches lack them.
-  const home = process.env['VMFILE_TEST_HOME'] ?? join(homedir(), '.cache', 'vmfile-test', `${hash}-p`);
+  // -p: the box was built with its packages kept (the package store); -p2: with no write count in its superblocks (box/root-image.ts).
+  const home = process.env['VMFILE_TEST_HOME'] ?? join(homedir(), '.cache', 'vmfile-test', `${hash}-p2`);
   mkdirSync(home, { recursive: true, mode: 0o700 });
   const list = execFileSync(process.execPath, [join(repoRoot, 'bin', 'vmfile.js'), 'box', 'list', '--json'], { env: { ...process.env, VMFILE_HOME: home } });
   const boxes = JSON.parse(list.toString()) as { name: string }[];

@@ -23,7 +23,7 @@ export default defineVm({
     { name: 'count', shell: 'echo ran >> /root/once-count && cp /root/once-count /home/vm/once-count && chmod 644 /home/vm/once-count' },
     { name: 'greet', script: 'greet.sh', args: ['it works', '$(touch /tmp/injected)'], env: { WHO: 'vmfile' }, privileged: false },
     { name: 'boots', shell: 'echo boot >> /home/vm/boots', run: 'always', privileged: false },
-    { name: 'analysis', shell: 'mkdir -p "/vmfile/results/by host" && echo 1,2 > /vmfile/results/a.csv && hostname > "/vmfile/results/by host/name.csv"', outputs: ['results/**/*.csv'] },
+    { name: 'analysis', shell: 'mkdir -p "/vmfile/results/by host" && echo 1,2 > /vmfile/results/a.csv && hostname > "/vmfile/results/by host/name.csv"', privileged: false, outputs: ['results/**/*.csv'] },
   ],
 });
 `;

@@ -147,6 +147,13 @@ describe('makeRootImage, whatever the build host', () => {
     expect(attributes).toContain('system.posix_acl_access');
     expect(attributes).toContain('system.posix_acl_default');
     expect(attributes).not.toContain('trusted.');
+    // No superblock copy keeps e2fsprogs' count of bytes written, and the file system is consistent.
+    const superblocks = (await run('dumpe2fs', [raw])).stdout;
+    expect(superblocks).not.toMatch(/Lifetime writes/);
+    const backup = /Backup superblock at (\d+)/.exec(superblocks)?.[1] ?? expect.fail('no backup superblock');
+    const blockSize = /Block size:\s+(\d+)/.exec(superblocks)?.[1] ?? expect.fail('no block size');
+    expect((await run('dumpe2fs', ['-h', '-o', `superblock=${backup}`, '-o', `blocksize=${blockSize}`, raw])).stdout).not.toMatch(/Lifetime writes/);
+    await run('e2fsck', ['-fn', raw]);
   }, 120_000);
 
   test('gives another image when one modification time differs, so the comparison above can fail', async () => {
