@@ -32,7 +32,8 @@ export default class Lock extends VmfileCommand {
         }
       }
     }
-    const bad = reports.filter((report) => report.status === 'mismatch' || report.status === 'box not installed');
+    // A box that is not installed is no mismatch: vmup gets the locked one.
+    const bad = reports.filter((report) => report.status === 'mismatch');
     if (bad.length > 0) {
       throw new ConfigError(`Vmfile.lock does not match the installed boxes for machine${bad.length > 1 ? 's' : ''} ${bad.map((report) => `"${report.machine}"`).join(', ')}`, {
         hint: 'if the installed boxes are what you want now, record them with: vmfile lock --update (and commit Vmfile.lock)',

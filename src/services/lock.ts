@@ -74,7 +74,9 @@ async function verifyLock(options: LockOptions, context: ServiceContext): Promis
     const packages = await availability(context.home, entry);
     const withPackages = packages === undefined ? {} : { packages };
     if (box === undefined) {
-      reports.push({ machine: machine.name, status: 'box not installed', entry, differences: [`box ${ref.name}${ref.version === undefined ? '' : ` ${ref.version}`} is not installed`], ...withPackages });
+      // Not a difference: vmup gets the locked box (rebuilt from its pinned packages, or downloaded and checked).
+      const how = packages !== undefined ? `vmup rebuilds it from the ${packages.pinned} pinned packages and checks it against the lock` : entry.url !== undefined ? 'vmup downloads it and checks it against the lock' : 'vmup builds or asks for it, and checks it against the lock';
+      reports.push({ machine: machine.name, status: 'box not installed', entry, differences: [`box ${ref.name}${ref.version === undefined ? '' : ` ${ref.version}`} is not installed here; ${how}`], ...withPackages });
       continue;
     }
     const differences = compareEntry(entry, await boxFacts(box));

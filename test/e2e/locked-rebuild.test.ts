@@ -183,6 +183,9 @@ describe('a locked box rebuilt from exactly its packages', () => {
     for (const deb of moved) await rm(join(home, 'debs', `${deb.sha256}.deb`));
     await flipLastByte(join(home, 'debs', `${tampered.sha256}.deb`));
 
+    // Not installed here is no mismatch: vmfile lock says what vmup will do, and exits 0.
+    const before = await cliOk('vmfile', ['lock'], options);
+    expect(before.stdout).toContain(`is not installed here; vmup rebuilds it from the ${lock.recipe.packages.length} pinned packages`);
     const up = await cliOk('vmup', [], options);
     expect(up.stderr).toContain(`rebuilding it from the ${lock.recipe.packages.length} packages the lock names`);
     expect(up.stderr).toContain('Fetching 4 locked packages the store does not have');
