@@ -10,7 +10,8 @@
 #   tmpfs: memory, which lists a directory newest first
 #   xfs, btrfs: loop-mounted, each with its own directory order and inode numbering
 # It prints one line per rebuild and exits 1 on the first that does not match.
-#   usage: bench/reproducible.sh [RECIPE...]      (as root; needs Debian's mirror, loop devices)
+#   usage: [FILESYSTEMS="ext4 tmpfs xfs btrfs"] bench/reproducible.sh [RECIPE...]
+#          (as root; needs Debian's mirror, loop devices)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 recipes=("$@")
@@ -35,7 +36,7 @@ mount_home() { # FS DIR
     tmpfs) mount -t tmpfs -o size=12g,mode=0700 tmpfs "$dir" ;;
     ext4) truncate -s 12G "$dir.img"; mkfs.ext4 -q -E "hash_seed=$(cat /proc/sys/kernel/random/uuid)" "$dir.img"; mount -o loop "$dir.img" "$dir" ;;
     xfs) truncate -s 12G "$dir.img"; mkfs.xfs -q "$dir.img"; mount -o loop "$dir.img" "$dir" ;;
-    btrfs) truncate -s 12G "$dir.img"; mkfs.btrfs -q "$dir.img"; mount -o loop "$dir.img" "$dir" ;;
+    btrfs) truncate -s 12G "$dir.img"; mkfs.btrfs -q "$dir.img" >/dev/null 2>&1; mount -o loop "$dir.img" "$dir" ;;
   esac
   mounts+=("$dir")
 }
@@ -51,7 +52,7 @@ for recipe in "${recipes[@]}"; do
   count=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1])).machines.default.recipe.packages.length)' "$project/Vmfile.lock")
   echo "$recipe: built from the mirror on $(df --output=fstype "$work" | tail -1) in $(( $(date +%s) - t0 )) s, $count packages, disk sha256 $locked"
   rm -rf "$work/$recipe-first"
-  for fs in ext4 tmpfs xfs btrfs; do
+  for fs in ${FILESYSTEMS:-ext4 tmpfs xfs btrfs}; do
     home="$work/$recipe-$fs"
     mount_home "$fs" "$home"
     t0=$(date +%s)

@@ -51,6 +51,17 @@ const DEFAULT_SOURCE_DATE_EPOCH = 1_700_000_000;
 const BUILD_ENV = { LC_ALL: 'C.UTF-8', LANG: 'C.UTF-8', LANGUAGE: '', TZ: 'UTC' };
 const WITH_UMASK_022 = ['-c', 'umask 022 && exec "$@"', 'sh'];
 
+/**
+ * mmdebstrap runs in a mount namespace of its own, so that the mounts it and the hooks
+ * make end with it, even when it is killed. One of them: mkinitramfs builds the initramfs
+ * tree in the chroot's /var/tmp and cpio records each directory's link count, which
+ * btrfs gives as 1 where ext4, xfs and tmpfs count subdirectories: a tmpfs there gives
+ * every build host the same initrd. mke2fs, outside the namespace, sees the tree's own
+ * (empty) /var/tmp.
+ */
+const PRIVATE_MOUNTS = ['--mount', '--propagation', 'private'];
+const TMPFS_VAR_TMP = 'mount -t tmpfs -o mode=1777,size=2g vmfile-var-tmp "$1/var/tmp"';
+
 export interface BuildOptions {
   home: string;
   name: string;
@@ -119,14 +130,17 @@ export async function buildBox(options: BuildOptions): Promise<InstalledBox> {
     await copyRecipeFiles(join(recipes, boxDirName(options.name), 'rootfs'), recipeFiles);
     await inPhase(reporter, label, locked === undefined ? `Installing Debian ${recipe.suite} packages with mmdebstrap` : `Installing the ${locked.packages.length} locked packages with mmdebstrap`, (phase) =>
       run(
-        'sh',
+        'unshare',
         [
+          ...PRIVATE_MOUNTS,
+          'sh',
           ...WITH_UMASK_022,
           'mmdebstrap',
           `--variant=${recipe.variant}`,
           // The package files stay until the end, where they are copied out (below) and then removed by mmdebstrap's cleanup.
           '--skip=essential/unlink',
           `--include=${recipe.packages.join(',')}`,
+          `--essential-hook=${TMPFS_VAR_TMP}`,
           ...recipe.essential.map((hook) => `--essential-hook=${hook}`),
           // The recipe's files go in before the kernel and cloud-init are installed, so the
           // initramfs is built with them (fstab, FSTYPE) and no package overwrites them.
