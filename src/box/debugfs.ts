@@ -146,10 +146,14 @@ export function inUseInodes(dumpe2fs: string): number[] {
   return inodes;
 }
 
+/** The environment that makes e2fsprogs take `epoch` as the time, for every time it writes itself. */
+export function fakeTimeEnv(epoch: number): Record<string, string> {
+  return { ...(process.env as Record<string, string>), E2FSPROGS_FAKE_TIME: String(epoch) };
+}
+
 /** The inodes in use in the image (see inUseInodes). */
 export async function imageInodes(raw: string, epoch: number): Promise<number[]> {
-  const env = { ...(process.env as Record<string, string>), E2FSPROGS_FAKE_TIME: String(epoch) };
-  const { stdout } = await run('dumpe2fs', [raw], { purpose: `read the inode tables of ${raw}`, env });
+  const { stdout } = await run('dumpe2fs', [raw], { purpose: `read the inode tables of ${raw}`, env: fakeTimeEnv(epoch) });
   return inUseInodes(stdout);
 }
 

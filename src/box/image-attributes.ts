@@ -10,7 +10,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { run } from '../exec.js';
-import { debugfsQuote, editImage } from './debugfs.js';
+import { debugfsQuote, editImage, fakeTimeEnv } from './debugfs.js';
 
 const SAFE_NAME = /^[A-Za-z0-9._-]+$/;
 
@@ -48,7 +48,7 @@ export function unsortedAttributes(lists: ReadonlyMap<number, readonly string[]>
 
 /** Rewrites the attributes of each of `inodes` that has them out of order, sorted by name. Returns how many files it changed. */
 export async function sortImageAttributes(raw: string, inodes: readonly number[], epoch: number): Promise<number> {
-  const env = { ...(process.env as Record<string, string>), E2FSPROGS_FAKE_TIME: String(epoch) };
+  const env = fakeTimeEnv(epoch);
   const { stdout } = await run('debugfs', ['-f', '-', raw], { purpose: `list the extended attributes in ${raw}`, input: `${inodes.map((inode) => `ea_list <${inode}>`).join('\n')}\n`, env });
   const unsorted = unsortedAttributes(parseAttributeLists(stdout));
   if (unsorted.size === 0) return 0;

@@ -20,7 +20,7 @@
 import { lstat, lutimes, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '../exec.js';
-import { clampInodeTimes, imageInodes } from './debugfs.js';
+import { clampInodeTimes, fakeTimeEnv, imageInodes } from './debugfs.js';
 import { sortImageAttributes } from './image-attributes.js';
 
 export interface RootImage {
@@ -42,7 +42,7 @@ export async function makeRootImage(tree: string, raw: string, image: RootImage)
   await run(
     command ?? 'mke2fs',
     [...prefix, '-q', '-t', 'ext4', '-L', 'root', '-U', image.uuid, '-E', `root_owner=0:0,hash_seed=${image.hashSeed}`, '-d', tree, raw, `${Math.floor(image.size / 1024)}k`],
-    { purpose: image.purpose, env: { ...process.env, E2FSPROGS_FAKE_TIME: String(image.epoch) } as Record<string, string> },
+    { purpose: image.purpose, env: fakeTimeEnv(image.epoch) },
   );
   const inodes = await imageInodes(raw, image.epoch);
   await sortImageAttributes(raw, inodes, image.epoch);
@@ -58,7 +58,7 @@ export async function makeRootImage(tree: string, raw: string, image: RootImage)
  * backup superblock by a tune2fs that changes nothing (-c -1, as mke2fs made it).
  */
 async function forgetWriteCount(raw: string, epoch: number): Promise<void> {
-  const env = { ...(process.env as Record<string, string>), E2FSPROGS_FAKE_TIME: String(epoch) };
+  const env = fakeTimeEnv(epoch);
   await run('debugfs', ['-w', '-R', 'ssv kbytes_written 0', raw], { purpose: `clear the write count of ${raw}`, env });
   await run('tune2fs', ['-c', '-1', raw], { purpose: `write the superblock copies of ${raw}`, env });
 }
