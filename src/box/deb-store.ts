@@ -1,10 +1,11 @@
 /**
- * The package store: every .deb a box was built from, kept under VMFILE_HOME/debs/ by
+ * The package store: every .deb a box was built from or a provisioning step installed, kept under VMFILE_HOME/debs/ by
  * its sha256 and shared by every box and project on the host, so that a locked box can
  * be rebuilt from exactly its packages after the mirror has moved on, or offline.
  *
  *   debs/<sha256>.deb    the file; its name is its digest
- *   debs/<sha256>.json   what it is (DebRef) and where it came from (build, import, mirror, snapshot)
+ *   debs/<sha256>.json   what it is (DebRef) and where it came from (build, import, mirror, snapshot,
+ *                        or a provisioning step's guest: provision/step-packages.ts)
  *
  * A file is checked against its name whenever it is used: the store is a directory
  * anyone with the user's rights can write to, and a changed byte must be refused and
@@ -20,7 +21,7 @@ import { pathExists } from '../store/exists.js';
 import { writeJsonAtomic } from '../store/json.js';
 import { debLabel, debRefSchema, type DebRef } from '../vmfile/deb-ref.js';
 
-export const DEB_ORIGINS = ['build', 'import', 'mirror', 'snapshot'] as const;
+export const DEB_ORIGINS = ['build', 'import', 'mirror', 'snapshot', 'step'] as const;
 export type DebOrigin = (typeof DEB_ORIGINS)[number];
 
 const recordSchema = z.strictObject({ deb: debRefSchema, origin: z.enum(DEB_ORIGINS) });

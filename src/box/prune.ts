@@ -63,6 +63,7 @@ export async function boxesInUse(home: string): Promise<{ uses: BoxUse[]; warnin
       for (const [machine, entry] of Object.entries(lock.machines)) {
         uses.push({ name: entry.box, version: entry.version, by: `${lockFilePath(project)} (machine "${machine}")` });
         for (const deb of entry.recipe?.packages ?? []) debs.add(deb.sha256);
+        for (const step of Object.values(entry.steps ?? {})) for (const deb of step.packages) debs.add(deb.sha256);
       }
     } catch (error) {
       if (!(error instanceof VmfileError)) throw error;

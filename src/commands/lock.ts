@@ -30,6 +30,12 @@ export default class Lock extends VmfileCommand {
             this.log(`  not here (a rebuild asks the recipe's mirrors, then the snapshot mirror): ${names.slice(0, 8).join(', ')}${names.length > 8 ? `, and ${names.length - 8} more` : ''}`);
           }
         }
+        const steps = report.steps;
+        if (steps !== undefined) {
+          this.log(`  steps' packages: ${steps.pinned} pinned; in the package store: ${steps.pinned - steps.missing.length}`);
+          if (steps.missing.length > 0) this.log(`  not here (its steps get them from the mirror, unpinned): ${listed(steps.missing)}`);
+          if (steps.unpinned.length > 0) this.log(`  unpinned (installed by a step, no file to pin): ${listed(steps.unpinned)}`);
+        }
       }
     }
     // A box that is not installed is no mismatch: vmup gets the locked one.
@@ -40,4 +46,8 @@ export default class Lock extends VmfileCommand {
       });
     }
   }
+}
+
+function listed(items: readonly string[]): string {
+  return `${items.slice(0, 8).join(', ')}${items.length > 8 ? `, and ${items.length - 8} more` : ''}`;
 }

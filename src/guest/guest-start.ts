@@ -16,6 +16,8 @@ export interface GuestStart {
   paths: MachinePaths;
   driver: Driver;
   reporter: Reporter;
+  /** VMFILE_HOME: the package store a step's packages go to. */
+  home: string;
   record: MachineRecord;
   /** A fresh boot (from disk or from a warm state), or a continuation of a suspended machine. */
   start: 'boot' | 'resume';

@@ -128,7 +128,7 @@ export const requirements: readonly Requirement[] = [
     applies: (c) => c.provision === 'all' || (c.provision === 'boot' && c.start === 'boot') || typeof c.provision === 'object',
     run: async (c) => {
       const mode: ProvisionMode = typeof c.provision === 'object' ? c.provision : c.provision === 'all' ? { kind: 'all' } : { kind: 'boot' };
-      c.stepsRun = await provisionMachine({ project: c.project, machine: c.machine, state: c.record.state, paths: c.paths, session: session(c) }, mode, c.reporter);
+      c.stepsRun = await provisionMachine({ project: c.project, machine: c.machine, state: c.record.state, paths: c.paths, session: session(c) }, mode, c);
     },
   },
 ];

@@ -20,6 +20,7 @@ import { WARM_PRIVATE_MAC } from '../network/address.js';
 import { generateKeyPair } from '../ssh/keys.js';
 import { writeJsonAtomic } from '../store/json.js';
 import { warmPaths } from '../store/layout.js';
+import { readLockFile } from '../store/lockfile.js';
 import { MachineRecord } from '../store/machine.js';
 import { within, type Phase, type Reporter } from '../ui/reporter.js';
 import type { MachineConfig, Project } from '../vmfile/config.js';
@@ -61,6 +62,7 @@ export async function captureState(job: Capture): Promise<WarmState> {
     paths: partial.machine,
     driver,
     reporter: within(job.phase, job.reporter),
+    home: job.home,
     create: { title: 'creating the generic machine', run: () => createGeneric(job, driver) },
     seed: { machine: GENERIC, hostname: GENERIC },
     start: 'boot',
@@ -90,13 +92,23 @@ export async function captureState(job: Capture): Promise<WarmState> {
       generation,
       ...(bootId === undefined ? {} : { bootId }),
       createdAt: new Date().toISOString(),
-      ...(job.layer === undefined ? {} : { layer: { parent: job.layer.parent.record.key, step: { id: job.layer.step.id, name: job.layer.step.name, hash: job.layer.hash } } }),
+      ...(job.layer === undefined ? {} : { layer: await layerOf(job.layer, job.machine) }),
     };
     return await seal(job.home, driver, record);
   } catch (error) {
     await driver.destroy().catch(() => {});
     throw error;
   }
+}
+
+/** A layer's record: its parent, its step, and what the step installed as the project's lock now records it. */
+async function layerOf(layer: NonNullable<Capture['layer']>, machine: string): Promise<NonNullable<WarmRecord['layer']>> {
+  const installed = (await readLockFile(layer.project.dir)).machines[machine]?.steps?.[layer.step.name];
+  return {
+    parent: layer.parent.record.key,
+    step: { id: layer.step.id, name: layer.step.name, hash: layer.hash },
+    ...(installed === undefined ? {} : { installed: { packages: installed.packages, unpinned: installed.unpinned ?? [] } }),
+  };
 }
 
 /**

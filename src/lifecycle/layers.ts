@@ -10,6 +10,11 @@
  * step as written, with its script's or files' contents, args and env), so a changed
  * step finds no layer, and neither does any step after it.
  *
+ * The packages Vmfile.lock pins for the machine's steps are given to the generic
+ * machine as to any (provision/pinned-source.ts), so they are in the key too; what the
+ * step installed is kept in the layer's record, and a machine over the layer records it
+ * in its own lock.
+ *
  * A new machine starts from the deepest layer its steps match, records those steps as
  * done, becomes itself (guest/first-login.ts) and runs only the rest. Cached steps run
  * in the generic machine: before folders are synced, under the hostname vmfile-warm,
@@ -24,9 +29,12 @@ import { createHash } from 'node:crypto';
 import type { InstalledBox } from '../box/store.js';
 import type { ServiceContext } from '../instance/context.js';
 import { stepHash, StepFailedError } from '../provision/runner.js';
+import { readLockFile, recordStepPackages } from '../store/lockfile.js';
 import type { ProvisionRecord } from '../store/provision-record.js';
 import { inPhase } from '../ui/reporter.js';
 import type { Project } from '../vmfile/config.js';
+import type { DebRef } from '../vmfile/deb-ref.js';
+import { pinnedStepPackages } from '../vmfile/lock-steps.js';
 import type { ProvisionStep } from '../vmfile/steps.js';
 import { captureState } from './capture.js';
 import type { StartingState } from './create.js';
@@ -62,9 +70,11 @@ export async function startingStateFor(plan: MachinePlan, options: { project: Pr
   let state = await ensureWarmState(context.home, box, shape, driver, made);
   const cached: ProvisionRecord['steps'] = {};
   if (options.provision !== 'boot' || options.noCache) return { state, cached };
+  // The packages the lock pins for the steps are given to every layer's guest: they are part of what it is.
+  const pins = pinsDigest(pinnedStepPackages(await readLockFile(options.project.dir), machine.name));
   for (const step of cacheableSteps(machine.provision)) {
     const hash = await stepHash(step, options.project.dir);
-    const layer = await ensureLayer({ context, box, shape, parent: state, step, hash, ...made, project: options.project }).catch((error: unknown) => {
+    const layer = await ensureLayer({ context, box, shape, parent: state, step, hash, pins, ...made, project: options.project }).catch((error: unknown) => {
       // The step runs on the machine instead, where its failure can be looked at.
       if (!(error instanceof StepFailedError)) throw error;
       context.reporter.notice(
@@ -73,6 +83,9 @@ export async function startingStateFor(plan: MachinePlan, options: { project: Pr
       return undefined;
     });
     if (layer === undefined) break;
+    // What the step installed when the layer was made is this project's too (the same pins, the same packages).
+    const installed = layer.record.layer?.installed;
+    if (installed !== undefined) await recordStepPackages(options.project.dir, machine.name, step.name, installed);
     state = layer;
     cached[step.id] = { hash, at: layer.record.createdAt };
   }
@@ -90,8 +103,15 @@ export function cacheableSteps(steps: readonly ProvisionStep[]): ProvisionStep[]
   return leading;
 }
 
-export function layerKey(parent: string, hash: string): string {
-  return createHash('sha256').update(JSON.stringify({ format: LAYER_FORMAT, parent, step: hash })).digest('hex').slice(0, 32);
+/** `pins`: the digest of the packages the lock pins for the machine's steps, when it pins any (pinsDigest). */
+export function layerKey(parent: string, hash: string, pins?: string): string {
+  return createHash('sha256').update(JSON.stringify({ format: LAYER_FORMAT, parent, step: hash, ...(pins === undefined ? {} : { pins }) })).digest('hex').slice(0, 32);
+}
+
+/** One digest for a set of pinned packages (their files' digests, in order); undefined for none, so layers made without pins keep their keys. */
+export function pinsDigest(debs: readonly DebRef[]): string | undefined {
+  if (debs.length === 0) return undefined;
+  return createHash('sha256').update(debs.map((deb) => deb.sha256).sort().join('\n')).digest('hex');
 }
 
 /** One step to layer over `parent`, for the machine being made. */
@@ -102,13 +122,14 @@ interface LayerJob {
   parent: WarmState;
   step: ProvisionStep;
   hash: string;
+  pins: string | undefined;
   machine: string;
   bootTimeout: number;
   project: Project;
 }
 
 async function ensureLayer(job: LayerJob): Promise<WarmState> {
-  const key = layerKey(job.parent.record.key, job.hash);
+  const key = layerKey(job.parent.record.key, job.hash, job.pins);
   const { context, box, shape, parent, step, hash, machine, bootTimeout, project } = job;
   return ensureState(context.home, key, `the provisioning layer of step "${step.name}"`, bootTimeout * 1000 + 3_600_000, () =>
     inPhase(context.reporter, machine, `Caching step "${step.name}" as a provisioning layer`, (phase) =>

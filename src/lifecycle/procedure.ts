@@ -51,6 +51,7 @@ export interface Launching {
   paths: MachinePaths;
   driver: Driver;
   reporter: Reporter;
+  home: string;
   /** The record; undefined until "created". */
   record?: MachineRecord;
   /** Makes the machine (keys, disk, record), under the phase title `creating`. */
@@ -201,6 +202,7 @@ export async function runStart(c: Launching): Promise<GuestStart> {
     paths: c.paths,
     driver: c.driver,
     reporter: c.reporter,
+    home: c.home,
     record: record(c),
     start: state.starting ?? c.start,
     warm: c.warm === true,

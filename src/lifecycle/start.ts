@@ -87,6 +87,7 @@ async function run(plan: MachinePlan, options: StartOptions, context: ServiceCon
     paths: instance.paths,
     driver: instance.driver,
     reporter: context.reporter,
+    home: context.home,
     ...how,
     seed: { machine: machine.name, hostname: machine.hostname },
     accel: plan.accel,
@@ -130,7 +131,7 @@ async function alreadyRunning(plan: MachinePlan, current: RunningInstance, optio
   if (options.provision !== 'all') await reportChangedSteps(options.project, machine, await readRecord(current.paths.provisioned), context.reporter);
   if (options.provision === 'all') {
     stepsRun = await withRunningMachine(options.project, machine.name, (running, session) =>
-      provisionMachine({ project: options.project, machine, state: running.state, paths: running.paths, session }, { kind: 'all' }, context.reporter),
+      provisionMachine({ project: options.project, machine, state: running.state, paths: running.paths, session }, { kind: 'all' }, context),
     { instance: current });
   }
   return { machine: machine.name, outcome: 'already running', sshPort: current.state.sshPort, accel: current.state.accel ?? 'tcg', stepsRun };

@@ -20,6 +20,7 @@ import { warmPaths, warmStatesDir, type WarmPaths } from '../store/layout.js';
 import { bootIdLocationSchema } from '../store/machine.js';
 import { withLock } from '../store/lock.js';
 import type { MachineBoot } from '../vmfile/boot.js';
+import { debRefSchema } from '../vmfile/deb-ref.js';
 
 /** Bumped when what a warm state holds changes; older states are then never used. */
 export const WARM_FORMAT = 1;
@@ -55,7 +56,14 @@ const warmRecordSchema = z.strictObject({
   bootId: bootIdLocationSchema.optional(),
   createdAt: z.string(),
   /** A provisioning layer (lifecycle/layers.ts): the state `parent` after one step ran in it. */
-  layer: z.strictObject({ parent: z.string().regex(/^[0-9a-f]{32}$/), step: z.strictObject({ id: z.string(), name: z.string(), hash: z.string() }) }).optional(),
+  layer: z
+    .strictObject({
+      parent: z.string().regex(/^[0-9a-f]{32}$/),
+      step: z.strictObject({ id: z.string(), name: z.string(), hash: z.string() }),
+      /** The packages the step had installed (as Vmfile.lock records them) when the layer was made: a machine over it records them too. */
+      installed: z.strictObject({ packages: z.array(debRefSchema).max(100_000), unpinned: z.array(z.string().max(300)).max(100_000) }).optional(),
+    })
+    .optional(),
 });
 
 export type WarmRecord = z.infer<typeof warmRecordSchema>;

@@ -18,6 +18,7 @@ import type { ProvisionStep } from '../vmfile/steps.js';
 import { markDone, type ProvisionRecord } from '../store/provision-record.js';
 import { runAnsible, type AnsibleHost } from './ansible.js';
 import { hashOutputs } from './outputs.js';
+import { addedOrChanged, installedPackages, type Installed } from './step-packages.js';
 
 /**
  * `boot`: a normal vmup (once steps that never succeeded, and always steps).
@@ -52,6 +53,10 @@ export interface ProvisionContext {
   ansibleHosts?: () => Promise<AnsibleHost[]>;
   /** Told the digests of a step's declared outputs (guest path -> sha256) after it succeeded. */
   onOutputs?: (step: ProvisionStep, outputs: Record<string, string>) => Promise<void>;
+  /** Runs once, before the first step that runs (the pinned packages' apt source: provision/pinned-source.ts). */
+  beforeSteps?: () => Promise<void>;
+  /** Told which Debian packages a step added or changed in the guest, after it succeeded (not asked for a file step). */
+  onInstalled?: (step: ProvisionStep, changed: Installed[]) => Promise<void>;
 }
 
 /** Every step's local files must exist before the machine boots. */
@@ -74,7 +79,12 @@ export async function runSteps(steps: readonly ProvisionStep[], mode: ProvisionM
   let ran = 0;
   for (const step of steps) {
     if (!shouldRun(step, mode, context.record)) continue;
-    if (ran === 0) await waitForCloudInit(context);
+    if (ran === 0) {
+      await waitForCloudInit(context);
+      await context.beforeSteps?.();
+    }
+    const watched = context.onInstalled !== undefined && step.kind !== 'file';
+    const before = watched ? await installedPackages(context.session) : undefined;
     const phase = context.reporter.phase(context.machine, `Provisioning step "${step.name}"`);
     let code: number;
     try {
@@ -90,6 +100,7 @@ export async function runSteps(steps: readonly ProvisionStep[], mode: ProvisionM
       });
     }
     phase.done();
+    if (before !== undefined) await context.onInstalled?.(step, addedOrChanged(before, await installedPackages(context.session)));
     if (step.outputs !== undefined) await context.onOutputs?.(step, await hashOutputs(context.session, step.outputs, `machine "${context.machine}": provisioning step "${step.name}"`));
     // A once step is recorded as done only when what it wrote is on the guest's disk: a
     // power-off (QEMU killed) must not keep the record and lose the step's effect.

@@ -1,7 +1,8 @@
 /**
  * `vmfile lock export` and `vmfile lock import`: the packages a project's Vmfile.lock
- * pins, carried to another host as one file (box/deb-bundle.ts), so that vmup there
- * rebuilds the locked box without a network.
+ * pins (its boxes' and what its steps installed), carried to another host as one file
+ * (box/deb-bundle.ts), so that vmup there rebuilds the locked box and provisions with
+ * the pinned packages without a network.
  */
 import { resolve } from 'node:path';
 import { stat } from 'node:fs/promises';
@@ -14,12 +15,14 @@ import { readLockFile } from '../store/lockfile.js';
 import { inPhase } from '../ui/reporter.js';
 import type { Project } from '../vmfile/config.js';
 import type { DebRef } from '../vmfile/deb-ref.js';
+import { pinnedStepPackages } from '../vmfile/lock-steps.js';
 
 export async function exportLockedPackages(options: { project: Project; output: string }, context: ServiceContext): Promise<{ output: string; packages: number; bytes: number }> {
   const lock = await readLockFile(options.project.dir);
-  const debs: DebRef[] = Object.values(lock.machines).flatMap((entry) => entry.recipe?.packages ?? []);
+  // The boxes' packages, and what the steps installed.
+  const debs: DebRef[] = Object.entries(lock.machines).flatMap(([machine, entry]) => [...(entry.recipe?.packages ?? []), ...pinnedStepPackages(lock, machine)]);
   if (debs.length === 0) {
-    throw new UserError(`${lockFilePath(options.project.dir)} names no packages: its boxes were not built from a recipe, or were locked before vmfile recorded their packages`, {
+    throw new UserError(`${lockFilePath(options.project.dir)} names no packages: its boxes were not built from a recipe, or were locked before vmfile recorded their packages, and no step installed any`, {
       hint: 'vmup (or vmfile lock --update) after vmfile box build records them',
     });
   }

@@ -5,7 +5,8 @@
  */
 import { hasStoredDeb, type DebOrigin } from '../box/deb-store.js';
 import { boxFacts, findBox } from '../box/store.js';
-import type { DebRef } from '../vmfile/deb-ref.js';
+import { debLabel, type DebRef } from '../vmfile/deb-ref.js';
+import { pinnedStepPackages } from '../vmfile/lock-steps.js';
 import { UserError } from '../errors.js';
 import type { ServiceContext } from '../instance/context.js';
 import { selectMachines } from '../instance/select.js';
@@ -32,6 +33,25 @@ export interface LockReport {
   differences: string[];
   /** For a box built from a recipe: where each pinned package is on this host. */
   packages?: PackageAvailability;
+  /** What the lock pins for the machine's provisioning steps. */
+  steps?: StepPins;
+}
+
+export interface StepPins {
+  pinned: number;
+  /** Not in this host's package store: a step gets them from the mirror, unpinned, until they are. */
+  missing: string[];
+  /** Installed by a step without a file to pin: "name version architecture (step)". */
+  unpinned: string[];
+}
+
+async function stepPins(home: string, entry: LockEntry): Promise<StepPins | undefined> {
+  const steps = Object.entries(entry.steps ?? {});
+  if (steps.length === 0) return undefined;
+  const pinned = pinnedStepPackages({ lockVersion: 1, machines: { it: entry } }, 'it');
+  const missing: string[] = [];
+  for (const deb of pinned) if ((await hasStoredDeb(home, deb.sha256)) === undefined) missing.push(debLabel(deb));
+  return { pinned: pinned.length, missing, unpinned: steps.flatMap(([step, record]) => (record.unpinned ?? []).map((label) => `${label} (step "${step}")`)) };
 }
 
 export interface PackageAvailability {
@@ -72,7 +92,8 @@ async function verifyLock(options: LockOptions, context: ServiceContext): Promis
     const ref = lockedBoxRef(machine.box, entry);
     const box = await findBox(context.home, ref);
     const packages = await availability(context.home, entry);
-    const withPackages = packages === undefined ? {} : { packages };
+    const steps = await stepPins(context.home, entry);
+    const withPackages = { ...(packages === undefined ? {} : { packages }), ...(steps === undefined ? {} : { steps }) };
     if (box === undefined) {
       // Not a difference: vmup gets the locked box (rebuilt from its pinned packages, or downloaded and checked).
       const how = packages !== undefined ? `vmup rebuilds it from the ${packages.pinned} pinned packages and checks it against the lock` : entry.url !== undefined ? 'vmup downloads it and checks it against the lock' : 'vmup builds or asks for it, and checks it against the lock';

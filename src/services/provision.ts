@@ -33,7 +33,7 @@ export async function provision(options: ProvisionOptions, context: ServiceConte
       const stepsRun = await withRunningMachine(
         options.project,
         machine.name,
-        (running, session) => provisionMachine({ project: options.project, machine, state: running.state, paths: running.paths, session }, mode, context.reporter),
+        (running, session) => provisionMachine({ project: options.project, machine, state: running.state, paths: running.paths, session }, mode, context),
         { lock: 'provision', hint: 'vmup runs provisioning as it boots' },
       );
       return { machine: machine.name, stepsRun };

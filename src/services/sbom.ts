@@ -57,6 +57,35 @@ export async function sbom(options: SbomOptions, context: ServiceContext): Promi
 }
 
 async function describeMachine(name: string, entry: LockEntry, context: ServiceContext): Promise<SbomMachine> {
+  const machine = await describeBox(name, entry, context);
+  return { ...machine, packages: [...machine.packages, ...stepPackages(entry, new Set(machine.packages.map((deb) => deb.sha256)))] };
+}
+
+/**
+ * What the steps installed, as Vmfile.lock records it, each once: a file the box (or an
+ * earlier step, in name order) brought already is not listed again. Unpinned ones are
+ * listed without a digest.
+ */
+function stepPackages(entry: LockEntry, seen: Set<string | undefined>): SbomPackage[] {
+  const packages: SbomPackage[] = [];
+  for (const [step, record] of Object.entries(entry.steps ?? {})) {
+    const layer = `step "${step}"`;
+    for (const deb of record.packages) {
+      if (seen.has(deb.sha256)) continue;
+      seen.add(deb.sha256);
+      packages.push({ name: deb.name, version: deb.version, architecture: deb.architecture, source: deb.source, sha256: deb.sha256, layer });
+    }
+    for (const label of record.unpinned ?? []) {
+      if (seen.has(label)) continue;
+      seen.add(label);
+      const [debName = '', version = '', architecture] = label.split(' ');
+      packages.push({ name: debName, version, architecture, layer });
+    }
+  }
+  return packages;
+}
+
+async function describeBox(name: string, entry: LockEntry, context: ServiceContext): Promise<SbomMachine> {
   const layer = `box ${entry.box} ${entry.version}`;
   const installed = await findBox(context.home, { name: entry.box, version: entry.version });
   const box = { name: entry.box, version: entry.version, sha256: entry.sha256, architecture: installed?.metadata.architecture ?? 'x86_64' };

@@ -8,7 +8,7 @@
  * errors ("read ECONNRESET") never reach the user bare. A connection that cannot be made
  * or is lost is an SshConnectError, which the readiness wait retries.
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { posix } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn } from 'node:child_process';
@@ -163,6 +163,39 @@ export class SshSession {
     const sftp = await this.guarded<SFTPWrapper>('open SFTP', (resolve, reject) => this.client.sftp((error, s) => (error ? reject(error) : resolve(s))));
     try {
       await this.guarded<void>(`upload ${local} to ${remote}`, (resolve, reject) => void uploadTree(sftp, local, remote).then(resolve, reject));
+    } finally {
+      sftp.end();
+    }
+  }
+
+  /**
+   * Copies the guest's regular file `remote` to `local` (created 0600), refusing one
+   * larger than `maxBytes`: what the guest hands over is bounded like any download.
+   */
+  async download(remote: string, local: string, maxBytes: number): Promise<void> {
+    const sftp = await this.guarded<SFTPWrapper>('open SFTP', (resolve, reject) => this.client.sftp((error, s) => (error ? reject(error) : resolve(s))));
+    try {
+      await this.guarded<void>(`copy ${remote} from the guest`, (resolve, reject) => {
+        sftp.lstat(remote, (error, attributes) => {
+          if (error) return reject(error);
+          if (!attributes.isFile()) return reject(new GuestError(`${this.target.label}: ${remote} is not a regular file in the guest`));
+          if (attributes.size > maxBytes) return reject(new GuestError(`${this.target.label}: ${remote} in the guest is ${attributes.size} bytes, more than the ${maxBytes} allowed`));
+          let received = 0;
+          const source = sftp.createReadStream(remote);
+          const sink = createWriteStream(local, { mode: 0o600, flags: 'wx' });
+          source.on('data', (chunk: Buffer) => {
+            received += chunk.length;
+            if (received > maxBytes) source.destroy(new GuestError(`${this.target.label}: ${remote} in the guest grew past ${maxBytes} bytes while it was copied`));
+          });
+          source.once('error', (failure: Error) => {
+            sink.destroy();
+            reject(failure);
+          });
+          sink.once('error', reject);
+          sink.once('finish', () => resolve());
+          source.pipe(sink);
+        });
+      });
     } finally {
       sftp.end();
     }

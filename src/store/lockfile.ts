@@ -2,7 +2,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError } from '../errors.js';
-import { formatLockFile, parseLockFile, withOutputs, type LockFile } from '../vmfile/lock.js';
+import { formatLockFile, parseLockFile, type LockFile } from '../vmfile/lock.js';
+import { withOutputs, withStepPackages, type StepInstall } from '../vmfile/lock-steps.js';
 import { withLock } from './lock.js';
 import { writeFileAtomic } from './json.js';
 import { lockFilePath, projectStateDir } from './layout.js';
@@ -31,9 +32,24 @@ export async function writeLockFile(projectDir: string, lock: LockFile): Promise
  * digests recorded before, or undefined when the lock does not name the machine.
  */
 export async function recordStepOutputs(projectDir: string, machine: string, step: string, outputs: Record<string, string>): Promise<string[] | undefined> {
-  return withLock(join(projectStateDir(projectDir), 'lockfile.lock'), 'Vmfile.lock', 'record step outputs', async () => {
-    const updated = withOutputs(await readLockFile(projectDir), machine, step, outputs);
+  return changeLock(projectDir, 'record step outputs', (lock) => {
+    const updated = withOutputs(lock, machine, step, outputs);
+    return updated === undefined ? undefined : { lock: updated.lock, result: updated.changes };
+  });
+}
+
+/** Records the packages a step installed (vmfile/lock-steps.ts); returns those new or changed, or undefined when the lock does not name the machine. */
+export async function recordStepPackages(projectDir: string, machine: string, step: string, install: StepInstall): Promise<string[] | undefined> {
+  return changeLock(projectDir, 'record the packages a step installed', (lock) => {
+    const updated = withStepPackages(lock, machine, step, install);
+    return updated === undefined ? undefined : { lock: updated.lock, result: updated.changed };
+  });
+}
+
+async function changeLock<T>(projectDir: string, purpose: string, change: (lock: LockFile) => { lock: LockFile; result: T } | undefined): Promise<T | undefined> {
+  return withLock(join(projectStateDir(projectDir), 'lockfile.lock'), 'Vmfile.lock', purpose, async () => {
+    const updated = change(await readLockFile(projectDir));
     if (updated !== undefined) await writeLockFile(projectDir, updated.lock);
-    return updated?.changes;
+    return updated?.result;
   }, { waitMs: 30_000 });
 }

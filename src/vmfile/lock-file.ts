@@ -28,6 +28,21 @@ const recipeSchema = z.strictObject({
 /** A step's declared outputs as last hashed in the guest: guest path -> sha256. */
 const outputsSchema = z.record(z.string().min(1).max(64), z.record(z.string().startsWith('/').max(4096), z.string().regex(SHA256, { error: 'expected 64 lower-case hex digits' })));
 
+/** A "name version architecture" that a step installed and vmfile could not pin (its .deb was not to be had). */
+const UNPINNED = /^[a-z0-9][a-z0-9+.-]{0,127} (?:[0-9]+:)?[0-9A-Za-z.+~-]{1,127} [a-z0-9-]{1,32}$/;
+
+/**
+ * What each provisioning step installed, by step name: every Debian package it added or
+ * changed, with its .deb's sha256 (provision/step-packages.ts), and those it could not pin.
+ */
+const stepsSchema = z.record(
+  z.string().min(1).max(64),
+  z.strictObject({
+    packages: z.array(debRefSchema).max(100_000),
+    unpinned: z.array(z.string().regex(UNPINNED, { error: 'expected "name version architecture"' })).max(100_000).optional(),
+  }),
+);
+
 const entrySchema = z.strictObject({
   // Checked when the file is read: a version becomes a directory name, and a lock is text from a repository.
   box: z.string().regex(BOX_NAME_PATTERN, { error: `expected a box name: ${BOX_NAME_RULE}` }),
@@ -49,6 +64,8 @@ const entrySchema = z.strictObject({
   checksum: z.string().regex(CHECKSUM_PATTERN, { error: 'expected sha256:HEX, sha384:HEX or sha512:HEX' }).optional(),
   /** The digests of each provisioning step's declared outputs, by step name, from the last run (provision/outputs.ts). */
   outputs: outputsSchema.optional(),
+  /** The packages each provisioning step installed: a vmup from this lock gives the guest exactly these (provision/pinned-source.ts). */
+  steps: stepsSchema.optional(),
 });
 
 export const lockFileSchema = z.strictObject({
@@ -133,10 +150,25 @@ export function orderedEntry(entry: LockEntry): LockEntry {
   if (entry.catalog !== undefined) ordered.catalog = entry.catalog;
   if (entry.checksum !== undefined) ordered.checksum = entry.checksum;
   if (entry.outputs !== undefined) ordered.outputs = sortedOutputs(entry.outputs);
+  if (entry.steps !== undefined) ordered.steps = sortedSteps(entry.steps);
   return ordered;
 }
 
 function sortedOutputs(outputs: NonNullable<LockEntry['outputs']>): NonNullable<LockEntry['outputs']> {
   const sorted = (record: Record<string, string>) => Object.fromEntries(Object.keys(record).sort().map((key) => [key, record[key] ?? '']));
   return Object.fromEntries(Object.keys(outputs).sort().map((step) => [step, sorted(outputs[step] ?? {})]));
+}
+
+type StepsEntry = NonNullable<LockEntry['steps']>;
+
+function sortedSteps(steps: StepsEntry): StepsEntry {
+  const byFile = (a: DebRef, b: DebRef) => (`${a.name} ${a.architecture}` < `${b.name} ${b.architecture}` ? -1 : 1);
+  return Object.fromEntries(
+    Object.keys(steps)
+      .sort()
+      .map((step) => {
+        const { packages = [], unpinned } = steps[step] ?? {};
+        return [step, { packages: [...packages].sort(byFile).map(orderedDeb), ...(unpinned === undefined || unpinned.length === 0 ? {} : { unpinned: [...unpinned].sort() }) }];
+      }),
+  );
 }

@@ -151,7 +151,9 @@ export function settleLock(lock: LockFile, where: { machine: string; lockPath: s
   const existing = lock.machines[where.machine];
   if (options.update) {
     // A new box keeps what the steps' outputs were: they are the project's, not the box's.
-    const entry = orderedEntry({ ...entryFor(facts.metadata, facts), sha256: facts.diskSha256, ...bootDigestsOf(facts), ...(existing?.outputs === undefined ? {} : { outputs: existing.outputs }) });
+    // The steps' packages were resolved against the box's own, so only the same disk keeps them.
+    const steps = existing?.steps !== undefined && existing.sha256 === facts.diskSha256 ? { steps: existing.steps } : {};
+    const entry = orderedEntry({ ...entryFor(facts.metadata, facts), sha256: facts.diskSha256, ...bootDigestsOf(facts), ...(existing?.outputs === undefined ? {} : { outputs: existing.outputs }), ...steps });
     return { outcome: 'updated', lock: { ...lock, machines: { ...lock.machines, [where.machine]: entry } } };
   }
   if (existing === undefined) {
@@ -196,24 +198,4 @@ function mismatchError(where: { machine: string; lockPath: string }, box: BoxMet
         ? `reinstall the box (vmfile box remove ${box.name} --version ${box.version}, then vmup), or accept it as it is with: vmfile lock --update`
         : `if this box is what you want now, record it with: vmfile lock --update (and commit ${LOCK_FILE_NAME}); otherwise install the locked box`,
   });
-}
-
-/**
- * The lock with `step`'s outputs of `machine` set to `outputs`, and what differs from
- * the digests it had (each as a sentence). A machine the lock does not name is left out:
- * vmup writes its entry before any step runs.
- */
-export function withOutputs(lock: LockFile, machine: string, step: string, outputs: Record<string, string>): { lock: LockFile; changes: string[] } | undefined {
-  const entry = lock.machines[machine];
-  if (entry === undefined) return undefined;
-  const before = entry.outputs?.[step] ?? {};
-  const changes = [
-    ...Object.entries(outputs)
-      .filter(([path, sha256]) => before[path] !== undefined && before[path] !== sha256)
-      .map(([path, sha256]) => `${path}: ${before[path]?.slice(0, 12)}... is now ${sha256.slice(0, 12)}...`),
-    ...Object.keys(before)
-      .filter((path) => outputs[path] === undefined)
-      .map((path) => `${path}: no longer made`),
-  ];
-  return { lock: { ...lock, machines: { ...lock.machines, [machine]: orderedEntry({ ...entry, outputs: { ...entry.outputs, [step]: outputs } }) } }, changes };
 }

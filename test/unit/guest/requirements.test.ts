@@ -19,6 +19,7 @@ function start(overrides: Partial<Omit<GuestStart, 'record'>> & { record?: Parti
     paths: {} as GuestStart['paths'],
     driver: {} as GuestStart['driver'],
     reporter: {} as GuestStart['reporter'],
+    home: '/h',
     record: { state: { ...state, ...record } } as MachineRecord,
     start: 'boot',
     warm: false,

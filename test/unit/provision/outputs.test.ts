@@ -14,7 +14,8 @@ import { cacheableSteps } from '../../../src/lifecycle/layers.js';
 import { OUTPUTS_SCRIPT, outputsCommand, parseOutputs } from '../../../src/provision/outputs.js';
 import { stepHash } from '../../../src/provision/runner.js';
 import { parseVmfile } from '../../../src/vmfile/config.js';
-import { formatLockFile, parseLockFile, settleLock, withOutputs, type LockFile } from '../../../src/vmfile/lock.js';
+import { formatLockFile, parseLockFile, settleLock, type LockFile } from '../../../src/vmfile/lock.js';
+import { withOutputs } from '../../../src/vmfile/lock-steps.js';
 import { tempDir } from '../temp-dir.js';
 
 const sha = (text: string) => createHash('sha256').update(text).digest('hex');
