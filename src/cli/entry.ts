@@ -16,6 +16,16 @@ export async function runCli(argv: string[], binUrl: string): Promise<void> {
   // loading thread ran lost the signals that came after it (Node 20).
   for (const signal of INTERRUPTS) process.on(signal, () => loading && process.exit(reportInterrupted(signal)));
   startLoaderFor(argv);
+  if (argv[0] === 'status') {
+    const { quickStatus } = await import('./quick-status.js');
+    const code = await quickStatus(argv.slice(1));
+    if (code !== undefined) {
+      process.exitCode = code;
+      // As after any command (cli/main.ts): a second for pending output, then it ends whatever a Vmfile left running.
+      setTimeout(() => process.exit(), 1000).unref();
+      return;
+    }
+  }
   const { main } = await import('./main.js');
   loading = false;
   await main(argv, binUrl);

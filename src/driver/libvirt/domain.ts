@@ -14,7 +14,7 @@ import { readFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Handlebars from 'handlebars';
+import type Handlebars from 'handlebars';
 import { InternalError } from '../../errors.js';
 import { hostForward, tcgCacheMiB, type PortForward } from '../../qemu/argv.js';
 import type { Accel } from '../driver.js';
@@ -43,18 +43,26 @@ export interface DomainSpec {
   privateNetwork?: { name: string; mac: string };
 }
 
-export async function loadDomainTemplate(): Promise<string> {
-  // Same relative place from src/driver/libvirt and dist/driver/libvirt.
-  return readFile(join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'templates', 'libvirt', 'domain.xml.hbs'), 'utf8');
+/** The domain's template, with Handlebars (loaded with it: commands that render nothing never load it). */
+export interface DomainTemplate {
+  source: string;
+  engine: typeof Handlebars;
 }
 
-export function renderDomain(template: string, spec: DomainSpec): string {
-  const handlebars = Handlebars.create();
+export async function loadDomainTemplate(): Promise<DomainTemplate> {
+  // Same relative place from src/driver/libvirt and dist/driver/libvirt.
+  const [source, { default: engine }] = await Promise.all([readFile(join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'templates', 'libvirt', 'domain.xml.hbs'), 'utf8'), import('handlebars')]);
+  return { source, engine };
+}
+
+export function renderDomain(template: DomainTemplate, spec: DomainSpec): string {
+  const { engine } = template;
+  const handlebars = engine.create();
   handlebars.registerHelper('xml', (value: unknown, options: { loc?: { start?: { line?: number } } }) => {
     if (value === undefined || value === null) throw new InternalError(`domain template refers to a value that is not set (line ${options.loc?.start?.line ?? '?'})`);
-    return new Handlebars.SafeString(escapeXml(String(value)));
+    return new engine.SafeString(escapeXml(String(value)));
   });
-  return handlebars.compile(template, { strict: true, noEscape: true })({
+  return handlebars.compile(template.source, { strict: true, noEscape: true })({
     type: spec.accel === 'kvm' ? 'kvm' : 'qemu',
     kvm: spec.accel === 'kvm',
     tcgCacheMiB: spec.accel === 'kvm' ? false : tcgCacheMiB(spec.memory),

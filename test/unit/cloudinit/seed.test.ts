@@ -1,7 +1,7 @@
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { loadSeedTemplates, renderSeed, writeSeed, type SeedData, type SeedFiles } from '../../../src/cloudinit/seed.js';
+import { loadSeedTemplates, renderSeed, writeSeed, type SeedData, type SeedTemplates } from '../../../src/cloudinit/seed.js';
 import { tempDir } from '../temp-dir.js';
 
 const HOST_PRIVATE_KEY = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\nAAAEbm9uZQ==\n-----END OPENSSH PRIVATE KEY-----\n';
@@ -16,7 +16,7 @@ const DATA: SeedData = {
   hostPublicKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB vmfile-web',
 };
 
-let templates: SeedFiles;
+let templates: SeedTemplates;
 
 beforeAll(async () => {
   templates = await loadSeedTemplates();
@@ -74,7 +74,7 @@ describe('renderSeed', () => {
   });
 
   test('a template referring to a field outside the data fails in strict mode', () => {
-    expect(() => renderSeed({ ...templates, 'meta-data': 'instance-id: {{instanceId}}\nzone: {{zone}}\n' }, DATA)).toThrow(/"zone" not defined/);
+    expect(() => renderSeed({ ...templates, files: { ...templates.files, 'meta-data': 'instance-id: {{instanceId}}\nzone: {{zone}}\n' } }, DATA)).toThrow(/"zone" not defined/);
   });
 
   // Every value goes through the `json` helper, which Handlebars' strict mode does not
