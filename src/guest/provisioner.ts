@@ -1,7 +1,7 @@
 /** Runs a machine's provisioning steps in an open session, against its record of what already ran. */
 import { inspectIn, isRunning } from '../instance/inspect.js';
 import type { AnsibleHost } from '../provision/ansible.js';
-import { stagePinnedSource } from '../provision/pinned-source.js';
+import { fetchMissingPins, recipeSources, stagePinnedSource } from '../provision/pinned-source.js';
 import { changedSteps, runSteps, type ProvisionMode } from '../provision/runner.js';
 import { pinInstalled, type Installed } from '../provision/step-packages.js';
 import type { SshSession } from '../ssh/client.js';
@@ -28,7 +28,9 @@ export async function provisionMachine(
   const { reporter } = context;
   const record = await readRecord(paths.provisioned);
   if (mode.kind === 'boot') await reportChangedSteps(project, machine, record, reporter);
-  const pinned = pinnedStepPackages(await readLockFile(project.dir), machine.name);
+  const lock = await readLockFile(project.dir);
+  const pinned = pinnedStepPackages(lock, machine.name);
+  const recipe = lock.machines[machine.name]?.recipe?.name;
   return runSteps(machine.provision, mode, {
     machine: machine.name,
     user: state.user,
@@ -38,7 +40,7 @@ export async function provisionMachine(
     recordPath: paths.provisioned,
     record,
     ansibleHosts: () => ansibleHosts(project),
-    ...(pinned.length === 0 ? {} : { beforeSteps: () => givePinned(target, pinned, context) }),
+    ...(pinned.length === 0 ? {} : { beforeSteps: () => givePinned(target, pinned, { ...context, recipe }) }),
     onInstalled: (step, changed) => recordInstalled(target, step, changed, { ...context, known: pinned }),
     onOutputs: async (step, outputs) => {
       const changes = await recordStepOutputs(project.dir, machine.name, step.name, outputs);
@@ -50,14 +52,16 @@ export async function provisionMachine(
 }
 
 /** The lock's packages for the machine's steps, as an apt source in the guest; those this host lacks are named. */
-async function givePinned(target: { machine: MachineConfig; session: SshSession }, pinned: readonly DebRef[], context: { reporter: Reporter; home: string }): Promise<void> {
+async function givePinned(target: { machine: MachineConfig; session: SshSession }, pinned: readonly DebRef[], context: { reporter: Reporter; home: string; recipe: string | undefined }): Promise<void> {
   const name = target.machine.name;
+  await fetchMissingPins(pinned, { home: context.home, sources: await recipeSources(context.recipe), reporter: context.reporter, label: name });
   const phase = context.reporter.phase(name, `Giving the guest the ${pinned.length} packages Vmfile.lock pins for its steps`);
   const { missing } = await stagePinnedSource(target.session, pinned, { home: context.home, where: `machine "${name}"` });
   phase.done();
   if (missing.length > 0) {
     context.reporter.notice(
-      `machine "${name}": ${missing.length} of the packages Vmfile.lock pins for its steps are not in this host's package store, so its steps get them from the mirror, unpinned:\n${missing.slice(0, 10).map((line) => `  - ${line}`).join('\n')}${missing.length > 10 ? `\n  and ${missing.length - 10} more` : ''}`,
+      `machine "${name}": ${missing.length} of the packages Vmfile.lock pins for its steps are not in this host's package store, so its steps get them from the mirror, unpinned:\n${missing.slice(0, 10).map((line) => `  - ${line}`).join('\n')}${missing.length > 10 ? `\n  and ${missing.length - 10} more` : ''}\n` +
+        '  to pin them here: vmfile lock export --output packages.tar on the host that wrote the lock, then vmfile lock import packages.tar here',
     );
   }
 }

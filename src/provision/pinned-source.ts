@@ -9,6 +9,11 @@
  * when the mirror has newer ones or cannot be reached. apt learns the source at once
  * (an update of that source alone), so a step that runs no `apt-get update` sees it.
  *
+ * Pinned packages this host's store lacks are first asked of the Debian archives the
+ * box's recipe names (a point release's packages stay there until the next), each
+ * checked against its digest; any still missing are named, and their steps get them
+ * from the mirror, unpinned.
+ *
  * A guest that has the same source already (the layer it started from, or the last
  * provisioning) is not sent it again: the source carries the digest of its index.
  *
@@ -19,9 +24,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { storedDeb } from '../box/deb-store.js';
-import { writeLocalRepository } from '../box/locked-packages.js';
-import { GuestError } from '../errors.js';
+import { hasStoredDeb, storedDeb } from '../box/deb-store.js';
+import { gatherLockedDebs, networkSources, writeLocalRepository } from '../box/locked-packages.js';
+import { hasRecipe, readRecipe } from '../box/recipes.js';
+import { GuestError, UserError } from '../errors.js';
+import type { Reporter } from '../ui/reporter.js';
 import type { SshSession } from '../ssh/client.js';
 import { shellCommand } from '../ssh/quote.js';
 import { stagingDir } from '../store/layout.js';
@@ -93,4 +100,27 @@ export async function stagePinnedSource(session: SshSession, debs: readonly DebR
     await rm(local, { recursive: true, force: true });
   }
   return { staged, missing };
+}
+
+/** The `deb URL SUITE COMPONENTS` lines of the recipe a box was built from, when vmfile has that recipe. */
+export async function recipeSources(recipe: string | undefined): Promise<readonly string[] | undefined> {
+  if (recipe === undefined || !(await hasRecipe(recipe))) return undefined;
+  return (await readRecipe(recipe)).sources;
+}
+
+/** Fetches into the store the pinned packages it lacks, from the archives `sources` name; what none has stays missing (stagePinnedSource names it). */
+export async function fetchMissingPins(debs: readonly DebRef[], options: { home: string; sources: readonly string[] | undefined; reporter: Reporter; label: string }): Promise<void> {
+  const wanted: DebRef[] = [];
+  for (const deb of debs) if ((await hasStoredDeb(options.home, deb.sha256)) === undefined) wanted.push(deb);
+  if (wanted.length === 0 || options.sources === undefined) return;
+  await mkdir(stagingDir(options.home), { recursive: true, mode: 0o700 });
+  const scratch = await mkdtemp(join(stagingDir(options.home), 'pins-'));
+  try {
+    await gatherLockedDebs(wanted, { home: options.home, scratch, sources: networkSources(options.sources, undefined, ''), label: options.label, reporter: options.reporter, idleTimeoutMs: 15_000 });
+  } catch (error) {
+    // Those no archive has are named when the source is set up.
+    if (!(error instanceof UserError)) throw error;
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
 }

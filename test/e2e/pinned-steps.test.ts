@@ -15,7 +15,7 @@ import { copyFile, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { spdxValidator } from '../fixtures/schemas/validate.js';
+import { cyclonedxValidator, spdxValidator } from '../fixtures/schemas/validate.js';
 import { cli, cliOk, makeProject, WARM_SHAPE, type CliOptions } from './cli.js';
 
 const exec = promisify(execFile);
@@ -81,6 +81,10 @@ describe('the packages a step installs, pinned', () => {
     expect(await spdxValidator().then((validate) => validate(spdx))).toEqual([]);
     const described = spdx.packages.find((pkg) => pkg.name === 'hello');
     expect(described).toMatchObject({ versionInfo: hello.version, checksums: [{ checksumValue: hello.sha256 }], comment: `brought by the step "${STEP}"` });
+    const bom = (await cliOk('vmfile', ['sbom', '--format', 'cyclonedx'], { cwd: first })).stdout;
+    expect(await cyclonedxValidator()(bom)).toEqual([]);
+    const components = (JSON.parse(bom) as { components: { components: { name: string; hashes?: { content: string }[] }[] }[] }).components[0]?.components ?? [];
+    expect(components.find((component) => component.name === 'hello')?.hashes?.[0]?.content).toBe(hello.sha256);
     const report = (await cliOk('vmfile', ['lock'], { cwd: first })).stdout;
     expect(report).toMatch(/steps' packages: \d+ pinned; in the package store: \d+/);
     // What another host needs to provision offline travels with the box's packages.

@@ -13,6 +13,7 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { importDebBundle, writeDebBundle } from '../../../src/box/deb-bundle.js';
 import { debsDir, hasStoredDeb, pruneDebs, storedDeb, storeDeb } from '../../../src/box/deb-store.js';
 import { poolPath } from '../../../src/box/debs.js';
+import { fetchMissingPins } from '../../../src/provision/pinned-source.js';
 import { gatherLockedDebs, networkSources, serveRepository, snapshotStamp, writeLocalRepository, type PackageSource } from '../../../src/box/locked-packages.js';
 import { UserError } from '../../../src/errors.js';
 import type { DebRef } from '../../../src/vmfile/deb-ref.js';
@@ -261,5 +262,24 @@ describe('the local repository', () => {
     } finally {
       await served.close();
     }
+  });
+});
+
+describe("the pinned packages of a machine's steps, on a host that lacks them", () => {
+  test("are fetched from the archives of the box's recipe, each checked; one none has stays missing, and nothing is asked for what the store has", async () => {
+    const dir = await tempDir();
+    const home = join(dir, 'home');
+    const [served, stored, absent, lying] = await Promise.all([makeDeb(dir, 'hello', '2.10-3'), makeDeb(dir, 'jq', '1.6-2.1'), makeDeb(dir, 'gone', '1'), makeDeb(dir, 'liar', '1')]);
+    await storeDeb(home, stored.file, stored.deb, 'step');
+    const other = await makeDeb(join(dir, 'x'), 'liar', '1', ' (another build)');
+    const mirror = await serve(new Map([[`/debian/${poolPath(served.deb)}`, await readFile(served.file)], [`/debian/${poolPath(lying.deb)}`, await readFile(other.file)]]));
+    await fetchMissingPins([served.deb, stored.deb, absent.deb, lying.deb], { home, sources: [`deb ${mirror.url}/debian bookworm main`], reporter: quiet, label: 'web' });
+    expect(await hasStoredDeb(home, served.deb.sha256)).toBe('mirror');
+    expect(await hasStoredDeb(home, absent.deb.sha256)).toBeUndefined();
+    expect(await hasStoredDeb(home, lying.deb.sha256)).toBeUndefined();
+    expect(mirror.asked.sort()).toEqual([`/debian/${poolPath(absent.deb)}`, `/debian/${poolPath(lying.deb)}`, `/debian/${poolPath(served.deb)}`].sort());
+    // Without a recipe's archives nothing is asked for.
+    await fetchMissingPins([absent.deb], { home, sources: undefined, reporter: quiet, label: 'web' });
+    expect(mirror.asked).toHaveLength(3);
   });
 });
