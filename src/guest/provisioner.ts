@@ -70,10 +70,14 @@ async function givePinned(target: { machine: MachineConfig; session: SshSession 
 async function recordInstalled(target: { project: Project; machine: MachineConfig; session: SshSession }, step: ProvisionStep, changed: Installed[], context: { reporter: Reporter; home: string; known: readonly DebRef[] }): Promise<void> {
   if (changed.length === 0) return;
   const where = `machine "${target.machine.name}": step "${step.name}"`;
+  // vmup writes the machine's entry before any step runs; a lock without it (removed since) pins nothing, so nothing is copied.
+  if ((await readLockFile(target.project.dir)).machines[target.machine.name] === undefined) {
+    context.reporter.notice(`${where} installed ${changed.length} package${changed.length === 1 ? '' : 's'}, but Vmfile.lock does not name the machine, so they are not pinned (vmfile lock --update names it)`);
+    return;
+  }
   const install = await pinInstalled(target.session, changed, { home: context.home, known: context.known, where });
   const recorded = await recordStepPackages(target.project.dir, target.machine.name, step.name, install);
-  if (recorded === undefined) context.reporter.notice(`${where} installed ${changed.length} packages, but Vmfile.lock does not name the machine, so they are not recorded`);
-  else if (recorded.length > 0) context.reporter.notice(`${where}: Vmfile.lock now pins ${recorded.length} package${recorded.length === 1 ? '' : 's'} it installed: ${recorded.slice(0, 6).join(', ')}${recorded.length > 6 ? ', ...' : ''}`);
+  if (recorded !== undefined && recorded.length > 0) context.reporter.notice(`${where}: Vmfile.lock now pins ${recorded.length} package${recorded.length === 1 ? '' : 's'} it installed: ${recorded.slice(0, 6).join(', ')}${recorded.length > 6 ? ', ...' : ''}`);
   if (install.unpinned.length > 0) {
     context.reporter.notice(`${where}: ${install.unpinned.length} package${install.unpinned.length === 1 ? '' : 's'} it installed could not be pinned (apt kept no file, and apt-get download found none): ${install.unpinned.slice(0, 6).join(', ')}`);
   }

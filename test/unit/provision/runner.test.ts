@@ -1,10 +1,12 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { ConfigError } from '../../../src/errors.js';
 import type { ProvisionRecord } from '../../../src/store/provision-record.js';
-import { changedSteps, checkStepFiles, fileInstallCommand, scriptCommand, shouldRun, stepHash, type ProvisionMode } from '../../../src/provision/runner.js';
+import { changedSteps, checkStepFiles, fileInstallCommand, runSteps, scriptCommand, shouldRun, stepHash, StepFailedError, type ProvisionMode } from '../../../src/provision/runner.js';
+import type { SshSession } from '../../../src/ssh/client.js';
+import { quiet } from '../quiet-reporter.js';
 import type { ProvisionStep, RunPolicy } from '../../../src/vmfile/steps.js';
 import { tempDir } from '../temp-dir.js';
 
@@ -256,5 +258,52 @@ describe('changedSteps', () => {
     await writeFile(join(dir, 'setup.sh'), 'echo one\n');
     await writeFile(join(dir, 'conf', 'sub', 'a.conf'), 'a=1\n');
     expect((await changedSteps(withArgs, record, dir)).map(({ step }) => step.id)).toEqual(['setup']);
+  });
+});
+
+describe('runSteps around each step', () => {
+  /** A session that runs each command here, with a stand-in dpkg-query listing the file `state`. */
+  async function localSession(state: string): Promise<SshSession> {
+    const path = await fakeSudoPath();
+    const bin = path.split(':')[0] ?? '';
+    await writeFile(join(bin, 'dpkg-query'), `#!/bin/sh\ncat ${JSON.stringify(state)}\n`, { mode: 0o755 });
+    const exec = (command: string, callbacks: { onStdout?: (chunk: string) => void } = {}): Promise<number> => {
+      const result = spawnSync('bash', ['-c', command], { encoding: 'utf8', env: { ...process.env, PATH: path } });
+      callbacks.onStdout?.(result.stdout);
+      return Promise.resolve(result.status ?? 255);
+    };
+    const capture = async (command: string) => {
+      let stdout = '';
+      const code = await exec(command, { onStdout: (chunk) => (stdout += chunk) });
+      return { code, stdout, stderr: '' };
+    };
+    return { exec, capture } as unknown as SshSession;
+  }
+
+  test('the pinned source is given once before the first step that runs, and each step but a file upload is told what it installed', async () => {
+    const dir = await tempDir();
+    const state = join(dir, 'dpkg');
+    await writeFile(state, 'ii \tlibc6\t2.36-9\tamd64\n');
+    const events: string[] = [];
+    const shell = (id: string, inline: string): ProvisionStep => ({ kind: 'shell', id, name: id, run: 'once', inline, env: {}, privileged: true });
+    const steps: ProvisionStep[] = [
+      shell('install', `printf 'ii \\thello\\t2.10-3\\tamd64\\n' >> ${JSON.stringify(state)}`),
+      shellStep('nothing', 'always'),
+      shell('failing', `printf 'ii \\tjq\\t1.6\\tamd64\\n' >> ${JSON.stringify(state)}; exit 3`),
+    ];
+    const ran = runSteps(steps, ALL, {
+      machine: 'web',
+      user: 'vm',
+      projectDir: dir,
+      session: await localSession(state),
+      reporter: quiet,
+      recordPath: join(dir, 'provisioned.json'),
+      record: { steps: {} },
+      beforeSteps: () => Promise.resolve(void events.push('pinned source')),
+      onInstalled: (step, changed) => Promise.resolve(void events.push(`${step.name}: ${changed.map((deb) => `${deb.name} ${deb.version}`).join(', ')}`)),
+    });
+    await expect(ran).rejects.toThrow(StepFailedError);
+    // A failed step's installs are not recorded: it is run again, and recorded then.
+    expect(events).toEqual(['pinned source', 'install: hello 2.10-3', 'nothing: ']);
   });
 });
