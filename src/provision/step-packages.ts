@@ -71,17 +71,22 @@ export async function installedPackages(session: SshSession): Promise<InstalledS
 
 /**
  * For each "name version architecture" in its arguments, prints the path of that
- * package's file in the guest, or nothing, then NUL. Runs as the login user: apt's
- * files are world-readable, and `apt-get download` writes into the
- * scratch directory (the first argument) only.
+ * package's file in the guest, or nothing, then NUL. A file counts only when its list of
+ * file digests (the md5sums member) is the one dpkg keeps for the installed package:
+ * a package the step built and installed itself (`dpkg -i`) under a version the archive
+ * also has is not pinned as the archive's file. Runs as the login user: apt's files are
+ * world-readable, and `apt-get download` writes into the scratch directory (the first
+ * argument) only. VMFILE_DPKG_INFO stands in for dpkg's directory in tests.
  */
 export const LOCATE_SCRIPT = [
   'scratch=$1; shift; mkdir -p "$scratch" && cd "$scratch" || exit 3',
+  'info=${VMFILE_DPKG_INFO:-/var/lib/dpkg/info}',
+  'installed() { local listed=$info/$2:$3.md5sums; [ -e "$listed" ] || listed=$info/$2.md5sums; if [ -e "$listed" ]; then dpkg-deb -I "$1" md5sums 2>/dev/null | cmp -s - "$listed"; else ! dpkg-deb -I "$1" md5sums >/dev/null 2>&1; fi; }',
   'while [ $# -ge 3 ]; do',
   '  name=$1 version=$2 arch=$3; shift 3',
   '  file="${name}_${version/:/%3a}_${arch}.deb" found=',
-  '  [ -f "/var/cache/apt/archives/$file" ] && found=/var/cache/apt/archives/$file',
-  '  if [ -z "$found" ]; then spec="$name:$arch=$version"; [ "$arch" = all ] && spec="$name=$version"; apt-get download -q "$spec" >/dev/null 2>&1; [ -f "$scratch/$file" ] && found=$scratch/$file; fi',
+  '  [ -f "/var/cache/apt/archives/$file" ] && installed "/var/cache/apt/archives/$file" "$name" "$arch" && found=/var/cache/apt/archives/$file',
+  '  if [ -z "$found" ]; then spec="$name:$arch=$version"; [ "$arch" = all ] && spec="$name=$version"; apt-get download -q "$spec" >/dev/null 2>&1; [ -f "$scratch/$file" ] && installed "$scratch/$file" "$name" "$arch" && found=$scratch/$file; fi',
   '  printf "%s\\0" "$found"',
   'done',
 ].join('\n');

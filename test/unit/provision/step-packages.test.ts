@@ -34,16 +34,26 @@ describe("the guest's installed packages", () => {
     expect(addedOrChanged(before, after).map((item) => `${item.name}:${item.architecture} ${item.version}`)).toEqual(['hello:amd64 2.10-3', 'libc6:amd64 2.36-9+deb12u1', 'libc6:i386 2.36-9']);
   });
 
-  test("the locating script falls back to apt-get download of the exact version, finds apt's name for it (an epoch's colon escaped), and runs no name as code", async () => {
-    // A stand-in apt-get that logs its arguments and downloads only hello 1:2.0-1 and all-architecture tzdata.
+  test("the locating script falls back to apt-get download of the exact version, finds apt's name for it (an epoch's colon escaped), keeps only a file whose md5sums are the installed package's, and runs no name as code", async () => {
+    // A stand-in apt-get that logs its arguments and "downloads" three packages, each with
+    // its md5sums beside it; a stand-in dpkg-deb that shows them.
     const bin = await tempDir();
-    await symlink(execFileSync('/bin/sh', ['-c', 'command -v mkdir'], { encoding: 'utf8' }).trim(), join(bin, 'mkdir'));
-    await writeFile(join(bin, 'apt-get'), '#!/bin/sh\nprintf "%s\\n" "$3" >> ../apt-get.log\ncase "$3" in "hello:amd64=1:2.0-1") : > "hello_1%3a2.0-1_amd64.deb";; "tzdata=2024a-0") : > "tzdata_2024a-0_all.deb";; esac\n', { mode: 0o755 });
+    for (const tool of ['mkdir', 'cat', 'cmp']) await symlink(execFileSync('/bin/sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim(), join(bin, tool));
+    const downloads: Record<string, string> = { 'hello:amd64=1:2.0-1': 'hello_1%3a2.0-1_amd64.deb', 'tzdata=2024a-0': 'tzdata_2024a-0_all.deb', 'rebuilt:amd64=1.0': 'rebuilt_1.0_amd64.deb', 'empty:amd64=1': 'empty_1_amd64.deb' };
+    const cases = Object.entries(downloads).map(([spec, file]) => `"${spec}") : > "${file}"; ${file.startsWith('empty') ? ':' : `printf '%s\\n' "${file.split('_')[0]} files" > "${file}.md5sums"`};;`).join(' ');
+    await writeFile(join(bin, 'apt-get'), `#!/bin/sh\nprintf "%s\\n" "$3" >> ../apt-get.log\ncase "$3" in ${cases} esac\n`, { mode: 0o755 });
+    await writeFile(join(bin, 'dpkg-deb'), '#!/bin/sh\n[ "$1" = -I ] && [ "$3" = md5sums ] && [ -e "$2.md5sums" ] && exec cat "$2.md5sums"\nexit 1\n', { mode: 0o755 });
+    // What dpkg keeps for the installed packages: rebuilt's files differ from the archive's.
+    const info = await tempDir();
+    await writeFile(join(info, 'hello:amd64.md5sums'), 'hello files\n');
+    await writeFile(join(info, 'tzdata.md5sums'), 'tzdata files\n');
+    await writeFile(join(info, 'rebuilt:amd64.md5sums'), 'files built here\n');
     const scratch = join(await tempDir(), 'scratch');
-    const out = execFileSync('/bin/bash', ['-c', LOCATE_SCRIPT, 'vmfile-locate', scratch, 'hello', '1:2.0-1', 'amd64', 'tzdata', '2024a-0', 'all', '$(touch x)', '1', 'amd64'], { encoding: 'utf8', env: { PATH: bin } });
-    expect(out.split('\0')).toEqual([join(scratch, 'hello_1%3a2.0-1_amd64.deb'), join(scratch, 'tzdata_2024a-0_all.deb'), '', '']);
-    expect(await readFile(join(scratch, '..', 'apt-get.log'), 'utf8')).toBe('hello:amd64=1:2.0-1\ntzdata=2024a-0\n$(touch x):amd64=1\n');
-    expect((await readdir(scratch)).sort()).toEqual(['hello_1%3a2.0-1_amd64.deb', 'tzdata_2024a-0_all.deb']);
+    const args = ['hello', '1:2.0-1', 'amd64', 'tzdata', '2024a-0', 'all', 'rebuilt', '1.0', 'amd64', 'empty', '1', 'amd64', '$(touch x)', '1', 'amd64'];
+    const out = execFileSync('/bin/bash', ['-c', LOCATE_SCRIPT, 'vmfile-locate', scratch, ...args], { encoding: 'utf8', env: { PATH: bin, VMFILE_DPKG_INFO: info } });
+    expect(out.split('\0')).toEqual([join(scratch, 'hello_1%3a2.0-1_amd64.deb'), join(scratch, 'tzdata_2024a-0_all.deb'), '', join(scratch, 'empty_1_amd64.deb'), '', '']);
+    expect(await readFile(join(scratch, '..', 'apt-get.log'), 'utf8')).toBe('hello:amd64=1:2.0-1\ntzdata=2024a-0\nrebuilt:amd64=1.0\nempty:amd64=1\n$(touch x):amd64=1\n');
+    expect((await readdir(scratch)).filter((name) => name.endsWith('.deb')).sort()).toEqual(['empty_1_amd64.deb', 'hello_1%3a2.0-1_amd64.deb', 'rebuilt_1.0_amd64.deb', 'tzdata_2024a-0_all.deb']);
   });
 });
 
