@@ -163,11 +163,12 @@ async function fetchDeb(deb: DebRef, source: PackageSource, options: GatherOptio
 
 /**
  * A flat repository of exactly `files` (sha256 -> path) in `dir`: each file under its
- * package name, and a Packages index and Release file for apt. The Release names the
+ * package name, and a Packages index and Release file for apt (with `options.date` as its
+ * Date, which apt in a guest wants; a box build gives none). The Release names the
  * recipe's suite: mmdebstrap picks the Essential:yes set only from an archive whose
  * suite or codename is the one it builds.
  */
-export async function writeLocalRepository(dir: string, suite: string, debs: readonly DebRef[], files: ReadonlyMap<string, string>): Promise<void> {
+export async function writeLocalRepository(dir: string, suite: string, debs: readonly DebRef[], files: ReadonlyMap<string, string>, options: { date?: string } = {}): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o755 });
   const entries: { control: string; file: string; size: number; sha256: string }[] = [];
   for (const deb of debs) {
@@ -181,7 +182,7 @@ export async function writeLocalRepository(dir: string, suite: string, debs: rea
   const index = packagesIndex(entries);
   await writeFile(join(dir, 'Packages'), index);
   const digest = createHash('sha256').update(index).digest('hex');
-  await writeFile(join(dir, 'Release'), `Origin: vmfile\nLabel: Vmfile.lock\nSuite: ${suite}\nCodename: ${suite}\nSHA256:\n ${digest} ${Buffer.byteLength(index)} Packages\n`);
+  await writeFile(join(dir, 'Release'), `Origin: vmfile\nLabel: Vmfile.lock\n${options.date === undefined ? '' : `Date: ${options.date}\n`}Suite: ${suite}\nCodename: ${suite}\nSHA256:\n ${digest} ${Buffer.byteLength(index)} Packages\n`);
 }
 
 /** Serves `dir` on 127.0.0.1 (plain files, no listing) until closed; resolves with its URL. */

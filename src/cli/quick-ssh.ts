@@ -19,10 +19,9 @@ import { sshOptionArgs } from '../ssh/config.js';
 import { machinePaths, VMFILE_NAMES } from '../store/layout.js';
 import { readRegularFile } from '../store/regular-file.js';
 import type { MachineState } from '../store/machine.js';
-import { POSIX_USER_PATTERN } from '../vmfile/names.js';
+import { MACHINE_NAME_PATTERN, POSIX_USER_PATTERN } from '../vmfile/names.js';
 
 const SINGLE_MACHINE = 'default';
-const MACHINE_NAME = /^[a-z][a-z0-9-]{0,62}$/;
 
 /** The arguments vmssh's quick path takes, or undefined for any other form. */
 export function quickForm(argv: readonly string[]): { machine?: string; command?: string } | undefined {
@@ -31,7 +30,7 @@ export function quickForm(argv: readonly string[]): { machine?: string; command?
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
     if ((arg === '-c' || arg === '--command') && command === undefined && i + 1 < argv.length) command = argv[++i];
-    else if (!arg.startsWith('-') && machine === undefined && MACHINE_NAME.test(arg)) machine = arg;
+    else if (!arg.startsWith('-') && machine === undefined && MACHINE_NAME_PATTERN.test(arg)) machine = arg;
     else return undefined;
   }
   return { ...(machine === undefined ? {} : { machine }), ...(command === undefined ? {} : { command }) };

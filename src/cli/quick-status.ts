@@ -11,9 +11,8 @@
 import { describeFailure, VmfileError } from '../errors.js';
 import { loadProject } from '../project/load.js';
 import { status } from '../services/status.js';
+import { MACHINE_NAME_PATTERN } from '../vmfile/names.js';
 import { statusLines } from './status-lines.js';
-
-const MACHINE_NAME = /^[a-z][a-z0-9-]{0,62}$/;
 
 /** The machine names and --json of the forms the quick path takes, or undefined for any other. */
 export function quickStatusForm(argv: readonly string[]): { machines: string[]; json: boolean } | undefined {
@@ -21,7 +20,7 @@ export function quickStatusForm(argv: readonly string[]): { machines: string[]; 
   let json = false;
   for (const arg of argv) {
     if (arg === '--json') json = true;
-    else if (MACHINE_NAME.test(arg)) machines.push(arg);
+    else if (MACHINE_NAME_PATTERN.test(arg)) machines.push(arg);
     else return undefined;
   }
   return { machines, json };

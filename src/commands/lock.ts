@@ -27,7 +27,7 @@ export default class Lock extends VmfileCommand {
           this.log(`  packages: ${packages.pinned} pinned; in the package store: ${packages.pinned - packages.missing}${stored === '' ? '' : ` (${stored})`}`);
           if (packages.missing > 0) {
             const names = packages.list.filter((deb) => deb.available === null).map((deb) => `${deb.name} ${deb.version}`);
-            this.log(`  not here (a rebuild asks the recipe's mirrors, then the snapshot mirror): ${names.slice(0, 8).join(', ')}${names.length > 8 ? `, and ${names.length - 8} more` : ''}`);
+            this.log(`  not here (a rebuild asks the recipe's mirrors, then the snapshot mirror): ${listed(names)}`);
           }
         }
         const steps = report.steps;

@@ -28,9 +28,9 @@ export async function provisionMachine(
   const { reporter } = context;
   const record = await readRecord(paths.provisioned);
   if (mode.kind === 'boot') await reportChangedSteps(project, machine, record, reporter);
-  const lock = await readLockFile(project.dir);
-  const pinned = pinnedStepPackages(lock, machine.name);
-  const recipe = lock.machines[machine.name]?.recipe?.name;
+  const entry = (await readLockFile(project.dir)).machines[machine.name];
+  const pinned = pinnedStepPackages(entry);
+  const recipe = entry?.recipe?.name;
   return runSteps(machine.provision, mode, {
     machine: machine.name,
     user: state.user,

@@ -71,7 +71,7 @@ export async function startingStateFor(plan: MachinePlan, options: { project: Pr
   const cached: ProvisionRecord['steps'] = {};
   if (options.provision !== 'boot' || options.noCache) return { state, cached };
   // The packages the lock pins for the steps are given to every layer's guest: they are part of what it is.
-  const pins = pinsDigest(pinnedStepPackages(await readLockFile(options.project.dir), machine.name));
+  const pins = pinsDigest(pinnedStepPackages((await readLockFile(options.project.dir)).machines[machine.name]));
   for (const step of cacheableSteps(machine.provision)) {
     const hash = await stepHash(step, options.project.dir);
     const layer = await ensureLayer({ context, box, shape, parent: state, step, hash, pins, ...made, project: options.project }).catch((error: unknown) => {

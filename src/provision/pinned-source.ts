@@ -81,10 +81,8 @@ export async function stagePinnedSource(session: SshSession, debs: readonly DebR
   const local = await mkdtemp(join(stagingDir(options.home), 'pinned-'));
   try {
     const repository = join(local, 'pinned');
-    await writeLocalRepository(repository, 'vmfile-pinned', staged, files);
-    // apt warns of a Release without a date; any fixed one will do (the index has no expiry).
-    const release = join(repository, 'Release');
-    await writeFile(release, (await readFile(release, 'utf8')).replace(/^Suite:/m, 'Date: Thu, 01 Jan 1970 00:00:00 UTC\nSuite:'));
+    // apt in the guest warns of a Release without a date; any fixed one will do (the index has no expiry).
+    await writeLocalRepository(repository, 'vmfile-pinned', staged, files, { date: 'Thu, 01 Jan 1970 00:00:00 UTC' });
     const preferences = pinPreferences(staged);
     await writeFile(join(repository, 'preferences'), preferences);
     // The guest has this very source already (a layer's, or the last provisioning's): nothing to send.

@@ -23,7 +23,7 @@ import { run } from '../exec.js';
 import type { SshSession } from '../ssh/client.js';
 import { shellCommand } from '../ssh/quote.js';
 import { sha256File } from '../store/digest.js';
-import { debLabel, type DebRef } from '../vmfile/deb-ref.js';
+import { ARCHITECTURE, debLabel, PACKAGE_NAME, PACKAGE_VERSION, type DebRef } from '../vmfile/deb-ref.js';
 import type { StepInstall } from '../vmfile/lock-steps.js';
 
 /** An installed package as dpkg lists it. */
@@ -39,17 +39,13 @@ export type InstalledSet = ReadonlyMap<string, Installed>;
 /** Lists installed packages, one per line; prints nothing on a guest without dpkg. */
 export const INSTALLED_QUERY = "command -v dpkg-query >/dev/null 2>&1 || exit 0; dpkg-query -W -f '${db:Status-Abbrev}\\t${Package}\\t${Version}\\t${Architecture}\\n'";
 
-const NAME = /^[a-z0-9][a-z0-9+.-]{0,127}$/;
-const VERSION = /^(?:[0-9]+:)?[0-9A-Za-z.+~-]{1,127}$/;
-const ARCHITECTURE = /^[a-z0-9-]{1,32}$/;
-
 /** The installed packages in dpkg-query's output; lines of packages not fully installed, or not shaped as Debian's, are left out. */
 export function parseInstalled(stdout: string): InstalledSet {
   const installed = new Map<string, Installed>();
   for (const line of stdout.split('\n')) {
     const [status, name, version, architecture] = line.split('\t');
     if (status === undefined || !/^[ih]i/.test(status) || name === undefined || version === undefined || architecture === undefined) continue;
-    if (!NAME.test(name) || !VERSION.test(version) || !ARCHITECTURE.test(architecture)) continue;
+    if (!PACKAGE_NAME.test(name) || !PACKAGE_VERSION.test(version) || !ARCHITECTURE.test(architecture)) continue;
     installed.set(`${name}:${architecture}`, { name, version, architecture });
   }
   return installed;

@@ -20,7 +20,7 @@ import { pinnedStepPackages } from '../vmfile/lock-steps.js';
 export async function exportLockedPackages(options: { project: Project; output: string }, context: ServiceContext): Promise<{ output: string; packages: number; bytes: number }> {
   const lock = await readLockFile(options.project.dir);
   // The boxes' packages, and what the steps installed.
-  const debs: DebRef[] = Object.entries(lock.machines).flatMap(([machine, entry]) => [...(entry.recipe?.packages ?? []), ...pinnedStepPackages(lock, machine)]);
+  const debs: DebRef[] = Object.values(lock.machines).flatMap((entry) => [...(entry.recipe?.packages ?? []), ...pinnedStepPackages(entry)]);
   if (debs.length === 0) {
     throw new UserError(`${lockFilePath(options.project.dir)} names no packages: its boxes were not built from a recipe, or were locked before vmfile recorded their packages, and no step installed any`, {
       hint: 'vmup (or vmfile lock --update) after vmfile box build records them',

@@ -48,7 +48,7 @@ export interface StepPins {
 async function stepPins(home: string, entry: LockEntry): Promise<StepPins | undefined> {
   const steps = Object.entries(entry.steps ?? {});
   if (steps.length === 0) return undefined;
-  const pinned = pinnedStepPackages({ lockVersion: 1, machines: { it: entry } }, 'it');
+  const pinned = pinnedStepPackages(entry);
   const missing: string[] = [];
   for (const deb of pinned) if ((await hasStoredDeb(home, deb.sha256)) === undefined) missing.push(debLabel(deb));
   return { pinned: pinned.length, missing, unpinned: steps.flatMap(([step, record]) => (record.unpinned ?? []).map((label) => `${label} (step "${step}")`)) };

@@ -9,9 +9,12 @@ import { z } from 'zod';
 
 const SHA256 = /^[0-9a-f]{64}$/;
 /** Debian policy 5.6.1 (names), 5.6.12 (versions), and dpkg's architecture names. */
-const PACKAGE_NAME = /^[a-z0-9][a-z0-9+.-]{0,127}$/;
-const PACKAGE_VERSION = /^(?:[0-9]+:)?[0-9A-Za-z.+~-]{1,127}$/;
-const ARCHITECTURE = /^[a-z0-9-]{1,32}$/;
+export const PACKAGE_NAME = /^[a-z0-9][a-z0-9+.-]{0,127}$/;
+export const PACKAGE_VERSION = /^(?:[0-9]+:)?[0-9A-Za-z.+~-]{1,127}$/;
+export const ARCHITECTURE = /^[a-z0-9-]{1,32}$/;
+
+/** "name version architecture" (debLabel), each part shaped as Debian gives it. */
+export const DEB_LABEL = new RegExp(`^${PACKAGE_NAME.source.slice(1, -1)} ${PACKAGE_VERSION.source.slice(1, -1)} ${ARCHITECTURE.source.slice(1, -1)}$`);
 
 export const debRefSchema = z.strictObject({
   name: z.string().regex(PACKAGE_NAME, { error: 'expected a Debian package name' }),

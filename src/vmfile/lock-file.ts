@@ -9,7 +9,7 @@ import { ConfigError } from '../errors.js';
 import { BOX_NAME_PATTERN, BOX_NAME_RULE, BOX_VERSION_PATTERN } from './box-metadata.js';
 import { CHECKSUM_PATTERN, httpUrlSchema } from './box-source.js';
 import { formatIssues } from './config.js';
-import { debRefSchema, type DebRef } from './deb-ref.js';
+import { DEB_LABEL, debRefSchema, type DebRef } from './deb-ref.js';
 
 const SHA256 = /^[0-9a-f]{64}$/;
 
@@ -28,9 +28,6 @@ const recipeSchema = z.strictObject({
 /** A step's declared outputs as last hashed in the guest: guest path -> sha256. */
 const outputsSchema = z.record(z.string().min(1).max(64), z.record(z.string().startsWith('/').max(4096), z.string().regex(SHA256, { error: 'expected 64 lower-case hex digits' })));
 
-/** A "name version architecture" that a step installed and vmfile could not pin (its .deb was not to be had). */
-const UNPINNED = /^[a-z0-9][a-z0-9+.-]{0,127} (?:[0-9]+:)?[0-9A-Za-z.+~-]{1,127} [a-z0-9-]{1,32}$/;
-
 /**
  * What each provisioning step installed, by step name: every Debian package it added or
  * changed, with its .deb's sha256 (provision/step-packages.ts), and those it could not pin.
@@ -39,7 +36,8 @@ const stepsSchema = z.record(
   z.string().min(1).max(64),
   z.strictObject({
     packages: z.array(debRefSchema).max(100_000),
-    unpinned: z.array(z.string().regex(UNPINNED, { error: 'expected "name version architecture"' })).max(100_000).optional(),
+    /** A "name version architecture" the step installed and vmfile could not pin (no .deb to be had). */
+    unpinned: z.array(z.string().regex(DEB_LABEL, { error: 'expected "name version architecture"' })).max(100_000).optional(),
   }),
 );
 

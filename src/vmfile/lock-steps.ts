@@ -4,7 +4,7 @@
  * and writes the file around these, one writer at a time.
  */
 import { debLabel, type DebRef } from './deb-ref.js';
-import { orderedEntry, type LockFile } from './lock-file.js';
+import { orderedEntry, type LockEntry, type LockFile } from './lock-file.js';
 
 /**
  * The lock with `step`'s outputs of `machine` set to `outputs`, and what differs from
@@ -57,9 +57,9 @@ export function withStepPackages(lock: LockFile, machine: string, step: string, 
   return { lock: { ...lock, machines: { ...lock.machines, [machine]: orderedEntry({ ...entry, steps: { ...entry.steps, [step]: next } }) } }, changed };
 }
 
-/** Every package the lock pins for `machine`'s steps, once each (by digest). */
-export function pinnedStepPackages(lock: LockFile, machine: string): DebRef[] {
+/** Every package a machine's lock entry pins for its steps, once each (by digest); none for no entry. */
+export function pinnedStepPackages(entry: LockEntry | undefined): DebRef[] {
   const all = new Map<string, DebRef>();
-  for (const record of Object.values(lock.machines[machine]?.steps ?? {})) for (const deb of record.packages) all.set(deb.sha256, deb);
+  for (const record of Object.values(entry?.steps ?? {})) for (const deb of record.packages) all.set(deb.sha256, deb);
   return [...all.values()];
 }

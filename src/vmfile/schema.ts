@@ -10,6 +10,7 @@ import { httpUrlSchema, USER_CHECKSUM_PATTERN } from './box-source.js';
 import { formatSize, parseSize } from './size.js';
 import { CONSTRAINT_RULE, parseVersionConstraints } from './version.js';
 import { stepId, stepInputSchema } from './steps.js';
+import { MACHINE_NAME_PATTERN } from './names.js';
 
 const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;
@@ -267,7 +268,7 @@ export const machineSchema = z.strictObject({
   autostart: z.boolean().default(true),
 });
 
-const MACHINE_NAME = /^[a-z][a-z0-9-]{0,62}$/;
+const MACHINE_NAME = MACHINE_NAME_PATTERN;
 
 /** Multi-machine form: the shape only; each merged machine is checked by machineSchema. */
 export const multiMachineSchema = z.strictObject({

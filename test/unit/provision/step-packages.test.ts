@@ -77,8 +77,8 @@ describe("steps' packages in Vmfile.lock", () => {
   test('every pinned package of a machine, once, whatever step brought it', () => {
     const one = withStepPackages(lock, 'default', 'a', { packages: [deb('hello', '2.10-3'), deb('jq', '1.6')], unpinned: [] });
     const two = withStepPackages(one?.lock ?? lock, 'default', 'b', { packages: [deb('hello', '2.10-3')], unpinned: [] });
-    expect(pinnedStepPackages(two?.lock ?? lock, 'default').map((item) => item.name).sort()).toEqual(['hello', 'jq']);
-    expect(pinnedStepPackages(lock, 'nobody')).toEqual([]);
+    expect(pinnedStepPackages((two?.lock ?? lock).machines['default']).map((item) => item.name).sort()).toEqual(['hello', 'jq']);
+    expect(pinnedStepPackages(lock.machines['nobody'])).toEqual([]);
   });
 
   test('a lock whose step packages are not shaped as Debian gives them is refused, naming the field', () => {
