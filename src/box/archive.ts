@@ -24,14 +24,14 @@ export async function writeBoxArchive(dir: string, metadata: BoxMetadata, output
   await writeArchive(dir, archiveMembers(metadata), output, options);
 }
 
-/** Writes the files `members` of `dir` to the tar `output`, root's, with fixed times, whole or not at all. */
-export async function writeArchive(dir: string, members: readonly string[], output: string, options: { mtime: number }): Promise<void> {
+/** Writes the files `members` of `dir` to the tar `output`, root's, with fixed times and modes (`mode`, chmod's symbolic form; default u=rw,go=r), whole or not at all. */
+export async function writeArchive(dir: string, members: readonly string[], output: string, options: { mtime: number; mode?: string }): Promise<void> {
   const partial = `${output}.partial-${process.pid}`;
   try {
     await run(
       'tar',
-      ['--create', `--file=${partial}`, `--directory=${dir}`, '--format=gnu', '--owner=0', '--group=0', '--numeric-owner', `--mtime=@${options.mtime}`, '--mode=u=rw,go=r', '--', ...members],
-      { purpose: `write box file ${output}` },
+      ['--create', `--file=${partial}`, `--directory=${dir}`, '--format=gnu', '--owner=0', '--group=0', '--numeric-owner', `--mtime=@${options.mtime}`, `--mode=${options.mode ?? 'u=rw,go=r'}`, '--', ...members],
+      { purpose: `write ${output}` },
     );
     await rename(partial, output);
   } catch (error) {

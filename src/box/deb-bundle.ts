@@ -17,13 +17,13 @@ import { lstat, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises
 import { join } from 'node:path';
 import { z } from 'zod';
 import { run } from '../exec.js';
-import { ExternalCommandError, UserError } from '../errors.js';
+import { UserError } from '../errors.js';
 import { printable } from '../vmfile/box-metadata.js';
 import { formatIssues } from '../vmfile/config.js';
 import { debLabel, debRefSchema, type DebRef } from '../vmfile/deb-ref.js';
 import { writeArchive } from './archive.js';
 import { linkOrCopy, MAX_DEB_BYTES, storedDeb, storeDeb } from './deb-store.js';
-import { parseTarListing } from './untrusted-archive.js';
+import { listTar } from './untrusted-archive.js';
 import { sha256File } from '../store/digest.js';
 
 const MANIFEST = 'packages.json';
@@ -75,15 +75,9 @@ export async function importDebBundle(home: string, file: string, staging: strin
     new UserError(`${shown} is not a package bundle vmfile accepts:\n${problems.slice(0, 20).map((line) => `  - ${line}`).join('\n')}${problems.length > 20 ? `\n  - and ${problems.length - 20} more` : ''}\n${outcome}`, {
       hint: 'export it again on the host that has the packages (vmfile lock export --output FILE) and copy it over whole',
     });
-  const listing = await run('tar', ['--list', '--verbose', '--numeric-owner', '--full-time', '--absolute-names', '--quoting-style=escape', `--file=${file}`], {
-    purpose: `read the package bundle ${file}`,
-    env: { ...process.env, LC_ALL: 'C' } as Record<string, string>,
-  }).catch((error: unknown) => {
-    // tar says why (no such file, not a tar archive) on its first line.
-    const said = error instanceof ExternalCommandError ? error.stderr.trim().split('\n')[0] : undefined;
-    throw refuse([`tar cannot read it: ${said ?? (error instanceof Error ? error.message.split('\n')[0] ?? '' : String(error))}`], 'Nothing was added.');
-  });
-  const { members, unreadable } = parseTarListing(listing.stdout);
+  const listing = await listTar(file, `read the package bundle ${file}`);
+  if ('error' in listing) throw refuse([`tar cannot read it: ${listing.error}`], 'Nothing was added.');
+  const { members, unreadable } = listing;
   const problems = unreadable.slice(0, 3).map((line) => `tar lists ${JSON.stringify(printable(line, 200))}, which is not a file`);
   const seen = new Set<string>();
   for (const member of members) {

@@ -73,6 +73,24 @@ export function parseTarListing(text: string): { members: ArchiveMember[]; unrea
   return { members, unreadable };
 }
 
+/**
+ * The members of the tar `file` as tar lists them (parseTarListing), or why tar cannot
+ * read it (its first line: no such file, not a tar archive). The C locale fixes the
+ * listing's date format.
+ */
+export async function listTar(file: string, purpose: string): Promise<{ members: ArchiveMember[]; unreadable: string[] } | { error: string }> {
+  try {
+    const listing = await run('tar', ['--list', '--verbose', '--numeric-owner', '--full-time', '--absolute-names', '--quoting-style=escape', `--file=${file}`], {
+      purpose,
+      env: { ...process.env, LC_ALL: 'C' } as Record<string, string>,
+    });
+    return parseTarListing(listing.stdout);
+  } catch (error) {
+    const said = error instanceof ExternalCommandError ? error.stderr.trim().split('\n')[0] : undefined;
+    return { error: said ?? (error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error)) };
+  }
+}
+
 /** A member's name without a leading "./", or undefined for the top directory itself. */
 function plainPart(name: string): string | undefined {
   const stripped = name.replace(/^(\.\/)+/, '');

@@ -7,7 +7,7 @@
  * every sync copies everything, and files deleted on the host stay in the guest. Only
  * when the guest has neither rsync nor tar does the sync fail, saying so.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -60,13 +60,7 @@ export async function copyWithTar(session: SshSession, machine: string, folder: 
   const scratch = await mkdtemp(join(tmpdir(), 'vmfile-tar-'));
   const remote = `/tmp/vmfile-folder-${randomBytes(8).toString('hex')}.tar`;
   try {
-    const empty = join(scratch, 'empty');
-    await mkdir(empty, { mode: 0o700 });
-    // -8: only control characters are escaped in the names (\#ooo), never UTF-8.
-    const listed = await run('rsync', ['-a', '-8', '--dry-run', '--out-format=%n', ...filterArgs, `${folder.host.replace(/\/?$/, '/')}`, `${empty}/`], {
-      purpose: `machine "${machine}": list the files of ${folder.host}`,
-    });
-    const names = parseRsyncNames(listed.stdout).filter((name) => name !== './');
+    const names = await listSyncedFiles(folder.host, filterArgs, scratch, `machine "${machine}"`);
     const list = join(scratch, 'files');
     await writeFile(list, names.map((name) => `${name.replace(/\/$/, '')}\0`).join(''), { mode: 0o600 });
     const archive = join(scratch, 'folder.tar');
@@ -83,6 +77,20 @@ export async function copyWithTar(session: SshSession, machine: string, folder: 
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
+}
+
+/**
+ * What rsync would copy of `host` with `filterArgs`, relative to it (directories end in
+ * "/"), listed by a dry run into an empty directory made in `scratch`. `who` names the
+ * operation in messages.
+ */
+export async function listSyncedFiles(host: string, filterArgs: readonly string[], scratch: string, who: string): Promise<string[]> {
+  const empty = await mkdtemp(join(scratch, 'empty-'));
+  // -8: only control characters are escaped in the names (\#ooo), never UTF-8.
+  const listed = await run('rsync', ['-a', '-8', '--dry-run', '--out-format=%n', ...filterArgs, `${host.replace(/\/?$/, '/')}`, `${empty}/`], {
+    purpose: `${who}: list the files of ${host}`,
+  });
+  return parseRsyncNames(listed.stdout).filter((name) => name !== './');
 }
 
 /** rsync's --out-format=%n lines (with -8), its \#ooo escapes of control characters in names undone. Pure. */
