@@ -19,7 +19,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['project', 'ssh', 'qemu', 'qmp'],
   ['box'],
   ['network', 'folders', 'cloudinit', 'provision', 'vagrant', 'sbom'],
-  ['driver'],
+  ['driver', 'study'],
   ['instance'],
   ['guest'],
   ['lifecycle'],
