@@ -23,7 +23,7 @@ import { formatIssues } from '../vmfile/config.js';
 import { debLabel, debRefSchema, type DebRef } from '../vmfile/deb-ref.js';
 import { writeArchive } from './archive.js';
 import { linkOrCopy, MAX_DEB_BYTES, storedDeb, storeDeb } from './deb-store.js';
-import { listTar } from './untrusted-archive.js';
+import { listTar, parseUntrustedJson, refusedArchive } from './untrusted-archive.js';
 import { sha256File } from '../store/digest.js';
 
 const MANIFEST = 'packages.json';
@@ -70,11 +70,8 @@ export async function writeDebBundle(home: string, debs: readonly DebRef[], outp
  * Unpacks into `staging`; nothing is stored unless every member checks out.
  */
 export async function importDebBundle(home: string, file: string, staging: string): Promise<{ packages: DebRef[]; added: number }> {
-  const shown = JSON.stringify(printable(file, 200));
   const refuse = (problems: readonly string[], outcome: string): UserError =>
-    new UserError(`${shown} is not a package bundle vmfile accepts:\n${problems.slice(0, 20).map((line) => `  - ${line}`).join('\n')}${problems.length > 20 ? `\n  - and ${problems.length - 20} more` : ''}\n${outcome}`, {
-      hint: 'export it again on the host that has the packages (vmfile lock export --output FILE) and copy it over whole',
-    });
+    refusedArchive(file, 'a package bundle', problems, outcome, 'export it again on the host that has the packages (vmfile lock export --output FILE) and copy it over whole');
   const listing = await listTar(file, `read the package bundle ${file}`);
   if ('error' in listing) throw refuse([`tar cannot read it: ${listing.error}`], 'Nothing was added.');
   const { members, unreadable } = listing;
@@ -106,7 +103,7 @@ export async function importDebBundle(home: string, file: string, staging: strin
     if (!info.isFile() || info.nlink !== 1 || !names.includes(name)) problems.push(`${JSON.stringify(printable(name, 200))} was unpacked as something it was not listed as`);
   }
   if (problems.length > 0) throw refuse(problems, 'What was unpacked was removed and nothing was added.');
-  const manifest = manifestSchema.safeParse(parseJson(await readFile(join(dir, MANIFEST), 'utf8')));
+  const manifest = manifestSchema.safeParse(parseUntrustedJson(await readFile(join(dir, MANIFEST), 'utf8')));
   if (!manifest.success) throw refuse(formatIssues(manifest.error.issues).map((line) => `${MANIFEST}: ${line}`), 'Nothing was added.');
   const packages = manifest.data.packages;
   const listed = new Set(packages.map((deb) => deb.sha256));
@@ -133,12 +130,4 @@ export async function importDebBundle(home: string, file: string, staging: strin
   }
   await rm(dir, { recursive: true, force: true });
   return { packages, added };
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }

@@ -91,6 +91,24 @@ export async function listTar(file: string, purpose: string): Promise<{ members:
   }
 }
 
+/**
+ * The error for an archive from outside that is refused: `what` it is not ("a package
+ * bundle"), each problem (the first 20), what became of it (`outcome`), and the hint.
+ */
+export function refusedArchive(file: string, what: string, problems: readonly string[], outcome: string, hint: string): UserError {
+  const listed = problems.slice(0, 20).map((line) => `  - ${line}`).join('\n');
+  return new UserError(`${JSON.stringify(printable(file, 200))} is not ${what} vmfile accepts:\n${listed}${problems.length > 20 ? `\n  - and ${problems.length - 20} more` : ''}\n${outcome}`, { hint });
+}
+
+/** JSON text from an archive: its value, or undefined when it does not parse (its schema then says what is wrong). */
+export function parseUntrustedJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
 /** A member's name without a leading "./", or undefined for the top directory itself. */
 function plainPart(name: string): string | undefined {
   const stripped = name.replace(/^(\.\/)+/, '');

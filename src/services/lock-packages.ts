@@ -15,12 +15,12 @@ import { readLockFile } from '../store/lockfile.js';
 import { inPhase } from '../ui/reporter.js';
 import type { Project } from '../vmfile/config.js';
 import type { DebRef } from '../vmfile/deb-ref.js';
-import { pinnedStepPackages } from '../vmfile/lock-steps.js';
+import { lockedPackages } from '../vmfile/lock-steps.js';
 
 export async function exportLockedPackages(options: { project: Project; output: string }, context: ServiceContext): Promise<{ output: string; packages: number; bytes: number }> {
   const lock = await readLockFile(options.project.dir);
   // The boxes' packages, and what the steps installed.
-  const debs: DebRef[] = Object.values(lock.machines).flatMap((entry) => [...(entry.recipe?.packages ?? []), ...pinnedStepPackages(entry)]);
+  const debs: DebRef[] = Object.values(lock.machines).flatMap((entry) => lockedPackages(entry));
   if (debs.length === 0) {
     throw new UserError(`${lockFilePath(options.project.dir)} names no packages: its boxes were not built from a recipe, or were locked before vmfile recorded their packages, and no step installed any`, {
       hint: 'vmup (or vmfile lock --update) after vmfile box build records them',

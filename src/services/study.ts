@@ -27,7 +27,7 @@ import { projectFiles, writeStudy } from '../study/write.js';
 import { inPhase } from '../ui/reporter.js';
 import { counted } from '../ui/words.js';
 import type { Project } from '../vmfile/config.js';
-import { pinnedStepPackages } from '../vmfile/lock-steps.js';
+import { lockedPackages, unpinnedStepPackages } from '../vmfile/lock-steps.js';
 
 export interface BundleResult {
   output: string;
@@ -52,9 +52,9 @@ export async function bundleStudy(options: { project: Project; output: string },
     throw new UserError(`${lockFilePath(project.dir)} does not name ${notRun.map((name) => `"${name}"`).join(', ')}: a bundle replays what the lock records of each machine`, { hint: 'vmup first: it records the box, the steps\' packages and their outputs' });
   }
   const entries = project.machines.map((machine) => lock.machines[machine.name]);
-  const debs = entries.flatMap((entry) => [...(entry?.recipe?.packages ?? []), ...pinnedStepPackages(entry)]);
+  const debs = entries.flatMap((entry) => lockedPackages(entry));
   const outputs = entries.reduce((sum, entry) => sum + Object.values(entry?.outputs ?? {}).reduce((count, files) => count + Object.keys(files).length, 0), 0);
-  const unpinned = entries.flatMap((entry) => Object.values(entry?.steps ?? {}).flatMap((step) => step.unpinned ?? []));
+  const unpinned = entries.flatMap((entry) => unpinnedStepPackages(entry));
   const output = resolve(options.output);
   const staging = await makeStaging(context.home, 'bundle');
   try {
@@ -83,7 +83,7 @@ export interface ReproduceResult {
 
 export async function reproduceStudy(options: { file: string; into?: string; keep: boolean }, context: ServiceContext): Promise<ReproduceResult> {
   const file = resolve(options.file);
-  const into = resolve(options.into ?? basename(file).replace(/\.vmbundle$/, '').replace(/^$/, 'study'));
+  const into = resolve(options.into ?? (basename(file).replace(/\.vmbundle$/, '') || 'study'));
   const existing = await readdir(into).catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? undefined : Promise.reject(error)));
   if (existing !== undefined && existing.length > 0) {
     throw new UserError(`${into} already exists: a study is replayed in a new directory`, { hint: 'give another with --into DIR, or remove that one' });
@@ -116,7 +116,7 @@ export async function reproduceStudy(options: { file: string; into?: string; kee
   }
   const now = await readLockFile(into);
   const checks = compareOutputs(locked, now, machines);
-  const unpinned = machines.flatMap((name) => Object.values(now.machines[name]?.steps ?? {}).flatMap((step) => step.unpinned ?? []));
+  const unpinned = machines.flatMap((name) => unpinnedStepPackages(now.machines[name]));
   return { directory: into, machines, checks, matched: checks.every((check) => check.verdict === 'match'), unpinned, kept: options.keep };
 }
 

@@ -10,7 +10,7 @@
 import { lstat, mkdir, readdir, readFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { describeSpace, MAX_BOX_BYTES, spaceBudget, statfsSpace, type SpaceProbe } from '../box/space.js';
-import { listTar } from '../box/untrusted-archive.js';
+import { listTar, parseUntrustedJson, refusedArchive } from '../box/untrusted-archive.js';
 import { run } from '../exec.js';
 import { UserError } from '../errors.js';
 import { LOCK_FILE_NAME } from '../vmfile/names.js';
@@ -29,11 +29,8 @@ export interface UnpackedStudy {
 
 /** Unpacks the bundle `file` into the empty directory `dir`, or throws naming every problem. `freeSpace` reads the file system (tests stand in a small one). */
 export async function unpackStudy(file: string, dir: string, freeSpace: SpaceProbe = statfsSpace): Promise<UnpackedStudy> {
-  const shown = JSON.stringify(printable(file, 200));
   const refuse = (problems: readonly string[], outcome: string): UserError =>
-    new UserError(`${shown} is not a study bundle vmfile accepts:\n${problems.slice(0, 20).map((line) => `  - ${line}`).join('\n')}${problems.length > 20 ? `\n  - and ${problems.length - 20} more` : ''}\n${outcome}`, {
-      hint: 'make it again with vmfile bundle on the host that ran the study, and copy it over whole',
-    });
+    refusedArchive(file, 'a study bundle', problems, outcome, 'make it again with vmfile bundle on the host that ran the study, and copy it over whole');
   const listed = await listTar(file, `read the study bundle ${file}`);
   if ('error' in listed) throw refuse([`tar cannot read it: ${listed.error}`], 'Nothing was unpacked.');
   const { members, unreadable } = listed;
@@ -69,7 +66,7 @@ export async function unpackStudy(file: string, dir: string, freeSpace: SpacePro
   for (const path of unpacked) if (!expected.has(path)) problems.push(`${JSON.stringify(printable(path, 200))} was unpacked but not listed`);
   if (problems.length > 0) throw refuse(problems, 'What was unpacked is removed; nothing was used.');
 
-  const parsed = studyManifestSchema.safeParse(parseJson(await readFile(join(dir, STUDY_MANIFEST), 'utf8')));
+  const parsed = studyManifestSchema.safeParse(parseUntrustedJson(await readFile(join(dir, STUDY_MANIFEST), 'utf8')));
   if (!parsed.success) throw refuse(formatIssues(parsed.error.issues).map((line) => `${STUDY_MANIFEST}: ${line}`), 'Nothing was used.');
   const manifest = parsed.data;
   const projectFiles = new Set(unpacked.filter((path) => path.startsWith(PROJECT_PREFIX)).map((path) => path.slice(PROJECT_PREFIX.length)));
@@ -94,12 +91,4 @@ async function walk(root: string, dir: string, problems: string[]): Promise<stri
     else found.push(relative(root, path));
   }
   return found;
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }

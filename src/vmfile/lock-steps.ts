@@ -57,6 +57,16 @@ export function withStepPackages(lock: LockFile, machine: string, step: string, 
   return { lock: { ...lock, machines: { ...lock.machines, [machine]: orderedEntry({ ...entry, steps: { ...entry.steps, [step]: next } }) } }, changed };
 }
 
+/** Every package a machine's lock entry pins: its box's, then its steps'; none for no entry. */
+export function lockedPackages(entry: LockEntry | undefined): DebRef[] {
+  return [...(entry?.recipe?.packages ?? []), ...pinnedStepPackages(entry)];
+}
+
+/** The "name version architecture" of what the entry's steps installed and could not pin. */
+export function unpinnedStepPackages(entry: LockEntry | undefined): string[] {
+  return Object.values(entry?.steps ?? {}).flatMap((record) => record.unpinned ?? []);
+}
+
 /** Every package a machine's lock entry pins for its steps, once each (by digest); none for no entry. */
 export function pinnedStepPackages(entry: LockEntry | undefined): DebRef[] {
   const all = new Map<string, DebRef>();

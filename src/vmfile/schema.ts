@@ -268,13 +268,11 @@ export const machineSchema = z.strictObject({
   autostart: z.boolean().default(true),
 });
 
-const MACHINE_NAME = MACHINE_NAME_PATTERN;
-
 /** Multi-machine form: the shape only; each merged machine is checked by machineSchema. */
 export const multiMachineSchema = z.strictObject({
   defaults: z.record(z.string(), z.unknown()).optional(),
   machines: z
-    .record(z.string().regex(MACHINE_NAME, { error: 'machine names are lower-case letters, digits and "-", starting with a letter' }), z.record(z.string(), z.unknown()))
+    .record(z.string().regex(MACHINE_NAME_PATTERN, { error: 'machine names are lower-case letters, digits and "-", starting with a letter' }), z.record(z.string(), z.unknown()))
     .refine((machines) => Object.keys(machines).length > 0, { error: 'name at least one machine' }),
 });
 
